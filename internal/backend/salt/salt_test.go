@@ -1,0 +1,517 @@
+package salt
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/omserver/omserver-go/internal/backend"
+	"github.com/omserver/omserver-go/internal/task"
+)
+
+// lockedBuffer collects log output from concurrent runs.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func newBackend(t *testing.T, f *fakeSaltAPI, mod func(*Config)) (*Backend, *lockedBuffer) {
+	t.Helper()
+	cfg := Config{URL: f.srv.URL, Username: f.user, Password: f.password, EAuth: f.eauth, CAFile: f.caFile}
+	if mod != nil {
+		mod(&cfg)
+	}
+	logs := &lockedBuffer{}
+	b, err := New(cfg, zerolog.New(logs).Level(zerolog.DebugLevel))
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	t.Cleanup(b.Close)
+	return b, logs
+}
+
+func run(b *Backend, name, command string) task.HostResult {
+	return b.Run(context.Background(), task.Host{IP: "192.0.2.10", Name: name}, []backend.Step{{Command: command}}, backend.Options{Timeout: 30 * time.Second})
+}
+
+func TestRunOKSendsDocumentedLowstate(t *testing.T) {
+	f := newFakeSaltAPI(t)
+	f.setMinion("web1", minionRuns)
+	b, logs := newBackend(t, f, nil)
+
+	res := run(b, "web1", "printf 'hello\\n'; printf 'warn' >&2")
+	if res.Status != task.StatusOK || res.ExitCode != 0 || res.Stdout != "hello" || res.Stderr != "warn" || res.Error != "" {
+		t.Fatalf("result = %+v", res)
+	}
+	if res.Host.Name != "web1" || res.Started.IsZero() || res.Duration <= 0 {
+		t.Fatalf("host/timing not filled: %+v", res)
+	}
+	// A second run reuses the cached token.
+	if res := run(b, "web1", "true"); res.Status != task.StatusOK {
+		t.Fatalf("second run: %+v", res)
+	}
+	if n := f.loginCount(); n != 1 {
+		t.Fatalf("logged in %d times, want 1 (token cached)", n)
+	}
+	runs := f.recorded()
+	if len(runs) != 2 {
+		t.Fatalf("recorded %d runs", len(runs))
+	}
+	c := runs[0].Chunk
+	if c["client"] != "local" || c["tgt_type"] != "list" || c["fun"] != "cmd.run_all" {
+		t.Fatalf("chunk = %v", c)
+	}
+	if tgt, _ := c["tgt"].([]any); len(tgt) != 1 || tgt[0] != "web1" {
+		t.Fatalf("tgt = %v, want [web1]", c["tgt"])
+	}
+	if arg, _ := c["arg"].([]any); len(arg) != 1 || arg[0] != "printf 'hello\\n'; printf 'warn' >&2" {
+		t.Fatalf("arg = %v", c["arg"])
+	}
+	kw, _ := c["kwarg"].(map[string]any)
+	if kw["python_shell"] != true || kw["shell"] != "/bin/sh" {
+		t.Fatalf("kwarg = %v", kw)
+	}
+	if secs, _ := kw["timeout"].(float64); secs < 1 || secs > 30 {
+		t.Fatalf("kwarg timeout = %v, want the host's remaining 1..30 s", kw["timeout"])
+	}
+	if runs[0].Token == "" || runs[0].Token != runs[1].Token {
+		t.Fatalf("tokens = %q, %q", runs[0].Token, runs[1].Token)
+	}
+	if out := logs.String(); strings.Contains(out, f.password) || strings.Contains(out, runs[0].Token) {
+		t.Fatalf("log holds a secret: %s", out)
+	}
+}
+
+func TestRunNonZeroExit(t *testing.T) {
+	f := newFakeSaltAPI(t)
+	f.setMinion("db1", minionRuns)
+	b, _ := newBackend(t, f, nil)
+	res := b.Run(context.Background(), task.Host{Name: "db1"}, []backend.Step{
+		{Command: "echo out; echo err >&2; exit 3"},
+		{Command: "echo must-not-run"},
+	}, backend.Options{})
+	if res.Status != task.StatusFailed || res.ExitCode != 3 || res.Stdout != "out" || res.Stderr != "err" {
+		t.Fatalf("result = %+v", res)
+	}
+	if !strings.Contains(res.Error, "exit status 3") {
+		t.Fatalf("error = %q", res.Error)
+	}
+	if n := len(f.recorded()); n != 1 {
+		t.Fatalf("%d calls; the step after a failure must not run", n)
+	}
+}
+
+func TestMinionAnswers(t *testing.T) {
+	tests := []struct {
+		name    string
+		mode    minionMode
+		status  task.Status
+		errPart string
+	}{
+		{"missing from return", minionAbsent, task.StatusUnreachable, "did not return"},
+		{"false", minionFalse, task.StatusUnreachable, "did not return"},
+		{"did not return string", minionNoReturn, task.StatusUnreachable, "Minion did not return"},
+		{"function error string", minionErrString, task.StatusFailed, "'cmd.run_all' is not available."},
+		{"no retcode", minionNoRetcode, task.StatusFailed, "no retcode"},
+	}
+	f := newFakeSaltAPI(t)
+	b, _ := newBackend(t, f, nil)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f.setMinion("m-"+tc.name, tc.mode)
+			res := run(b, "m-"+tc.name, "true")
+			if res.Status != tc.status || !strings.Contains(res.Error, tc.errPart) || res.ExitCode != -1 {
+				t.Fatalf("result = %+v, want %s with %q", res, tc.status, tc.errPart)
+			}
+		})
+	}
+}
+
+func TestHostWithoutNameFails(t *testing.T) {
+	f := newFakeSaltAPI(t)
+	b, _ := newBackend(t, f, nil)
+	res := b.Run(context.Background(), task.Host{IP: "192.0.2.1"}, []backend.Step{{Command: "true"}}, backend.Options{})
+	if res.Status != task.StatusFailed || !strings.Contains(res.Error, "has none") {
+		t.Fatalf("result = %+v", res)
+	}
+	if f.loginCount() != 0 || len(f.recorded()) != 0 {
+		t.Fatal("a host without a name must not reach salt-api")
+	}
+}
+
+func TestLoginRefused(t *testing.T) {
+	f := newFakeSaltAPI(t)
+	f.setMinion("web1", minionRuns)
+	b, logs := newBackend(t, f, func(c *Config) { c.Password = "wrong-password" })
+	res := run(b, "web1", "true")
+	if res.Status != task.StatusFailed || !strings.Contains(res.Error, "salt-api refused login") || !strings.Contains(res.Error, `"saltapi"`) {
+		t.Fatalf("result = %+v", res)
+	}
+	if len(f.recorded()) != 0 {
+		t.Fatal("nothing may run after a refused login")
+	}
+	if strings.Contains(logs.String(), "wrong-password") || strings.Contains(res.Error, "wrong-password") {
+		t.Fatal("password leaked into logs or the result")
+	}
+}
+
+func TestTokenExpiryThenRelogin(t *testing.T) {
+	f := newFakeSaltAPI(t)
+	f.setMinion("web1", minionRuns)
+	b, _ := newBackend(t, f, nil)
+	if res := run(b, "web1", "true"); res.Status != task.StatusOK {
+		t.Fatalf("first run: %+v", res)
+	}
+	// The master forgets the token (restart, eauth_token expiry): the next
+	// call gets 401, logs in again and succeeds.
+	f.expireAllTokens()
+	res := run(b, "web1", "echo again")
+	if res.Status != task.StatusOK || res.Stdout != "again" {
+		t.Fatalf("after expiry: %+v", res)
+	}
+	if n := f.loginCount(); n != 2 {
+		t.Fatalf("logins = %d, want 2", n)
+	}
+	runs := f.recorded()
+	if runs[0].Token == runs[len(runs)-1].Token {
+		t.Fatal("the fresh call reused the rejected token")
+	}
+}
+
+func TestTokenNearExpiryIsRenewedBeforeUse(t *testing.T) {
+	f := newFakeSaltAPI(t)
+	f.ttl = 30 * time.Second // shorter than the margin below
+	f.setMinion("web1", minionRuns)
+	b, _ := newBackend(t, f, func(c *Config) { c.TokenTTLMargin = time.Minute })
+	for i := 0; i < 2; i++ {
+		if res := run(b, "web1", "true"); res.Status != task.StatusOK {
+			t.Fatalf("run %d: %+v", i, res)
+		}
+	}
+	if n := f.loginCount(); n != 2 {
+		t.Fatalf("logins = %d, want one per run when the token is inside the margin", n)
+	}
+}
+
+func TestRejectedAfterReloginReportsRefusedLogin(t *testing.T) {
+	f := newFakeSaltAPI(t)
+	f.setMinion("web1", minionRuns)
+	f.reject = true
+	b, _ := newBackend(t, f, nil)
+	res := run(b, "web1", "true")
+	if res.Status != task.StatusFailed || !strings.Contains(res.Error, "salt-api refused login") {
+		t.Fatalf("result = %+v", res)
+	}
+	if n := f.loginCount(); n != 2 {
+		t.Fatalf("logins = %d, want 2 (one retry only)", n)
+	}
+}
+
+func TestConcurrentRunsShareOneLogin(t *testing.T) {
+	f := newFakeSaltAPI(t)
+	b, _ := newBackend(t, f, nil)
+	const n = 20
+	var wg sync.WaitGroup
+	results := make([]task.HostResult, n)
+	for i := 0; i < n; i++ {
+		name := "node" + string(rune('a'+i))
+		f.setMinion(name, minionRuns)
+		wg.Add(1)
+		go func(i int, name string) {
+			defer wg.Done()
+			results[i] = run(b, name, "echo "+name)
+		}(i, name)
+	}
+	wg.Wait()
+	for i, r := range results {
+		if r.Status != task.StatusOK || r.Stdout != r.Host.Name {
+			t.Fatalf("run %d: %+v", i, r)
+		}
+	}
+	if c := f.loginCount(); c != 1 {
+		t.Fatalf("logins = %d, want 1", c)
+	}
+}
+
+func TestMalformedAnswers(t *testing.T) {
+	tests := []struct {
+		name    string
+		body    string
+		errPart string
+	}{
+		{"html", "<html>oops</html>", "not the documented JSON"},
+		{"empty return", `{"return": []}`, "empty"},
+		{"no return", `{"data": 1}`, "empty"},
+		{"return of list", `{"return": [["web1"]]}`, "not an object"},
+		{"result number", `{"return": [{"web1": 42}]}`, "not a cmd.run_all dictionary"},
+		{"retcode text", `{"return": [{"web1": {"retcode": "zero", "stdout": ""}}]}`, "cmd.run_all dictionary"},
+		{"retcode float", `{"return": [{"web1": {"retcode": 1.5, "stdout": ""}}]}`, "non-integer retcode"},
+		{"truncated", `{"return": [{"web1": {"retcode": 0`, "not the documented JSON"},
+	}
+	f := newFakeSaltAPI(t)
+	b, _ := newBackend(t, f, nil)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f.mu.Lock()
+			f.rawReply = []byte(tc.body)
+			f.mu.Unlock()
+			res := run(b, "web1", "true")
+			if res.Status != task.StatusFailed || !strings.Contains(res.Error, tc.errPart) {
+				t.Fatalf("result = %+v, want failed with %q", res, tc.errPart)
+			}
+		})
+	}
+}
+
+func TestHTTPErrorStatus(t *testing.T) {
+	f := newFakeSaltAPI(t)
+	f.status = http.StatusInternalServerError
+	b, _ := newBackend(t, f, nil)
+	res := run(b, "web1", "true")
+	if res.Status != task.StatusFailed || !strings.Contains(res.Error, "HTTP 500") || !strings.Contains(res.Error, "Internal Server Error") {
+		t.Fatalf("result = %+v", res)
+	}
+}
+
+func TestOutputCappedAndResponseLimited(t *testing.T) {
+	f := newFakeSaltAPI(t)
+	f.setMinion("web1", minionRuns)
+	b, _ := newBackend(t, f, nil)
+	res := b.Run(context.Background(), task.Host{Name: "web1"}, []backend.Step{{Command: "head -c 5000 /dev/zero | tr '\\0' a; echo; head -c 10 /dev/zero | tr '\\0' b >&2"}},
+		backend.Options{OutputCap: 1000})
+	if res.Status != task.StatusOK || len(res.Stdout) != 1000 || !res.StdoutTruncated || res.Stderr != "bbbbbbbbbb" || res.StderrTruncated {
+		t.Fatalf("status %s, stdout %d bytes truncated=%v, stderr %q truncated=%v", res.Status, len(res.Stdout), res.StdoutTruncated, res.Stderr, res.StderrTruncated)
+	}
+
+	small, _ := newBackend(t, f, func(c *Config) { c.MaxResponseBytes = 4096 })
+	res = run(small, "web1", "head -c 8000 /dev/zero | tr '\\0' a")
+	if res.Status != task.StatusFailed || !strings.Contains(res.Error, "larger than the limit of 4096 bytes") {
+		t.Fatalf("result = %+v", res)
+	}
+}
+
+func TestCopyThenCommand(t *testing.T) {
+	f := newFakeSaltAPI(t)
+	f.setMinion("app1", minionRuns)
+	b, _ := newBackend(t, f, nil)
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src.conf")
+	content := []byte("line 1\nbinary \x00\xff it's \"quoted\" $(id)\n")
+	if err := os.WriteFile(src, content, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dest := filepath.Join(dir, "target dir", "app's.conf")
+	if err := os.Mkdir(filepath.Dir(dest), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	res := b.Run(context.Background(), task.Host{Name: "app1"}, []backend.Step{{
+		Copy:    &backend.Copy{Src: src, Dest: dest, Mode: 0o640},
+		Command: "wc -c < '" + strings.ReplaceAll(dest, "'", `'\''`) + "'",
+	}}, backend.Options{})
+	if res.Status != task.StatusOK || strings.TrimSpace(res.Stdout) != "37" {
+		t.Fatalf("result = %+v", res)
+	}
+	got, err := os.ReadFile(dest)
+	if err != nil || !bytes.Equal(got, content) {
+		t.Fatalf("copied %q (%v), want %q", got, err, content)
+	}
+	if st, _ := os.Stat(dest); st.Mode().Perm() != 0o640 {
+		t.Fatalf("mode = %v, want 0640", st.Mode().Perm())
+	}
+	leftovers, _ := filepath.Glob(filepath.Join(filepath.Dir(dest), ".omserver-copy.*"))
+	if len(leftovers) != 0 {
+		t.Fatalf("temporary files left: %v", leftovers)
+	}
+	runs := f.recorded()
+	if len(runs) != 2 {
+		t.Fatalf("%d calls, want copy then command", len(runs))
+	}
+	kw := runs[0].Chunk["kwarg"].(map[string]any)
+	if kw["stdin"] != base64.StdEncoding.EncodeToString(content) {
+		t.Fatalf("copy stdin = %v", kw["stdin"])
+	}
+}
+
+func TestCopyFailures(t *testing.T) {
+	f := newFakeSaltAPI(t)
+	f.setMinion("app1", minionRuns)
+	b, _ := newBackend(t, f, nil)
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src")
+	if err := os.WriteFile(src, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		copy    backend.Copy
+		errPart string
+		calls   int
+	}{
+		{"missing source", backend.Copy{Src: filepath.Join(dir, "nope"), Dest: filepath.Join(dir, "d"), Mode: 0o644}, "no such file", 0},
+		{"source is a directory", backend.Copy{Src: dir, Dest: filepath.Join(dir, "d"), Mode: 0o644}, "not a regular file", 0},
+		{"relative destination", backend.Copy{Src: src, Dest: "etc/x", Mode: 0o644}, "clean absolute", 0},
+		{"unclean destination", backend.Copy{Src: src, Dest: "/tmp/../etc/x", Mode: 0o644}, "clean absolute", 0},
+		{"destination directory missing", backend.Copy{Src: src, Dest: filepath.Join(dir, "no-such-dir", "f"), Mode: 0o644}, "exit status", 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			before := len(f.recorded())
+			res := b.Run(context.Background(), task.Host{Name: "app1"}, []backend.Step{{Copy: &tc.copy, Command: "echo ran"}}, backend.Options{})
+			if res.Status != task.StatusFailed || !strings.Contains(res.Error, tc.errPart) || strings.Contains(res.Stdout, "ran") {
+				t.Fatalf("result = %+v, want failed with %q", res, tc.errPart)
+			}
+			if calls := len(f.recorded()) - before; calls != tc.calls {
+				t.Fatalf("%d calls to salt-api, want %d", calls, tc.calls)
+			}
+		})
+	}
+}
+
+func TestCancellation(t *testing.T) {
+	f := newFakeSaltAPI(t)
+	f.setMinion("slow", minionHangs)
+	b, _ := newBackend(t, f, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan task.HostResult, 1)
+	go func() {
+		done <- b.Run(ctx, task.Host{Name: "slow"}, []backend.Step{{Command: "sleep 600"}}, backend.Options{})
+	}()
+	select {
+	case <-f.hanging:
+	case <-time.After(30 * time.Second):
+		t.Fatal("salt-api never received the job")
+	}
+	cancel()
+	select {
+	case res := <-done:
+		if res.Status != task.StatusCancelled {
+			t.Fatalf("result = %+v", res)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run did not return after cancel")
+	}
+}
+
+func TestTimeout(t *testing.T) {
+	f := newFakeSaltAPI(t)
+	f.setMinion("slow", minionHangs)
+	b, _ := newBackend(t, f, nil)
+	res := b.Run(context.Background(), task.Host{Name: "slow"}, []backend.Step{{Command: "sleep 600"}}, backend.Options{Timeout: 300 * time.Millisecond})
+	if res.Status != task.StatusTimeout {
+		t.Fatalf("result = %+v", res)
+	}
+	runs := f.recorded()
+	if len(runs) != 1 || runs[0].Chunk["kwarg"].(map[string]any)["timeout"] != float64(1) {
+		t.Fatalf("cmd.run_all timeout kwarg should carry the host's remaining second: %v", runs)
+	}
+}
+
+func TestServerCAMismatchRefused(t *testing.T) {
+	f := newFakeSaltAPI(t)
+	f.setMinion("web1", minionRuns)
+	otherCA := filepath.Join(t.TempDir(), "other.pem")
+	// httptest servers share one built-in certificate, so a different CA is
+	// made by hand: any self-signed certificate that did not sign f's.
+	if err := os.WriteFile(otherCA, selfSignedPEM(t), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := newBackend(t, f, func(c *Config) { c.CAFile = otherCA })
+	res := run(b, "web1", "true")
+	if res.Status != task.StatusFailed || !strings.Contains(res.Error, "certificate") {
+		t.Fatalf("result = %+v", res)
+	}
+	if f.loginCount() != 0 {
+		t.Fatal("credentials were sent to an unverified server")
+	}
+}
+
+func TestSaltAPIDown(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	b, err := New(Config{URL: "https://" + addr, Username: "u", Password: "p"}, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := run(b, "web1", "true")
+	if res.Status != task.StatusFailed || !strings.Contains(res.Error, "unreachable") || !strings.Contains(res.Error, "refused") {
+		t.Fatalf("result = %+v", res)
+	}
+}
+
+func TestNewRejectsBadConfig(t *testing.T) {
+	dir := t.TempDir()
+	notPEM := filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(notPEM, []byte("hello"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ok := Config{URL: "https://127.0.0.1:8000", Username: "u", Password: "p"}
+	tests := []struct {
+		name    string
+		mod     func(*Config)
+		errPart string
+	}{
+		{"empty url", func(c *Config) { c.URL = "" }, "URL is empty"},
+		{"bad scheme", func(c *Config) { c.URL = "ftp://x" }, "https://"},
+		{"no host", func(c *Config) { c.URL = "https://" }, "no host"},
+		{"credentials in url", func(c *Config) { c.URL = "https://u:p@x" }, "credentials"},
+		{"unparsable", func(c *Config) { c.URL = "https://x:port:9" }, "salt-api URL"},
+		{"no user", func(c *Config) { c.Username = "" }, "username"},
+		{"no password", func(c *Config) { c.Password = "" }, "password"},
+		{"negative timeout", func(c *Config) { c.Timeout = -1 }, "negative"},
+		{"missing ca", func(c *Config) { c.CAFile = filepath.Join(dir, "none") }, "CA file"},
+		{"ca not pem", func(c *Config) { c.CAFile = notPEM }, "no PEM"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := ok
+			tc.mod(&cfg)
+			b, err := New(cfg, zerolog.Nop())
+			if err == nil || !strings.Contains(err.Error(), tc.errPart) || b != nil {
+				t.Fatalf("New = %v, %v; want error with %q", b, err, tc.errPart)
+			}
+		})
+	}
+	b, err := New(ok, zerolog.Nop())
+	if err != nil || b.cfg.EAuth != "auto" || b.Name() != "salt" {
+		t.Fatalf("defaults: %v %+v", err, b)
+	}
+}
+
+func TestDecodeReturnKeepsStrings(t *testing.T) {
+	body, _ := json.Marshal(map[string]any{"return": []any{map[string]any{"a": map[string]any{"pid": 7, "retcode": 0, "stdout": "é\u2028<", "stderr": ""}}}})
+	ret, err := decodeReturn(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := minionResult(ret, "a")
+	if r.status != task.StatusOK || r.stdout != "é\u2028<" {
+		t.Fatalf("%+v", r)
+	}
+}
