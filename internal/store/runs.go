@@ -1,0 +1,327 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/omserver/omserver-go/internal/task"
+)
+
+// Run statuses.
+const (
+	RunRunning     = "running"
+	RunDone        = "done"        // every host reported (whatever each host's status)
+	RunFailed      = "failed"      // the run could not be dispatched or the master refused it
+	RunCancelled   = "cancelled"   // an operator cancelled it
+	RunInterrupted = "interrupted" // the stream broke or the web tier restarted mid-run
+)
+
+// ValidRunStatus reports whether st is one of the run statuses.
+func ValidRunStatus(st string) bool {
+	switch st {
+	case RunRunning, RunDone, RunFailed, RunCancelled, RunInterrupted:
+		return true
+	}
+	return false
+}
+
+// Run is one execution of a module on a set of hosts, recorded before it is
+// dispatched. ModuleName is the module's name at the time of the run.
+type Run struct {
+	ID         string            `json:"id"`
+	ModuleID   int64             `json:"module_id"`
+	ModuleName string            `json:"module_name"`
+	Username   string            `json:"username"`
+	Params     map[string]string `json:"params"`
+	Hosts      []task.Host       `json:"hosts"`
+	Status     string            `json:"status"`
+	Error      string            `json:"error,omitempty"`
+	Master     string            `json:"master,omitempty"` // address of the master that ran it
+	CreatedAt  time.Time         `json:"created_at"`
+	FinishedAt *time.Time        `json:"finished_at,omitempty"`
+}
+
+type runRow struct {
+	ID         string       `db:"id"`
+	ModuleID   int64        `db:"module_id"`
+	ModuleName string       `db:"module_name"`
+	Username   string       `db:"username"`
+	Params     string       `db:"params"`
+	Hosts      string       `db:"hosts"`
+	Status     string       `db:"status"`
+	Error      string       `db:"error"`
+	Master     string       `db:"master"`
+	CreatedAt  time.Time    `db:"created_at"`
+	FinishedAt sql.NullTime `db:"finished_at"`
+}
+
+const runCols = `id, module_id, module_name, username, params, hosts, status, error, master, created_at, finished_at`
+
+func (r runRow) run() (Run, error) {
+	out := Run{ID: r.ID, ModuleID: r.ModuleID, ModuleName: r.ModuleName, Username: r.Username, Status: r.Status,
+		Error: r.Error, Master: r.Master, CreatedAt: r.CreatedAt.UTC(), FinishedAt: nullTime(r.FinishedAt)}
+	if err := json.Unmarshal([]byte(r.Params), &out.Params); err != nil {
+		return Run{}, fmt.Errorf("store: run %s: stored parameters: %w", r.ID, err)
+	}
+	if err := json.Unmarshal([]byte(r.Hosts), &out.Hosts); err != nil {
+		return Run{}, fmt.Errorf("store: run %s: stored hosts: %w", r.ID, err)
+	}
+	if out.Params == nil {
+		out.Params = map[string]string{}
+	}
+	return out, nil
+}
+
+// Limits on what a run record holds.
+const (
+	MaxRunErrorLen  = 4096
+	MaxMasterLen    = 255
+	MaxRunUserLen   = 64
+	maxOutputStored = 16 << 20 // a MEDIUMTEXT holds 16 MiB - 1
+)
+
+func clipText(s string, n int) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+// CreateRun records a run before it is dispatched. Status defaults to
+// running and CreatedAt to now.
+func (s *Store) CreateRun(ctx context.Context, r Run) error {
+	if r.ID == "" || len(r.ID) > task.MaxRunIDBytes || !utf8.ValidString(r.ID) {
+		return invalid("run: id must be 1..%d bytes of UTF-8", task.MaxRunIDBytes)
+	}
+	if r.ModuleID <= 0 {
+		return invalid("run %s: module id %d is not positive", r.ID, r.ModuleID)
+	}
+	if len(r.Hosts) == 0 || len(r.Hosts) > task.MaxHosts {
+		return invalid("run %s: %d hosts (need 1..%d)", r.ID, len(r.Hosts), task.MaxHosts)
+	}
+	if len(r.Params) > task.MaxParams {
+		return invalid("run %s: %d parameters, more than %d", r.ID, len(r.Params), task.MaxParams)
+	}
+	if r.Username == "" || utf8.RuneCountInString(r.Username) > MaxRunUserLen {
+		return invalid("run %s: user name missing or longer than %d", r.ID, MaxRunUserLen)
+	}
+	if utf8.RuneCountInString(r.ModuleName) > MaxModuleNameLen || len(r.Master) > MaxMasterLen {
+		return invalid("run %s: module name or master address too long", r.ID)
+	}
+	if r.Status == "" {
+		r.Status = RunRunning
+	}
+	if !ValidRunStatus(r.Status) {
+		return invalid("run %s: status %q unknown", r.ID, r.Status)
+	}
+	if r.CreatedAt.IsZero() {
+		r.CreatedAt = s.now()
+	}
+	params := r.Params
+	if params == nil {
+		params = map[string]string{}
+	}
+	pj, err := json.Marshal(params)
+	if err != nil {
+		return fmt.Errorf("store: run %s: encode parameters: %w", r.ID, err)
+	}
+	hj, err := json.Marshal(r.Hosts)
+	if err != nil {
+		return fmt.Errorf("store: run %s: encode hosts: %w", r.ID, err)
+	}
+	var finished any
+	if r.FinishedAt != nil {
+		finished = dbTime(*r.FinishedAt)
+	}
+	_, err = s.db.ExecContext(ctx, `INSERT INTO runs (`+runCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		r.ID, r.ModuleID, r.ModuleName, r.Username, string(pj), string(hj), r.Status, clipText(r.Error, MaxRunErrorLen),
+		r.Master, dbTime(r.CreatedAt), finished)
+	return classify(err, "create run "+r.ID)
+}
+
+// AddRunResult records one host's result. It is idempotent per (run, host):
+// recording the same host again replaces the earlier row, never adds one.
+// Output is cut to what the column holds (the truncated flag is then set).
+func (s *Store) AddRunResult(ctx context.Context, runID string, r task.HostResult) error {
+	if !r.Status.Valid() {
+		return invalid("run %s: host %s: status %q unknown", runID, r.Host, r.Status)
+	}
+	if r.Host.IP == "" && r.Host.Name == "" {
+		return invalid("run %s: result without host", runID)
+	}
+	if len(r.Host.IP) > MaxIPLen || utf8.RuneCountInString(r.Host.Name) > MaxServerNameLen {
+		return invalid("run %s: host %q too long", runID, r.Host.String())
+	}
+	stdout, stderr := clipText(r.Stdout, maxOutputStored), clipText(r.Stderr, maxOutputStored)
+	outTrunc := r.StdoutTruncated || len(stdout) < len(r.Stdout)
+	errTrunc := r.StderrTruncated || len(stderr) < len(r.Stderr)
+	var started any
+	if !r.Started.IsZero() {
+		started = dbTime(r.Started)
+	}
+	args := []any{runID, r.Host.IP, r.Host.Name, string(r.Status), r.ExitCode, stdout, stderr, outTrunc, errTrunc,
+		clipText(r.Error, MaxRunErrorLen), started, r.Duration.Milliseconds()}
+	q := `INSERT INTO run_hosts (run_id, host_ip, host_name, status, exit_code, stdout, stderr, stdout_truncated,
+		stderr_truncated, error, started_at, duration_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	// Upsert syntax is the one place the dialects differ.
+	if s.dialect == DialectMySQL {
+		q += ` ON DUPLICATE KEY UPDATE status = VALUES(status), exit_code = VALUES(exit_code), stdout = VALUES(stdout),
+		stderr = VALUES(stderr), stdout_truncated = VALUES(stdout_truncated), stderr_truncated = VALUES(stderr_truncated),
+		error = VALUES(error), started_at = VALUES(started_at), duration_ms = VALUES(duration_ms)`
+	} else {
+		q += ` ON CONFLICT (run_id, host_ip, host_name) DO UPDATE SET status = excluded.status, exit_code = excluded.exit_code,
+		stdout = excluded.stdout, stderr = excluded.stderr, stdout_truncated = excluded.stdout_truncated,
+		stderr_truncated = excluded.stderr_truncated, error = excluded.error, started_at = excluded.started_at,
+		duration_ms = excluded.duration_ms`
+	}
+	return s.inTx(ctx, func(tx *sqlx.Tx) error {
+		if err := exists(ctx, tx, `SELECT 1 FROM runs WHERE id = ?`, runID); err != nil {
+			return classify(err, "run "+runID)
+		}
+		_, err := tx.ExecContext(ctx, q, args...)
+		return classify(err, fmt.Sprintf("run %s: record host %s", runID, r.Host))
+	})
+}
+
+// FinishRun moves a running run to a final status. A run that is not
+// running any more is ErrConflict; an unknown one ErrNotFound.
+func (s *Store) FinishRun(ctx context.Context, id, status, errText string) error {
+	if !ValidRunStatus(status) || status == RunRunning {
+		return invalid("run %s: %q is not a final status", id, status)
+	}
+	return s.inTx(ctx, func(tx *sqlx.Tx) error {
+		var cur string
+		if err := tx.GetContext(ctx, &cur, `SELECT status FROM runs WHERE id = ?`, id); err != nil {
+			return classify(err, "run "+id)
+		}
+		if cur != RunRunning {
+			return fmt.Errorf("run %s is already %s: %w", id, cur, ErrConflict)
+		}
+		_, err := tx.ExecContext(ctx, `UPDATE runs SET status = ?, error = ?, finished_at = ? WHERE id = ? AND status = ?`,
+			status, clipText(errText, MaxRunErrorLen), dbTime(s.now()), id, RunRunning)
+		return classify(err, "finish run "+id)
+	})
+}
+
+type hostRow struct {
+	HostIP          string         `db:"host_ip"`
+	HostName        string         `db:"host_name"`
+	Status          string         `db:"status"`
+	ExitCode        int            `db:"exit_code"`
+	Stdout          string         `db:"stdout"`
+	Stderr          string         `db:"stderr"`
+	StdoutTruncated bool           `db:"stdout_truncated"`
+	StderrTruncated bool           `db:"stderr_truncated"`
+	Error           string         `db:"error"`
+	StartedAt       sql.NullTime   `db:"started_at"`
+	DurationMS      int64          `db:"duration_ms"`
+	ID              sql.NullInt64  `db:"id"`
+	RunID           sql.NullString `db:"run_id"`
+}
+
+// GetRun returns a run and the results recorded so far, in arrival order.
+// Durations come back at millisecond precision.
+func (s *Store) GetRun(ctx context.Context, id string) (Run, []task.HostResult, error) {
+	var rr runRow
+	if err := s.db.GetContext(ctx, &rr, `SELECT `+runCols+` FROM runs WHERE id = ?`, id); err != nil {
+		return Run{}, nil, classify(err, "run "+id)
+	}
+	run, err := rr.run()
+	if err != nil {
+		return Run{}, nil, err
+	}
+	var rows []hostRow
+	if err := s.db.SelectContext(ctx, &rows, `SELECT id, run_id, host_ip, host_name, status, exit_code, stdout, stderr,
+		stdout_truncated, stderr_truncated, error, started_at, duration_ms FROM run_hosts WHERE run_id = ? ORDER BY id`, id); err != nil {
+		return Run{}, nil, fmt.Errorf("store: run %s: results: %w", id, err)
+	}
+	results := make([]task.HostResult, 0, len(rows))
+	for _, h := range rows {
+		hr := task.HostResult{RunID: id, Host: task.Host{IP: h.HostIP, Name: h.HostName}, Status: task.Status(h.Status),
+			ExitCode: h.ExitCode, Stdout: h.Stdout, Stderr: h.Stderr, StdoutTruncated: h.StdoutTruncated,
+			StderrTruncated: h.StderrTruncated, Error: h.Error, Duration: time.Duration(h.DurationMS) * time.Millisecond}
+		if h.StartedAt.Valid {
+			hr.Started = h.StartedAt.Time.UTC()
+		}
+		results = append(results, hr)
+	}
+	return run, results, nil
+}
+
+// RunFilter selects runs for ListRuns. Zero fields do not filter.
+type RunFilter struct {
+	Limit    int // default 50, at most 500
+	Offset   int
+	Username string
+	ModuleID int64
+	Status   string
+}
+
+// ListRuns returns one page of runs, newest first, and how many match.
+func (s *Store) ListRuns(ctx context.Context, f RunFilter) ([]Run, int, error) {
+	if f.Limit <= 0 {
+		f.Limit = 50
+	}
+	if f.Limit > 500 || f.Offset < 0 {
+		return nil, 0, invalid("runs: limit must be 1..500 and offset not negative")
+	}
+	if f.Status != "" && !ValidRunStatus(f.Status) {
+		return nil, 0, invalid("runs: status %q unknown", f.Status)
+	}
+	var where []string
+	var args []any
+	if f.Username != "" {
+		where, args = append(where, "username = ?"), append(args, f.Username)
+	}
+	if f.ModuleID > 0 {
+		where, args = append(where, "module_id = ?"), append(args, f.ModuleID)
+	}
+	if f.Status != "" {
+		where, args = append(where, "status = ?"), append(args, f.Status)
+	}
+	cond := ""
+	if len(where) > 0 {
+		cond = " WHERE " + strings.Join(where, " AND ")
+	}
+	var total int
+	if err := s.db.GetContext(ctx, &total, `SELECT COUNT(*) FROM runs`+cond, args...); err != nil {
+		return nil, 0, fmt.Errorf("store: count runs: %w", err)
+	}
+	var rows []runRow
+	q := `SELECT ` + runCols + ` FROM runs` + cond + ` ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?`
+	if err := s.db.SelectContext(ctx, &rows, q, append(args, f.Limit, f.Offset)...); err != nil {
+		return nil, 0, fmt.Errorf("store: list runs: %w", err)
+	}
+	out := make([]Run, 0, len(rows))
+	for _, r := range rows {
+		run, err := r.run()
+		if err != nil {
+			return nil, 0, err
+		}
+		out = append(out, run)
+	}
+	return out, total, nil
+}
+
+// MarkInterruptedRuns marks every run still "running" as interrupted, for
+// use at start-up: a run left running by a web tier that stopped can no
+// longer receive results. It assumes one web tier per database.
+func (s *Store) MarkInterruptedRuns(ctx context.Context) (int64, error) {
+	res, err := s.db.ExecContext(ctx, `UPDATE runs SET status = ?, finished_at = ?, error = ? WHERE status = ?`,
+		RunInterrupted, dbTime(s.now()), "the web tier stopped while the run was in progress", RunRunning)
+	if err != nil {
+		return 0, classify(err, "mark interrupted runs")
+	}
+	return res.RowsAffected()
+}
