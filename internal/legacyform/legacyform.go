@@ -454,25 +454,25 @@ func Validate(params []Param) error {
 }
 
 // ErrBadValue is wrapped by Param.Check when a submitted value is refused.
-var errBadValue = errors.New("bad parameter value")
+var ErrBadValue = errors.New("bad parameter value")
 
 // Check validates a submitted value against the parameter's declaration.
 // It is a convenience for the web tier; the master validates again.
 func (p Param) Check(v string) error {
 	if !utf8.ValidString(v) {
-		return fmt.Errorf("%s: %w: not valid UTF-8", p.Name, errBadValue)
+		return fmt.Errorf("%s: %w: not valid UTF-8", p.Name, ErrBadValue)
 	}
 	switch p.Type {
 	case TypeText:
 		if utf8.RuneCountInString(v) > p.MaxLength {
-			return fmt.Errorf("%s: %w: longer than %d characters", p.Name, errBadValue, p.MaxLength)
+			return fmt.Errorf("%s: %w: longer than %d characters", p.Name, ErrBadValue, p.MaxLength)
 		}
 	case TypeNumber:
 		if len(v) > p.MaxLength {
-			return fmt.Errorf("%s: %w: longer than %d characters", p.Name, errBadValue, p.MaxLength)
+			return fmt.Errorf("%s: %w: longer than %d characters", p.Name, ErrBadValue, p.MaxLength)
 		}
 		if err := checkNumber(p, v); err != nil {
-			return fmt.Errorf("%s: %w: %w", p.Name, errBadValue, err)
+			return fmt.Errorf("%s: %w: %w", p.Name, ErrBadValue, err)
 		}
 	case TypeSelect:
 		for _, o := range p.Options {
@@ -480,7 +480,7 @@ func (p Param) Check(v string) error {
 				return nil
 			}
 		}
-		return fmt.Errorf("%s: %w: %q is not one of the options", p.Name, errBadValue, v)
+		return fmt.Errorf("%s: %w: %q is not one of the options", p.Name, ErrBadValue, v)
 	default:
 		return fmt.Errorf("%s: unknown parameter type %q", p.Name, p.Type)
 	}

@@ -19,7 +19,7 @@ var (
 		{ID: 1, FunCategID: 11, Name: "www.domain.com"},
 		{ID: 2, FunCategID: 11, Name: "bbs.domain.com"},
 	}
-	lineCountForm = `返回信息行数：<input name="sys_param_1" id="sys_param_1" type="text" size="5" maxlength="3" value="50">`
+	lineCountForm   = `返回信息行数：<input name="sys_param_1" id="sys_param_1" type="text" size="5" maxlength="3" value="50">`
 	originalModules = []Module{
 		{ID: 1001, Name: "查看系统日志", Caption: "[<b>功能说明</b>]<br> 查看所选服务器的操作系统日志信息", Extend: lineCountForm},
 		{ID: 1002, Name: "查看最新登录", Caption: "[<b>功能说明</b>]<br> 查看所选服务器的最近的用户登录信息", Extend: lineCountForm},
