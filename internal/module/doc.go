@@ -1,0 +1,72 @@
+// Package module loads, checks and expands the master's declarative task
+// modules: one YAML file per module, modules/Mid_<id>.yaml.
+//
+// # File format
+//
+//	id: 1001                      # must equal the <id> in the file name
+//	name: 查看系统日志              # module_list.module_name, at most 20 characters
+//	caption: 查看所选服务器的操作系统日志信息  # at most 255 characters, optional
+//	backend: ""                   # optional: ssh, local, ansible, salt or func
+//	timeout: 60s                  # optional per-host run timeout (Go duration)
+//	params:
+//	  - name: sys_param_1         # [A-Za-z_][A-Za-z0-9_]*, at most 64 bytes
+//	    label: 返回信息行数
+//	    type: number              # number | text | choice
+//	    min: 1                    # number: min and max are required
+//	    max: 999
+//	    default: "50"             # optional; a parameter without default is required
+//	  - name: sys_param_2
+//	    type: text
+//	    pattern: '[a-z0-9.-]+'    # Go RE2, anchored at both ends implicitly; optional
+//	    max_length: 64            # required, in characters, 1..4096
+//	  - name: sys_param_3
+//	    type: choice
+//	    options:
+//	      - value: nginx
+//	        label: nginx
+//	        vars: {unit: nginx, conf: /etc/nginx/nginx.conf}
+//	steps:
+//	  - run: tail -n {{sys_param_1}} /var/log/syslog
+//	  - copy: {src: "files/1005/{{sys_param_3.file}}", dest: "{{sys_param_3.dest}}", mode: "0644"}
+//	    run: "{{sys_param_3.after}}"   # a step may copy, run, or copy then run
+//
+// Parsing is strict: unknown keys, duplicate keys, wrong types and a second
+// YAML document are errors. Every problem is reported with the file and the
+// field it concerns.
+//
+// # Templates
+//
+// The run command and the copy src and dest are templates:
+//
+//   - {{p}} inserts the validated value of parameter p, always single-quoted
+//     for a POSIX shell (numbers too). It may appear only where the shell
+//     would honour those quotes: outside any quotes, backquotes and
+//     here-documents (inside $(...) is fine), and never in a command that
+//     uses eval. The loader refuses any other placement, because a
+//     single-quoted value inside double quotes or a here-document is no
+//     longer inert. It is not allowed in copy src or dest at all.
+//   - {{p.var}} inserts the var named var of the option chosen for choice
+//     parameter p, verbatim. Vars are trusted text written by the module
+//     author on the master's disk; a var used by a template must exist on
+//     every option of p.
+//
+// A reference to an undeclared parameter, an unclosed {{ or anything other
+// than a name or name.var between the braces is a load error. There is no
+// escape for a literal "{{".
+//
+// A copy src is relative to the modules directory, must stay inside it (no
+// absolute path, no "..", no symlink out) and must name an existing regular
+// file for every option; a copy dest must be an absolute, clean path for
+// every option. Both are checked at load time.
+//
+// # Parameter validation
+//
+// ValidateParams refuses an unknown parameter name, a missing parameter
+// without default, a choice that is not one of the options (so, as in the
+// original OMServer, an unknown name runs nothing), a number that is not a
+// base-10 integer within [min, max], and a text value that does not match
+// its pattern, is longer than max_length, is not UTF-8 or contains any
+// control character or line break, whatever the pattern says. Expand
+// validates before it expands, so a module whose parameters fail
+// validation yields no steps.
+package module

@@ -1,0 +1,118 @@
+package module
+
+import (
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+	"unicode"
+	"unicode/utf8"
+)
+
+// unquoteWord reverses ShellQuote the way a POSIX shell reads one word made
+// only of '...' strings and \' escapes; ok is false when anything would be
+// read unquoted.
+func unquoteWord(w string) (string, bool) {
+	var b strings.Builder
+	for w != "" {
+		switch {
+		case w[0] == '\'':
+			end := strings.IndexByte(w[1:], '\'')
+			if end < 0 {
+				return "", false
+			}
+			b.WriteString(w[1 : 1+end])
+			w = w[2+end:]
+		case strings.HasPrefix(w, `\'`):
+			b.WriteByte('\'')
+			w = w[2:]
+		default:
+			return "", false
+		}
+	}
+	return b.String(), true
+}
+
+func FuzzValidateParams(f *testing.F) {
+	s := paramSpec(f)
+	for _, seed := range [][4]string{
+		{"50", "web1", "x", "nginx"},
+		{"50; rm -rf /", "h", "x", "nginx"},
+		{"1", "; rm -rf /", "$(id)", "mysql"},
+		{"999", "a@@b", "`id`", "sshd"},
+		{"2", "h", "it's", "nginx"},
+		{"3", "h", "line\nbreak", "nginx"},
+	} {
+		f.Add(seed[0], seed[1], seed[2], seed[3])
+	}
+	f.Fuzz(func(t *testing.T, num, host, free, svc string) {
+		in := map[string]string{"num": num, "host": host, "free": free, "svc": svc}
+		vals, err := s.ValidateParams(in)
+		if err != nil {
+			if !errors.Is(err, ErrInvalidParams) {
+				t.Fatalf("error does not wrap ErrInvalidParams: %v", err)
+			}
+			if steps, err2 := s.Expand(in); steps != nil || err2 == nil {
+				t.Fatalf("Expand gave steps for refused params")
+			}
+			return
+		}
+		for _, k := range []string{"host", "free"} {
+			v := vals[k]
+			if !utf8.ValidString(v) || strings.ContainsFunc(v, unicode.IsControl) {
+				t.Fatalf("accepted %s=%q with a control character", k, v)
+			}
+		}
+		steps, err := s.Expand(in)
+		if err != nil || len(steps) != 1 {
+			t.Fatalf("Expand after ValidateParams accepted: %v", err)
+		}
+		cmd := steps[0].Command
+		unit := map[string]string{"nginx": "nginx", "mysql": "mariadb"}[vals["svc"]]
+		want := "echo " + ShellQuote(vals["num"]) + " " + ShellQuote(vals["host"]) + " " + ShellQuote(vals["free"]) + " " + unit
+		if cmd != want {
+			t.Fatalf("expanded %q, want %q", cmd, want)
+		}
+		for _, k := range []string{"num", "host", "free"} {
+			got, ok := unquoteWord(ShellQuote(vals[k]))
+			if !ok || got != vals[k] {
+				t.Fatalf("quoted %s does not read back: %q -> %q", k, vals[k], got)
+			}
+		}
+	})
+}
+
+func FuzzParse(f *testing.F) {
+	for _, seed := range []string{
+		"id: 1700\nname: x\nsteps: [{run: uptime}]\n",
+		"id: 1700\nname: x\nparams: [{name: n, type: number, min: 1, max: 9, default: 5}]\nsteps: [{run: 'echo {{n}}'}]\n",
+		"id: 1700\nname: x\nparams: [{name: c, type: choice, options: [{value: a, vars: {u: b}}]}]\nsteps: [{run: 'echo {{c.u}} \"{{c}}\"'}]\n",
+		"id: 1700\nname: x\nsteps: [{copy: {src: ../x, dest: /x}}]\n",
+		"{{{{",
+		"id: [1700]\n",
+	} {
+		f.Add([]byte(seed))
+	}
+	dir := f.TempDir()
+	path := filepath.Join(dir, "Mid_1700.yaml")
+	f.Fuzz(func(t *testing.T, data []byte) {
+		s, err := Parse(path, data)
+		if err != nil {
+			if s != nil {
+				t.Fatal("spec returned with an error")
+			}
+			if !strings.Contains(err.Error(), path) {
+				t.Fatalf("error does not name the file: %v", err)
+			}
+			return
+		}
+		if s.ID != 1700 {
+			t.Fatalf("accepted id %d for Mid_1700.yaml", s.ID)
+		}
+		steps, err := s.Expand(nil)
+		if err != nil && !errors.Is(err, ErrInvalidParams) {
+			t.Fatalf("Expand of an accepted spec: %v", err)
+		}
+		_ = steps
+	})
+}

@@ -1,0 +1,187 @@
+package module
+
+import (
+	"errors"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// paramSpec is a module with one parameter of each type, loaded through
+// the real loader.
+func paramSpec(t testing.TB) *Spec {
+	t.Helper()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "Mid_1600.yaml")
+	writeFile(t, path, `id: 1600
+name: params
+params:
+  - {name: num, type: number, min: 1, max: 999, default: "50"}
+  - {name: host, type: text, max_length: 20, pattern: '[A-Za-z0-9.-]+'}
+  - {name: free, type: text, max_length: 64, default: "x"}
+  - name: svc
+    type: choice
+    default: nginx
+    options:
+      - {value: nginx, vars: {unit: nginx}}
+      - {value: mysql, vars: {unit: mariadb}}
+steps:
+  - run: echo {{num}} {{host}} {{free}} {{svc.unit}}
+`)
+	s, err := LoadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestValidateParams(t *testing.T) {
+	s := paramSpec(t)
+	cases := []struct {
+		name   string
+		in     map[string]string
+		want   map[string]string // nil: refused
+		errHas []string
+	}{
+		{"defaults", map[string]string{"host": "web1"}, map[string]string{"num": "50", "host": "web1", "free": "x", "svc": "nginx"}, nil},
+		{"all given", map[string]string{"num": "999", "host": "a.b-c", "free": "it's; fine $(id)", "svc": "mysql"}, map[string]string{"num": "999", "host": "a.b-c", "free": "it's; fine $(id)", "svc": "mysql"}, nil},
+		{"number normalised", map[string]string{"num": "007", "host": "h"}, map[string]string{"num": "7", "host": "h", "free": "x", "svc": "nginx"}, nil},
+		{"missing required", map[string]string{}, nil, []string{`parameter "host": missing and has no default`}},
+		{"unknown parameter", map[string]string{"host": "h", "sys_param_9": "1"}, nil, []string{`unknown parameter "sys_param_9"`}},
+		{"choice outside options", map[string]string{"host": "h", "svc": "sshd"}, nil, []string{`parameter "svc": "sshd" is not one of the options ["nginx" "mysql"]`}},
+		{"choice case differs", map[string]string{"host": "h", "svc": "NGINX"}, nil, []string{`parameter "svc"`}},
+		{"number too big", map[string]string{"host": "h", "num": "1000"}, nil, []string{`parameter "num": 1000 is outside [1, 999]`}},
+		{"number zero", map[string]string{"host": "h", "num": "0"}, nil, []string{`parameter "num": 0 is outside`}},
+		{"number negative", map[string]string{"host": "h", "num": "-1"}, nil, []string{`parameter "num": -1 is outside`}},
+		{"number with command", map[string]string{"host": "h", "num": "50; rm -rf /"}, nil, []string{`parameter "num": "50; rm -rf /" is not a base-10 integer`}},
+		{"number plus sign", map[string]string{"host": "h", "num": "+5"}, nil, []string{"not a base-10 integer"}},
+		{"number spaces", map[string]string{"host": "h", "num": " 5"}, nil, []string{"not a base-10 integer"}},
+		{"number hex", map[string]string{"host": "h", "num": "0x10"}, nil, []string{"not a base-10 integer"}},
+		{"number float", map[string]string{"host": "h", "num": "5.0"}, nil, []string{"not a base-10 integer"}},
+		{"number empty", map[string]string{"host": "h", "num": ""}, nil, []string{"not a base-10 integer"}},
+		{"number overflow", map[string]string{"host": "h", "num": "99999999999999999999"}, nil, []string{"not a base-10 integer"}},
+		{"text semicolon", map[string]string{"host": "; rm -rf /"}, nil, []string{`parameter "host": "; rm -rf /" does not match the pattern`}},
+		{"text command substitution", map[string]string{"host": "$(id)"}, nil, []string{`parameter "host": "$(id)" does not match`}},
+		{"text backticks", map[string]string{"host": "`id`"}, nil, []string{`parameter "host"`, "does not match"}},
+		{"text at-at", map[string]string{"host": "a@@b"}, nil, []string{`parameter "host": "a@@b" does not match`}},
+		{"text newline", map[string]string{"host": "a\nb"}, nil, []string{`parameter "host": contains a control character or line break`}},
+		{"permissive text newline", map[string]string{"host": "h", "free": "ok\nrm -rf /"}, nil, []string{`parameter "free": contains a control character`}},
+		{"permissive text CR", map[string]string{"host": "h", "free": "a\rb"}, nil, []string{"control character"}},
+		{"permissive text NUL", map[string]string{"host": "h", "free": "a\x00b"}, nil, []string{"control character"}},
+		{"permissive text ESC", map[string]string{"host": "h", "free": "\x1b[2J"}, nil, []string{"control character"}},
+		{"permissive text U+2028", map[string]string{"host": "h", "free": "a\u2028b"}, nil, []string{"control character"}},
+		{"permissive text bad utf8", map[string]string{"host": "h", "free": "a\xffb"}, nil, []string{"not valid UTF-8"}},
+		{"text too long", map[string]string{"host": strings.Repeat("a", 21)}, nil, []string{`parameter "host": 21 characters is more than max_length 20`}},
+		{"text long in runes", map[string]string{"host": "h", "free": strings.Repeat("日", 65)}, nil, []string{"65 characters"}},
+		{"several problems", map[string]string{"num": "x", "svc": "y"}, nil, []string{`"num"`, `"svc"`, `"host"`}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := s.ValidateParams(tc.in)
+			if tc.want != nil {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				if len(got) != len(tc.want) {
+					t.Fatalf("got %v, want %v", got, tc.want)
+				}
+				for k, v := range tc.want {
+					if got[k] != v {
+						t.Errorf("%s = %q, want %q", k, got[k], v)
+					}
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("accepted: %v", got)
+			}
+			if !errors.Is(err, ErrInvalidParams) {
+				t.Errorf("error %v does not wrap ErrInvalidParams", err)
+			}
+			for _, w := range tc.errHas {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+			if steps, err := s.Expand(tc.in); steps != nil || err == nil {
+				t.Errorf("Expand returned steps %v, err %v for refused params", steps, err)
+			}
+		})
+	}
+}
+
+// nasty strings for quoting tests.
+var nasty = []string{
+	"", "plain", "it's", "'", "''", `'\''`, `"`, `\`, `\'`, "$(id)", "`id`", "${HOME}", "$HOME",
+	"; rm -rf /", "a && b || c", "a | b", "> /etc/passwd", "*", "~", "#comment", "a@@b",
+	"\t", "\n", "line1\nline2", "日本語 '引用'", "!", "$'\\x41'", "-n", "--", "%s %d",
+}
+
+// ShellQuote's output must come back unchanged through the real /bin/sh.
+func TestShellQuoteRoundTripsThroughSh(t *testing.T) {
+	for _, s := range nasty {
+		out, err := exec.Command("/bin/sh", "-c", "printf %s "+ShellQuote(s)).Output()
+		if err != nil {
+			t.Fatalf("sh for %q: %v", s, err)
+		}
+		if string(out) != s {
+			t.Errorf("round trip of %q gave %q (quoted %s)", s, out, ShellQuote(s))
+		}
+	}
+}
+
+// A value accepted by a permissive text parameter expands to exactly one
+// shell word that sh prints back unchanged, in the real expanded command.
+func TestExpandedTextIsOneWordInSh(t *testing.T) {
+	s := paramSpec(t)
+	for _, v := range nasty {
+		if strings.ContainsAny(v, "\t\n") || v == "" {
+			continue // refused: control characters; empty has no default fallback here
+		}
+		steps, err := s.Expand(map[string]string{"host": "h", "free": v})
+		if err != nil {
+			t.Fatalf("%q: %v", v, err)
+		}
+		cmd := strings.Replace(steps[0].Command, "echo ", `printf '%s|' `, 1)
+		out, err := exec.Command("/bin/sh", "-c", cmd).Output()
+		if err != nil {
+			t.Fatalf("%q: sh: %v", v, err)
+		}
+		if want := "50|h|" + v + "|nginx|"; string(out) != want {
+			t.Errorf("%q: sh printed %q, want %q", v, out, want)
+		}
+	}
+}
+
+func TestCheckPlacement(t *testing.T) {
+	const P = string(placeholder)
+	cases := []struct {
+		cmd string
+		ok  bool
+	}{
+		{"echo " + P, true},
+		{"n=" + P + "; tail -n \"$n\" f", true},
+		{"x=$(echo " + P + ")", true},
+		{"\"$(echo " + P + ")\"", true},
+		{"echo '$(x)' " + P + " \"a\\\"b\"", true},
+		{"echo # '" + P, true},
+		{"echo \"" + P + "\"", false},
+		{"echo '" + P + "'", false},
+		{"echo `echo " + P + "`", false},
+		{"echo \"`echo $(echo " + P + ")`\"", false},
+		{"cat <<EOF\n" + P + "\nEOF", false},
+		{"eval " + P, false},
+		{"echo 'unterminated", false},
+		{"echo \"unterminated", false},
+		{"echo $(unterminated", false},
+		{"echo ok", true},
+		{"evaluate " + P, true},
+	}
+	for _, tc := range cases {
+		err := checkPlacement(tc.cmd)
+		if (err == nil) != tc.ok {
+			t.Errorf("checkPlacement(%q) = %v, want ok=%v", tc.cmd, err, tc.ok)
+		}
+	}
+}
