@@ -1,0 +1,108 @@
+package store
+
+import (
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/omserver/omserver-go/internal/legacyform"
+)
+
+func TestModules(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s *Store) {
+		ctx := testCtx(t)
+		lo, hi := int64(1), int64(500)
+		params := []legacyform.Param{
+			{Name: "sys_param_1", Label: "Lines <b>", Type: legacyform.TypeNumber, MaxLength: 3, Default: "50", Min: &lo, Max: &hi},
+			{Name: "sys_param_2", Label: "Service", Type: legacyform.TypeSelect, Default: "b",
+				Options: []legacyform.Option{{Value: "a", Label: "A"}, {Value: "b", Label: `"B" & <script>`}}},
+		}
+		id, err := s.CreateModule(ctx, Module{Name: "<script>alert(1)</script>", Caption: "caption", Params: params})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := s.GetModule(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Name != "<script>alert(1)</script>" || !reflect.DeepEqual(m.Params, params) {
+			t.Fatalf("module = %+v", m)
+		}
+		// The generated legacy form is escaped and parses back to the schema.
+		if strings.Contains(m.Extend, "<script>") || strings.Contains(m.Extend, "<b>") {
+			t.Errorf("generated form not escaped: %s", m.Extend)
+		}
+		if reparsed, err := legacyform.Parse(m.Extend); err != nil || !reflect.DeepEqual(reparsed, params) {
+			t.Errorf("generated form parses to %+v, %v", reparsed, err)
+		}
+
+		// A legacy module: Params come from its HTML.
+		legacy := `进程服务名称：<select name="sys_param_1"><option value="nginx">nginx</option><option value="mysql" selected>mysql</option></select>`
+		lid, err := s.CreateModule(ctx, Module{Name: "legacy", Caption: "c", Extend: legacy})
+		if err != nil {
+			t.Fatal(err)
+		}
+		lm, _ := s.GetModule(ctx, lid)
+		if lm.Extend != legacy || len(lm.Params) != 1 || lm.Params[0].Default != "mysql" {
+			t.Errorf("legacy module = %+v", lm)
+		}
+
+		for _, tc := range []struct {
+			name string
+			m    Module
+			want error
+		}{
+			{"no name", Module{Caption: "c"}, ErrInvalid},
+			{"name too long", Module{Name: strings.Repeat("模", 65)}, ErrInvalid},
+			{"caption too long", Module{Name: "n", Caption: strings.Repeat("c", 256)}, ErrInvalid},
+			{"bad legacy html", Module{Name: "n", Extend: `<select name="sys_param_1"></select>`}, ErrInvalid},
+			{"bad params", Module{Name: "n", Params: []legacyform.Param{{Name: "lines", Type: "text", MaxLength: 3}}}, ErrInvalid},
+			{"select default not an option", Module{Name: "n", Params: []legacyform.Param{{Name: "sys_param_1", Type: "select", Default: "z", Options: []legacyform.Option{{Value: "a"}}}}}, ErrInvalid},
+			{"id taken", Module{ID: id, Name: "dup"}, ErrConflict},
+			{"negative id", Module{ID: -5, Name: "neg"}, ErrInvalid},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				before, _ := s.ListModules(ctx)
+				if _, err := s.CreateModule(ctx, tc.m); !errors.Is(err, tc.want) {
+					t.Fatalf("CreateModule = %v; want %v", err, tc.want)
+				}
+				if after, _ := s.ListModules(ctx); !reflect.DeepEqual(before, after) {
+					t.Fatal("refused create changed modules")
+				}
+			})
+		}
+
+		// Update: new Params replace the form; the legacy HTML is regenerated.
+		m.Name, m.Extend, m.Params = "renamed", "", params[:1]
+		if err := s.UpdateModule(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+		m2, _ := s.GetModule(ctx, id)
+		if m2.Name != "renamed" || len(m2.Params) != 1 || strings.Contains(m2.Extend, "sys_param_2") {
+			t.Errorf("updated module = %+v", m2)
+		}
+		if err := s.UpdateModule(ctx, Module{ID: 99999, Name: "x"}); !errors.Is(err, ErrNotFound) {
+			t.Errorf("update unknown = %v", err)
+		}
+		if err := s.UpdateModule(ctx, Module{ID: id, Name: ""}); !errors.Is(err, ErrInvalid) {
+			t.Errorf("update to empty name = %v", err)
+		}
+		if err := s.DeleteModule(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.GetModule(ctx, id); !errors.Is(err, ErrNotFound) {
+			t.Errorf("get deleted = %v", err)
+		}
+		if err := s.DeleteModule(ctx, id); !errors.Is(err, ErrNotFound) {
+			t.Errorf("delete twice = %v", err)
+		}
+		// A module whose stored schema is corrupt is reported, not served without parameters.
+		if _, err := s.db.ExecContext(ctx, `UPDATE module_list SET module_params = ? WHERE ID = ?`, `{not json`, lid); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.GetModule(ctx, lid); err == nil || !strings.Contains(err.Error(), "not valid JSON") {
+			t.Errorf("corrupt schema = %v", err)
+		}
+	})
+}

@@ -1,0 +1,216 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/omserver/omserver-go/internal/task"
+)
+
+func TestRuns(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s *Store) {
+		ctx := testCtx(t)
+		clock := time.Date(2026, 3, 4, 5, 6, 7, 123456000, time.UTC)
+		s.now = func() time.Time { return clock }
+		hosts := []task.Host{{IP: "192.168.1.10", Name: "sn2012-07-010"}, {IP: "::1", Name: "localhost"}}
+		run := Run{ID: "run-1", ModuleID: 1001, ModuleName: "查看系统日志", Username: "alice",
+			Params: map[string]string{"sys_param_1": "50"}, Hosts: hosts, Master: "127.0.0.1:7070"}
+		if err := s.CreateRun(ctx, run); err != nil {
+			t.Fatal(err)
+		}
+		for _, tc := range []struct {
+			name string
+			r    Run
+		}{
+			{"no id", Run{ModuleID: 1, Username: "a", Hosts: hosts}},
+			{"long id", Run{ID: strings.Repeat("x", 65), ModuleID: 1, Username: "a", Hosts: hosts}},
+			{"no hosts", Run{ID: "x", ModuleID: 1, Username: "a"}},
+			{"no module", Run{ID: "x", Username: "a", Hosts: hosts}},
+			{"no user", Run{ID: "x", ModuleID: 1, Hosts: hosts}},
+			{"bad status", Run{ID: "x", ModuleID: 1, Username: "a", Hosts: hosts, Status: "weird"}},
+		} {
+			if err := s.CreateRun(ctx, tc.r); !errors.Is(err, ErrInvalid) {
+				t.Errorf("%s: CreateRun = %v; want ErrInvalid", tc.name, err)
+			}
+		}
+		if err := s.CreateRun(ctx, run); !errors.Is(err, ErrConflict) {
+			t.Errorf("same id twice = %v", err)
+		}
+
+		res := task.HostResult{Host: hosts[1], Status: task.StatusOK, ExitCode: 0, Stdout: "Linux 6.1\n<script>x</script>",
+			Stderr: "warn", StdoutTruncated: true, Started: clock.Add(time.Second), Duration: 1500 * time.Millisecond}
+		for range 3 { // idempotent per host
+			if err := s.AddRunResult(ctx, "run-1", res); err != nil {
+				t.Fatal(err)
+			}
+		}
+		failed := task.HostResult{Host: hosts[0], Status: task.StatusUnreachable, ExitCode: -1, Error: "connection refused"}
+		if err := s.AddRunResult(ctx, "run-1", failed); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.AddRunResult(ctx, "no-such-run", res); !errors.Is(err, ErrNotFound) {
+			t.Errorf("result for unknown run = %v", err)
+		}
+		if err := s.AddRunResult(ctx, "run-1", task.HostResult{Host: hosts[0], Status: "great"}); !errors.Is(err, ErrInvalid) {
+			t.Errorf("bad status = %v", err)
+		}
+		got, results, err := s.GetRun(ctx, "run-1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := run
+		want.Status, want.CreatedAt = RunRunning, clock
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("run = %+v\nwant %+v", got, want)
+		}
+		wantRes := res
+		wantRes.RunID = "run-1"
+		failed.RunID = "run-1"
+		if !reflect.DeepEqual(results, []task.HostResult{wantRes, failed}) {
+			t.Errorf("results = %+v\nwant %+v", results, []task.HostResult{wantRes, failed})
+		}
+		// A later result for the same host replaces the earlier one.
+		res.Status, res.Stdout = task.StatusFailed, "second"
+		if err := s.AddRunResult(ctx, "run-1", res); err != nil {
+			t.Fatal(err)
+		}
+		_, results, _ = s.GetRun(ctx, "run-1")
+		if len(results) != 2 || results[0].Stdout != "second" {
+			t.Errorf("after replace = %+v", results)
+		}
+
+		if err := s.FinishRun(ctx, "run-1", RunRunning, ""); !errors.Is(err, ErrInvalid) {
+			t.Errorf("finish as running = %v", err)
+		}
+		clock = clock.Add(time.Minute)
+		if err := s.FinishRun(ctx, "run-1", RunDone, ""); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.FinishRun(ctx, "run-1", RunCancelled, ""); !errors.Is(err, ErrConflict) {
+			t.Errorf("finish twice = %v", err)
+		}
+		if err := s.FinishRun(ctx, "nope", RunDone, ""); !errors.Is(err, ErrNotFound) {
+			t.Errorf("finish unknown = %v", err)
+		}
+		got, _, _ = s.GetRun(ctx, "run-1")
+		if got.Status != RunDone || got.FinishedAt == nil || !got.FinishedAt.Equal(clock) {
+			t.Errorf("finished run = %+v", got)
+		}
+		if _, _, err := s.GetRun(ctx, "nope"); !errors.Is(err, ErrNotFound) {
+			t.Errorf("get unknown = %v", err)
+		}
+
+		// More runs for the list and interruption.
+		for i := range 5 {
+			clock = clock.Add(time.Second)
+			user := "bob"
+			if i%2 == 0 {
+				user = "alice"
+			}
+			if err := s.CreateRun(ctx, Run{ID: fmt.Sprintf("r%d", i), ModuleID: 1003, Username: user, Hosts: hosts[:1]}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		list, total, err := s.ListRuns(ctx, RunFilter{Limit: 2})
+		if err != nil || total != 6 || len(list) != 2 || list[0].ID != "r4" || list[1].ID != "r3" {
+			t.Errorf("list = %v, %d, %v", ids(list), total, err)
+		}
+		list, total, _ = s.ListRuns(ctx, RunFilter{Limit: 10, Offset: 1, Username: "alice"})
+		if total != 4 || !reflect.DeepEqual(ids(list), []string{"r2", "r0", "run-1"}) {
+			t.Errorf("alice page 2 = %v, %d", ids(list), total)
+		}
+		list, total, _ = s.ListRuns(ctx, RunFilter{ModuleID: 1001})
+		if total != 1 || list[0].ID != "run-1" {
+			t.Errorf("module filter = %v", ids(list))
+		}
+		if _, _, err := s.ListRuns(ctx, RunFilter{Limit: 100000}); !errors.Is(err, ErrInvalid) {
+			t.Errorf("huge limit = %v", err)
+		}
+		if _, _, err := s.ListRuns(ctx, RunFilter{Status: "x"}); !errors.Is(err, ErrInvalid) {
+			t.Errorf("bad status filter = %v", err)
+		}
+		if err := s.AddRunResult(ctx, "r1", task.HostResult{Host: hosts[0], Status: task.StatusOK, Stdout: "partial"}); err != nil {
+			t.Fatal(err)
+		}
+		n, err := s.MarkInterruptedRuns(ctx)
+		if err != nil || n != 5 {
+			t.Fatalf("mark interrupted = %d, %v; want 5", n, err)
+		}
+		r1, r1res, _ := s.GetRun(ctx, "r1")
+		if r1.Status != RunInterrupted || r1.FinishedAt == nil || len(r1res) != 1 || r1res[0].Stdout != "partial" {
+			t.Errorf("interrupted run = %+v %+v", r1, r1res)
+		}
+		if done, _, _ := s.GetRun(ctx, "run-1"); done.Status != RunDone {
+			t.Errorf("finished run was touched: %s", done.Status)
+		}
+		if n, _ := s.MarkInterruptedRuns(ctx); n != 0 {
+			t.Errorf("second mark = %d", n)
+		}
+		_, total, _ = s.ListRuns(ctx, RunFilter{Status: RunInterrupted})
+		if total != 5 {
+			t.Errorf("interrupted count = %d", total)
+		}
+	})
+}
+
+func ids(rs []Run) []string {
+	out := []string{}
+	for _, r := range rs {
+		out = append(out, r.ID)
+	}
+	return out
+}
+
+func TestAudit(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s *Store) {
+		ctx := testCtx(t)
+		if err := s.AddAudit(ctx, AuditEntry{Username: "a"}); !errors.Is(err, ErrInvalid) {
+			t.Errorf("no action = %v", err)
+		}
+		for i := range 3 {
+			if err := s.AddAudit(ctx, AuditEntry{Username: "alice", Action: "login", Detail: fmt.Sprint(i), RemoteAddr: "127.0.0.1"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		list, total, err := s.ListAudit(ctx, 2, 0)
+		if err != nil || total != 3 || len(list) != 2 || list[0].Detail != "2" || list[0].At.IsZero() || list[0].At.Location() != time.UTC {
+			t.Errorf("audit = %+v, %d, %v", list, total, err)
+		}
+		if _, _, err := s.ListAudit(ctx, 1, -1); !errors.Is(err, ErrInvalid) {
+			t.Errorf("negative offset = %v", err)
+		}
+	})
+}
+
+// BenchmarkAddRunResult measures recording one host result in SQLite (the
+// demo's database), the per-host write on the hot path of every run.
+func BenchmarkAddRunResult(b *testing.B) {
+	ctx := context.Background()
+	s, err := Open(ctx, DialectSQLite, filepath.Join(b.TempDir(), "bench.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Migrate(ctx); err != nil {
+		b.Fatal(err)
+	}
+	if err := s.CreateRun(ctx, Run{ID: "bench", ModuleID: 1003, Username: "bench", Hosts: []task.Host{{IP: "127.0.0.1"}}}); err != nil {
+		b.Fatal(err)
+	}
+	out := strings.Repeat("Linux version 6.1.0 (debian-kernel@lists.debian.org)\n", 40)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		r := task.HostResult{Host: task.Host{IP: fmt.Sprintf("10.%d.%d.%d", i>>16&255, i>>8&255, i&255)}, Status: task.StatusOK,
+			Stdout: out, Started: time.Now(), Duration: time.Millisecond}
+		if err := s.AddRunResult(ctx, "bench", r); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
