@@ -1,0 +1,397 @@
+// Package ssh is the native SSH backend: it runs module steps on a host over
+// golang.org/x/crypto/ssh, with key or agent authentication, known_hosts
+// checking (strict by default), connect and run timeouts, capped output, an
+// SFTP copy step, and cancellation that stops the remote command's whole
+// process tree.
+package ssh
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/pkg/sftp"
+	"github.com/rs/zerolog"
+	gossh "golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/agent"
+
+	"github.com/omserver/omserver-go/internal/backend"
+	"github.com/omserver/omserver-go/internal/task"
+)
+
+// stopGrace is how long a cancelled command may take to report its end
+// (the watchdog sends TERM, then KILL after 2s) before the connection is
+// dropped anyway, which stops it too.
+const stopGrace = 4 * time.Second
+
+// Backend runs steps over SSH. It is safe for concurrent use: each Run dials
+// its own connection; nothing is shared but the parsed keys.
+type Backend struct {
+	cfg     Config
+	log     zerolog.Logger
+	signers []gossh.Signer
+	keys    *hostKeys
+}
+
+var _ backend.Backend = (*Backend)(nil)
+
+// New checks cfg, loads the identity files and returns the backend.
+func New(cfg Config, log zerolog.Logger) (*Backend, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, fmt.Errorf("ssh backend: %w", err)
+	}
+	b := &Backend{
+		cfg:  cfg,
+		log:  log.With().Str("backend", "ssh").Logger(),
+		keys: &hostKeys{policy: cfg.HostKeyPolicy, file: cfg.KnownHostsFile},
+	}
+	b.keys.log = b.log
+	for _, f := range cfg.IdentityFiles {
+		s, err := loadSigner(f, cfg.Passphrase)
+		if err != nil {
+			return nil, fmt.Errorf("ssh backend: %w", err)
+		}
+		b.signers = append(b.signers, s)
+	}
+	if cfg.HostKeyPolicy == PolicyInsecureIgnore {
+		b.log.Warn().Msg("host key checking is OFF (insecure-ignore): any machine answering at a target address gets the commands")
+	}
+	return b, nil
+}
+
+func loadSigner(file, passphrase string) (gossh.Signer, error) {
+	pem, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("identity file: %w", err)
+	}
+	s, err := gossh.ParsePrivateKey(pem)
+	var missing *gossh.PassphraseMissingError
+	if errors.As(err, &missing) {
+		if passphrase == "" {
+			return nil, fmt.Errorf("identity file %s is encrypted and no passphrase is configured", file)
+		}
+		s, err = gossh.ParsePrivateKeyWithPassphrase(pem, []byte(passphrase))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("identity file %s: %w", file, err)
+	}
+	return s, nil
+}
+
+// Name is the backend's name in configs and logs.
+func (b *Backend) Name() string { return "ssh" }
+
+// Run runs steps on host, in order, stopping at the first that fails.
+func (b *Backend) Run(ctx context.Context, host task.Host, steps []backend.Step, opts backend.Options) (res task.HostResult) {
+	start := time.Now()
+	res = task.HostResult{Host: host, ExitCode: -1, Started: start}
+	stdout := &task.CappedBuffer{Cap: opts.OutputCap}
+	stderr := &task.CappedBuffer{Cap: opts.OutputCap}
+	// Named result: the output is filled in on every return path.
+	defer func() {
+		res.Stdout, res.StdoutTruncated = stdout.String(), stdout.Truncated()
+		res.Stderr, res.StderrTruncated = stderr.String(), stderr.Truncated()
+		res.Duration = time.Since(start)
+	}()
+	fail := func(st task.Status, err error) task.HostResult {
+		res.Status, res.Error = st, err.Error()
+		return res
+	}
+
+	if err := validateSteps(steps); err != nil {
+		return fail(task.StatusFailed, err)
+	}
+	tgt, err := b.cfg.targetFor(host.IP, host.Name)
+	if err != nil {
+		return fail(task.StatusUnreachable, err)
+	}
+
+	runCtx := ctx
+	if opts.Timeout > 0 {
+		var cancel context.CancelFunc
+		runCtx, cancel = context.WithTimeout(ctx, opts.Timeout)
+		defer cancel()
+	}
+	// stopped says why the run ended early, if it did.
+	stopped := func() (task.Status, bool) {
+		switch {
+		case errors.Is(ctx.Err(), context.Canceled):
+			return task.StatusCancelled, true
+		case runCtx.Err() != nil:
+			return task.StatusTimeout, true
+		}
+		return "", false
+	}
+
+	connectTimeout := b.cfg.ConnectTimeout
+	if opts.ConnectTimeout > 0 {
+		connectTimeout = opts.ConnectTimeout
+	}
+	client, err := b.dial(runCtx, tgt, connectTimeout)
+	if err != nil {
+		if st, ok := stopped(); ok {
+			return fail(st, fmt.Errorf("%s while connecting to %s", st, tgt.addr))
+		}
+		return fail(task.StatusUnreachable, err)
+	}
+	defer func() { _ = client.Close() }()
+	log := b.log.With().Str("host", host.String()).Str("addr", tgt.addr).Logger()
+	log.Debug().Msg("connected")
+
+	for i, step := range steps {
+		if step.Copy != nil {
+			if err := b.copyFile(runCtx, client, step.Copy); err != nil {
+				if st, ok := stopped(); ok {
+					return fail(st, fmt.Errorf("step %d: %s during copy to %s", i+1, st, step.Copy.Dest))
+				}
+				return fail(task.StatusFailed, fmt.Errorf("step %d: %w", i+1, err))
+			}
+			res.ExitCode = 0
+		}
+		if step.Command == "" {
+			continue
+		}
+		code, err := runCommand(runCtx, client, step.Command, stdout, stderr)
+		res.ExitCode = code
+		if st, ok := stopped(); ok {
+			res.ExitCode = -1
+			return fail(st, fmt.Errorf("step %d: %s; the remote command was stopped", i+1, st))
+		}
+		if err != nil {
+			return fail(task.StatusFailed, fmt.Errorf("step %d: %w", i+1, err))
+		}
+	}
+	res.Status = task.StatusOK
+	log.Debug().Dur("took", time.Since(start)).Msg("done")
+	return res
+}
+
+// validateSteps refuses steps no module should produce, before connecting.
+func validateSteps(steps []backend.Step) error {
+	if len(steps) == 0 {
+		return errors.New("no steps to run")
+	}
+	for i, s := range steps {
+		if s.Copy == nil && strings.TrimSpace(s.Command) == "" {
+			return fmt.Errorf("step %d: neither a copy nor a command", i+1)
+		}
+		if strings.ContainsRune(s.Command, 0) {
+			return fmt.Errorf("step %d: command holds a NUL byte", i+1)
+		}
+		if c := s.Copy; c != nil {
+			if !filepath.IsAbs(c.Src) {
+				return fmt.Errorf("step %d: copy source %q is not an absolute path", i+1, c.Src)
+			}
+			if !path.IsAbs(c.Dest) || path.Clean(c.Dest) != c.Dest || c.Dest == "/" {
+				return fmt.Errorf("step %d: copy destination %q is not a clean absolute file path", i+1, c.Dest)
+			}
+			if c.Mode&^os.ModePerm != 0 {
+				return fmt.Errorf("step %d: copy mode %v holds more than permission bits", i+1, c.Mode)
+			}
+		}
+	}
+	return nil
+}
+
+// dial connects and authenticates, all within connectTimeout and ctx.
+func (b *Backend) dial(ctx context.Context, tgt target, connectTimeout time.Duration) (*gossh.Client, error) {
+	dctx, cancel := context.WithTimeout(ctx, connectTimeout)
+	defer cancel()
+	var d net.Dialer
+	conn, err := d.DialContext(dctx, "tcp", tgt.addr)
+	if err != nil {
+		return nil, fmt.Errorf("connect to %s: %w", tgt.addr, err)
+	}
+	// The handshake has no context of its own: closing the connection is
+	// how the timeout or a cancel interrupts it.
+	interrupt := context.AfterFunc(dctx, func() { _ = conn.Close() })
+	c, err := b.handshake(dctx, conn, tgt)
+	if !interrupt() && err == nil {
+		_ = c.Close()
+		err = errors.New("interrupted")
+	}
+	if err != nil {
+		_ = conn.Close()
+		if dctx.Err() != nil && ctx.Err() == nil {
+			return nil, fmt.Errorf("connect to %s: no SSH session within the connect timeout of %v", tgt.addr, connectTimeout)
+		}
+		return nil, err
+	}
+	return c, nil
+}
+
+func (b *Backend) handshake(ctx context.Context, conn net.Conn, tgt target) (*gossh.Client, error) {
+	var hostKeyErr error
+	check, algos, err := b.keys.callback(tgt.addr, conn.RemoteAddr(), &hostKeyErr)
+	if err != nil {
+		return nil, err
+	}
+	auth, closeAgent, err := b.authMethods(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer closeAgent()
+	cc, chans, reqs, err := gossh.NewClientConn(conn, tgt.addr, &gossh.ClientConfig{
+		User:              tgt.user,
+		Auth:              auth,
+		HostKeyCallback:   check,
+		HostKeyAlgorithms: algos,
+	})
+	switch {
+	case hostKeyErr != nil:
+		return nil, hostKeyErr
+	case err != nil && strings.Contains(err.Error(), "unable to authenticate"):
+		return nil, fmt.Errorf("authentication failed for %s@%s: %w", tgt.user, tgt.addr, err)
+	case err != nil:
+		return nil, fmt.Errorf("connect to %s: %w", tgt.addr, err)
+	}
+	return gossh.NewClient(cc, chans, reqs), nil
+}
+
+// authMethods returns the key methods: identity files first, then the
+// agent (one agent connection per dial, closed after authentication).
+func (b *Backend) authMethods(ctx context.Context) ([]gossh.AuthMethod, func(), error) {
+	var methods []gossh.AuthMethod
+	if len(b.signers) > 0 {
+		methods = append(methods, gossh.PublicKeys(b.signers...))
+	}
+	if !b.cfg.UseAgent {
+		return methods, func() {}, nil
+	}
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "unix", b.cfg.AgentSocket)
+	if err != nil {
+		if len(methods) > 0 {
+			b.log.Warn().Err(err).Msg("ssh-agent unreachable; using the identity files only")
+			return methods, func() {}, nil
+		}
+		return nil, nil, fmt.Errorf("ssh-agent at %s: %w", b.cfg.AgentSocket, err)
+	}
+	methods = append(methods, gossh.PublicKeysCallback(agent.NewClient(conn).Signers))
+	return methods, func() { _ = conn.Close() }, nil
+}
+
+// runCommand runs one command line and returns its exit code (-1 when it
+// has none). When ctx ends first, it closes the command's stdin so the
+// watchdog stops the remote process group (TERM, then KILL); if the session
+// has not ended after stopGrace it asks sshd to KILL the group (the
+// "signal" request) and drops the connection.
+func runCommand(ctx context.Context, client *gossh.Client, cmd string, stdout, stderr io.Writer) (int, error) {
+	sess, err := client.NewSession()
+	if err != nil {
+		return -1, fmt.Errorf("open session: %w", err)
+	}
+	defer func() { _ = sess.Close() }()
+	// A pipe, not nil: with a nil Stdin the library sends EOF at once,
+	// which would make the watchdog stop the command immediately.
+	stdin, err := sess.StdinPipe()
+	if err != nil {
+		return -1, fmt.Errorf("stdin pipe: %w", err)
+	}
+	sess.Stdout, sess.Stderr = stdout, stderr
+	if err := sess.Start(wrapCommand(cmd)); err != nil {
+		return -1, fmt.Errorf("start command: %w", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- sess.Wait() }()
+
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		_ = stdin.Close()
+		grace := time.NewTimer(stopGrace)
+		select {
+		case err = <-done:
+		case <-grace.C:
+			_ = sess.Signal(gossh.SIGKILL)
+			_ = client.Close()
+			err = <-done
+		}
+		grace.Stop()
+	}
+	return exitCode(err)
+}
+
+func exitCode(err error) (int, error) {
+	var exitErr *gossh.ExitError
+	var missing *gossh.ExitMissingError
+	switch {
+	case err == nil:
+		return 0, nil
+	case errors.As(err, &exitErr):
+		if exitErr.Signal() != "" {
+			return -1, fmt.Errorf("command killed by signal %s", exitErr.Signal())
+		}
+		return exitErr.ExitStatus(), fmt.Errorf("command exited with status %d", exitErr.ExitStatus())
+	case errors.As(err, &missing):
+		return -1, errors.New("the remote command ended without reporting an exit status")
+	default:
+		return -1, fmt.Errorf("command: %w", err)
+	}
+}
+
+// copyFile puts c.Src at c.Dest over SFTP: written under a temporary name
+// in the same directory, given its mode, then renamed over the destination,
+// so the target never sees a half-written file.
+func (b *Backend) copyFile(ctx context.Context, client *gossh.Client, c *backend.Copy) error {
+	src, err := os.Open(c.Src)
+	if err != nil {
+		return fmt.Errorf("copy: %w", err)
+	}
+	defer func() { _ = src.Close() }()
+	if fi, err := src.Stat(); err != nil {
+		return fmt.Errorf("copy: %w", err)
+	} else if !fi.Mode().IsRegular() {
+		return fmt.Errorf("copy: %s is not a regular file", c.Src)
+	}
+
+	// SFTP calls have no context: closing the connection interrupts them.
+	interrupt := context.AfterFunc(ctx, func() { _ = client.Close() })
+	defer interrupt()
+
+	sc, err := sftp.NewClient(client)
+	if err != nil {
+		return fmt.Errorf("copy: start sftp: %w", err)
+	}
+	defer func() { _ = sc.Close() }()
+
+	var rnd [6]byte
+	_, _ = rand.Read(rnd[:])
+	tmp := path.Join(path.Dir(c.Dest), "."+path.Base(c.Dest)+".omserver-"+hex.EncodeToString(rnd[:]))
+	f, err := sc.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
+	if err != nil {
+		return fmt.Errorf("copy to %s: create %s: %w", c.Dest, tmp, err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			_ = sc.Remove(tmp)
+		}
+	}()
+	if _, err := f.ReadFrom(src); err != nil {
+		_ = f.Close()
+		return fmt.Errorf("copy to %s: write: %w", c.Dest, err)
+	}
+	if err := f.Chmod(c.Mode.Perm()); err != nil {
+		_ = f.Close()
+		return fmt.Errorf("copy to %s: chmod %v: %w", c.Dest, c.Mode.Perm(), err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("copy to %s: close: %w", c.Dest, err)
+	}
+	if err := sc.PosixRename(tmp, c.Dest); err != nil {
+		return fmt.Errorf("copy to %s: rename into place: %w", c.Dest, err)
+	}
+	ok = true
+	return nil
+}

@@ -1,0 +1,98 @@
+package ssh
+
+import (
+	"os/exec"
+	"testing"
+	"time"
+)
+
+func TestShellQuoteRoundTrip(t *testing.T) {
+	for _, s := range []string{
+		"", "plain", "it's", "''", `a\'b`, "$(id)", "`id`", "a; rm -rf /", "line1\nline2",
+		`"double" and 'single'`, "tab\there", "glob * ?", "!bang", "ümlaut ✓",
+	} {
+		out, err := exec.Command("sh", "-c", "printf %s "+shellQuote(s)).Output()
+		if err != nil {
+			t.Fatalf("%q: sh: %v", s, err)
+		}
+		if string(out) != s {
+			t.Errorf("shellQuote(%q) through sh gave %q", s, out)
+		}
+	}
+}
+
+func TestWrapCommandLocally(t *testing.T) {
+	// The wrapper under a local sh, stdin an open pipe as sshd gives it.
+	tests := []struct {
+		cmd      string
+		wantOut  string
+		wantCode int
+	}{
+		{cmd: "echo hi; exit 4", wantOut: "hi\n", wantCode: 4},
+		{cmd: "printf '%s' \"$0\"", wantOut: "sh", wantCode: 0},
+		{cmd: "read x || echo eof", wantOut: "eof\n", wantCode: 0},
+	}
+	for _, tc := range tests {
+		c := exec.Command("sh", "-c", wrapCommand(tc.cmd))
+		stdin, err := c.StdinPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := c.Output()
+		_ = stdin.Close()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatalf("%q: %v", tc.cmd, err)
+		}
+		if string(out) != tc.wantOut || code != tc.wantCode {
+			t.Errorf("%q: out %q code %d, want %q %d", tc.cmd, out, code, tc.wantOut, tc.wantCode)
+		}
+	}
+}
+
+// TestWatchdogStopsCommandWhenConnectionDrops shows why the wrapper exists:
+// with the real sshd, a plain compound command outlives its dropped
+// connection, the wrapped one does not.
+func TestWatchdogStopsCommandWhenConnectionDrops(t *testing.T) {
+	s := startSSHD(t)
+	for _, tc := range []struct {
+		name      string
+		wrap      bool
+		wantAlive bool
+	}{
+		{name: "plain command survives", wrap: false, wantAlive: true},
+		{name: "wrapped command stopped", wrap: true, wantAlive: false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			marker := "sleep 340" + map[bool]string{false: "1", true: "2"}[tc.wrap]
+			t.Cleanup(func() { _ = exec.Command("pkill", "-u", s.User, "-f", marker).Run() })
+			client := s.Dial(t, s.Addr)
+			sess, err := client.NewSession()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := sess.StdinPipe(); err != nil {
+				t.Fatal(err)
+			}
+			line := marker + "; true"
+			if tc.wrap {
+				line = wrapCommand(line)
+			}
+			if err := sess.Start(line); err != nil {
+				t.Fatal(err)
+			}
+			if len(s.WaitProcesses(t, "^"+marker, processGone)) == 0 {
+				t.Fatal("the command never started")
+			}
+			_ = client.Close()
+			// Long enough for sshd to notice and for the watchdog's
+			// TERM; the wrapped case returns as soon as it is gone.
+			left := s.WaitNoProcesses(t, marker, 3*time.Second)
+			if alive := len(left) > 0; alive != tc.wantAlive {
+				t.Fatalf("after the connection dropped: processes %v, want alive=%v", left, tc.wantAlive)
+			}
+		})
+	}
+}
