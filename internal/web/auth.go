@@ -1,0 +1,364 @@
+package web
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/omserver/omserver-go/internal/store"
+)
+
+// Role levels; a higher level includes everything a lower one may do.
+type role int
+
+const (
+	roleNone role = iota
+	roleViewer
+	roleOperator
+	roleAdmin
+)
+
+func parseRole(s string) role {
+	switch s {
+	case "viewer":
+		return roleViewer
+	case "operator":
+		return roleOperator
+	case "admin":
+		return roleAdmin
+	}
+	return roleNone
+}
+
+func (r role) String() string {
+	switch r {
+	case roleViewer:
+		return "viewer"
+	case roleOperator:
+		return "operator"
+	case roleAdmin:
+		return "admin"
+	}
+	return "none"
+}
+
+// principal is who a request acts as.
+type principal struct {
+	UserID   int64
+	Name     string
+	Role     string
+	level    role
+	viaToken bool
+}
+
+// sessionCookie holds a random session token; the database keeps only its
+// SHA-256.
+const sessionCookie = "omserver_session"
+
+// tokenPrefix marks API tokens so they are recognisable in a leaked file.
+const tokenPrefix = "oms_"
+
+// newSecret returns 32 random bytes, base64url encoded.
+func newSecret() (string, error) {
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	return base64.RawURLEncoding.EncodeToString(b[:]), nil
+}
+
+// bcryptCost is the work factor for new password hashes.
+const bcryptCost = 12
+
+// maxPasswordBytes is bcrypt's input limit.
+const maxPasswordBytes = 72
+
+// dummyHash is compared against when the user does not exist, so a missing
+// user costs the same time as a wrong password.
+const dummyHash = "$2a$12$hz8Gp5.hMHabFYj./titZ.XcYd0n1TTshwQD5G4C6aOTliodVtr2K"
+
+// checkPassword verifies name/password; it returns the user only when the
+// password matches and the account is enabled.
+func (s *Server) checkPassword(ctx context.Context, name, password string) (store.User, bool, error) {
+	u, err := s.st.GetUserByName(ctx, name)
+	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrInvalid) {
+		_ = bcrypt.CompareHashAndPassword([]byte(dummyHash), []byte(password))
+		return store.User{}, false, nil
+	}
+	if err != nil {
+		return store.User{}, false, err
+	}
+	if bcrypt.CompareHashAndPassword([]byte(u.PasswordHash), []byte(password)) != nil || u.Disabled {
+		return store.User{}, false, nil
+	}
+	return u, true, nil
+}
+
+// HashPassword returns a bcrypt hash of password, refusing what bcrypt would
+// silently truncate. Exported for `omserver user add`.
+func HashPassword(password string) (string, error) {
+	if len(password) < 8 {
+		return "", errors.New("password must be at least 8 characters")
+	}
+	if len(password) > maxPasswordBytes {
+		return "", errors.New("password must be at most 72 bytes")
+	}
+	h, err := bcrypt.GenerateFromPassword([]byte(password), bcryptCost)
+	if err != nil {
+		return "", err
+	}
+	return string(h), nil
+}
+
+// startSession creates a database session and sets its cookie.
+func (s *Server) startSession(ctx context.Context, w http.ResponseWriter, u store.User, remote string) error {
+	tok, err := newSecret()
+	if err != nil {
+		return err
+	}
+	expires := time.Now().Add(s.cfg.SessionTTL)
+	if err := s.st.CreateSession(ctx, store.HashToken(tok), u.ID, expires, remote); err != nil {
+		return err
+	}
+	http.SetCookie(w, &http.Cookie{
+		Name:     sessionCookie,
+		Value:    tok,
+		Path:     "/",
+		Expires:  expires,
+		MaxAge:   int(s.cfg.SessionTTL.Seconds()),
+		HttpOnly: true,
+		Secure:   s.cfg.SecureCookies,
+		SameSite: http.SameSiteStrictMode,
+	})
+	return nil
+}
+
+func (s *Server) clearCookie(w http.ResponseWriter) {
+	http.SetCookie(w, &http.Cookie{
+		Name: sessionCookie, Value: "", Path: "/", MaxAge: -1,
+		HttpOnly: true, Secure: s.cfg.SecureCookies, SameSite: http.SameSiteStrictMode,
+	})
+}
+
+// authenticate resolves the caller from a bearer token or the session
+// cookie; it never refuses (the require* middleware do).
+func (s *Server) authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ri := infoFrom(r.Context())
+		if p := s.resolve(r); p != nil {
+			ri.Auth = p
+			ri.User = p.Name
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) resolve(r *http.Request) *principal {
+	ctx := r.Context()
+	if h := r.Header.Get("Authorization"); h != "" {
+		tok, ok := strings.CutPrefix(h, "Bearer ")
+		if !ok || !strings.HasPrefix(tok, tokenPrefix) {
+			return nil
+		}
+		u, err := s.st.GetUserByAPIToken(ctx, store.HashToken(strings.TrimSpace(tok)))
+		if err != nil {
+			if !errors.Is(err, store.ErrNotFound) {
+				s.log.Error().Err(err).Msg("look up api token")
+			}
+			return nil
+		}
+		return toPrincipal(u, true)
+	}
+	c, err := r.Cookie(sessionCookie)
+	if err != nil || c.Value == "" || len(c.Value) > 128 {
+		return nil
+	}
+	_, u, err := s.st.GetSession(ctx, store.HashToken(c.Value))
+	if err != nil {
+		if !errors.Is(err, store.ErrNotFound) {
+			s.log.Error().Err(err).Msg("look up session")
+		}
+		return nil
+	}
+	return toPrincipal(u, false)
+}
+
+func toPrincipal(u store.User, viaToken bool) *principal {
+	if u.Disabled {
+		return nil
+	}
+	lvl := parseRole(u.Role)
+	if lvl == roleNone {
+		return nil
+	}
+	return &principal{UserID: u.ID, Name: u.Name, Role: u.Role, level: lvl, viaToken: viaToken}
+}
+
+func authOf(r *http.Request) *principal { return infoFrom(r.Context()).Auth }
+
+// requireAPI refuses callers without a login (401) or below min (403), as JSON.
+func (s *Server) requireAPI(min role) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			p := authOf(r)
+			if p == nil {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="omserver"`)
+				writeJSONError(w, http.StatusUnauthorized, "authentication required: log in or send Authorization: Bearer <token>")
+				return
+			}
+			if p.level < min {
+				writeJSONError(w, http.StatusForbidden, "your role ("+p.Role+") may not do this; it needs "+min.String())
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// requireText is requireAPI for the legacy text endpoints (plain-text errors).
+func (s *Server) requireText(min role) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			p := authOf(r)
+			if p == nil {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="omserver"`)
+				writeText(w, http.StatusUnauthorized, "authentication required: log in or send Authorization: Bearer <token>")
+				return
+			}
+			if p.level < min {
+				writeText(w, http.StatusForbidden, "your role ("+p.Role+") may not do this")
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// requirePage sends browsers without a session to the login page (safe
+// methods only come back to where they were) and refuses lower roles (403).
+func (s *Server) requirePage(min role) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			p := authOf(r)
+			if p == nil {
+				target := "/login"
+				if r.Method == http.MethodGet && r.URL.Path != "/" {
+					target += "?next=" + url.QueryEscape(r.URL.RequestURI())
+				}
+				http.Redirect(w, r, target, http.StatusSeeOther)
+				return
+			}
+			if p.level < min {
+				s.renderError(w, r, http.StatusForbidden, "Your role ("+p.Role+") may not open this page; it needs "+min.String()+".")
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// clientIP is the TCP peer. Forwarded headers are not trusted: anyone can
+// set them, and the login rate limit must not be bypassable.
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// safeNext keeps a post-login redirect on this site: a local path only.
+func safeNext(next string) string {
+	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
+		return "/"
+	}
+	if u, err := url.Parse(next); err != nil || u.Host != "" || u.Scheme != "" {
+		return "/"
+	}
+	return next
+}
+
+type loginForm struct {
+	Username string
+	Next     string
+}
+
+func (s *Server) pageLogin(w http.ResponseWriter, r *http.Request) {
+	if authOf(r) != nil {
+		http.Redirect(w, r, "/", http.StatusSeeOther)
+		return
+	}
+	s.render(w, r, http.StatusOK, "login", "Log in", loginForm{Next: safeNext(r.URL.Query().Get("next"))})
+}
+
+func (s *Server) pageLoginPost(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil {
+		s.formError(w, r, err)
+		return
+	}
+	name := strings.TrimSpace(r.PostForm.Get("username"))
+	password := r.PostForm.Get("password")
+	next := safeNext(r.PostForm.Get("next"))
+	form := loginForm{Username: name, Next: next}
+	ip := clientIP(r)
+	if len(name) > 64 {
+		name = name[:64]
+	}
+	if !s.limiter.allow(ip, name, time.Now()) {
+		s.metrics.loginFailures.Inc()
+		s.audit(r, name, "login.ratelimited", "too many attempts from "+ip)
+		w.Header().Set("Retry-After", "60")
+		s.renderWith(w, r, http.StatusTooManyRequests, "login", "Log in", form, "",
+			"Too many login attempts for this user or from this address. Wait a minute and try again.")
+		return
+	}
+	u, ok, err := s.checkPassword(r.Context(), name, password)
+	if err != nil {
+		s.serverError(w, r, "check password", err)
+		return
+	}
+	if !ok {
+		s.metrics.loginFailures.Inc()
+		s.audit(r, name, "login.failed", "")
+		s.renderWith(w, r, http.StatusUnauthorized, "login", "Log in", form, "", "Wrong user name or password, or the account is disabled.")
+		return
+	}
+	if err := s.startSession(r.Context(), w, u, r.RemoteAddr); err != nil {
+		s.serverError(w, r, "start session", err)
+		return
+	}
+	infoFrom(r.Context()).User = u.Name
+	s.audit(r, u.Name, "login.ok", "")
+	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+func (s *Server) pageLogout(w http.ResponseWriter, r *http.Request) {
+	if c, err := r.Cookie(sessionCookie); err == nil && c.Value != "" {
+		if err := s.st.DeleteSession(r.Context(), store.HashToken(c.Value)); err != nil && !errors.Is(err, store.ErrNotFound) {
+			s.log.Error().Err(err).Msg("delete session")
+		}
+		if p := authOf(r); p != nil {
+			s.audit(r, p.Name, "logout", "")
+		}
+	}
+	s.clearCookie(w)
+	http.Redirect(w, r, "/login", http.StatusSeeOther)
+}
+
+// audit records a security-relevant event; a failure to record is logged,
+// not shown to the user (the action itself already happened or was refused).
+func (s *Server) audit(r *http.Request, user, action, detail string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 5*time.Second)
+	defer cancel()
+	if err := s.st.AddAudit(ctx, store.AuditEntry{Username: user, Action: action, Detail: detail, RemoteAddr: clientIP(r)}); err != nil {
+		s.log.Error().Err(err).Str("action", action).Msg("write audit log")
+	}
+}

@@ -1,0 +1,321 @@
+package web
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// every endpoint of the router, with a body that would be valid for an admin.
+var endpoints = []struct {
+	method, path, body string
+}{
+	{"GET", "/", ""},
+	{"GET", "/runs", ""},
+	{"GET", "/runs/abc", ""},
+	{"GET", "/modules", ""},
+	{"GET", "/modules/new", ""},
+	{"POST", "/modules/new", "name=x&caption=y&rows=0"},
+	{"GET", "/modules/1001/edit", ""},
+	{"POST", "/modules/1001/edit", "name=x&caption=y&rows=0"},
+	{"POST", "/modules/1001/delete", ""},
+	{"GET", "/inventory", ""},
+	{"POST", "/inventory/fun-categs", "name=New.Categ"},
+	{"POST", "/inventory/fun-categs/1", "name=Renamed"},
+	{"POST", "/inventory/fun-categs/13/delete", ""},
+	{"POST", "/inventory/app-categs", "fun_id=1&name=app"},
+	{"POST", "/inventory/app-categs/1", "fun_id=11&name=app"},
+	{"POST", "/inventory/app-categs/2/delete", ""},
+	{"POST", "/inventory/servers", "app_id=1&name=h1&lip=10.0.0.1"},
+	{"POST", "/inventory/servers/delete", "lip=192.168.1.10"},
+	{"POST", "/inventory/import", "app_id=1&csv=h9,,10.0.0.9,Linux"},
+	{"GET", "/users", ""},
+	{"POST", "/users", "name=newuser&role=viewer&password=longenough"},
+	{"POST", "/users/3", "role=admin"},
+	{"GET", "/audit", ""},
+	{"GET", "/tokens", ""},
+	{"POST", "/tokens", "name=t1"},
+	{"POST", "/tokens/1/delete", ""},
+	{"GET", "/autoadmin/server_fun_categ/", ""},
+	{"GET", "/autoadmin/server_app_categ/?fun_categId=11", ""},
+	{"GET", "/autoadmin/server_list/?app_categId=1", ""},
+	{"GET", "/autoadmin/module_list/", ""},
+	{"GET", "/autoadmin/module_info/?Module_Id=1001", ""},
+	{"GET", "/api/v1/me", ""},
+	{"GET", "/api/v1/fun-categs", ""},
+	{"GET", "/api/v1/app-categs?fun_id=11", ""},
+	{"GET", "/api/v1/servers?app_id=1", ""},
+	{"GET", "/api/v1/modules", ""},
+	{"GET", "/api/v1/modules/1001", ""},
+	{"GET", "/api/v1/runs", ""},
+	{"GET", "/api/v1/runs/abc", ""},
+	{"GET", "/api/v1/runs/abc/events", ""},
+	{"POST", "/api/v1/runs", `{"module_id":1003,"hosts":["192.168.1.10"]}`},
+	{"POST", "/api/v1/runs/abc/cancel", ""},
+	{"GET", "/api/v1/tokens", ""},
+	{"POST", "/api/v1/tokens", `{"name":"t"}`},
+	{"DELETE", "/api/v1/tokens/1", ""},
+	{"POST", "/api/v1/fun-categs", `{"name":"X.Y"}`},
+	{"PUT", "/api/v1/fun-categs/1", `{"name":"X.Y"}`},
+	{"DELETE", "/api/v1/fun-categs/13", ""},
+	{"POST", "/api/v1/app-categs", `{"fun_categ_id":1,"name":"a"}`},
+	{"PUT", "/api/v1/app-categs/1", `{"fun_categ_id":11,"name":"a"}`},
+	{"DELETE", "/api/v1/app-categs/2", ""},
+	{"POST", "/api/v1/servers", `{"ip":"10.0.0.1","name":"h","app_id":1}`},
+	{"DELETE", "/api/v1/servers/192.168.1.10", ""},
+	{"POST", "/api/v1/servers/import", `{"app_id":1,"csv":"h,,10.0.0.2,Linux"}`},
+	{"POST", "/api/v1/modules", `{"name":"m","caption":"c"}`},
+	{"PUT", "/api/v1/modules/1001", `{"name":"m","caption":"c"}`},
+	{"DELETE", "/api/v1/modules/1004", ""},
+	{"GET", "/api/v1/users", ""},
+	{"POST", "/api/v1/users", `{"name":"u2","role":"viewer","password":"longenough"}`},
+	{"PUT", "/api/v1/users/3", `{"role":"admin"}`},
+	{"GET", "/api/v1/audit", ""},
+}
+
+func TestUnauthenticatedRefused(t *testing.T) {
+	e := newEnv(t)
+	before := e.snapshot()
+	for _, ep := range endpoints {
+		t.Run(ep.method+" "+ep.path, func(t *testing.T) {
+			r := e.do(req{method: ep.method, path: ep.path, body: ep.body})
+			switch {
+			case strings.HasPrefix(ep.path, "/api/"):
+				r.want(t, http.StatusUnauthorized)
+				if !strings.Contains(r.jsonError(t), "authentication required") {
+					t.Fatalf("unclear message %q", r.body)
+				}
+			case strings.HasPrefix(ep.path, "/autoadmin/"):
+				r.want(t, http.StatusUnauthorized, "authentication required")
+			default:
+				r.want(t, http.StatusSeeOther)
+				if loc := r.header.Get("Location"); !strings.HasPrefix(loc, "/login") {
+					t.Fatalf("redirect to %q, want the login page", loc)
+				}
+			}
+		})
+	}
+	e.assertUnchanged(before)
+}
+
+// A session cookie that is unknown, expired or of a disabled user is no login.
+func TestBadSessionsRefused(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	if err := e.st.SetUserDisabled(ctx, e.users["viewer"].ID, true); err != nil {
+		t.Fatal(err)
+	}
+	e.cookie["nobody"] = "made-up-token"
+	for _, who := range []string{"nobody", "viewer"} {
+		e.do(req{method: "GET", path: "/api/v1/modules", as: who}).want(t, http.StatusUnauthorized)
+	}
+	// A bearer token that does not exist.
+	e.do(req{method: "GET", path: "/api/v1/modules", header: map[string]string{"Authorization": "Bearer oms_nope"}}).want(t, http.StatusUnauthorized)
+}
+
+func isAdminOnly(method, path string) bool {
+	switch {
+	case strings.HasPrefix(path, "/api/v1/users"), path == "/api/v1/audit", strings.HasPrefix(path, "/users"), path == "/audit":
+		return true
+	case strings.HasPrefix(path, "/modules/"), strings.HasPrefix(path, "/inventory/"):
+		return true
+	case strings.HasPrefix(path, "/api/v1/") && method != "GET" && !strings.HasPrefix(path, "/api/v1/runs") && !strings.HasPrefix(path, "/api/v1/tokens"):
+		return true
+	}
+	return false
+}
+
+func isRun(method, path string) bool {
+	return method == "POST" && strings.HasPrefix(path, "/api/v1/runs")
+}
+
+// Viewers cannot run or change the inventory; operators cannot administer.
+func TestRolesRefused(t *testing.T) {
+	e := newEnv(t)
+	before := e.snapshot()
+	for _, who := range []string{"viewer", "operator"} {
+		for _, ep := range endpoints {
+			refuse := isAdminOnly(ep.method, ep.path) || (who == "viewer" && isRun(ep.method, ep.path))
+			if !refuse {
+				continue
+			}
+			t.Run(who+" "+ep.method+" "+ep.path, func(t *testing.T) {
+				r := e.do(req{method: ep.method, path: ep.path, as: who, body: ep.body})
+				r.want(t, http.StatusForbidden)
+				if strings.HasPrefix(ep.path, "/api/") && !strings.Contains(r.jsonError(t), "role ("+who+")") {
+					t.Fatalf("unclear message %q", r.body)
+				}
+			})
+		}
+	}
+	e.assertUnchanged(before)
+	e.master.assertNoCall(t)
+}
+
+// Reads are open to every role.
+func TestViewerReads(t *testing.T) {
+	e := newEnv(t)
+	for _, p := range []string{"/", "/runs", "/modules", "/inventory", "/tokens", "/api/v1/fun-categs", "/api/v1/modules", "/api/v1/runs", "/autoadmin/module_list/"} {
+		e.do(req{method: "GET", path: p, as: "viewer"}).want(t, http.StatusOK)
+	}
+	// The dashboard disables Run for a viewer.
+	e.do(req{method: "GET", path: "/", as: "viewer"}).want(t, http.StatusOK, `id="run" disabled`)
+}
+
+// Every state change is refused when it comes from another site, whether
+// the browser says so (Sec-Fetch-Site) or only the Origin shows it.
+func TestCrossSiteRefused(t *testing.T) {
+	e := newEnv(t)
+	before := e.snapshot()
+	headers := []map[string]string{
+		{"Sec-Fetch-Site": "cross-site"},
+		{"Sec-Fetch-Site": "same-site"},
+		{"Origin": "http://evil.example"},
+	}
+	for _, ep := range endpoints {
+		if ep.method == "GET" {
+			continue
+		}
+		for _, h := range headers {
+			r := e.do(req{method: ep.method, path: ep.path, as: "admin", body: ep.body, header: h})
+			if r.code != http.StatusForbidden || !strings.Contains(r.body, "cross-origin request refused") {
+				t.Fatalf("%s %s with %v: status %d body %.200s", ep.method, ep.path, h, r.code, r.body)
+			}
+		}
+	}
+	// Login CSRF too.
+	e.do(req{method: "POST", path: "/login", body: form("username", "admin", "password", testPassword),
+		header: map[string]string{"Sec-Fetch-Site": "cross-site"}}).want(t, http.StatusForbidden)
+	e.assertUnchanged(before)
+	e.master.assertNoCall(t)
+
+	// The same request from the site itself goes through.
+	e.do(req{method: "POST", path: "/api/v1/fun-categs", as: "admin", body: `{"name":"Linux.New"}`,
+		header: map[string]string{"Sec-Fetch-Site": "same-origin"}}).want(t, http.StatusCreated)
+}
+
+func TestLoginLogout(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.SecureCookies = true })
+	e.do(req{method: "GET", path: "/login"}).want(t, http.StatusOK, `id="login-form"`, `id="username"`, `id="password"`, `id="login-submit"`)
+
+	r := e.do(req{method: "POST", path: "/login", body: form("username", "operator", "password", "wrong password")})
+	r.want(t, http.StatusUnauthorized, "Wrong user name or password")
+	if len(r.header.Values("Set-Cookie")) != 0 {
+		t.Fatal("a failed login set a cookie")
+	}
+
+	r = e.do(req{method: "POST", path: "/login", body: form("username", "operator", "password", testPassword, "next", "/runs")})
+	r.want(t, http.StatusSeeOther)
+	if loc := r.header.Get("Location"); loc != "/runs" {
+		t.Fatalf("redirect to %q", loc)
+	}
+	var session *http.Cookie
+	for _, c := range (&http.Response{Header: r.header}).Cookies() {
+		if c.Name == sessionCookie {
+			session = c
+		}
+	}
+	if session == nil || !session.HttpOnly || !session.Secure || session.SameSite != http.SameSiteStrictMode || len(session.Value) < 40 {
+		t.Fatalf("session cookie %+v: want HttpOnly, Secure, SameSite=Strict and a long random value", session)
+	}
+	// Only the hash is stored.
+	if _, _, err := e.st.GetSession(context.Background(), session.Value); err == nil {
+		t.Fatal("the raw cookie value was usable as a stored session id")
+	}
+	e.cookie["fresh"] = session.Value
+	e.do(req{method: "GET", path: "/api/v1/me", as: "fresh"}).want(t, http.StatusOK, `"name":"operator"`)
+
+	// An off-site next is ignored.
+	r = e.do(req{method: "POST", path: "/login", body: form("username", "viewer", "password", testPassword, "next", "//evil.example/")})
+	if loc := r.header.Get("Location"); loc != "/" {
+		t.Fatalf("redirect to %q, want /", loc)
+	}
+
+	e.do(req{method: "POST", path: "/logout", as: "fresh"}).want(t, http.StatusSeeOther)
+	e.do(req{method: "GET", path: "/api/v1/me", as: "fresh"}).want(t, http.StatusUnauthorized)
+
+	entries, _, err := e.st.ListAudit(context.Background(), 100, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var actions []string
+	for _, a := range entries {
+		actions = append(actions, a.Username+":"+a.Action)
+	}
+	got := strings.Join(actions, " ")
+	for _, want := range []string{"operator:login.failed", "operator:login.ok", "operator:logout"} {
+		if !strings.Contains(got, want) {
+			t.Fatalf("audit log %q lacks %q", got, want)
+		}
+	}
+}
+
+func TestLoginRateLimit(t *testing.T) {
+	e := newEnv(t) // burst 3
+	for i := range 3 {
+		r := e.do(req{method: "POST", path: "/login", body: form("username", "admin", "password", "bad")})
+		if r.code != http.StatusUnauthorized {
+			t.Fatalf("attempt %d: status %d", i+1, r.code)
+		}
+	}
+	r := e.do(req{method: "POST", path: "/login", body: form("username", "admin", "password", testPassword)})
+	r.want(t, http.StatusTooManyRequests, "Too many login attempts")
+	if r.header.Get("Retry-After") == "" {
+		t.Fatal("no Retry-After")
+	}
+	// The limit is per user name as well as per address: another name from
+	// the same address is also refused here (the address is spent).
+	e.do(req{method: "POST", path: "/login", body: form("username", "viewer", "password", testPassword)}).want(t, http.StatusTooManyRequests)
+}
+
+func TestLimiterPerUserAndIP(t *testing.T) {
+	l := newLoginLimiter(2)
+	now := testNow()
+	if !l.allow("1.1.1.1", "a", now) || !l.allow("2.2.2.2", "a", now) {
+		t.Fatal("first attempts refused")
+	}
+	if l.allow("3.3.3.3", "a", now) {
+		t.Fatal("a third attempt on the same name from a new address was allowed")
+	}
+	if !l.allow("4.4.4.4", "b", now) {
+		t.Fatal("an unrelated name and address were refused")
+	}
+	if !l.allow("3.3.3.3", "a", now.Add(2*loginRefill)) {
+		t.Fatal("attempts did not come back after the refill time")
+	}
+}
+
+func TestAPITokens(t *testing.T) {
+	e := newEnv(t)
+	r := e.do(req{method: "POST", path: "/api/v1/tokens", as: "operator", body: `{"name":"ci script"}`}).want(t, http.StatusCreated, `"token":"oms_`)
+	tok := r.body[strings.Index(r.body, "oms_"):]
+	tok = tok[:strings.IndexByte(tok, '"')]
+	bearer := map[string]string{"Authorization": "Bearer " + tok}
+	e.do(req{method: "GET", path: "/api/v1/me", header: bearer}).want(t, http.StatusOK, `"role":"operator"`)
+	e.do(req{method: "GET", path: "/autoadmin/module_list/", header: bearer}).want(t, http.StatusOK, "请选择功能模块...")
+	// Tokens carry their user's role.
+	e.do(req{method: "POST", path: "/api/v1/fun-categs", header: bearer, body: `{"name":"A.B"}`}).want(t, http.StatusForbidden)
+	// The list never shows the secret.
+	list := e.do(req{method: "GET", path: "/api/v1/tokens", as: "operator"}).want(t, http.StatusOK, "ci script")
+	if strings.Contains(list.body, tok) {
+		t.Fatal("token list shows the secret")
+	}
+	// Revoked tokens stop working; another user cannot revoke it.
+	toks, _ := e.st.ListAPITokens(context.Background(), e.users["operator"].ID)
+	id := toks[0].ID
+	e.do(req{method: "DELETE", path: "/api/v1/tokens/" + itoa(id), as: "viewer"}).want(t, http.StatusNotFound)
+	e.do(req{method: "GET", path: "/api/v1/me", header: bearer}).want(t, http.StatusOK)
+	e.do(req{method: "DELETE", path: "/api/v1/tokens/" + itoa(id), as: "operator"}).want(t, http.StatusNoContent)
+	e.do(req{method: "GET", path: "/api/v1/me", header: bearer}).want(t, http.StatusUnauthorized)
+
+	// The page shows a new token once, in the answer.
+	e.do(req{method: "POST", path: "/tokens", as: "viewer", body: form("name", "page token")}).want(t, http.StatusCreated, `id="new-token"`, "oms_")
+	// A bad name changes nothing.
+	before := e.snapshot()
+	e.do(req{method: "POST", path: "/api/v1/tokens", as: "viewer", body: `{"name":""}`}).want(t, http.StatusBadRequest)
+	e.assertUnchanged(before)
+	if n, _ := e.st.ListAPITokens(context.Background(), e.users["viewer"].ID); len(n) != 1 {
+		t.Fatalf("viewer has %d tokens, want 1", len(n))
+	}
+}

@@ -1,0 +1,199 @@
+package web
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+type ctxKey int
+
+const (
+	ctxReqInfo ctxKey = iota
+)
+
+// reqInfo is filled in as a request passes through the chain; the logging
+// middleware created it, so it sees what the auth middleware learnt.
+type reqInfo struct {
+	ID   string
+	User string
+	// Auth is set by the auth middleware.
+	Auth *principal
+}
+
+func infoFrom(ctx context.Context) *reqInfo {
+	ri, _ := ctx.Value(ctxReqInfo).(*reqInfo)
+	if ri == nil {
+		return &reqInfo{}
+	}
+	return ri
+}
+
+// statusWriter records the status code and keeps http.Flusher reachable
+// (SSE needs it) through http.ResponseController's Unwrap.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	wrote  bool
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if !w.wrote {
+		w.status, w.wrote = code, true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(p []byte) (int, error) {
+	if !w.wrote {
+		w.status, w.wrote = http.StatusOK, true
+	}
+	return w.ResponseWriter.Write(p)
+}
+
+func (w *statusWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func newRequestID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// observe assigns a request id, logs each request once it is done and counts
+// it in the metrics by route pattern (never by raw path: ids would explode the
+// label set).
+func (s *Server) observe(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		ri := &reqInfo{ID: newRequestID()}
+		w.Header().Set("X-Request-Id", ri.ID)
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		r = r.WithContext(context.WithValue(r.Context(), ctxReqInfo, ri))
+		next.ServeHTTP(sw, r)
+		d := time.Since(start)
+		route := "unmatched"
+		if rc := chi.RouteContext(r.Context()); rc != nil && rc.RoutePattern() != "" {
+			route = rc.RoutePattern()
+		}
+		s.metrics.requests.WithLabelValues(r.Method, route, fmt.Sprint(sw.status)).Inc()
+		s.metrics.duration.WithLabelValues(r.Method, route).Observe(d.Seconds())
+		ev := s.log.Info()
+		if sw.status >= 500 {
+			ev = s.log.Error()
+		}
+		ev.Str("request_id", ri.ID).Str("method", r.Method).Str("path", r.URL.Path).
+			Int("status", sw.status).Dur("duration", d).Str("user", ri.User).
+			Str("remote", r.RemoteAddr).Msg("http request")
+	})
+}
+
+// recoverer turns a panic in a handler into a logged 500 instead of a dropped
+// connection.
+func (s *Server) recoverer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.log.Error().Str("request_id", infoFrom(r.Context()).ID).
+					Interface("panic", v).Bytes("stack", debug.Stack()).Msg("handler panicked")
+				writeError(w, r, http.StatusInternalServerError, "internal error (request "+infoFrom(r.Context()).ID+")")
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// limitBody caps every request body. A declared length over the cap is
+// refused at once; an undeclared one fails when read (see tooLarge).
+func (s *Server) limitBody(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > s.cfg.MaxBodyBytes {
+			writeError(w, r, http.StatusRequestEntityTooLarge, s.tooLargeMessage())
+			return
+		}
+		if r.Body != nil {
+			r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) tooLargeMessage() string {
+	return fmt.Sprintf("request body too large: the limit is %d bytes", s.cfg.MaxBodyBytes)
+}
+
+// isTooLarge reports whether err came from the body limit.
+func isTooLarge(err error) bool {
+	var mbe *http.MaxBytesError
+	return errors.As(err, &mbe)
+}
+
+// contentSecurityPolicy allows only our own scripts and styles: no inline
+// script, no framing, nothing fetched from elsewhere.
+const contentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+	"connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", contentSecurityPolicy)
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "same-origin")
+		h.Set("Cross-Origin-Opener-Policy", "same-origin")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// crossOrigin refuses non-safe cross-site browser requests (Sec-Fetch-Site,
+// then Origin vs Host) on every route: this is the CSRF protection for every
+// state change, with SameSite=Strict cookies as a second layer. The origin
+// of cfg.BaseURL is trusted too, for a reverse proxy that rewrites Host.
+func (s *Server) crossOrigin() (func(http.Handler) http.Handler, error) {
+	cop := http.NewCrossOriginProtection()
+	if s.cfg.BaseURL != "" {
+		u, err := url.Parse(s.cfg.BaseURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("web: base URL %q must be an absolute http(s) URL", s.cfg.BaseURL)
+		}
+		if err := cop.AddTrustedOrigin(u.Scheme + "://" + u.Host); err != nil {
+			return nil, fmt.Errorf("web: base URL %q: %w", s.cfg.BaseURL, err)
+		}
+	}
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.log.Warn().Str("request_id", infoFrom(r.Context()).ID).Str("path", r.URL.Path).
+			Str("origin", r.Header.Get("Origin")).Str("sec_fetch_site", r.Header.Get("Sec-Fetch-Site")).
+			Msg("cross-origin request refused")
+		writeError(w, r, http.StatusForbidden, "cross-origin request refused: state changes must come from this site's own pages")
+	}))
+	return cop.Handler, nil
+}
+
+// metricsHandler serves the server's own registry.
+func (s *Server) metricsHandler() http.Handler {
+	return promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{Registry: s.metrics.reg})
+}
+
+// wantsJSON tells API and script callers (JSON errors) from browsers on pages
+// (HTML or plain-text errors).
+func wantsJSON(r *http.Request) bool {
+	return strings.HasPrefix(r.URL.Path, "/api/")
+}

@@ -1,0 +1,319 @@
+// Package web is OMServer's web tier: the dashboard pages, the JSON API
+// under /api/v1, the legacy text endpoints under /autoadmin/, login and
+// sessions, and the lifecycle of runs (recorded, dispatched to the master
+// through MasterClient, streamed to browsers by server-sent events).
+//
+// The web tier never executes anything itself: it can only ask the master to
+// run a module the master has, with parameters the module declares, on hosts
+// of the inventory.
+package web
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/rs/zerolog"
+
+	"github.com/omserver/omserver-go/internal/store"
+	"github.com/omserver/omserver-go/internal/task"
+	"github.com/omserver/omserver-go/web/static"
+)
+
+// MasterClient is how the web tier reaches the master (satisfied by
+// internal/relay's *Client). Run blocks until the master has finished the
+// task or ctx ends, calling onResult for each host as it finishes (never
+// concurrently).
+type MasterClient interface {
+	Run(ctx context.Context, t task.Task, onResult func(task.HostResult)) error
+	Cancel(ctx context.Context, runID string) error
+	Health(ctx context.Context) error
+}
+
+// Config is the web tier's configuration.
+type Config struct {
+	Listen         string        // host:port; default 127.0.0.1:8080
+	BaseURL        string        // public URL (https://ops.example.com); its origin is trusted for cross-origin checks
+	SecureCookies  bool          // set the Secure flag on cookies (true behind HTTPS)
+	SessionTTL     time.Duration // default 12h
+	LoginRateBurst int           // login attempts allowed in a burst, per IP and per user name; default 5
+	MaxBodyBytes   int64         // request body cap; default 1 MiB
+	MasterName     string        // shown in logs and /healthz
+	TLSCert        string        // optional: serve HTTPS directly
+	TLSKey         string
+}
+
+func (c *Config) setDefaults() {
+	if c.Listen == "" {
+		c.Listen = "127.0.0.1:8080"
+	}
+	if c.SessionTTL <= 0 {
+		c.SessionTTL = 12 * time.Hour
+	}
+	if c.LoginRateBurst <= 0 {
+		c.LoginRateBurst = 5
+	}
+	if c.MaxBodyBytes <= 0 {
+		c.MaxBodyBytes = 1 << 20
+	}
+	if c.MasterName == "" {
+		c.MasterName = "master"
+	}
+}
+
+// Server is the web tier. Create it with New.
+type Server struct {
+	cfg     Config
+	st      *store.Store
+	master  MasterClient
+	log     zerolog.Logger
+	metrics *metrics
+	pages   *pages
+	limiter *loginLimiter
+	runs    *runManager
+	handler http.Handler
+
+	// base is the parent context of everything that outlives a request
+	// (runs, SSE streams); cancelled by Shutdown.
+	base       context.Context
+	cancelBase context.CancelFunc
+
+	mu      sync.Mutex
+	httpSrv *http.Server
+}
+
+// New builds a server; it does not touch the network until Start.
+func New(cfg Config, st *store.Store, master MasterClient, log zerolog.Logger) (*Server, error) {
+	if st == nil {
+		return nil, errors.New("web: a store is required")
+	}
+	if master == nil {
+		return nil, errors.New("web: a master client is required")
+	}
+	cfg.setDefaults()
+	pg, err := loadPages()
+	if err != nil {
+		return nil, err
+	}
+	base, cancel := context.WithCancel(context.Background())
+	s := &Server{
+		cfg:        cfg,
+		st:         st,
+		master:     master,
+		log:        log.With().Str("component", "web").Logger(),
+		metrics:    newMetrics(),
+		pages:      pg,
+		limiter:    newLoginLimiter(cfg.LoginRateBurst),
+		base:       base,
+		cancelBase: cancel,
+	}
+	s.runs = newRunManager(s)
+	h, err := s.routes()
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	s.handler = h
+	return s, nil
+}
+
+// Handler returns the whole router with its middleware.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Start marks runs a previous process left running as interrupted, then
+// listens on cfg.Listen. It returns once the listener is open; serving
+// continues in the background until Shutdown.
+func (s *Server) Start(ctx context.Context) error {
+	n, err := s.st.MarkInterruptedRuns(ctx)
+	if err != nil {
+		return fmt.Errorf("web: mark interrupted runs: %w", err)
+	}
+	if n > 0 {
+		s.log.Warn().Int64("runs", n).Msg("runs left running by a previous process marked interrupted")
+	}
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", s.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("web: listen on %s: %w", s.cfg.Listen, err)
+	}
+	srv := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return s.base },
+		// No WriteTimeout: SSE streams last as long as a run.
+	}
+	s.mu.Lock()
+	s.httpSrv = srv
+	s.mu.Unlock()
+	s.log.Info().Str("listen", ln.Addr().String()).Msg("web tier listening")
+	go func() {
+		var err error
+		if s.cfg.TLSCert != "" {
+			err = srv.ServeTLS(ln, s.cfg.TLSCert, s.cfg.TLSKey)
+		} else {
+			err = srv.Serve(ln)
+		}
+		if err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error().Err(err).Msg("web server stopped")
+		}
+	}()
+	return nil
+}
+
+// Addr returns the listening address once Start has returned ("" before).
+func (s *Server) Addr() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.httpSrv == nil {
+		return ""
+	}
+	return s.cfg.Listen
+}
+
+// Shutdown refuses new runs, waits for in-flight runs until ctx ends, then
+// cancels what is left and marks it interrupted; SSE streams are closed and
+// the HTTP server drained.
+func (s *Server) Shutdown(ctx context.Context) error {
+	runErr := s.runs.shutdown(ctx)
+	s.cancelBase() // ends SSE streams and anything else tied to the server
+	s.mu.Lock()
+	srv := s.httpSrv
+	s.mu.Unlock()
+	var httpErr error
+	if srv != nil {
+		httpErr = srv.Shutdown(ctx)
+		if httpErr != nil {
+			httpErr = fmt.Errorf("web: http shutdown: %w", httpErr)
+		}
+	}
+	return errors.Join(runErr, httpErr)
+}
+
+func (s *Server) routes() (http.Handler, error) {
+	cop, err := s.crossOrigin()
+	if err != nil {
+		return nil, err
+	}
+	r := chi.NewRouter()
+	r.Use(s.observe, s.recoverer, securityHeaders, s.limitBody, cop)
+	r.Use(s.authenticate)
+
+	staticFS := http.FileServerFS(static.FS())
+	r.Handle("/static/*", http.StripPrefix("/static/", cacheStatic(staticFS)))
+	r.Get("/healthz", s.handleHealth)
+	r.Handle("/metrics", s.metricsHandler())
+	r.Get("/favicon.ico", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })
+
+	r.Get("/login", s.pageLogin)
+	r.Post("/login", s.pageLoginPost)
+	r.Post("/logout", s.pageLogout)
+
+	// Pages: a browser without a session is redirected to the login page.
+	r.Group(func(r chi.Router) {
+		r.Use(s.requirePage(roleViewer))
+		r.Get("/", s.pageDashboard)
+		r.Get("/runs", s.pageRuns)
+		r.Get("/runs/{id}", s.pageRun)
+		r.Get("/modules", s.pageModules)
+		r.Get("/inventory", s.pageInventory)
+		r.Get("/tokens", s.pageTokens)
+		r.Post("/tokens", s.pageTokenCreate)
+		r.Post("/tokens/{id}/delete", s.pageTokenDelete)
+		r.Group(func(r chi.Router) {
+			r.Use(s.requirePage(roleAdmin))
+			r.Get("/modules/new", s.pageModuleNew)
+			r.Post("/modules/new", s.pageModuleSave)
+			r.Get("/modules/{id}/edit", s.pageModuleEdit)
+			r.Post("/modules/{id}/edit", s.pageModuleSave)
+			r.Post("/modules/{id}/delete", s.pageModuleDelete)
+			r.Post("/inventory/fun-categs", s.pageFunSave)
+			r.Post("/inventory/fun-categs/{id}", s.pageFunSave)
+			r.Post("/inventory/fun-categs/{id}/delete", s.pageFunDelete)
+			r.Post("/inventory/app-categs", s.pageAppSave)
+			r.Post("/inventory/app-categs/{id}", s.pageAppSave)
+			r.Post("/inventory/app-categs/{id}/delete", s.pageAppDelete)
+			r.Post("/inventory/servers", s.pageServerSave)
+			r.Post("/inventory/servers/delete", s.pageServerDelete)
+			r.Post("/inventory/import", s.pageImport)
+			r.Get("/users", s.pageUsers)
+			r.Post("/users", s.pageUserCreate)
+			r.Post("/users/{id}", s.pageUserUpdate)
+			r.Get("/audit", s.pageAudit)
+		})
+	})
+
+	// Legacy text endpoints, same login (session or token) as everything else.
+	r.Route("/autoadmin", func(r chi.Router) {
+		r.Use(s.requireText(roleViewer))
+		r.Get("/server_fun_categ/", s.legacyFunCateg)
+		r.Get("/server_app_categ/", s.legacyAppCateg)
+		r.Get("/server_list/", s.legacyServerList)
+		r.Get("/module_list/", s.legacyModuleList)
+		r.Get("/module_info/", s.legacyModuleInfo)
+	})
+
+	r.Route("/api/v1", func(r chi.Router) {
+		r.Use(s.requireAPI(roleViewer))
+		r.Get("/me", s.apiMe)
+		r.Get("/fun-categs", s.apiFunCategs)
+		r.Get("/app-categs", s.apiAppCategs)
+		r.Get("/servers", s.apiServers)
+		r.Get("/modules", s.apiModules)
+		r.Get("/modules/{id}", s.apiModule)
+		r.Get("/runs", s.apiRuns)
+		r.Get("/runs/{id}", s.apiRun)
+		r.Get("/runs/{id}/events", s.apiRunEvents)
+		r.Get("/tokens", s.apiTokens)
+		r.Post("/tokens", s.apiTokenCreate)
+		r.Delete("/tokens/{id}", s.apiTokenDelete)
+		r.Group(func(r chi.Router) {
+			r.Use(s.requireAPI(roleOperator))
+			r.Post("/runs", s.apiRunCreate)
+			r.Post("/runs/{id}/cancel", s.apiRunCancel)
+		})
+		r.Group(func(r chi.Router) {
+			r.Use(s.requireAPI(roleAdmin))
+			r.Post("/fun-categs", s.apiFunCreate)
+			r.Put("/fun-categs/{id}", s.apiFunUpdate)
+			r.Delete("/fun-categs/{id}", s.apiFunDelete)
+			r.Post("/app-categs", s.apiAppCreate)
+			r.Put("/app-categs/{id}", s.apiAppUpdate)
+			r.Delete("/app-categs/{id}", s.apiAppDelete)
+			r.Post("/servers", s.apiServerUpsert)
+			r.Delete("/servers/{ip}", s.apiServerDelete)
+			r.Post("/servers/import", s.apiServerImport)
+			r.Post("/modules", s.apiModuleCreate)
+			r.Put("/modules/{id}", s.apiModuleUpdate)
+			r.Delete("/modules/{id}", s.apiModuleDelete)
+			r.Get("/users", s.apiUsers)
+			r.Post("/users", s.apiUserCreate)
+			r.Put("/users/{id}", s.apiUserUpdate)
+			r.Get("/audit", s.apiAudit)
+		})
+		r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+			writeError(w, r, http.StatusNotFound, "no such API endpoint: "+r.Method+" "+r.URL.Path)
+		})
+		r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+			writeError(w, r, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed on "+r.URL.Path)
+		})
+	})
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, r, http.StatusNotFound, "page not found: "+r.URL.Path)
+	})
+	return r, nil
+}
+
+// cacheStatic lets browsers keep the embedded assets for an hour; they change
+// only with a new binary.
+func cacheStatic(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		h.ServeHTTP(w, r)
+	})
+}

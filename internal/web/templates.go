@@ -1,0 +1,173 @@
+package web
+
+import (
+	"bytes"
+	"embed"
+	"fmt"
+	"html/template"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"golang.org/x/net/html"
+)
+
+//go:embed templates/*.html
+var templateFiles embed.FS
+
+// pageNames are the page templates; each is parsed together with the layout.
+func pageNames() []string {
+	return []string{"login", "error", "dashboard", "runs", "run", "modules", "module_edit", "inventory", "users", "audit", "tokens"}
+}
+
+type pages struct {
+	byName map[string]*template.Template
+}
+
+func loadPages() (*pages, error) {
+	funcs := template.FuncMap{
+		"fmtTime": fmtTime,
+	}
+	base, err := template.New("layout").Funcs(funcs).ParseFS(templateFiles, "templates/layout.html")
+	if err != nil {
+		return nil, fmt.Errorf("web: parse layout: %w", err)
+	}
+	p := &pages{byName: map[string]*template.Template{}}
+	for _, name := range pageNames() {
+		t, err := base.Clone()
+		if err != nil {
+			return nil, fmt.Errorf("web: clone layout: %w", err)
+		}
+		if _, err := t.ParseFS(templateFiles, "templates/"+name+".html"); err != nil {
+			return nil, fmt.Errorf("web: parse page %s: %w", name, err)
+		}
+		p.byName[name] = t
+	}
+	return p, nil
+}
+
+// fmtTime shows times in UTC, to the second; zero and nil are blank.
+func fmtTime(v any) string {
+	var t time.Time
+	switch x := v.(type) {
+	case time.Time:
+		t = x
+	case *time.Time:
+		if x == nil {
+			return ""
+		}
+		t = *x
+	default:
+		return ""
+	}
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format("2006-01-02 15:04:05 UTC")
+}
+
+// pageData is what every page template gets.
+type pageData struct {
+	Title     string
+	User      *principal
+	IsAdmin   bool
+	CanRun    bool
+	Flash     string
+	Error     string
+	RequestID string
+	Data      any
+}
+
+func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, page, title string, data any) {
+	s.renderWith(w, r, status, page, title, data, flashMessage(r.URL.Query().Get("ok")), "")
+}
+
+// flashMessage maps the fixed ?ok= codes of post-redirect-get to text, so a
+// link cannot make the page display arbitrary words.
+func flashMessage(code string) string {
+	switch code {
+	case "saved":
+		return "Saved."
+	case "deleted":
+		return "Deleted."
+	case "imported":
+		return "Servers imported."
+	case "created":
+		return "Created."
+	}
+	return ""
+}
+
+func (s *Server) renderWith(w http.ResponseWriter, r *http.Request, status int, page, title string, data any, flash, errMsg string) {
+	t := s.pages.byName[page]
+	p := authOf(r)
+	pd := pageData{
+		Title: title, User: p, Data: data, RequestID: infoFrom(r.Context()).ID,
+		Flash: flash, Error: errMsg,
+	}
+	if p != nil {
+		pd.IsAdmin = p.level >= roleAdmin
+		pd.CanRun = p.level >= roleOperator
+	}
+	var buf bytes.Buffer
+	if err := t.ExecuteTemplate(&buf, "layout", pd); err != nil {
+		s.log.Error().Err(err).Str("page", page).Msg("render page")
+		writeText(w, http.StatusInternalServerError, "internal error rendering the page (request "+pd.RequestID+")")
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = buf.WriteTo(w)
+}
+
+// renderError shows an error page to a browser (or plain text elsewhere).
+func (s *Server) renderError(w http.ResponseWriter, r *http.Request, status int, msg string) {
+	if wantsJSON(r) || strings.HasPrefix(r.URL.Path, "/autoadmin/") {
+		writeError(w, r, status, msg)
+		return
+	}
+	s.renderWith(w, r, status, "error", http.StatusText(status), nil, "", msg)
+}
+
+func urlParam(r *http.Request, name string) string { return chi.URLParam(r, name) }
+
+// captionText turns a stored caption (original rows hold HTML such as
+// "[<b>功能说明</b>]<br> ...") into plain text: tags are dropped with a real
+// HTML tokenizer, <br> and block ends become line breaks, entities are
+// decoded. The result is always shown escaped (html/template or
+// textContent), so nothing stored is ever interpreted as HTML.
+func captionText(s string) string {
+	z := html.NewTokenizer(strings.NewReader(s))
+	var b strings.Builder
+	skip := 0
+	for {
+		switch z.Next() {
+		case html.ErrorToken:
+			return strings.TrimSpace(b.String())
+		case html.TextToken:
+			if skip == 0 {
+				b.Write(z.Text())
+			}
+		case html.StartTagToken, html.SelfClosingTagToken:
+			name, _ := z.TagName()
+			switch string(name) {
+			case "br", "p", "div", "li":
+				b.WriteByte('\n')
+			case "script", "style":
+				skip++
+			}
+		case html.EndTagToken:
+			name, _ := z.TagName()
+			switch string(name) {
+			case "script", "style":
+				if skip > 0 {
+					skip--
+				}
+			case "p", "div":
+				b.WriteByte('\n')
+			}
+		}
+	}
+}
