@@ -1,0 +1,54 @@
+package relay
+
+import (
+	"testing"
+)
+
+// FuzzDecodeTask feeds the master's task decoder (what follows a
+// successful Open) arbitrary bytes: it must never panic, and whatever it
+// accepts must be a valid task within the size limit.
+func FuzzDecodeTask(f *testing.F) {
+	seeds := []string{
+		`{"run_id":"r1","module_id":1003,"hosts":[{"ip":"127.0.0.1","name":"web1"}],"params":{"sys_param_1":"10"},"user":"admin","issued_at":"2026-01-01T00:00:00Z","nonce":"abc"}`,
+		`{"run_id":"r1","module_id":1003,"hosts":[{"ip":"127.0.0.1"}],"issued_at":"2026-01-01T00:00:00Z","nonce":"abc","extra":1}`,
+		`{"run_id":"r1","module_id":1003,"hosts":[{"ip":"127.0.0.1"}],"issued_at":"2026-01-01T00:00:00Z","nonce":"abc"} {}`,
+		`{"run_id":"r1","module_id":1e400,"hosts":[],"issued_at":"2026-01-01T00:00:00Z","nonce":"abc"}`,
+		`{"run_id":"r1","module_id":1003,"hosts":[{"ip":"1"},{"ip":"1"}],"issued_at":"2026-01-01T00:00:00Z","nonce":"abc"}`,
+		`{"params":{"a":"; rm -rf /","b":"$(id)","c":"@@"}}`,
+		`null`,
+		`[]`,
+		``,
+		"\x00\xff{",
+		`{"run_id":"r1","module_id":1003,"hosts":null,"issued_at":"bad time","nonce":"abc"}`,
+	}
+	for _, s := range seeds {
+		f.Add([]byte(s))
+	}
+	const limit = 64 << 10
+	f.Fuzz(func(t *testing.T, data []byte) {
+		tk, err := decodeTask(data, limit)
+		if err != nil {
+			return
+		}
+		if len(data) > limit {
+			t.Fatalf("accepted %d bytes over the limit of %d", len(data), limit)
+		}
+		if err := tk.Validate(); err != nil {
+			t.Fatalf("accepted an invalid task: %v", err)
+		}
+	})
+}
+
+func TestDecodeTaskAcceptsAValidTask(t *testing.T) {
+	doc := `{"run_id":"r1","module_id":1003,"hosts":[{"ip":"127.0.0.1","name":"web1"}],"params":{"sys_param_1":"10"},"user":"admin","issued_at":"2026-01-01T00:00:00Z","nonce":"abc"}`
+	tk, err := decodeTask([]byte(doc), 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tk.RunID != "r1" || tk.ModuleID != 1003 || len(tk.Hosts) != 1 || tk.Hosts[0].Name != "web1" || tk.Params["sys_param_1"] != "10" || tk.Nonce != "abc" {
+		t.Fatalf("decoded %+v", tk)
+	}
+	if _, err := decodeTask([]byte(doc), len(doc)-1); err == nil {
+		t.Fatal("a task over the limit was accepted")
+	}
+}

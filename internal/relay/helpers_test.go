@@ -1,0 +1,365 @@
+package relay
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+	"google.golang.org/grpc"
+	grpccreds "google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/metadata"
+
+	"github.com/omserver/omserver-go/internal/cipher"
+	"github.com/omserver/omserver-go/internal/relay/relaypb"
+	"github.com/omserver/omserver-go/internal/task"
+)
+
+const (
+	testUser     = "relay"
+	testPassword = "relay-password-for-tests"
+	testSecret   = "the shared SECRET_KEY"
+)
+
+var schemes = []string{cipher.SchemeAEAD, cipher.SchemeLegacy}
+
+// pki is a throwaway CA with a server certificate for 127.0.0.1/::1/
+// localhost and a client certificate, written as PEM files.
+type pki struct {
+	CAFile, CertFile, KeyFile, ClientCertFile, ClientKeyFile string
+}
+
+func newPKI(t testing.TB) pki {
+	t.Helper()
+	dir := t.TempDir()
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caTmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "omserver test CA"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(24 * time.Hour),
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caCert, err := x509.ParseCertificate(caDER)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := pki{
+		CAFile:         filepath.Join(dir, "ca.pem"),
+		CertFile:       filepath.Join(dir, "server.pem"),
+		KeyFile:        filepath.Join(dir, "server-key.pem"),
+		ClientCertFile: filepath.Join(dir, "client.pem"),
+		ClientKeyFile:  filepath.Join(dir, "client-key.pem"),
+	}
+	writePEM(t, p.CAFile, "CERTIFICATE", caDER)
+	leaf := func(serial int64, cn string, usage x509.ExtKeyUsage, certFile, keyFile string) {
+		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tmpl := &x509.Certificate{
+			SerialNumber: big.NewInt(serial),
+			Subject:      pkix.Name{CommonName: cn},
+			NotBefore:    time.Now().Add(-time.Hour),
+			NotAfter:     time.Now().Add(24 * time.Hour),
+			KeyUsage:     x509.KeyUsageDigitalSignature,
+			ExtKeyUsage:  []x509.ExtKeyUsage{usage},
+		}
+		if usage == x509.ExtKeyUsageServerAuth {
+			tmpl.IPAddresses = []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback}
+			tmpl.DNSNames = []string{"localhost"}
+		}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		keyDER, err := x509.MarshalECPrivateKey(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		writePEM(t, certFile, "CERTIFICATE", der)
+		writePEM(t, keyFile, "EC PRIVATE KEY", keyDER)
+	}
+	leaf(2, "omserver master", x509.ExtKeyUsageServerAuth, p.CertFile, p.KeyFile)
+	leaf(3, "omserver web", x509.ExtKeyUsageClientAuth, p.ClientCertFile, p.ClientKeyFile)
+	return p
+}
+
+func writePEM(t testing.TB, file, typ string, der []byte) {
+	t.Helper()
+	if err := os.WriteFile(file, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func testLogger(t testing.TB) zerolog.Logger {
+	return zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
+}
+
+// serverConfig is a TLS server config for scheme with the test credentials.
+func serverConfig(p pki, scheme string) ServerConfig {
+	return ServerConfig{
+		User: testUser, Password: testPassword, SecretKey: testSecret, Scheme: scheme,
+		CertFile: p.CertFile, KeyFile: p.KeyFile, ShutdownGrace: 2 * time.Second,
+	}
+}
+
+func clientConfig(p pki, scheme string, addrs ...string) ClientConfig {
+	return ClientConfig{
+		Addrs: addrs, User: testUser, Password: testPassword, SecretKey: testSecret, Scheme: scheme,
+		CAFile: p.CAFile, DialTimeout: 5 * time.Second, CallTimeout: 10 * time.Second,
+	}
+}
+
+// startServerOn serves on lis until the test ends or stop is called.
+func startServerOn(t testing.TB, lis net.Listener, cfg ServerConfig, exec Executor) (srv *Server, stop func()) {
+	t.Helper()
+	srv, err := NewServer(cfg, exec, testLogger(t))
+	if err != nil {
+		lis.Close()
+		t.Fatalf("NewServer: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, lis) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("Serve: %v", err)
+				}
+			case <-time.After(30 * time.Second):
+				t.Errorf("Serve did not return after its context ended")
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return srv, stop
+}
+
+// startServer serves on a fresh loopback port and returns its address.
+func startServer(t testing.TB, cfg ServerConfig, exec Executor) string {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	startServerOn(t, lis, cfg, exec)
+	return lis.Addr().String()
+}
+
+func newTestClient(t testing.TB, cfg ClientConfig) *Client {
+	t.Helper()
+	c, err := NewClient(cfg, testLogger(t))
+	if err != nil {
+		t.Fatalf("NewClient: %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// closedPort returns a loopback address nothing listens on.
+func closedPort(t testing.TB) string {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := lis.Addr().String()
+	lis.Close()
+	return addr
+}
+
+func testCtx(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func hosts(ips ...string) []task.Host {
+	out := make([]task.Host, len(ips))
+	for i, ip := range ips {
+		out[i] = task.Host{IP: ip, Name: "host" + fmt.Sprint(i)}
+	}
+	return out
+}
+
+func newTask(runID string, moduleID int, hs []task.Host, params map[string]string) task.Task {
+	return task.Task{RunID: runID, ModuleID: moduleID, Hosts: hs, Params: params, User: "tester"}
+}
+
+// fakeExec is an Executor whose behaviour each test sets; it records the
+// tasks it was given and makes Cancel cancel the run's context.
+type fakeExec struct {
+	run func(ctx context.Context, t task.Task, emit func(task.HostResult)) error
+
+	mu      sync.Mutex
+	tasks   []task.Task
+	cancels map[string]context.CancelFunc
+}
+
+func newFakeExec(run func(ctx context.Context, t task.Task, emit func(task.HostResult)) error) *fakeExec {
+	return &fakeExec{run: run, cancels: make(map[string]context.CancelFunc)}
+}
+
+func (f *fakeExec) Run(ctx context.Context, t task.Task, emit func(task.HostResult)) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	f.mu.Lock()
+	f.tasks = append(f.tasks, t)
+	f.cancels[t.RunID] = cancel
+	f.mu.Unlock()
+	defer func() {
+		f.mu.Lock()
+		delete(f.cancels, t.RunID)
+		f.mu.Unlock()
+	}()
+	return f.run(ctx, t, emit)
+}
+
+func (f *fakeExec) Cancel(runID string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	cancel, ok := f.cancels[runID]
+	if ok {
+		cancel()
+	}
+	return ok
+}
+
+func (f *fakeExec) ModuleCount() int { return 7 }
+
+func (f *fakeExec) ran() []task.Task {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]task.Task(nil), f.tasks...)
+}
+
+// instantRun reports every host ok at once.
+func instantRun(_ context.Context, t task.Task, emit func(task.HostResult)) error {
+	now := time.Now()
+	for _, h := range t.Hosts {
+		emit(task.HostResult{RunID: t.RunID, Host: h, Status: task.StatusOK, Stdout: "hello from " + h.IP + "\n", Started: now})
+	}
+	return nil
+}
+
+// rawConn is a bare relaypb client for tests that send hand-made
+// envelopes; localIP, when set, is the source address (a second "peer").
+func rawConn(t testing.TB, p pki, addr, localIP string) relaypb.MasterClient {
+	t.Helper()
+	pool := x509.NewCertPool()
+	caPEM, err := os.ReadFile(p.CAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool.AppendCertsFromPEM(caPEM)
+	opts := []grpc.DialOption{grpc.WithTransportCredentials(grpccreds.NewTLS(&tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}))}
+	if localIP != "" {
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(localIP)}}
+		opts = append(opts, grpc.WithContextDialer(func(ctx context.Context, a string) (net.Conn, error) {
+			return d.DialContext(ctx, "tcp", a)
+		}))
+	}
+	conn, err := grpc.NewClient("passthrough:///"+addr, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return relaypb.NewMasterClient(conn)
+}
+
+// loginRaw logs in and returns a context carrying the token.
+func loginRaw(t testing.TB, rc relaypb.MasterClient) context.Context {
+	t.Helper()
+	ctx := testCtx(t)
+	resp, err := rc.Login(ctx, &relaypb.LoginRequest{User: testUser, Password: testPassword})
+	if err != nil {
+		t.Fatalf("Login: %v", err)
+	}
+	return metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+resp.GetToken())
+}
+
+// sealTask seals t (filling issue time and nonce) with codec.
+func sealTask(t testing.TB, codec cipher.Codec, tk task.Task) string {
+	t.Helper()
+	if tk.IssuedAt.IsZero() {
+		tk.IssuedAt = time.Now().UTC()
+	}
+	if tk.Nonce == "" {
+		n, err := newNonce()
+		if err != nil {
+			t.Fatal(err)
+		}
+		tk.Nonce = n
+	}
+	plain, err := json.Marshal(tk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealed, err := codec.Seal(plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sealed
+}
+
+// runRaw sends one Run call and drains it, returning the final error.
+func runRaw(ctx context.Context, rc relaypb.MasterClient, sealed string) (int, error) {
+	st, err := rc.Run(ctx, &relaypb.Envelope{Sealed: sealed})
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for {
+		_, err := st.Recv()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return n, nil
+			}
+			return n, err
+		}
+		n++
+	}
+}
+
+func mustCodec(t testing.TB, scheme, key string) cipher.Codec {
+	t.Helper()
+	c, err := cipher.New(scheme, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func metadataOutgoing(ctx context.Context, auth string) context.Context {
+	return metadata.AppendToOutgoingContext(ctx, "authorization", auth)
+}

@@ -1,0 +1,688 @@
+package relay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/omserver/omserver-go/internal/relay/relaypb"
+	"github.com/omserver/omserver-go/internal/task"
+)
+
+// assertRelayError checks err is an *Error of kind with code and a message
+// containing want.
+func assertRelayError(t *testing.T, err error, kind error, code codes.Code, want string) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("got no error, want %v containing %q", kind, want)
+	}
+	if !errors.Is(err, kind) {
+		t.Fatalf("error %q is not %v", err, kind)
+	}
+	var e *Error
+	if !errors.As(err, &e) {
+		t.Fatalf("error %q is not a *relay.Error", err)
+	}
+	if code != codes.OK && e.Code != code {
+		t.Errorf("error %q has code %v, want %v", err, e.Code, code)
+	}
+	if !strings.Contains(err.Error(), want) {
+		t.Errorf("error %q does not contain %q", err, want)
+	}
+}
+
+func TestRunStreamsResultsInCompletionOrder(t *testing.T) {
+	p := newPKI(t)
+	for _, scheme := range schemes {
+		t.Run(scheme, func(t *testing.T) {
+			// The fake finishes host i when the test sends i on release, so
+			// the test decides the completion order and can check each
+			// result arrives before the next host is even finished.
+			release := make(chan int)
+			exec := newFakeExec(func(ctx context.Context, tk task.Task, emit func(task.HostResult)) error {
+				for range tk.Hosts {
+					select {
+					case i := <-release:
+						emit(task.HostResult{RunID: tk.RunID, Host: tk.Hosts[i], Status: task.StatusOK, Stdout: fmt.Sprintf("out %d", i)})
+					case <-ctx.Done():
+						return ctx.Err()
+					}
+				}
+				return nil
+			})
+			addr := startServer(t, serverConfig(p, scheme), exec)
+			c := newTestClient(t, clientConfig(p, scheme, addr))
+
+			got := make(chan task.HostResult)
+			errc := make(chan error, 1)
+			tk := newTask("run-order-"+scheme, 1003, hosts("127.0.0.1", "127.0.0.2", "127.0.0.3"), map[string]string{"lines": "5"})
+			go func() { errc <- c.Run(testCtx(t), tk, func(r task.HostResult) { got <- r }) }()
+
+			order := []int{2, 0, 1}
+			for _, i := range order {
+				release <- i
+				select {
+				case r := <-got:
+					if r.Host != tk.Hosts[i] || r.Stdout != fmt.Sprintf("out %d", i) || r.RunID != tk.RunID {
+						t.Fatalf("after finishing host %d got result %+v", i, r)
+					}
+				case err := <-errc:
+					t.Fatalf("Run ended early: %v", err)
+				case <-time.After(30 * time.Second):
+					t.Fatalf("result of host %d never arrived", i)
+				}
+			}
+			if err := <-errc; err != nil {
+				t.Fatalf("Run: %v", err)
+			}
+			ran := exec.ran()
+			if len(ran) != 1 || ran[0].RunID != tk.RunID || ran[0].Params["lines"] != "5" || ran[0].Nonce == "" || ran[0].IssuedAt.IsZero() {
+				t.Fatalf("executor got %+v", ran)
+			}
+		})
+	}
+}
+
+func TestWrongPasswordRefused(t *testing.T) {
+	p := newPKI(t)
+	exec := newFakeExec(instantRun)
+	addr := startServer(t, serverConfig(p, "aead"), exec)
+
+	cfg := clientConfig(p, "aead", addr)
+	cfg.Password = "not the password"
+	c := newTestClient(t, cfg)
+	err := c.Run(testCtx(t), newTask("r1", 1003, hosts("127.0.0.1"), nil), func(task.HostResult) { t.Error("got a result") })
+	assertRelayError(t, err, ErrLoginRefused, codes.Unauthenticated, "master "+addr+" refused login: wrong user or password")
+	if len(exec.ran()) != 0 {
+		t.Fatal("a task ran after a refused login")
+	}
+}
+
+func TestLoginFailuresRateLimitedPerPeer(t *testing.T) {
+	p := newPKI(t)
+	addr := startServer(t, serverConfig(p, "aead"), newFakeExec(instantRun))
+	rc := rawConn(t, p, addr, "127.0.0.1")
+	ctx := testCtx(t)
+	for i := 0; i < loginBurst; i++ {
+		_, err := rc.Login(ctx, &relaypb.LoginRequest{User: testUser, Password: "wrong"})
+		if status.Code(err) != codes.Unauthenticated {
+			t.Fatalf("failure %d: got %v, want Unauthenticated", i+1, err)
+		}
+	}
+	// The allowance is spent: even the right password is refused now.
+	_, err := rc.Login(ctx, &relaypb.LoginRequest{User: testUser, Password: testPassword})
+	if status.Code(err) != codes.ResourceExhausted || !strings.Contains(status.Convert(err).Message(), "too many failed logins") {
+		t.Fatalf("after %d failures got %v, want ResourceExhausted", loginBurst, err)
+	}
+	// Another peer address is not affected.
+	other := rawConn(t, p, addr, "127.0.0.2")
+	if _, err := other.Login(ctx, &relaypb.LoginRequest{User: testUser, Password: testPassword}); err != nil {
+		t.Fatalf("login from another address: %v", err)
+	}
+	// A wrong user with the right password is refused too.
+	if _, err := other.Login(ctx, &relaypb.LoginRequest{User: "root", Password: testPassword}); status.Code(err) != codes.Unauthenticated {
+		t.Fatalf("wrong user: got %v", err)
+	}
+}
+
+func TestUnauthenticatedCallsRefused(t *testing.T) {
+	p := newPKI(t)
+	exec := newFakeExec(instantRun)
+	addr := startServer(t, serverConfig(p, "aead"), exec)
+	rc := rawConn(t, p, addr, "")
+	sealed := sealTask(t, mustCodec(t, "aead", testSecret), newTask("r1", 1003, hosts("127.0.0.1"), nil))
+	for name, ctx := range map[string]context.Context{
+		"no token":    testCtx(t),
+		"bogus token": metadataCtx(t, "Bearer not-a-token"),
+		"not bearer":  metadataCtx(t, "Basic cmVsYXk6cGFzcw=="),
+	} {
+		if _, err := runRaw(ctx, rc, sealed); status.Code(err) != codes.Unauthenticated {
+			t.Errorf("%s: Run got %v, want Unauthenticated", name, err)
+		}
+		if _, err := rc.Cancel(ctx, &relaypb.Envelope{Sealed: sealed}); status.Code(err) != codes.Unauthenticated {
+			t.Errorf("%s: Cancel got %v, want Unauthenticated", name, err)
+		}
+	}
+	if len(exec.ran()) != 0 {
+		t.Fatal("a task ran without login")
+	}
+}
+
+func TestClientLogsInAgainAfterMasterRestart(t *testing.T) {
+	p := newPKI(t)
+	exec := newFakeExec(instantRun)
+	cfg := serverConfig(p, "aead")
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := lis.Addr().String()
+	_, stop := startServerOn(t, lis, cfg, exec)
+	c := newTestClient(t, clientConfig(p, "aead", addr))
+	if err := c.Run(testCtx(t), newTask("r1", 1003, hosts("127.0.0.1"), nil), func(task.HostResult) {}); err != nil {
+		t.Fatal(err)
+	}
+	// A restarted master has forgotten every session: the client's token
+	// is refused, and it logs in again by itself.
+	stop()
+	lis2, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("listening again on %s: %v", addr, err)
+	}
+	startServerOn(t, lis2, cfg, exec)
+	n := 0
+	if err := c.Run(testCtx(t), newTask("r2", 1003, hosts("127.0.0.1"), nil), func(task.HostResult) { n++ }); err != nil {
+		t.Fatalf("Run after master restart: %v", err)
+	}
+	if n != 1 || len(exec.ran()) != 2 {
+		t.Fatalf("got %d results, executor ran %d tasks", n, len(exec.ran()))
+	}
+}
+
+func TestWrongSecretKeyRefused(t *testing.T) {
+	p := newPKI(t)
+	for _, scheme := range schemes {
+		t.Run(scheme, func(t *testing.T) {
+			exec := newFakeExec(instantRun)
+			addr := startServer(t, serverConfig(p, scheme), exec)
+			cfg := clientConfig(p, scheme, addr)
+			cfg.SecretKey = "some other key"
+			c := newTestClient(t, cfg)
+			err := c.Run(testCtx(t), newTask("r1", 1003, hosts("127.0.0.1"), nil), func(task.HostResult) { t.Error("got a result") })
+			assertRelayError(t, err, ErrRejected, codes.InvalidArgument, "wrong SECRET_KEY?")
+			if !strings.Contains(err.Error(), "cannot open task envelope") {
+				t.Errorf("error %q does not say the task could not be opened", err)
+			}
+			if len(exec.ran()) != 0 {
+				t.Fatal("a task sealed with the wrong key ran")
+			}
+		})
+	}
+}
+
+func TestSchemeMismatchRefused(t *testing.T) {
+	p := newPKI(t)
+	exec := newFakeExec(instantRun)
+	addr := startServer(t, serverConfig(p, "aead"), exec)
+	c := newTestClient(t, clientConfig(p, "legacy", addr))
+	err := c.Run(testCtx(t), newTask("r1", 1003, hosts("127.0.0.1"), nil), func(task.HostResult) {})
+	assertRelayError(t, err, ErrRejected, codes.InvalidArgument, "cipher scheme mismatch")
+	if err := c.Health(testCtx(t)); err == nil || !strings.Contains(err.Error(), `master expects cipher scheme "aead"`) {
+		t.Fatalf("Health with a scheme mismatch: %v", err)
+	}
+	if len(exec.ran()) != 0 {
+		t.Fatal("a task ran")
+	}
+}
+
+func TestTamperedEnvelopeRefused(t *testing.T) {
+	p := newPKI(t)
+	cases := []struct {
+		scheme string
+		tamper func(string) string
+		want   string
+	}{
+		{"aead", func(s string) string { return flipChar(s, len(s)/2) }, "message authentication failed"},
+		{"aead", func(s string) string { return flipChar(s, len(s)-3) }, "message authentication failed"},
+		{"aead", func(s string) string { return s[:len(s)-10] }, "cannot open task envelope"},
+		{"aead", func(s string) string { return "omv9." + s[5:] }, "cannot open task envelope"},
+		{"aead", func(s string) string { return "" }, "empty task envelope"},
+		// RC4 has no integrity; a cut message decrypts to broken JSON.
+		{"legacy", func(s string) string { return s[:len(s)-12] }, "wrong SECRET_KEY?"},
+		{"legacy", func(s string) string { return "!!" + s }, "cannot open task envelope"},
+	}
+	for i, tc := range cases {
+		t.Run(fmt.Sprintf("%s-%d", tc.scheme, i), func(t *testing.T) {
+			exec := newFakeExec(instantRun)
+			addr := startServer(t, serverConfig(p, tc.scheme), exec)
+			rc := rawConn(t, p, addr, "")
+			ctx := loginRaw(t, rc)
+			sealed := sealTask(t, mustCodec(t, tc.scheme, testSecret), newTask("r1", 1003, hosts("127.0.0.1"), nil))
+			_, err := runRaw(ctx, rc, tc.tamper(sealed))
+			if status.Code(err) != codes.InvalidArgument || !strings.Contains(status.Convert(err).Message(), tc.want) {
+				t.Fatalf("got %v, want InvalidArgument containing %q", err, tc.want)
+			}
+			if len(exec.ran()) != 0 {
+				t.Fatal("a tampered task ran")
+			}
+		})
+	}
+}
+
+func flipChar(s string, i int) string {
+	b := []byte(s)
+	if b[i] == 'A' {
+		b[i] = 'B'
+	} else {
+		b[i] = 'A'
+	}
+	return string(b)
+}
+
+func TestReplayedTaskRefused(t *testing.T) {
+	p := newPKI(t)
+	for _, scheme := range schemes {
+		t.Run(scheme, func(t *testing.T) {
+			exec := newFakeExec(instantRun)
+			addr := startServer(t, serverConfig(p, scheme), exec)
+			rc := rawConn(t, p, addr, "")
+			ctx := loginRaw(t, rc)
+			codec := mustCodec(t, scheme, testSecret)
+			tk := newTask("r1", 1003, hosts("127.0.0.1"), nil)
+			tk.IssuedAt = time.Now().UTC()
+			tk.Nonce = "nonce-1"
+			sealed := sealTask(t, codec, tk)
+			if n, err := runRaw(ctx, rc, sealed); err != nil || n != 2 {
+				t.Fatalf("first run: %d messages, %v", n, err)
+			}
+			// The same envelope again.
+			if _, err := runRaw(ctx, rc, sealed); status.Code(err) != codes.PermissionDenied || !strings.Contains(err.Error(), "replayed task") {
+				t.Fatalf("replayed envelope: got %v", err)
+			}
+			// The same task sealed afresh (what a legacy attacker who knows
+			// the plaintext format could not even do, but a buggy web tier
+			// could): the nonce gives it away.
+			if _, err := runRaw(ctx, rc, sealTask(t, codec, tk)); status.Code(err) != codes.PermissionDenied || !strings.Contains(err.Error(), "replayed task") {
+				t.Fatalf("resealed task: got %v", err)
+			}
+			// A task issued long ago.
+			old := newTask("r2", 1003, hosts("127.0.0.1"), nil)
+			old.IssuedAt = time.Now().Add(-time.Hour)
+			if _, err := runRaw(ctx, rc, sealTask(t, codec, old)); status.Code(err) != codes.PermissionDenied || !strings.Contains(err.Error(), "stale task") {
+				t.Fatalf("old task: got %v", err)
+			}
+			if got := len(exec.ran()); got != 1 {
+				t.Fatalf("executor ran %d tasks, want 1", got)
+			}
+		})
+	}
+}
+
+func TestInvalidTaskRefused(t *testing.T) {
+	p := newPKI(t)
+	exec := newFakeExec(instantRun)
+	addr := startServer(t, serverConfig(p, "aead"), exec)
+	rc := rawConn(t, p, addr, "")
+	ctx := loginRaw(t, rc)
+	codec := mustCodec(t, "aead", testSecret)
+	now := time.Now().UTC().Format(time.RFC3339Nano)
+	cases := map[string]struct{ doc, want string }{
+		"unknown field":  {`{"run_id":"r","module_id":1003,"hosts":[{"ip":"127.0.0.1"}],"issued_at":"` + now + `","nonce":"n1","shell":"id"}`, `unknown field "shell"`},
+		"trailing data":  {`{"run_id":"r","module_id":1003,"hosts":[{"ip":"127.0.0.1"}],"issued_at":"` + now + `","nonce":"n2"} {}`, "trailing data"},
+		"no hosts":       {`{"run_id":"r","module_id":1003,"hosts":[],"issued_at":"` + now + `","nonce":"n3"}`, "no hosts"},
+		"bad module":     {`{"run_id":"r","module_id":-1,"hosts":[{"ip":"127.0.0.1"}],"issued_at":"` + now + `","nonce":"n4"}`, "not a positive integer"},
+		"no nonce":       {`{"run_id":"r","module_id":1003,"hosts":[{"ip":"127.0.0.1"}],"issued_at":"` + now + `"}`, "nonce missing"},
+		"wrong type":     {`{"run_id":"r","module_id":"1003","hosts":[{"ip":"127.0.0.1"}],"issued_at":"` + now + `","nonce":"n5"}`, "module_id"},
+		"not json":       {`run_id=r`, "not a valid JSON document"},
+		"duplicate host": {`{"run_id":"r","module_id":1003,"hosts":[{"ip":"127.0.0.1"},{"ip":"127.0.0.1"}],"issued_at":"` + now + `","nonce":"n6"}`, "listed twice"},
+	}
+	for name, tc := range cases {
+		sealed, err := codec.Seal([]byte(tc.doc))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = runRaw(ctx, rc, sealed)
+		if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: got %v, want InvalidArgument containing %q", name, err, tc.want)
+		}
+	}
+	if len(exec.ran()) != 0 {
+		t.Fatal("an invalid task ran")
+	}
+	// The client refuses an invalid task before sending anything.
+	c := newTestClient(t, clientConfig(p, "aead", addr))
+	if err := c.Run(testCtx(t), newTask("", 1003, hosts("127.0.0.1"), nil), func(task.HostResult) {}); err == nil || !strings.Contains(err.Error(), "run id") {
+		t.Fatalf("client with an invalid task: %v", err)
+	}
+}
+
+func TestOversizedTaskRefused(t *testing.T) {
+	p := newPKI(t)
+	exec := newFakeExec(instantRun)
+	cfg := serverConfig(p, "aead")
+	cfg.MaxTaskBytes = 4096
+	addr := startServer(t, cfg, exec)
+	c := newTestClient(t, clientConfig(p, "aead", addr))
+
+	many := func(n int) []task.Host {
+		ips := make([]string, n)
+		for i := range ips {
+			ips[i] = fmt.Sprintf("127.0.%d.%d", i/250, i%250+1)
+		}
+		return hosts(ips...)
+	}
+	// Just over the limit: the decoder refuses it.
+	err := c.Run(testCtx(t), newTask("big1", 1003, many(150), nil), func(task.HostResult) {})
+	assertRelayError(t, err, ErrRejected, codes.InvalidArgument, "more than the limit of 4096")
+	// Far over: gRPC refuses the message before it is even decrypted.
+	err = c.Run(testCtx(t), newTask("big2", 1003, many(2000), nil), func(task.HostResult) {})
+	assertRelayError(t, err, ErrRejected, codes.ResourceExhausted, "larger than max")
+	if len(exec.ran()) != 0 {
+		t.Fatal("an oversized task ran")
+	}
+}
+
+func TestCancelStopsRun(t *testing.T) {
+	p := newPKI(t)
+	for _, scheme := range schemes {
+		t.Run(scheme, func(t *testing.T) {
+			started := make(chan struct{})
+			exec := newFakeExec(func(ctx context.Context, tk task.Task, emit func(task.HostResult)) error {
+				close(started)
+				<-ctx.Done() // a long run, until cancelled
+				for _, h := range tk.Hosts {
+					emit(task.HostResult{RunID: tk.RunID, Host: h, Status: task.StatusCancelled, ExitCode: -1, Error: "cancelled"})
+				}
+				return nil
+			})
+			addr := startServer(t, serverConfig(p, scheme), exec)
+			c := newTestClient(t, clientConfig(p, scheme, addr))
+			tk := newTask("run-cancel", 1001, hosts("127.0.0.1", "127.0.0.2"), nil)
+
+			var mu sync.Mutex
+			var results []task.HostResult
+			errc := make(chan error, 1)
+			go func() {
+				errc <- c.Run(testCtx(t), tk, func(r task.HostResult) { mu.Lock(); results = append(results, r); mu.Unlock() })
+			}()
+			<-started
+			if err := c.Cancel(testCtx(t), tk.RunID); err != nil {
+				t.Fatalf("Cancel: %v", err)
+			}
+			if err := <-errc; err != nil {
+				t.Fatalf("Run after cancel: %v", err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if len(results) != 2 {
+				t.Fatalf("got %d results, want 2", len(results))
+			}
+			for _, r := range results {
+				if r.Status != task.StatusCancelled {
+					t.Errorf("host %s: status %s, want cancelled", r.Host, r.Status)
+				}
+			}
+			// Nothing is running any more.
+			if err := c.Cancel(testCtx(t), tk.RunID); !errors.Is(err, ErrRunNotFound) {
+				t.Fatalf("second Cancel: %v, want ErrRunNotFound", err)
+			}
+		})
+	}
+}
+
+func TestClientContextCancelCancelsRunOnMaster(t *testing.T) {
+	p := newPKI(t)
+	started := make(chan struct{})
+	stopped := make(chan error, 1)
+	exec := newFakeExec(func(ctx context.Context, tk task.Task, emit func(task.HostResult)) error {
+		close(started)
+		<-ctx.Done()
+		stopped <- ctx.Err()
+		return ctx.Err()
+	})
+	addr := startServer(t, serverConfig(p, "aead"), exec)
+	c := newTestClient(t, clientConfig(p, "aead", addr))
+	ctx, cancel := context.WithCancel(testCtx(t))
+	errc := make(chan error, 1)
+	go func() {
+		errc <- c.Run(ctx, newTask("run-gone", 1001, hosts("127.0.0.1"), nil), func(task.HostResult) {})
+	}()
+	<-started
+	cancel()
+	if err := <-errc; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run: %v, want context.Canceled", err)
+	}
+	select {
+	case err := <-stopped:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("executor's context ended with %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the master never saw the run cancelled")
+	}
+}
+
+func TestMasterDownClearError(t *testing.T) {
+	p := newPKI(t)
+	addr := closedPort(t)
+	cfg := clientConfig(p, "aead", addr)
+	cfg.DialTimeout = 2 * time.Second
+	c := newTestClient(t, cfg)
+	err := c.Run(testCtx(t), newTask("r1", 1003, hosts("127.0.0.1"), nil), func(task.HostResult) {})
+	assertRelayError(t, err, ErrMasterDown, codes.Unavailable, "master "+addr+" is unreachable: ")
+	if err := c.Health(testCtx(t)); !errors.Is(err, ErrMasterDown) {
+		t.Fatalf("Health: %v", err)
+	}
+	if err := c.Cancel(testCtx(t), "r1"); !errors.Is(err, ErrMasterDown) {
+		t.Fatalf("Cancel: %v", err)
+	}
+
+	// Two dead masters: the error names both.
+	dead2 := closedPort(t)
+	c2 := newTestClient(t, clientConfig(p, "aead", addr, dead2))
+	err = c2.Run(testCtx(t), newTask("r2", 1003, hosts("127.0.0.1"), nil), func(task.HostResult) {})
+	if !errors.Is(err, ErrMasterDown) || !strings.Contains(err.Error(), "all masters unreachable") ||
+		!strings.Contains(err.Error(), addr) || !strings.Contains(err.Error(), dead2) {
+		t.Fatalf("two dead masters: %v", err)
+	}
+}
+
+func TestFailoverToSecondMaster(t *testing.T) {
+	p := newPKI(t)
+	exec := newFakeExec(instantRun)
+	live := startServer(t, serverConfig(p, "aead"), exec)
+	c := newTestClient(t, clientConfig(p, "aead", closedPort(t), live))
+	var got []task.HostResult
+	if err := c.Run(testCtx(t), newTask("r1", 1003, hosts("127.0.0.1", "127.0.0.2"), nil), func(r task.HostResult) { got = append(got, r) }); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if len(got) != 2 || len(exec.ran()) != 1 {
+		t.Fatalf("got %d results, executor ran %d tasks", len(got), len(exec.ran()))
+	}
+	if err := c.Health(testCtx(t)); err != nil {
+		t.Fatalf("Health with one live master: %v", err)
+	}
+	hs := c.HealthAll(testCtx(t))
+	if hs[0].Err == nil || hs[1].Err != nil || hs[1].Modules != 7 || hs[1].Scheme != "aead" || !hs[1].Serving {
+		t.Fatalf("HealthAll: %+v", hs)
+	}
+}
+
+func TestNoFailoverAfterRejection(t *testing.T) {
+	p := newPKI(t)
+	first := newFakeExec(func(context.Context, task.Task, func(task.HostResult)) error {
+		return errors.New("disk on fire")
+	})
+	second := newFakeExec(instantRun)
+	a1 := startServer(t, serverConfig(p, "aead"), first)
+	a2 := startServer(t, serverConfig(p, "aead"), second)
+	c := newTestClient(t, clientConfig(p, "aead", a1, a2))
+	err := c.Run(testCtx(t), newTask("r1", 1003, hosts("127.0.0.1"), nil), func(task.HostResult) {})
+	assertRelayError(t, err, ErrRejected, codes.Internal, "run failed: disk on fire")
+	if len(second.ran()) != 0 {
+		t.Fatal("a run the first master refused was sent to the second")
+	}
+}
+
+func TestTLSRequirements(t *testing.T) {
+	p := newPKI(t)
+	exec := newFakeExec(instantRun)
+	addr := startServer(t, serverConfig(p, "aead"), exec)
+
+	// A client that does not trust the master's CA.
+	other := newPKI(t)
+	c := newTestClient(t, clientConfig(other, "aead", addr))
+	err := c.Run(testCtx(t), newTask("r1", 1003, hosts("127.0.0.1"), nil), func(task.HostResult) {})
+	assertRelayError(t, err, ErrMasterDown, codes.Unavailable, "certificate")
+
+	// A plaintext client against a TLS master.
+	cfg := clientConfig(p, "aead", addr)
+	cfg.Insecure = true
+	c = newTestClient(t, cfg)
+	err = c.Run(testCtx(t), newTask("r2", 1003, hosts("127.0.0.1"), nil), func(task.HostResult) {})
+	if !errors.Is(err, ErrMasterDown) {
+		t.Fatalf("plaintext client: %v", err)
+	}
+	if len(exec.ran()) != 0 {
+		t.Fatal("a task ran")
+	}
+}
+
+func TestMutualTLS(t *testing.T) {
+	p := newPKI(t)
+	cfg := serverConfig(p, "aead")
+	cfg.ClientCAFile = p.CAFile
+	addr := startServer(t, cfg, newFakeExec(instantRun))
+
+	without := newTestClient(t, clientConfig(p, "aead", addr))
+	if err := without.Run(testCtx(t), newTask("r1", 1003, hosts("127.0.0.1"), nil), func(task.HostResult) {}); !errors.Is(err, ErrMasterDown) {
+		t.Fatalf("client without certificate: %v", err)
+	}
+	ccfg := clientConfig(p, "aead", addr)
+	ccfg.CertFile, ccfg.KeyFile = p.ClientCertFile, p.ClientKeyFile
+	with := newTestClient(t, ccfg)
+	if err := with.Run(testCtx(t), newTask("r2", 1003, hosts("127.0.0.1"), nil), func(task.HostResult) {}); err != nil {
+		t.Fatalf("client with certificate: %v", err)
+	}
+}
+
+func TestPlaintextOnLoopback(t *testing.T) {
+	p := newPKI(t)
+	cfg := serverConfig(p, "legacy")
+	cfg.CertFile, cfg.KeyFile = "", ""
+	addr := startServer(t, cfg, newFakeExec(instantRun))
+	ccfg := clientConfig(p, "legacy", addr)
+	ccfg.Insecure = true
+	c := newTestClient(t, ccfg)
+	n := 0
+	if err := c.Run(testCtx(t), newTask("r1", 1003, hosts("127.0.0.1"), nil), func(task.HostResult) { n++ }); err != nil || n != 1 {
+		t.Fatalf("plaintext loopback run: %d results, %v", n, err)
+	}
+}
+
+func TestServerConfigChecks(t *testing.T) {
+	p := newPKI(t)
+	exec := newFakeExec(instantRun)
+	base := ServerConfig{User: testUser, Password: testPassword, SecretKey: testSecret}
+	cases := []struct {
+		name string
+		edit func(*ServerConfig)
+		want string // "" means accepted
+	}{
+		{"loopback plaintext", func(c *ServerConfig) { c.Listen = "127.0.0.1:7000" }, ""},
+		{"ipv6 loopback plaintext", func(c *ServerConfig) { c.Listen = "[::1]:7000" }, ""},
+		{"localhost plaintext", func(c *ServerConfig) { c.Listen = "localhost:7000" }, ""},
+		{"all interfaces plaintext", func(c *ServerConfig) { c.Listen = "0.0.0.0:7000" },
+			"refusing to listen on 0.0.0.0:7000 without TLS; set tls cert/key or pass --insecure-relay"},
+		{"empty host plaintext", func(c *ServerConfig) { c.Listen = ":7000" }, "refusing to listen on :7000 without TLS"},
+		{"lan plaintext", func(c *ServerConfig) { c.Listen = "192.168.1.10:7000" }, "refusing to listen on 192.168.1.10:7000"},
+		{"all interfaces insecure", func(c *ServerConfig) { c.Listen = "0.0.0.0:7000"; c.Insecure = true }, ""},
+		{"all interfaces tls", func(c *ServerConfig) { c.Listen = "0.0.0.0:7000"; c.CertFile, c.KeyFile = p.CertFile, p.KeyFile }, ""},
+		{"no user", func(c *ServerConfig) { c.User = "" }, "relay user is empty"},
+		{"no password", func(c *ServerConfig) { c.Password = "" }, "relay password is empty"},
+		{"no secret", func(c *ServerConfig) { c.SecretKey = "" }, "SECRET_KEY is empty"},
+		{"bad scheme", func(c *ServerConfig) { c.Scheme = "rot13" }, "unknown scheme"},
+		{"cert without key", func(c *ServerConfig) { c.CertFile = p.CertFile }, "both a certificate file and a key file"},
+		{"missing cert", func(c *ServerConfig) { c.CertFile, c.KeyFile = "/nonexistent.pem", p.KeyFile }, "loading TLS certificate"},
+		{"client CA without cert", func(c *ServerConfig) { c.ClientCAFile = p.CAFile }, "needs a TLS certificate"},
+		{"client CA not PEM", func(c *ServerConfig) {
+			c.CertFile, c.KeyFile, c.ClientCAFile = p.CertFile, p.KeyFile, p.KeyFile
+		}, "holds no PEM certificate"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := base
+			tc.edit(&cfg)
+			_, err := NewServer(cfg, exec, testLogger(t))
+			if tc.want == "" {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want an error containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestClientConfigChecks(t *testing.T) {
+	p := newPKI(t)
+	base := clientConfig(p, "aead", "127.0.0.1:7000")
+	cases := []struct {
+		name string
+		edit func(*ClientConfig)
+		want string
+	}{
+		{"ok", func(*ClientConfig) {}, ""},
+		{"insecure loopback", func(c *ClientConfig) { c.Insecure = true }, ""},
+		{"insecure remote", func(c *ClientConfig) { c.Insecure = true; c.Addrs = []string{"127.0.0.1:7000", "10.0.0.5:7000"} },
+			"only allowed to masters on loopback; 10.0.0.5:7000 is not"},
+		{"no addrs", func(c *ClientConfig) { c.Addrs = nil }, "no master address"},
+		{"bad addr", func(c *ClientConfig) { c.Addrs = []string{"127.0.0.1"} }, `master address "127.0.0.1"`},
+		{"duplicate addr", func(c *ClientConfig) { c.Addrs = []string{"127.0.0.1:1", "127.0.0.1:1"} }, "listed twice"},
+		{"no password", func(c *ClientConfig) { c.Password = "" }, "user and password must be set"},
+		{"no secret", func(c *ClientConfig) { c.SecretKey = "" }, "SECRET_KEY is empty"},
+		{"bad scheme", func(c *ClientConfig) { c.Scheme = "rc5" }, "unknown scheme"},
+		{"bad CA", func(c *ClientConfig) { c.CAFile = "/nonexistent/ca.pem" }, "master CA"},
+		{"cert without key", func(c *ClientConfig) { c.CertFile = p.ClientCertFile }, "both a certificate file and a key file"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := base
+			tc.edit(&cfg)
+			c, err := NewClient(cfg, testLogger(t))
+			if tc.want == "" {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				c.Close()
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want an error containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestServeRefusesNonLoopbackListenerWithoutTLS(t *testing.T) {
+	srv, err := NewServer(ServerConfig{User: testUser, Password: testPassword, SecretKey: testSecret}, newFakeExec(instantRun), testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lis := &fakeListener{addr: &net.TCPAddr{IP: net.IPv4zero, Port: 7000}}
+	err = srv.Serve(testCtx(t), lis)
+	if err == nil || !strings.Contains(err.Error(), "refusing to listen on 0.0.0.0:7000 without TLS") {
+		t.Fatalf("Serve: %v", err)
+	}
+	if !lis.closed {
+		t.Fatal("the refused listener was left open")
+	}
+}
+
+// fakeListener is a listener that claims an address; Serve must refuse it
+// before accepting anything.
+type fakeListener struct {
+	addr   net.Addr
+	closed bool
+}
+
+func (l *fakeListener) Accept() (net.Conn, error) {
+	return nil, errors.New("fake listener accepts nothing")
+}
+func (l *fakeListener) Close() error   { l.closed = true; return nil }
+func (l *fakeListener) Addr() net.Addr { return l.addr }
+
+func metadataCtx(t *testing.T, auth string) context.Context {
+	return metadataOutgoing(testCtx(t), auth)
+}
