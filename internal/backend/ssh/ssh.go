@@ -258,27 +258,35 @@ func (b *Backend) handshake(ctx context.Context, conn net.Conn, tgt target) (*go
 	return gossh.NewClient(cc, chans, reqs), nil
 }
 
-// authMethods returns the key methods: identity files first, then the
-// agent (one agent connection per dial, closed after authentication).
+// authMethods returns one public key method offering the identity files'
+// keys, then the agent's (one agent connection per dial, closed after
+// authentication). One method, not two: the client tries each method name
+// once, so a second "publickey" method would never be offered.
 func (b *Backend) authMethods(ctx context.Context) ([]gossh.AuthMethod, func(), error) {
-	var methods []gossh.AuthMethod
-	if len(b.signers) > 0 {
-		methods = append(methods, gossh.PublicKeys(b.signers...))
-	}
 	if !b.cfg.UseAgent {
-		return methods, func() {}, nil
+		return []gossh.AuthMethod{gossh.PublicKeys(b.signers...)}, func() {}, nil
 	}
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "unix", b.cfg.AgentSocket)
 	if err != nil {
-		if len(methods) > 0 {
+		if len(b.signers) > 0 {
 			b.log.Warn().Err(err).Msg("ssh-agent unreachable; using the identity files only")
-			return methods, func() {}, nil
+			return []gossh.AuthMethod{gossh.PublicKeys(b.signers...)}, func() {}, nil
 		}
 		return nil, nil, fmt.Errorf("ssh-agent at %s: %w", b.cfg.AgentSocket, err)
 	}
-	methods = append(methods, gossh.PublicKeysCallback(agent.NewClient(conn).Signers))
-	return methods, func() { _ = conn.Close() }, nil
+	ag := agent.NewClient(conn)
+	signers := func() ([]gossh.Signer, error) {
+		fromAgent, err := ag.Signers()
+		if err != nil {
+			if len(b.signers) == 0 {
+				return nil, fmt.Errorf("ssh-agent at %s: %w", b.cfg.AgentSocket, err)
+			}
+			b.log.Warn().Err(err).Msg("ssh-agent refused to list keys; using the identity files only")
+		}
+		return append(append([]gossh.Signer(nil), b.signers...), fromAgent...), nil
+	}
+	return []gossh.AuthMethod{gossh.PublicKeysCallback(signers)}, func() { _ = conn.Close() }, nil
 }
 
 // runCommand runs one command line and returns its exit code (-1 when it

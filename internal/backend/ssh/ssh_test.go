@@ -167,6 +167,11 @@ func TestConnectTimeoutOnSilentServer(t *testing.T) {
 	if r.Status != task.StatusUnreachable || !strings.Contains(r.Error, "connect timeout") {
 		t.Fatalf("status %s error %q, want unreachable with connect timeout", r.Status, r.Error)
 	}
+	// The host's run timeout, shorter than the connect timeout, wins.
+	r = run(t, b, "127.0.0.1", backend.Options{ConnectTimeout: 20 * time.Second, Timeout: 300 * time.Millisecond}, cmd("true"))
+	if r.Status != task.StatusTimeout || !strings.Contains(r.Error, "while connecting") {
+		t.Fatalf("status %s error %q, want timeout while connecting", r.Status, r.Error)
+	}
 }
 
 func TestUnknownHostKeyRefusedInStrictMode(t *testing.T) {
@@ -282,6 +287,11 @@ func TestWrongClientKeyIsAuthFailure(t *testing.T) {
 	r := run(t, b, "127.0.0.1", backend.Options{}, cmd("echo hi"))
 	if r.Status != task.StatusUnreachable || !strings.Contains(r.Error, "authentication failed for omstest@") {
 		t.Fatalf("status %s error %q, want unreachable authentication failed", r.Status, r.Error)
+	}
+	// With the right key second, the wrong one is skipped.
+	cfg.IdentityFiles = []string{other, s.KeyFile}
+	if r := run(t, newBackend(t, cfg), "127.0.0.1", backend.Options{}, cmd("true")); r.Status != task.StatusOK {
+		t.Fatalf("wrong key then right key: %s %q", r.Status, r.Error)
 	}
 }
 
