@@ -279,3 +279,44 @@ func TestOpenErrors(t *testing.T) {
 		t.Error("bad dsn: no error")
 	}
 }
+
+// A database restored from a mysqldump file can hold history rows whose
+// server is gone (mysqldump turns foreign key checks off while loading).
+// Migrating keeps them, and the constraint is back for new rows.
+func TestMigrateDumpWithOrphanHistory(t *testing.T) {
+	ctx := testCtx(t)
+	dsn := mysqltest.New(t)
+	mysqltest.LoadDump(t, dsn, mysqltest.DumpPath(t))
+	raw := rawDB(t, dsn)
+	conn, err := raw.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`SET foreign_key_checks = 0`,
+		`INSERT INTO server_history (ID, history_id, history_ip, history_user, history_datetime, db_datetime, history_command) VALUES (2000, 7, '192.168.9.99', 'root', '2014-07-01 10:00:00', '2014-07-01 02:00:00', 'reboot')`,
+		`SET foreign_key_checks = 1`,
+	} {
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conn.Close()
+	before := snapshot(t, raw)
+	s, err := Open(ctx, DialectMySQL, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatalf("migrate with orphan history: %v", err)
+	}
+	if after := snapshot(t, raw); !reflect.DeepEqual(before, after) {
+		t.Fatalf("original rows changed:\n%v\n%v", before["server_history"], after["server_history"])
+	}
+	_, err = raw.ExecContext(ctx, `INSERT INTO server_history (history_id, history_ip, history_user, history_datetime, history_command) VALUES (1, '10.9.9.9', 'root', '2024-01-01 00:00:00', 'x')`)
+	var me *mysql.MySQLError
+	if !errors.As(err, &me) || me.Number != mysqlNoReferencedRow {
+		t.Fatalf("constraint not enforced after migrate: %v", err)
+	}
+}

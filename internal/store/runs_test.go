@@ -214,3 +214,35 @@ func BenchmarkAddRunResult(b *testing.B) {
 		}
 	}
 }
+
+// Results of one run arrive concurrently (one goroutine per host stream);
+// every one must be recorded, with no "database is locked" on SQLite and no
+// deadlock on MariaDB.
+func TestAddRunResultConcurrent(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s *Store) {
+		ctx := testCtx(t)
+		const n = 40
+		hosts := make([]task.Host, n)
+		for i := range hosts {
+			hosts[i] = task.Host{IP: fmt.Sprintf("10.0.0.%d", i+1)}
+		}
+		if err := s.CreateRun(ctx, Run{ID: "c", ModuleID: 1003, Username: "u", Hosts: hosts}); err != nil {
+			t.Fatal(err)
+		}
+		errs := make(chan error, 2*n)
+		for i := range 2 * n { // every host twice: idempotent under concurrency too
+			go func() {
+				errs <- s.AddRunResult(ctx, "c", task.HostResult{Host: hosts[i%n], Status: task.StatusOK, Stdout: "x"})
+			}()
+		}
+		for range 2 * n {
+			if err := <-errs; err != nil {
+				t.Error(err)
+			}
+		}
+		_, res, err := s.GetRun(ctx, "c")
+		if err != nil || len(res) != n {
+			t.Fatalf("recorded %d results, %v; want %d", len(res), err, n)
+		}
+	})
+}

@@ -123,6 +123,14 @@ func sqliteDSN(dsn string) string {
 	}
 	if !strings.Contains(dsn, "_time_format=") {
 		b.WriteString(sep + "_time_format=sqlite")
+		sep = "&"
+	}
+	// Transactions here read, then write. A deferred transaction that tries
+	// to upgrade to a writer while another one writes fails at once with
+	// SQLITE_BUSY (busy_timeout does not apply); BEGIN IMMEDIATE takes the
+	// write lock first and so waits its turn.
+	if !strings.Contains(dsn, "_txlock=") {
+		b.WriteString(sep + "_txlock=immediate")
 	}
 	return b.String()
 }

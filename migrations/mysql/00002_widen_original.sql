@@ -34,8 +34,17 @@ ALTER TABLE `server_list`
 ALTER TABLE `server_history`
   MODIFY `history_ip` varchar(45) NOT NULL COMMENT '事件IP地址';
 
+-- A database restored from a mysqldump file (which turns foreign key checks
+-- off while loading) may hold history rows of servers since removed. Adding
+-- the constraint back must not fail on them, and original rows are never
+-- deleted, so it is added without checking existing rows (goose runs this
+-- file on one connection, so the session setting covers exactly this).
+SET foreign_key_checks = 0;
+
 ALTER TABLE `server_history`
   ADD CONSTRAINT `server_history_ibfk_1` FOREIGN KEY (`history_ip`) REFERENCES `server_list` (`server_lip`);
+
+SET foreign_key_checks = 1;
 
 ALTER TABLE `module_list`
   MODIFY `module_name` varchar(64) NOT NULL COMMENT '模块名称',
