@@ -278,6 +278,27 @@ func TestOpenErrors(t *testing.T) {
 	if _, err := Open(ctx, DialectMySQL, "::not a dsn"); err == nil {
 		t.Error("bad dsn: no error")
 	}
+	if _, err := Open(ctx, DialectMySQL, "root@tcp(127.0.0.1:3306)/"); err == nil || !strings.Contains(err.Error(), "no database") {
+		t.Errorf("dsn without database: %v", err)
+	}
+	if _, err := Open(ctx, DialectSQLite, "/nonexistent-dir/x.db"); err == nil || !strings.Contains(err.Error(), "nonexistent-dir") {
+		t.Errorf("sqlite in missing directory: %v", err)
+	}
+	if _, err := Open(ctx, DialectSQLite, ""); err == nil {
+		t.Error("sqlite empty path: no error")
+	}
+	// An in-memory database works (one connection, so one database).
+	mem, err := Open(ctx, DialectSQLite, ":memory:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mem.Close()
+	if err := mem.Migrate(ctx); err != nil {
+		t.Fatalf("migrate in-memory: %v", err)
+	}
+	if _, err := mem.ListModules(ctx); err != nil {
+		t.Errorf("in-memory database lost its schema: %v", err)
+	}
 }
 
 // A database restored from a mysqldump file can hold history rows whose

@@ -46,6 +46,9 @@ type Run struct {
 	Master     string            `json:"master,omitempty"` // address of the master that ran it
 	CreatedAt  time.Time         `json:"created_at"`
 	FinishedAt *time.Time        `json:"finished_at,omitempty"`
+	// Summary counts the recorded host results by status (filled by GetRun
+	// and ListRuns; ignored by CreateRun).
+	Summary map[task.Status]int `json:"summary"`
 }
 
 type runRow struct {
@@ -76,6 +79,7 @@ func (r runRow) run() (Run, error) {
 	if out.Params == nil {
 		out.Params = map[string]string{}
 	}
+	out.Summary = map[task.Status]int{}
 	return out, nil
 }
 
@@ -255,6 +259,7 @@ func (s *Store) GetRun(ctx context.Context, id string) (Run, []task.HostResult, 
 			hr.Started = h.StartedAt.Time.UTC()
 		}
 		results = append(results, hr)
+		run.Summary[hr.Status]++
 	}
 	return run, results, nil
 }
@@ -304,12 +309,33 @@ func (s *Store) ListRuns(ctx context.Context, f RunFilter) ([]Run, int, error) {
 		return nil, 0, fmt.Errorf("store: list runs: %w", err)
 	}
 	out := make([]Run, 0, len(rows))
+	index := make(map[string]int, len(rows))
+	runIDs := make([]string, 0, len(rows))
 	for _, r := range rows {
 		run, err := r.run()
 		if err != nil {
 			return nil, 0, err
 		}
+		index[run.ID] = len(out)
+		runIDs = append(runIDs, run.ID)
 		out = append(out, run)
+	}
+	if len(runIDs) > 0 {
+		q, args, err := sqlx.In(`SELECT run_id, status, COUNT(*) AS n FROM run_hosts WHERE run_id IN (?) GROUP BY run_id, status`, runIDs)
+		if err != nil {
+			return nil, 0, fmt.Errorf("store: run summaries: %w", err)
+		}
+		var counts []struct {
+			RunID  string `db:"run_id"`
+			Status string `db:"status"`
+			N      int    `db:"n"`
+		}
+		if err := s.db.SelectContext(ctx, &counts, s.db.Rebind(q), args...); err != nil {
+			return nil, 0, fmt.Errorf("store: run summaries: %w", err)
+		}
+		for _, c := range counts {
+			out[index[c.RunID]].Summary[task.Status(c.Status)] = c.N
+		}
 	}
 	return out, total, nil
 }

@@ -66,6 +66,7 @@ func TestRuns(t *testing.T) {
 		}
 		want := run
 		want.Status, want.CreatedAt = RunRunning, clock
+		want.Summary = map[task.Status]int{task.StatusOK: 1, task.StatusUnreachable: 1}
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("run = %+v\nwant %+v", got, want)
 		}
@@ -127,7 +128,10 @@ func TestRuns(t *testing.T) {
 		}
 		list, total, _ = s.ListRuns(ctx, RunFilter{ModuleID: 1001})
 		if total != 1 || list[0].ID != "run-1" {
-			t.Errorf("module filter = %v", ids(list))
+			t.Fatalf("module filter = %v", ids(list))
+		}
+		if want := map[task.Status]int{task.StatusFailed: 1, task.StatusUnreachable: 1}; !reflect.DeepEqual(list[0].Summary, want) {
+			t.Errorf("listed summary = %v; want %v", list[0].Summary, want)
 		}
 		if _, _, err := s.ListRuns(ctx, RunFilter{Limit: 100000}); !errors.Is(err, ErrInvalid) {
 			t.Errorf("huge limit = %v", err)

@@ -17,6 +17,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -64,17 +66,27 @@ func Open(ctx context.Context, driver, dsn string) (*Store, error) {
 	)
 	switch driver {
 	case DialectSQLite:
+		if err := checkSQLitePath(dsn); err != nil {
+			return nil, err
+		}
 		db, err = sqlx.Open("sqlite", sqliteDSN(dsn))
 		if err == nil {
 			// One writer at a time is all SQLite can do; a small pool avoids
 			// "database is locked" storms while WAL still lets readers in.
 			db.SetMaxOpenConns(4)
+			if strings.Contains(dsn, ":memory:") || strings.Contains(dsn, "mode=memory") {
+				// Every connection to :memory: is a different, empty database.
+				db.SetMaxOpenConns(1)
+			}
 		}
 	case DialectMySQL:
 		var cfg *mysql.Config
 		cfg, err = mysql.ParseDSN(dsn)
 		if err != nil {
 			return nil, fmt.Errorf("store: mysql dsn: %w", err)
+		}
+		if cfg.DBName == "" {
+			return nil, fmt.Errorf("store: mysql dsn names no database (user:pass@tcp(host:3306)/omserver)")
 		}
 		cfg.ParseTime = true
 		cfg.Loc = time.UTC
@@ -102,6 +114,27 @@ func Open(ctx context.Context, driver, dsn string) (*Store, error) {
 		return nil, fmt.Errorf("store: connect to %s: %w", driver, err)
 	}
 	return &Store{db: db, dialect: driver, now: func() time.Time { return time.Now().UTC() }}, nil
+}
+
+// checkSQLitePath gives a clear error when a plain file path cannot be
+// created, instead of the driver's "unable to open database file".
+func checkSQLitePath(dsn string) error {
+	if dsn == "" {
+		return fmt.Errorf("store: sqlite: empty database path")
+	}
+	if strings.HasPrefix(dsn, "file:") || strings.Contains(dsn, ":memory:") {
+		return nil
+	}
+	path, _, _ := strings.Cut(dsn, "?")
+	dir := filepath.Dir(path)
+	st, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("store: sqlite: directory of %s: %w", path, err)
+	}
+	if !st.IsDir() {
+		return fmt.Errorf("store: sqlite: %s is not a directory", dir)
+	}
+	return nil
 }
 
 // sqliteDSN adds the pragmas every connection needs, keeping any the caller set.
