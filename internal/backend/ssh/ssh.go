@@ -250,6 +250,9 @@ func (b *Backend) handshake(ctx context.Context, conn net.Conn, tgt target) (*go
 	switch {
 	case hostKeyErr != nil:
 		return nil, hostKeyErr
+	case err != nil && algos != nil && strings.Contains(err.Error(), "no common algorithm for host key"):
+		return nil, fmt.Errorf("HOST KEY MISMATCH for %s: known_hosts has only %s keys for it and the server offers none of those types; refusing to connect",
+			tgt.addr, strings.Join(algos, ", "))
 	case err != nil && strings.Contains(err.Error(), "unable to authenticate"):
 		return nil, fmt.Errorf("authentication failed for %s@%s: %w", tgt.user, tgt.addr, err)
 	case err != nil:

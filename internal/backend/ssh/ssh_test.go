@@ -2,6 +2,10 @@ package ssh
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/pem"
 	"fmt"
 	"net"
 	"os"
@@ -13,6 +17,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	gossh "golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/knownhosts"
 
 	"github.com/omserver/omserver-go/internal/backend"
 	"github.com/omserver/omserver-go/internal/task"
@@ -232,6 +238,80 @@ func TestMismatchedHostKeyRefused(t *testing.T) {
 				t.Fatalf("known_hosts changed:\n%s", after)
 			}
 		})
+	}
+}
+
+func TestHostKeyTypes(t *testing.T) {
+	s := startSSHD(t)
+	ecdsaKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := gossh.NewPublicKey(&ecdsaKey.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := s.AddrFor("127.0.0.2")
+	otherLine := knownhosts.Line([]string{addr}, other)
+	rightLine := knownhosts.Line([]string{addr}, s.HostKey)
+	tests := []struct {
+		name      string
+		lines     []string
+		policy    string
+		wantOK    bool
+		wantError string
+	}{
+		{name: "another type on file besides the right key", lines: []string{otherLine, rightLine}, policy: PolicyStrict, wantOK: true},
+		{name: "only another type on file", lines: []string{otherLine}, policy: PolicyStrict, wantError: "HOST KEY MISMATCH for " + addr + ": known_hosts has only ecdsa-sha2-nistp256 keys"},
+		{name: "only another type on file, accept-new", lines: []string{otherLine}, policy: PolicyAcceptNew, wantError: "HOST KEY MISMATCH"},
+		{name: "hand-edited file without final newline", lines: []string{"# comment"}, policy: PolicyAcceptNew, wantOK: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := testConfig(s)
+			cfg.HostKeyPolicy = tc.policy
+			cfg.KnownHostsFile = filepath.Join(t.TempDir(), "known_hosts")
+			if err := os.WriteFile(cfg.KnownHostsFile, []byte(strings.Join(tc.lines, "\n")), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			r := run(t, newBackend(t, cfg), "127.0.0.2", backend.Options{}, cmd("echo ran"))
+			if tc.wantOK {
+				if r.Status != task.StatusOK {
+					t.Fatalf("%s %q", r.Status, r.Error)
+				}
+				// A second connection reads what the first may have added.
+				if r := run(t, newBackend(t, cfg), "127.0.0.2", backend.Options{}, cmd("true")); r.Status != task.StatusOK {
+					t.Fatalf("second run: %s %q", r.Status, r.Error)
+				}
+				return
+			}
+			if r.Status != task.StatusUnreachable || !strings.HasPrefix(r.Error, tc.wantError) || r.Stdout != "" {
+				t.Fatalf("%s %q stdout %q, want unreachable %q", r.Status, r.Error, r.Stdout, tc.wantError)
+			}
+		})
+	}
+}
+
+// A server with several host keys shows the type on file, not the Go
+// client's favourite (ECDSA before Ed25519), which would look like a
+// changed key.
+func TestServerWithSeveralHostKeys(t *testing.T) {
+	ecdsaKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, err := gossh.MarshalPrivateKey(ecdsaKey, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyFile := filepath.Join(t.TempDir(), "ssh_host_ecdsa_key")
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(block), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := sshdtest.Start(t, sshdtest.WithListenAddrs(logicalHosts...), sshdtest.WithConfigLines("HostKey "+keyFile))
+	b := newBackend(t, testConfig(s)) // known_hosts holds the Ed25519 key only
+	if r := run(t, b, "127.0.0.1", backend.Options{}, cmd("true")); r.Status != task.StatusOK {
+		t.Fatalf("%s %q", r.Status, r.Error)
 	}
 }
 
