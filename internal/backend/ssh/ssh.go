@@ -149,6 +149,9 @@ func (b *Backend) Run(ctx context.Context, host task.Host, steps []backend.Step,
 	log.Debug().Msg("connected")
 
 	for i, step := range steps {
+		if st, ok := stopped(); ok {
+			return fail(st, fmt.Errorf("step %d: %s before it started", i+1, st))
+		}
 		if step.Copy != nil {
 			if err := b.copyFile(runCtx, client, step.Copy); err != nil {
 				if st, ok := stopped(); ok {
@@ -163,11 +166,13 @@ func (b *Backend) Run(ctx context.Context, host task.Host, steps []backend.Step,
 		}
 		code, err := runCommand(runCtx, client, step.Command, stdout, stderr)
 		res.ExitCode = code
-		if st, ok := stopped(); ok {
-			res.ExitCode = -1
-			return fail(st, fmt.Errorf("step %d: %s; the remote command was stopped", i+1, st))
-		}
 		if err != nil {
+			// A command that ended on its own just as the run was
+			// stopped keeps its own outcome; otherwise the stop is why.
+			if st, ok := stopped(); ok {
+				res.ExitCode = -1
+				return fail(st, fmt.Errorf("step %d: %s; the remote command was stopped", i+1, st))
+			}
 			return fail(task.StatusFailed, fmt.Errorf("step %d: %w", i+1, err))
 		}
 	}
