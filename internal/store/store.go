@@ -25,6 +25,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 	"github.com/jmoiron/sqlx"
 	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver (pure Go)
 
 	"github.com/omserver/omserver-go/migrations"
@@ -186,10 +187,18 @@ func (s *Store) provider() (*goose.Provider, error) {
 		return nil, err
 	}
 	d := goose.DialectSQLite3
+	var opts []goose.ProviderOption
 	if s.dialect == DialectMySQL {
 		d = goose.DialectMySQL
+		// Several web tiers may start against one MySQL database at once:
+		// a lock row (table goose_lock) lets exactly one of them migrate.
+		locker, err := lock.NewMySQLTableLocker(lock.WithTableLockTimeout(time.Second, 300))
+		if err != nil {
+			return nil, fmt.Errorf("store: migration lock: %w", err)
+		}
+		opts = append(opts, goose.WithLocker(locker))
 	}
-	p, err := goose.NewProvider(d, s.db.DB, fsys)
+	p, err := goose.NewProvider(d, s.db.DB, fsys, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("store: migrations: %w", err)
 	}

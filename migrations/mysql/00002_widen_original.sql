@@ -6,12 +6,24 @@
 -- to change the type of a column in a foreign key, so the constraint is
 -- dropped, both columns are widened identically, and it is added back with
 -- its original name. The state after migration 1 is the same on an empty
--- database and on the dump (same constraint and key names), so these
--- statements succeed on both. Comments are restated because MODIFY replaces
--- the whole column definition.
+-- database and on the dump (same constraint and key names). Comments are
+-- restated because MODIFY replaces the whole column definition.
+--
+-- MySQL DDL is not transactional: if this file is interrupted halfway, goose
+-- has not recorded it and runs it again. Every statement is therefore safe
+-- to repeat: the constraint is dropped and added only when it is (not)
+-- there (a prepared statement, as neither MySQL nor MariaDB has a portable
+-- IF [NOT] EXISTS for foreign keys), and CONVERT/MODIFY to the same
+-- definition change nothing the second time.
 
 -- +goose Up
-ALTER TABLE `server_history` DROP FOREIGN KEY `server_history_ibfk_1`;
+SET @has_fk := (SELECT COUNT(*) FROM information_schema.TABLE_CONSTRAINTS
+  WHERE CONSTRAINT_SCHEMA = DATABASE() AND TABLE_NAME = 'server_history'
+    AND CONSTRAINT_NAME = 'server_history_ibfk_1' AND CONSTRAINT_TYPE = 'FOREIGN KEY');
+SET @ddl := IF(@has_fk > 0, 'ALTER TABLE `server_history` DROP FOREIGN KEY `server_history_ibfk_1`', 'DO 0');
+PREPARE drop_fk FROM @ddl;
+EXECUTE drop_fk;
+DEALLOCATE PREPARE drop_fk;
 
 ALTER TABLE `server_fun_categ` CONVERT TO CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci;
 ALTER TABLE `server_app_categ` CONVERT TO CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci;
@@ -41,8 +53,13 @@ ALTER TABLE `server_history`
 -- file on one connection, so the session setting covers exactly this).
 SET foreign_key_checks = 0;
 
-ALTER TABLE `server_history`
-  ADD CONSTRAINT `server_history_ibfk_1` FOREIGN KEY (`history_ip`) REFERENCES `server_list` (`server_lip`);
+SET @has_fk := (SELECT COUNT(*) FROM information_schema.TABLE_CONSTRAINTS
+  WHERE CONSTRAINT_SCHEMA = DATABASE() AND TABLE_NAME = 'server_history'
+    AND CONSTRAINT_NAME = 'server_history_ibfk_1' AND CONSTRAINT_TYPE = 'FOREIGN KEY');
+SET @ddl := IF(@has_fk = 0, 'ALTER TABLE `server_history` ADD CONSTRAINT `server_history_ibfk_1` FOREIGN KEY (`history_ip`) REFERENCES `server_list` (`server_lip`)', 'DO 0');
+PREPARE add_fk FROM @ddl;
+EXECUTE add_fk;
+DEALLOCATE PREPARE add_fk;
 
 SET foreign_key_checks = 1;
 

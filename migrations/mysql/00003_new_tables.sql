@@ -1,12 +1,18 @@
 -- Tables of OMServer-Go: the declared parameter schema of each module, users,
 -- sessions, API tokens, runs with their per-host results, and the audit log.
 -- Times are DATETIME(6) in UTC (the store always writes UTC).
+-- Safe to run again after an interruption (MySQL DDL is not transactional):
+-- tables are created IF NOT EXISTS and the column is added only if missing.
 
 -- +goose Up
-ALTER TABLE `module_list`
-  ADD COLUMN `module_params` text NULL COMMENT 'declared parameter schema (JSON)';
+SET @has_col := (SELECT COUNT(*) FROM information_schema.COLUMNS
+  WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'module_list' AND COLUMN_NAME = 'module_params');
+SET @ddl := IF(@has_col = 0, 'ALTER TABLE `module_list` ADD COLUMN `module_params` text NULL COMMENT ''declared parameter schema (JSON)''', 'DO 0');
+PREPARE add_col FROM @ddl;
+EXECUTE add_col;
+DEALLOCATE PREPARE add_col;
 
-CREATE TABLE `users` (
+CREATE TABLE IF NOT EXISTS `users` (
   `id` bigint NOT NULL AUTO_INCREMENT,
   `name` varchar(64) NOT NULL,
   `password_hash` varchar(255) NOT NULL,
@@ -17,7 +23,7 @@ CREATE TABLE `users` (
   UNIQUE KEY `users_name` (`name`)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
 
-CREATE TABLE `sessions` (
+CREATE TABLE IF NOT EXISTS `sessions` (
   `id` char(64) NOT NULL COMMENT 'hex SHA-256 of the cookie token',
   `user_id` bigint NOT NULL,
   `created_at` datetime(6) NOT NULL,
@@ -30,7 +36,7 @@ CREATE TABLE `sessions` (
   CONSTRAINT `sessions_user_fk` FOREIGN KEY (`user_id`) REFERENCES `users` (`id`) ON DELETE CASCADE
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
 
-CREATE TABLE `api_tokens` (
+CREATE TABLE IF NOT EXISTS `api_tokens` (
   `id` bigint NOT NULL AUTO_INCREMENT,
   `user_id` bigint NOT NULL,
   `name` varchar(64) NOT NULL,
@@ -45,7 +51,7 @@ CREATE TABLE `api_tokens` (
 
 -- A run keeps the module's id and name as they were: no foreign key, so that
 -- deleting a module never deletes its history.
-CREATE TABLE `runs` (
+CREATE TABLE IF NOT EXISTS `runs` (
   `id` varchar(64) NOT NULL,
   `module_id` bigint NOT NULL,
   `module_name` varchar(64) NOT NULL,
@@ -64,7 +70,7 @@ CREATE TABLE `runs` (
   KEY `runs_status` (`status`)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
 
-CREATE TABLE `run_hosts` (
+CREATE TABLE IF NOT EXISTS `run_hosts` (
   `id` bigint NOT NULL AUTO_INCREMENT,
   `run_id` varchar(64) NOT NULL,
   `host_ip` varchar(45) NOT NULL,
@@ -83,7 +89,7 @@ CREATE TABLE `run_hosts` (
   CONSTRAINT `run_hosts_run_fk` FOREIGN KEY (`run_id`) REFERENCES `runs` (`id`) ON DELETE CASCADE
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
 
-CREATE TABLE `audit_log` (
+CREATE TABLE IF NOT EXISTS `audit_log` (
   `id` bigint NOT NULL AUTO_INCREMENT,
   `at` datetime(6) NOT NULL,
   `username` varchar(64) NOT NULL,
@@ -95,10 +101,10 @@ CREATE TABLE `audit_log` (
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
 
 -- +goose Down
-DROP TABLE `audit_log`;
-DROP TABLE `run_hosts`;
-DROP TABLE `runs`;
-DROP TABLE `api_tokens`;
-DROP TABLE `sessions`;
-DROP TABLE `users`;
+DROP TABLE IF EXISTS `audit_log`;
+DROP TABLE IF EXISTS `run_hosts`;
+DROP TABLE IF EXISTS `runs`;
+DROP TABLE IF EXISTS `api_tokens`;
+DROP TABLE IF EXISTS `sessions`;
+DROP TABLE IF EXISTS `users`;
 ALTER TABLE `module_list` DROP COLUMN `module_params`;
