@@ -44,10 +44,16 @@ type recorder struct {
 	fatal, skip string
 }
 
-func (r *recorder) Helper()                           {}
-func (r *recorder) Fatalf(format string, args ...any) { r.fatal = fmt.Sprintf(format, args...); runtime.Goexit() }
-func (r *recorder) Skipf(format string, args ...any)  { r.skip = fmt.Sprintf(format, args...); runtime.Goexit() }
-func (r *recorder) Cleanup(func())                    {}
+func (r *recorder) Helper() {}
+func (r *recorder) Fatalf(format string, args ...any) {
+	r.fatal = fmt.Sprintf(format, args...)
+	runtime.Goexit()
+}
+func (r *recorder) Skipf(format string, args ...any) {
+	r.skip = fmt.Sprintf(format, args...)
+	runtime.Goexit()
+}
+func (r *recorder) Cleanup(func()) {}
 
 func TestUnreachableServerNamesTheFix(t *testing.T) {
 	t.Setenv(EnvDSN, "root@tcp(127.0.0.1:1)/")
