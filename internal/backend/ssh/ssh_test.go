@@ -378,7 +378,7 @@ func TestWrongClientKeyIsAuthFailure(t *testing.T) {
 func TestCommandTimeoutStopsRemoteProcess(t *testing.T) {
 	s := startSSHD(t)
 	b := newBackend(t, testConfig(s))
-	const marker = "sleep 3101"
+	const marker = "sleep 73101"
 	r := run(t, b, "127.0.0.2", backend.Options{Timeout: time.Second}, cmd("echo started; "+marker+"; echo never"))
 	if r.Status != task.StatusTimeout || r.ExitCode != -1 {
 		t.Fatalf("status %s exit %d error %q, want timeout -1", r.Status, r.ExitCode, r.Error)
@@ -394,7 +394,7 @@ func TestCommandTimeoutStopsRemoteProcess(t *testing.T) {
 func TestCancelStopsRemoteProcessTree(t *testing.T) {
 	s := startSSHD(t)
 	b := newBackend(t, testConfig(s))
-	const marker = "sleep 3202"
+	const marker = "sleep 73202"
 	// A compound command with a background child and a TERM-ignoring
 	// child: the signal request alone would reach none of these.
 	command := "(" + marker + ") & (trap '' TERM; " + marker + "; true) & " + marker + "; wait"
