@@ -30,6 +30,10 @@ type Module struct {
 	Caption string             `json:"caption"`
 	Extend  string             `json:"extend,omitempty"`
 	Params  []legacyform.Param `json:"params"`
+	// FormError is set by ListModules when the stored form cannot be
+	// parsed: the module is listed (one odd legacy row must not hide every
+	// module) but has no usable parameters, and GetModule returns the error.
+	FormError string `json:"form_error,omitempty"`
 }
 
 type moduleRow struct {
@@ -46,16 +50,16 @@ func (r moduleRow) module() (Module, error) {
 	m := Module{ID: r.ID, Name: r.Name, Caption: r.Caption, Extend: r.Extend, Params: []legacyform.Param{}}
 	if r.Params.Valid && strings.TrimSpace(r.Params.String) != "" {
 		if err := json.Unmarshal([]byte(r.Params.String), &m.Params); err != nil {
-			return Module{}, fmt.Errorf("store: module %d: stored parameter schema is not valid JSON: %w", r.ID, err)
+			return Module{}, fmt.Errorf("module %d: stored parameter schema is not valid JSON (%v): %w", r.ID, err, ErrInvalid)
 		}
 		if err := legacyform.Validate(m.Params); err != nil {
-			return Module{}, fmt.Errorf("store: module %d: stored parameter schema: %w", r.ID, err)
+			return Module{}, fmt.Errorf("module %d: stored parameter schema (%v): %w", r.ID, err, ErrInvalid)
 		}
 		return m, nil
 	}
 	ps, err := legacyform.Parse(r.Extend)
 	if err != nil {
-		return Module{}, fmt.Errorf("store: module %d: legacy form: %w", r.ID, err)
+		return Module{}, fmt.Errorf("module %d: its stored form cannot be used (%v): %w", r.ID, err, ErrInvalid)
 	}
 	if ps != nil {
 		m.Params = ps
@@ -64,8 +68,7 @@ func (r moduleRow) module() (Module, error) {
 }
 
 // ListModules returns every module, by id. A module whose stored form
-// cannot be parsed makes the whole call fail, naming it, rather than
-// silently offering a module without its parameters.
+// cannot be parsed is listed with FormError set and no parameters.
 func (s *Store) ListModules(ctx context.Context) ([]Module, error) {
 	var rows []moduleRow
 	if err := s.db.SelectContext(ctx, &rows, `SELECT `+moduleCols+` FROM module_list ORDER BY ID`); err != nil {
@@ -75,7 +78,7 @@ func (s *Store) ListModules(ctx context.Context) ([]Module, error) {
 	for _, r := range rows {
 		m, err := r.module()
 		if err != nil {
-			return nil, err
+			m = Module{ID: r.ID, Name: r.Name, Caption: r.Caption, Extend: r.Extend, Params: []legacyform.Param{}, FormError: err.Error()}
 		}
 		out = append(out, m)
 	}

@@ -101,8 +101,31 @@ func TestModules(t *testing.T) {
 		if _, err := s.db.ExecContext(ctx, `UPDATE module_list SET module_params = ? WHERE ID = ?`, `{not json`, lid); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.GetModule(ctx, lid); err == nil || !strings.Contains(err.Error(), "not valid JSON") {
+		if _, err := s.GetModule(ctx, lid); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "not valid JSON") {
 			t.Errorf("corrupt schema = %v", err)
+		}
+		// A legacy row with a form the parser refuses (here a hidden input)
+		// is still listed, flagged, and the other modules stay usable.
+		if _, err := s.db.ExecContext(ctx, `INSERT INTO module_list (ID, module_name, module_caption, module_extend) VALUES (?, ?, ?, ?)`,
+			5000, "odd", "", `<input type="hidden" name="sys_param_1" value="x">`); err != nil {
+			t.Fatal(err)
+		}
+		list, err := s.ListModules(ctx)
+		if err != nil {
+			t.Fatalf("one bad row broke the list: %v", err)
+		}
+		byID := map[int64]Module{}
+		for _, m := range list {
+			byID[m.ID] = m
+		}
+		if odd := byID[5000]; odd.Name != "odd" || !strings.Contains(odd.FormError, "hidden") || len(odd.Params) != 0 {
+			t.Errorf("odd module listed as %+v", odd)
+		}
+		if byID[lid].FormError == "" {
+			t.Errorf("corrupt schema module not flagged: %+v", byID[lid])
+		}
+		if _, err := s.GetModule(ctx, 5000); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "hidden") {
+			t.Errorf("get odd module = %v", err)
 		}
 	})
 }
