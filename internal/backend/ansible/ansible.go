@@ -1,0 +1,471 @@
+// Package ansible is the backend that drives the real ansible ad-hoc
+// command-line tool: one ansible process per step and host, a generated
+// inventory and config in a private temporary directory, and the
+// ansible.posix.json stdout callback parsed into task.HostResult.
+//
+// Ansible templates (Jinja2) module arguments and inventory variables on
+// the master. A module's command may carry operator-supplied parameter
+// values, so the command never reaches ansible as text: it is sent
+// base64-encoded and decoded by the remote shell, and every other value
+// that reaches ansible is checked to hold no template delimiters.
+package ansible
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/omserver/omserver-go/internal/backend"
+	"github.com/omserver/omserver-go/internal/task"
+)
+
+// StdoutCallback is the machine-readable callback the backend parses. In
+// ansible-core the short name "json" redirects to it.
+const StdoutCallback = "ansible.posix.json"
+
+// inventoryAlias names the single host of each generated inventory; the
+// real address is its ansible_host.
+const inventoryAlias = "omserver_target"
+
+// ansibleStderrCap bounds what is kept of ansible's own stderr, used only
+// in error messages.
+const ansibleStderrCap = 8 << 10
+
+// waitDelay bounds how long Run waits for ansible's pipes after killing it.
+const waitDelay = 5 * time.Second
+
+// Backend runs steps through the ansible CLI. Safe for concurrent use: each
+// Run has its own directory and processes.
+type Backend struct {
+	cfg Config
+	log zerolog.Logger
+}
+
+var _ backend.Backend = (*Backend)(nil)
+
+// New checks cfg (the ansible binary must exist and be executable) and
+// returns the backend.
+func New(cfg Config, log zerolog.Logger) (*Backend, error) {
+	c, err := cfg.validate()
+	if err != nil {
+		return nil, err
+	}
+	return &Backend{cfg: c, log: log.With().Str("backend", "ansible").Logger()}, nil
+}
+
+// Name is the backend's name in configs and logs.
+func (b *Backend) Name() string { return "ansible" }
+
+// Run runs steps on host in order, one ansible invocation per copy and per
+// command, stopping at the first that does not succeed.
+func (b *Backend) Run(ctx context.Context, host task.Host, steps []backend.Step, opts backend.Options) (res task.HostResult) {
+	start := time.Now()
+	res = task.HostResult{Host: host, ExitCode: -1, Started: start}
+	stdout := &task.CappedBuffer{Cap: opts.OutputCap}
+	stderr := &task.CappedBuffer{Cap: opts.OutputCap}
+	defer func() {
+		res.Stdout, res.StdoutTruncated = stdout.String(), stdout.Truncated()
+		res.Stderr, res.StderrTruncated = stderr.String(), stderr.Truncated()
+		res.Duration = time.Since(start)
+	}()
+	fail := func(st task.Status, err error) task.HostResult {
+		res.Status, res.Error = st, err.Error()
+		return res
+	}
+
+	if err := validateSteps(steps); err != nil {
+		return fail(task.StatusFailed, err)
+	}
+	addr, err := targetAddress(host.IP, host.Name)
+	if err != nil {
+		return fail(task.StatusUnreachable, err)
+	}
+
+	runCtx := ctx
+	if opts.Timeout > 0 {
+		var cancel context.CancelFunc
+		runCtx, cancel = context.WithTimeout(ctx, opts.Timeout)
+		defer cancel()
+	}
+	stopped := func() (task.Status, bool) {
+		switch {
+		case errors.Is(ctx.Err(), context.Canceled):
+			return task.StatusCancelled, true
+		case runCtx.Err() != nil:
+			return task.StatusTimeout, true
+		}
+		return "", false
+	}
+
+	connectTimeout := b.cfg.ConnectTimeout
+	if opts.ConnectTimeout > 0 {
+		connectTimeout = opts.ConnectTimeout
+	}
+	dir, err := b.prepare(addr, connectTimeout)
+	if err != nil {
+		return fail(task.StatusFailed, err)
+	}
+	defer func() { _ = os.RemoveAll(dir) }()
+	log := b.log.With().Str("host", host.String()).Str("addr", addr).Logger()
+
+	for i, step := range steps {
+		type call struct {
+			module string
+			args   map[string]any
+			what   string
+		}
+		var calls []call
+		if c := step.Copy; c != nil {
+			args := map[string]any{"src": c.Src, "dest": c.Dest}
+			if perm := c.Mode.Perm(); perm != 0 {
+				args["mode"] = fmt.Sprintf("%04o", uint32(perm))
+			}
+			calls = append(calls, call{"copy", args, "copy to " + c.Dest})
+		}
+		if step.Command != "" {
+			calls = append(calls, call{"shell", map[string]any{
+				"cmd":              encodeCommand(step.Command),
+				"strip_empty_ends": false,
+			}, "command"})
+		}
+		for _, c := range calls {
+			r, err := b.invoke(runCtx, dir, c.module, c.args)
+			if st, ok := stopped(); ok {
+				res.ExitCode = -1
+				return fail(st, fmt.Errorf("step %d: %s during %s; ansible and its ssh connection were killed", i+1, st, c.what))
+			}
+			if err != nil {
+				return fail(task.StatusFailed, fmt.Errorf("step %d: %w", i+1, err))
+			}
+			if r.Unreachable {
+				return fail(task.StatusUnreachable, fmt.Errorf("step %d: %s", i+1, unreachableText(r.message())))
+			}
+			if c.module == "shell" {
+				_, _ = stdout.Write([]byte(r.Stdout))
+				_, _ = stderr.Write([]byte(r.Stderr))
+			}
+			if r.Failed {
+				if c.module == "shell" && r.RC != nil && r.ModuleStderr == "" {
+					res.ExitCode = *r.RC
+					return fail(task.StatusFailed, fmt.Errorf("step %d: command exited with status %d", i+1, *r.RC))
+				}
+				return fail(task.StatusFailed, fmt.Errorf("step %d: %s failed: %s", i+1, c.what, failureText(r)))
+			}
+			if r.Skipped {
+				return fail(task.StatusFailed, fmt.Errorf("step %d: ansible skipped the %s", i+1, c.what))
+			}
+			res.ExitCode = 0
+			if r.RC != nil {
+				res.ExitCode = *r.RC
+			}
+		}
+	}
+	res.Status = task.StatusOK
+	log.Debug().Dur("took", time.Since(start)).Msg("done")
+	return res
+}
+
+// invoke runs one ad-hoc module call and returns the host's result.
+func (b *Backend) invoke(ctx context.Context, dir, module string, args map[string]any) (moduleResult, error) {
+	argJSON, err := json.Marshal(args)
+	if err != nil {
+		return moduleResult{}, fmt.Errorf("encoding %s arguments: %w", module, err)
+	}
+	cmd := exec.CommandContext(ctx, b.cfg.Binary, inventoryAlias,
+		"-i", filepath.Join(dir, "inventory.yml"),
+		"-m", module,
+		"-a", string(argJSON))
+	cmd.Dir = dir // no ansible.cfg from the master's working directory
+	cmd.Env = b.environ(dir)
+	cmd.Stdin = nil
+	// Own process group, so cancelling kills ansible's workers and ssh too.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = waitDelay
+	out := &boundedBuffer{max: maxCallbackBytes}
+	errOut := &task.CappedBuffer{Cap: ansibleStderrCap}
+	cmd.Stdout, cmd.Stderr = out, errOut
+
+	runErr := cmd.Run()
+	if cmd.Process != nil {
+		// Whatever ansible left behind in its group goes too.
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	}
+	if ctx.Err() != nil {
+		return moduleResult{}, ctx.Err()
+	}
+	if out.over {
+		return moduleResult{}, fmt.Errorf("ansible's output exceeded %d bytes", out.max)
+	}
+	r, perr := parseCallback(out.Bytes(), inventoryAlias)
+	if perr != nil {
+		detail := strings.TrimSpace(errOut.String())
+		if runErr != nil {
+			return moduleResult{}, fmt.Errorf("ansible %s: %v: %s (%v)", module, runErr, oneLine(detail), perr)
+		}
+		return moduleResult{}, fmt.Errorf("ansible %s: %v: %s", module, perr, oneLine(detail))
+	}
+	return r, nil
+}
+
+// maxCallbackBytes bounds ansible's JSON document. Results beyond the
+// output cap are dropped anyway; this only keeps a runaway command from
+// exhausting the master's memory.
+const maxCallbackBytes = 64 << 20
+
+// boundedBuffer keeps at most max bytes and notes an overflow.
+type boundedBuffer struct {
+	bytes.Buffer
+	max  int
+	over bool
+}
+
+func (b *boundedBuffer) Write(p []byte) (int, error) {
+	if room := b.max - b.Len(); len(p) > room {
+		b.over = true
+		if room > 0 {
+			b.Buffer.Write(p[:room])
+		}
+		return len(p), nil
+	}
+	return b.Buffer.Write(p)
+}
+
+// encodeCommand wraps a POSIX sh command line so ansible sees only base64
+// text (nothing it could template) and the remote shell runs the original
+// under a watchdog (see remoteWrapper).
+func encodeCommand(command string) string {
+	b64 := base64.StdEncoding.EncodeToString([]byte(command))
+	return strings.Replace(remoteWrapper, "@B64@", b64, 1)
+}
+
+// remoteWrapper decodes the command (a failed decode exits 127 rather than
+// running an empty command) and runs it with a watchdog that stops it when
+// ansible goes away.
+//
+// Why a watchdog: killing ansible (cancel, timeout) closes the ssh
+// connection, but sshd does not signal a command without a terminal; the
+// command would run on. sshd starts each session in a new session (setsid)
+// whose leader is its child, and neither ansible's python nor the shell
+// module create process groups, so the whole remote tree is one process
+// group. When the connection goes, the per-connection sshd exits and the
+// session leader is re-parented; the watchdog sees the leader's parent
+// change (Linux /proc) and sends TERM, then KILL, to the group. Without
+// /proc the command runs without a watchdog. The watchdog's output goes to
+// /dev/null so the module never waits on it.
+const remoteWrapper = `c=$(printf '%s' '@B64@' | base64 -d) || exit 127
+ppidof() { sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f2; }
+sid=$(sed 's/.*) //' /proc/$$/stat 2>/dev/null | cut -d' ' -f4)
+pp=; [ -n "$sid" ] && pp=$(ppidof "$sid")
+w=
+if [ -n "$pp" ]; then
+  (trap '' TERM; while [ "$(ppidof "$sid")" = "$pp" ]; do sleep 1; done; kill -s TERM 0; sleep 2; kill -s KILL 0) </dev/null >/dev/null 2>&1 &
+  w=$!
+fi
+/bin/sh -c "$c"; rc=$?
+[ -n "$w" ] && kill -s KILL "$w" 2>/dev/null
+exit $rc`
+
+// environ is ansible's environment: only what it needs from ours (never
+// the master's secrets), the operator's extras, then the settings the
+// backend relies on, which win over duplicates.
+func (b *Backend) environ(dir string) []string {
+	env := []string{"LANG=C.UTF-8", "LC_ALL=C.UTF-8"}
+	for _, k := range []string{"PATH", "HOME", "SSH_AUTH_SOCK", "TMPDIR"} {
+		if v, ok := os.LookupEnv(k); ok {
+			env = append(env, k+"="+v)
+		}
+	}
+	env = append(env, b.cfg.ExtraEnv...)
+	return append(env,
+		"ANSIBLE_CONFIG="+filepath.Join(dir, "ansible.cfg"),
+		"ANSIBLE_HOME="+filepath.Join(dir, "home"),
+		"ANSIBLE_STDOUT_CALLBACK="+StdoutCallback,
+		"ANSIBLE_LOAD_CALLBACK_PLUGINS=1",
+		"ANSIBLE_JSON_INDENT=0",
+		"ANSIBLE_HOST_KEY_CHECKING="+strconv.FormatBool(b.cfg.HostKeyChecking),
+		"ANSIBLE_NOCOLOR=1",
+		"ANSIBLE_FORCE_COLOR=0",
+		"ANSIBLE_LOCAL_TEMP="+filepath.Join(dir, "tmp"),
+		"ANSIBLE_REMOTE_TEMP="+remoteTemp,
+		"ANSIBLE_RETRY_FILES_ENABLED=0",
+	)
+}
+
+// remoteTemp is where ansible puts its module files on the target: a
+// directory of its own under the login user's home.
+const remoteTemp = "~/.ansible/omserver-tmp"
+
+// prepare creates the run's private directory with its inventory and
+// ansible.cfg.
+func (b *Backend) prepare(addr string, connectTimeout time.Duration) (string, error) {
+	dir, err := os.MkdirTemp("", "omserver-ansible-")
+	if err != nil {
+		return "", fmt.Errorf("creating ansible work directory: %w", err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			_ = os.RemoveAll(dir)
+		}
+	}()
+	for _, sub := range []string{"tmp", "home", "cp"} {
+		if err := os.Mkdir(filepath.Join(dir, sub), 0o700); err != nil {
+			return "", fmt.Errorf("creating ansible work directory: %w", err)
+		}
+	}
+
+	vars := map[string]any{"ansible_host": addr, "ansible_port": b.cfg.Port}
+	if b.cfg.User != "" {
+		vars["ansible_user"] = b.cfg.User
+	}
+	if b.cfg.PrivateKeyFile != "" {
+		vars["ansible_ssh_private_key_file"] = b.cfg.PrivateKeyFile
+	}
+	// JSON is YAML, and encoding/json quotes every value correctly.
+	inv, err := json.Marshal(map[string]any{
+		"all": map[string]any{"hosts": map[string]any{inventoryAlias: vars}},
+	})
+	if err != nil {
+		return "", fmt.Errorf("encoding inventory: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "inventory.yml"), inv, 0o600); err != nil {
+		return "", fmt.Errorf("writing inventory: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "ansible.cfg"), []byte(b.configFile(dir, connectTimeout)), 0o600); err != nil {
+		return "", fmt.Errorf("writing ansible.cfg: %w", err)
+	}
+	ok = true
+	return dir, nil
+}
+
+// configFile is the generated ansible.cfg. ssh options: no connection
+// sharing (ControlPersist would leave ssh masters running after a kill),
+// batch mode (never prompt) and the configured host key policy. No
+// terminal (-tt): ansible pipes scripts to the remote python, which never
+// sees end of file through a pty.
+func (b *Backend) configFile(dir string, connectTimeout time.Duration) string {
+	secs := int(connectTimeout.Round(time.Second) / time.Second)
+	if secs < 1 {
+		secs = 1
+	}
+	ssh := []string{"-o ControlMaster=no", "-o ControlPersist=no", "-o ControlPath=none", "-o BatchMode=yes"}
+	if b.cfg.HostKeyChecking {
+		ssh = append(ssh, "-o StrictHostKeyChecking=yes")
+		if b.cfg.KnownHostsFile != "" {
+			ssh = append(ssh, "-o UserKnownHostsFile="+b.cfg.KnownHostsFile, "-o GlobalKnownHostsFile=/dev/null")
+		}
+	} else {
+		ssh = append(ssh, "-o StrictHostKeyChecking=no", "-o UserKnownHostsFile=/dev/null")
+	}
+	return fmt.Sprintf(`# generated by omserver for one run; not read by anything else
+[defaults]
+stdout_callback = %s
+bin_ansible_callbacks = True
+host_key_checking = %t
+timeout = %d
+forks = 1
+gathering = explicit
+retry_files_enabled = False
+interpreter_python = auto_silent
+deprecation_warnings = False
+system_warnings = False
+localhost_warning = False
+nocolor = True
+local_tmp = %s
+remote_tmp = %s
+
+[inventory]
+enable_plugins = yaml
+
+[ssh_connection]
+ssh_args = %s
+control_path_dir = %s
+pipelining = True
+`, StdoutCallback, b.cfg.HostKeyChecking, secs, filepath.Join(dir, "tmp"), remoteTemp,
+		strings.Join(ssh, " "), filepath.Join(dir, "cp"))
+}
+
+// validateSteps refuses steps no module should produce, before starting
+// ansible.
+func validateSteps(steps []backend.Step) error {
+	if len(steps) == 0 {
+		return errors.New("no steps to run")
+	}
+	for i, s := range steps {
+		if s.Copy == nil && strings.TrimSpace(s.Command) == "" {
+			return fmt.Errorf("step %d: neither a copy nor a command", i+1)
+		}
+		if strings.ContainsRune(s.Command, 0) {
+			return fmt.Errorf("step %d: command holds a NUL byte", i+1)
+		}
+		if c := s.Copy; c != nil {
+			if !filepath.IsAbs(c.Src) || filepath.Clean(c.Src) != c.Src {
+				return fmt.Errorf("step %d: copy source %q is not a clean absolute path", i+1, c.Src)
+			}
+			if !path.IsAbs(c.Dest) || path.Clean(c.Dest) != c.Dest || c.Dest == "/" {
+				return fmt.Errorf("step %d: copy destination %q is not a clean absolute file path", i+1, c.Dest)
+			}
+			if hasJinja(c.Src) || hasJinja(c.Dest) {
+				return fmt.Errorf("step %d: copy paths may not contain template delimiters ({{, {%%, {#)", i+1)
+			}
+			if c.Mode&^os.ModePerm != 0 {
+				return fmt.Errorf("step %d: copy mode %v holds more than permission bits", i+1, c.Mode)
+			}
+			st, err := os.Stat(c.Src)
+			if err != nil {
+				return fmt.Errorf("step %d: copy source: %w", i+1, err)
+			}
+			if !st.Mode().IsRegular() {
+				return fmt.Errorf("step %d: copy source %s is not a regular file", i+1, c.Src)
+			}
+		}
+	}
+	return nil
+}
+
+// unreachableText explains why ansible could not reach the host, leading
+// with a host key failure (buried at the end of ssh's banner otherwise).
+func unreachableText(msg string) string {
+	if strings.Contains(msg, "Host key verification failed") || strings.Contains(msg, "REMOTE HOST IDENTIFICATION HAS CHANGED") {
+		return "host key verification failed (the host's key is not in known_hosts or has changed): " + oneLine(msg)
+	}
+	return oneLine(msg)
+}
+
+// failureText explains a failed module result.
+func failureText(r moduleResult) string {
+	parts := []string{}
+	if m := oneLine(r.message()); m != "" {
+		parts = append(parts, m)
+	}
+	if s := oneLine(r.ModuleStderr); s != "" {
+		parts = append(parts, "module stderr: "+s)
+	}
+	if len(parts) == 0 {
+		return "no message from ansible"
+	}
+	return strings.Join(parts, "; ")
+}
+
+// oneLine squeezes text for an error message: one line, at most 500 bytes.
+func oneLine(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > 500 {
+		s = s[:500] + "..."
+	}
+	return s
+}
