@@ -139,6 +139,14 @@ func newEnv(t *testing.T, mutate ...func(*Config)) *env {
 			t.Fatal(err)
 		}
 	}
+	return newEnvOn(t, st, mutate...)
+}
+
+// newEnvOn builds the server over an existing, migrated store and adds the
+// three users with sessions.
+func newEnvOn(t *testing.T, st *store.Store, mutate ...func(*Config)) *env {
+	t.Helper()
+	ctx := context.Background()
 	// Low-cost hashes keep the tests fast; cost does not change behaviour.
 	hash, err := bcrypt.GenerateFromPassword([]byte(testPassword), bcrypt.MinCost)
 	if err != nil {
