@@ -325,6 +325,8 @@ func TestReplayGuard(t *testing.T) {
 	check("b", now.Add(-30*time.Second), nil)
 	check("c", now.Add(30*time.Second), nil)
 	check("d", now, ErrReplayCacheFull) // cap reached, nothing expired yet
+	check("", now, ErrMalformed)
+	check(strings.Repeat("n", MaxReplayIDBytes+1), now, ErrMalformed)
 	check("old", now.Add(-61*time.Second), ErrExpired)
 	check("new", now.Add(61*time.Second), ErrExpired)
 	if g.Len() != 3 {

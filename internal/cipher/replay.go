@@ -11,6 +11,9 @@ import (
 const (
 	DefaultReplayWindow     = 2 * time.Minute
 	DefaultReplayMaxEntries = 1 << 18
+	// MaxReplayIDBytes bounds one remembered id (a nonce), so the cap on
+	// entries also bounds memory.
+	MaxReplayIDBytes = 256
 )
 
 // ReplayGuard rejects messages whose issue time is outside a window around
@@ -46,10 +49,14 @@ func (g *ReplayGuard) Window() time.Duration { return g.window }
 
 // Check returns ErrExpired when issued is more than the window away from
 // now, ErrReplay when id was accepted before and is still remembered,
-// ErrReplayCacheFull when no room is left; otherwise it records id and
+// ErrReplayCacheFull when no room is left, ErrMalformed for an empty or
+// over-long id; otherwise it records id and
 // returns nil. Only call it for messages that are already authenticated, so
 // forged ids cannot fill the cache.
 func (g *ReplayGuard) Check(id string, issued time.Time, now time.Time) error {
+	if id == "" || len(id) > MaxReplayIDBytes {
+		return fmt.Errorf("%w: message id must be 1..%d bytes, got %d", ErrMalformed, MaxReplayIDBytes, len(id))
+	}
 	if d := now.Sub(issued); d > g.window || d < -g.window {
 		return fmt.Errorf("%w: issued %s, now %s, window %s", ErrExpired,
 			issued.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339), g.window)
