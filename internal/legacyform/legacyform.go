@@ -36,7 +36,7 @@ const (
 	DefaultMaxLength = 255
 	// MaxMaxLength caps any declared maxlength (task.MaxParamBytes).
 	MaxMaxLength = 4096
-	// MaxLabelRunes caps a label; longer labels are cut.
+	// MaxLabelRunes caps a label; of a longer text only the end is kept.
 	MaxLabelRunes = 255
 	// MaxParams is the largest number of parameters a form may declare.
 	MaxParams = 32
@@ -131,10 +131,9 @@ type parser struct {
 func (p *parser) walk(n *html.Node) error {
 	switch n.Type {
 	case html.TextNode:
-		if p.label.Len() < 4*MaxLabelRunes+64 {
-			p.label.WriteString(n.Data)
-			p.label.WriteByte(' ')
-		}
+		// The input is at most MaxInputBytes, so this stays bounded.
+		p.label.WriteString(n.Data)
+		p.label.WriteByte(' ')
 		return nil
 	case html.ElementNode:
 		if skipped(n.DataAtom) {
@@ -160,12 +159,14 @@ func (p *parser) walk(n *html.Node) error {
 	return nil
 }
 
-// takeLabel returns the text collected since the last control and resets it.
+// takeLabel returns the text collected since the last control and resets
+// it. A longer text keeps its end: the words next to the control are the
+// label ("...说明 返回信息行数：").
 func (p *parser) takeLabel() string {
 	l := collapse(p.label.String())
 	p.label.Reset()
-	if utf8.RuneCountInString(l) > MaxLabelRunes {
-		l = strings.TrimSpace(string([]rune(l)[:MaxLabelRunes]))
+	if r := []rune(l); len(r) > MaxLabelRunes {
+		l = strings.TrimSpace(string(r[len(r)-MaxLabelRunes:]))
 	}
 	return l
 }

@@ -90,6 +90,9 @@ func TestParse(t *testing.T) {
 			[]Param{
 				{Name: "sys_param_1", Label: "文件：", Type: TypeSelect, Default: "a", Options: []Option{{"a", "A"}}},
 				{Name: "sys_param_2", Label: "行数：", Type: TypeNumber, MaxLength: 3, Default: "10", Min: i64(1), Max: i64(999)}}},
+		{"a long text before the control: its end is the label",
+			"<p>" + strings.Repeat("说明 ", 300) + "</p>行数：<input name=\"sys_param_1\" maxlength=\"8\">",
+			[]Param{{Name: "sys_param_1", Label: strings.Repeat("说明 ", 84) + "行数：", Type: TypeText, MaxLength: 8}}},
 		{"only whitespace", "  \n ", nil},
 		{"only text", "no controls here", nil},
 	} {
