@@ -114,6 +114,19 @@ func (s *Store) CreateRun(ctx context.Context, r Run) error {
 	if len(r.Hosts) == 0 || len(r.Hosts) > task.MaxHosts {
 		return invalid("run %s: %d hosts (need 1..%d)", r.ID, len(r.Hosts), task.MaxHosts)
 	}
+	seen := make(map[task.Host]bool, len(r.Hosts))
+	for i, h := range r.Hosts {
+		if h.IP == "" && h.Name == "" {
+			return invalid("run %s: host %d has neither address nor name", r.ID, i+1)
+		}
+		if len(h.IP) > MaxIPLen || utf8.RuneCountInString(h.Name) > MaxServerNameLen {
+			return invalid("run %s: host %d (%q) is too long", r.ID, i+1, h.String())
+		}
+		if seen[h] {
+			return invalid("run %s: host %s listed twice", r.ID, h)
+		}
+		seen[h] = true
+	}
 	if len(r.Params) > task.MaxParams {
 		return invalid("run %s: %d parameters, more than %d", r.ID, len(r.Params), task.MaxParams)
 	}

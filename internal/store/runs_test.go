@@ -34,6 +34,9 @@ func TestRuns(t *testing.T) {
 			{"no module", Run{ID: "x", Username: "a", Hosts: hosts}},
 			{"no user", Run{ID: "x", ModuleID: 1, Hosts: hosts}},
 			{"bad status", Run{ID: "x", ModuleID: 1, Username: "a", Hosts: hosts, Status: "weird"}},
+			{"duplicate host", Run{ID: "x", ModuleID: 1, Username: "a", Hosts: []task.Host{hosts[0], hosts[0]}}},
+			{"empty host", Run{ID: "x", ModuleID: 1, Username: "a", Hosts: []task.Host{{}}}},
+			{"host name too long", Run{ID: "x", ModuleID: 1, Username: "a", Hosts: []task.Host{{IP: "::1", Name: strings.Repeat("n", 65)}}}},
 		} {
 			if err := s.CreateRun(ctx, tc.r); !errors.Is(err, ErrInvalid) {
 				t.Errorf("%s: CreateRun = %v; want ErrInvalid", tc.name, err)

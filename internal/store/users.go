@@ -88,13 +88,6 @@ func checkTokenHash(h string) error {
 	return nil
 }
 
-func clip(s string, n int) string {
-	if len(s) > n {
-		return s[:n]
-	}
-	return s
-}
-
 const userCols = `id, name, password_hash, role, disabled, created_at`
 
 // CreateUser adds a user (ErrConflict if the name is taken) and returns its id.
@@ -240,7 +233,7 @@ func (s *Store) CreateSession(ctx context.Context, tokenHash string, userID int6
 			return classify(err, fmt.Sprintf("session: user %d", userID))
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO sessions (id, user_id, created_at, expires_at, last_seen, remote_addr) VALUES (?, ?, ?, ?, ?, ?)`,
-			tokenHash, userID, now, dbTime(expires), now, clip(remoteAddr, MaxRemoteAddrLen))
+			tokenHash, userID, now, dbTime(expires), now, clipText(remoteAddr, MaxRemoteAddrLen))
 		return classify(err, "create session")
 	})
 }
