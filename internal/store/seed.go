@@ -7,20 +7,22 @@ import (
 	"github.com/jmoiron/sqlx"
 )
 
-// The original OMServer's categories, applications and modules, as in its
-// dump (shared/reference/OMServer.sql), for the demo and fresh installs.
-var (
-	originalFunCategs = []string{
+// originalRows returns the original OMServer's categories, applications and
+// modules, as in its dump (shared/reference/OMServer.sql), for the demo and
+// fresh installs. A function, not package variables, so nothing can change
+// them between calls.
+func originalRows() (funCategs []string, appCategs []AppCateg, modules []Module) {
+	const lineCountForm = `返回信息行数：<input name="sys_param_1" id="sys_param_1" type="text" size="5" maxlength="3" value="50">`
+	funCategs = []string{
 		"Linux.Lbalancing", "Linux.Sysadmin", "Linux.Backup", "Linux.Ice", "Linux.Logs",
 		"Linux.Hadoop", "Linux.Cache", "Linux.Memcached", "Linux.Mysql", "Linux.Proxy",
 		"Linux.Web", "Windows.Mssql", "Windows.Web",
 	}
-	originalAppCategs = []AppCateg{
+	appCategs = []AppCateg{
 		{ID: 1, FunCategID: 11, Name: "www.domain.com"},
 		{ID: 2, FunCategID: 11, Name: "bbs.domain.com"},
 	}
-	lineCountForm   = `返回信息行数：<input name="sys_param_1" id="sys_param_1" type="text" size="5" maxlength="3" value="50">`
-	originalModules = []Module{
+	modules = []Module{
 		{ID: 1001, Name: "查看系统日志", Caption: "[<b>功能说明</b>]<br> 查看所选服务器的操作系统日志信息", Extend: lineCountForm},
 		{ID: 1002, Name: "查看最新登录", Caption: "[<b>功能说明</b>]<br> 查看所选服务器的最近的用户登录信息", Extend: lineCountForm},
 		{ID: 1003, Name: "查看系统版本", Caption: "[<b>功能说明</b>]<br> 查看所选服务器操作系统的版本信息"},
@@ -32,7 +34,8 @@ var (
 		{ID: 1007, Name: "重启进程服务", Caption: "[<b>功能说明</b>]<br> 重启目标服务器的指定的进程或服务",
 			Extend: `进程服务名称： <select name="sys_param_1" id="sys_param_1">   <option value="resin" selected>resin</option>   <option value="nginx">nginx</option>   <option value="haproxy">haproxy</option>   <option value="apache">apache</option>   <option value="mysql">mysql</option>   <option value="lighttpd">lighttpd</option> </select>`},
 	}
-)
+	return funCategs, appCategs, modules
+}
 
 // SeedOriginal fills an empty inventory with the original OMServer's
 // function categories, application categories and modules 1001-1007 (not
@@ -40,6 +43,7 @@ var (
 // it is empty, so calling it again, or on a migrated original database,
 // changes nothing. It reports whether anything was written.
 func (s *Store) SeedOriginal(ctx context.Context) (bool, error) {
+	originalFunCategs, originalAppCategs, originalModules := originalRows()
 	wrote := false
 	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
 		empty := func(table string) (bool, error) {
