@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -272,19 +273,58 @@ func TestShutdownInterruptsRuns(t *testing.T) {
 	e.do(req{method: "POST", path: "/api/v1/runs", as: "operator", body: `{"module_id":1003,"hosts":["192.168.1.10"]}`}).want(t, http.StatusServiceUnavailable)
 }
 
-func TestStartMarksInterruptedAndListens(t *testing.T) {
-	e := newEnv(t, func(c *Config) { c.Listen = "127.0.0.1:0" })
+func TestStartMarksInterrupted(t *testing.T) {
+	e := newEnv(t)
 	ctx := context.Background()
 	err := e.st.CreateRun(ctx, store.Run{ID: "leftover", ModuleID: 1003, ModuleName: "x", Username: "operator",
 		Hosts: []task.Host{{IP: "192.168.1.10"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := e.st.CreateSession(ctx, strings.Repeat("ab", 32), e.users["viewer"].ID, time.Now().Add(time.Second), ""); err != nil {
+		t.Fatal(err)
+	}
 	if err := e.srv.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
 	e.waitStatus("leftover", store.RunInterrupted)
-	e.do(req{method: "GET", path: "/runs/leftover", as: "viewer"}).want(t, http.StatusOK, "interrupted")
+	e.do(req{method: "GET", path: "/runs/leftover", as: "viewer"}).want(t, http.StatusOK, "interrupted", "no result")
+}
+
+// The http.Server from HTTPServer ends event streams when it shuts down, so
+// its Shutdown does not wait for a long run; the run itself goes on.
+func TestHTTPServerShutdownEndsStreams(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.Listen = "127.0.0.1:0" })
+	srv := e.srv.HTTPServer()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve(ln) }()
+	id := e.startRun("operator", `{"module_id":1003,"hosts":["192.168.1.10"]}`)
+	call := e.master.nextCall(t)
+
+	hr, _ := http.NewRequest("GET", "http://"+ln.Addr().String()+"/api/v1/runs/"+id+"/events", nil)
+	hr.AddCookie(&http.Cookie{Name: sessionCookie, Value: e.cookie["viewer"]})
+	res, err := http.DefaultClient.Do(hr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	buf := make([]byte, 64)
+	if _, err := res.Body.Read(buf); err != nil { // the "run" event: the stream is live
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Fatalf("http shutdown waited for the stream: %v", err)
+	}
+	if run, _, _ := e.st.GetRun(ctx, id); run.Status != store.RunRunning {
+		t.Fatalf("run is %s; closing streams must not touch runs", run.Status)
+	}
+	call.Finish <- nil
+	e.waitStatus(id, store.RunDone)
 }
 
 func TestBrokerSlowSubscriberNeverBlocks(t *testing.T) {

@@ -12,9 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -37,15 +35,13 @@ type MasterClient interface {
 
 // Config is the web tier's configuration.
 type Config struct {
-	Listen         string        // host:port; default 127.0.0.1:8080
+	Listen         string        // host:port for HTTPServer; default 127.0.0.1:8080
 	BaseURL        string        // public URL (https://ops.example.com); its origin is trusted for cross-origin checks
 	SecureCookies  bool          // set the Secure flag on cookies (true behind HTTPS)
 	SessionTTL     time.Duration // default 12h
 	LoginRateBurst int           // login attempts allowed in a burst, per IP and per user name; default 5
 	MaxBodyBytes   int64         // request body cap; default 1 MiB
 	MasterName     string        // shown in logs and /healthz
-	TLSCert        string        // optional: serve HTTPS directly
-	TLSKey         string
 }
 
 func (c *Config) setDefaults() {
@@ -78,13 +74,14 @@ type Server struct {
 	runs    *runManager
 	handler http.Handler
 
-	// base is the parent context of everything that outlives a request
-	// (runs, SSE streams); cancelled by Shutdown.
+	// base is the parent context of the runs, which outlive requests;
+	// cancelled by Shutdown once the runs are dealt with.
 	base       context.Context
 	cancelBase context.CancelFunc
-
-	mu      sync.Mutex
-	httpSrv *http.Server
+	// streams ends the SSE streams (on Shutdown, or as soon as the
+	// http.Server from HTTPServer starts shutting down).
+	streams       context.Context
+	cancelStreams context.CancelFunc
 }
 
 // New builds a server; it does not touch the network until Start.
@@ -101,7 +98,10 @@ func New(cfg Config, st *store.Store, master MasterClient, log zerolog.Logger) (
 		return nil, err
 	}
 	base, cancel := context.WithCancel(context.Background())
+	streams, cancelStreams := context.WithCancel(context.Background())
 	s := &Server{
+		streams:       streams,
+		cancelStreams: cancelStreams,
 		cfg:        cfg,
 		st:         st,
 		master:     master,
@@ -116,6 +116,7 @@ func New(cfg Config, st *store.Store, master MasterClient, log zerolog.Logger) (
 	h, err := s.routes()
 	if err != nil {
 		cancel()
+		cancelStreams()
 		return nil, err
 	}
 	s.handler = h
@@ -125,9 +126,9 @@ func New(cfg Config, st *store.Store, master MasterClient, log zerolog.Logger) (
 // Handler returns the whole router with its middleware.
 func (s *Server) Handler() http.Handler { return s.handler }
 
-// Start marks runs a previous process left running as interrupted, then
-// listens on cfg.Listen. It returns once the listener is open; serving
-// continues in the background until Shutdown.
+// Start does the start-up work: runs a previous process left running are
+// marked interrupted, and expired sessions are purged now and hourly. It
+// does not listen: serve Handler() yourself, or use HTTPServer().
 func (s *Server) Start(ctx context.Context) error {
 	n, err := s.st.MarkInterruptedRuns(ctx)
 	if err != nil {
@@ -136,63 +137,56 @@ func (s *Server) Start(ctx context.Context) error {
 	if n > 0 {
 		s.log.Warn().Int64("runs", n).Msg("runs left running by a previous process marked interrupted")
 	}
-	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", s.cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("web: listen on %s: %w", s.cfg.Listen, err)
-	}
-	srv := &http.Server{
-		Handler:           s.handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       60 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		BaseContext:       func(net.Listener) context.Context { return s.base },
-		// No WriteTimeout: SSE streams last as long as a run.
-	}
-	s.mu.Lock()
-	s.httpSrv = srv
-	s.mu.Unlock()
-	s.log.Info().Str("listen", ln.Addr().String()).Msg("web tier listening")
+	s.purgeSessions(ctx)
 	go func() {
-		var err error
-		if s.cfg.TLSCert != "" {
-			err = srv.ServeTLS(ln, s.cfg.TLSCert, s.cfg.TLSKey)
-		} else {
-			err = srv.Serve(ln)
-		}
-		if err != nil && !errors.Is(err, http.ErrServerClosed) {
-			s.log.Error().Err(err).Msg("web server stopped")
+		t := time.NewTicker(time.Hour)
+		defer t.Stop()
+		for {
+			select {
+			case <-s.base.Done():
+				return
+			case <-t.C:
+				s.purgeSessions(s.base)
+			}
 		}
 	}()
 	return nil
 }
 
-// Addr returns the listening address once Start has returned ("" before).
-func (s *Server) Addr() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.httpSrv == nil {
-		return ""
+func (s *Server) purgeSessions(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if n, err := s.st.PurgeExpiredSessions(ctx); err != nil {
+		s.log.Warn().Err(err).Msg("purge expired sessions")
+	} else if n > 0 {
+		s.log.Info().Int64("sessions", n).Msg("expired sessions purged")
 	}
-	return s.cfg.Listen
+}
+
+// HTTPServer returns an http.Server for cfg.Listen serving Handler(), with
+// sane timeouts (no write timeout: event streams last as long as a run) and
+// a shutdown hook that ends the event streams, so that its Shutdown does
+// not wait for them. Runs are not affected: call s.Shutdown for those.
+func (s *Server) HTTPServer() *http.Server {
+	srv := &http.Server{
+		Addr:              s.cfg.Listen,
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+	}
+	srv.RegisterOnShutdown(s.cancelStreams)
+	return srv
 }
 
 // Shutdown refuses new runs, waits for in-flight runs until ctx ends, then
-// cancels what is left and marks it interrupted; SSE streams are closed and
-// the HTTP server drained.
+// cancels what is left and records it as interrupted; event streams end.
+// It does not stop an http.Server: the caller owns that.
 func (s *Server) Shutdown(ctx context.Context) error {
-	runErr := s.runs.shutdown(ctx)
-	s.cancelBase() // ends SSE streams and anything else tied to the server
-	s.mu.Lock()
-	srv := s.httpSrv
-	s.mu.Unlock()
-	var httpErr error
-	if srv != nil {
-		httpErr = srv.Shutdown(ctx)
-		if httpErr != nil {
-			httpErr = fmt.Errorf("web: http shutdown: %w", httpErr)
-		}
-	}
-	return errors.Join(runErr, httpErr)
+	err := s.runs.shutdown(ctx)
+	s.cancelStreams()
+	s.cancelBase()
+	return err
 }
 
 func (s *Server) routes() (http.Handler, error) {

@@ -138,7 +138,7 @@ func (s *Server) follow(ctx interface{ Done() <-chan struct{} }, ar *activeRun, 
 		case <-ctx.Done():
 			ar.broker.unsubscribe(sub)
 			return false
-		case <-s.base.Done():
+		case <-s.streams.Done():
 			ar.broker.unsubscribe(sub)
 			return false
 		}
