@@ -102,15 +102,15 @@ func New(cfg Config, st *store.Store, master MasterClient, log zerolog.Logger) (
 	s := &Server{
 		streams:       streams,
 		cancelStreams: cancelStreams,
-		cfg:        cfg,
-		st:         st,
-		master:     master,
-		log:        log.With().Str("component", "web").Logger(),
-		metrics:    newMetrics(),
-		pages:      pg,
-		limiter:    newLoginLimiter(cfg.LoginRateBurst),
-		base:       base,
-		cancelBase: cancel,
+		cfg:           cfg,
+		st:            st,
+		master:        master,
+		log:           log.With().Str("component", "web").Logger(),
+		metrics:       newMetrics(),
+		pages:         pg,
+		limiter:       newLoginLimiter(cfg.LoginRateBurst),
+		base:          base,
+		cancelBase:    cancel,
 	}
 	s.runs = newRunManager(s)
 	h, err := s.routes()
