@@ -43,6 +43,7 @@ const (
 	MaxParams     = 32
 	MaxParamBytes = 4096
 	MaxRunIDBytes = 64
+	MaxNonceBytes = 128
 )
 
 // Validate checks the task's shape (not its parameters against a module:
@@ -84,6 +85,9 @@ func (t Task) Validate() error {
 	}
 	if t.Nonce == "" {
 		return errors.New("task: nonce missing")
+	}
+	if len(t.Nonce) > MaxNonceBytes {
+		return fmt.Errorf("task: nonce longer than %d bytes", MaxNonceBytes)
 	}
 	return nil
 }

@@ -1,0 +1,195 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/coreos/go-systemd/v22/daemon"
+	"github.com/rs/zerolog"
+
+	"github.com/omserver/omserver-go/internal/backend"
+	"github.com/omserver/omserver-go/internal/backend/ansible"
+	"github.com/omserver/omserver-go/internal/backend/funcrpc"
+	"github.com/omserver/omserver-go/internal/backend/local"
+	"github.com/omserver/omserver-go/internal/backend/salt"
+	"github.com/omserver/omserver-go/internal/backend/ssh"
+	"github.com/omserver/omserver-go/internal/config"
+	"github.com/omserver/omserver-go/internal/master"
+	"github.com/omserver/omserver-go/internal/relay"
+)
+
+// masterStopGrace is how long a stopping master lets running tasks finish
+// before cancelling them (systemd's TimeoutStopSec is longer).
+const masterStopGrace = 60 * time.Second
+
+// cmdMaster runs the master daemon: module registry, dispatcher, relay.
+func cmdMaster(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := newFlagSet("master", stderr)
+	cfgPath := fs.String("config", "", "configuration file")
+	insecure := fs.Bool("insecure-relay", false, "allow a plaintext relay on a non-loopback address")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*cfgPath)
+	if err != nil {
+		return err
+	}
+	if *insecure {
+		cfg.Master.Relay.Insecure = true
+	}
+	if err := cfg.CheckMaster(); err != nil {
+		return fmt.Errorf("config %s: %w", *cfgPath, err)
+	}
+	log, err := newLogger(cfg.Log, stderr)
+	if err != nil {
+		return err
+	}
+	log = log.With().Str("tier", "master").Logger()
+	mc := cfg.Master
+
+	backends, err := buildBackends(mc, log)
+	if err != nil {
+		return err
+	}
+	m, err := master.New(master.Config{
+		Forks: mc.Forks, DefaultBackend: mc.Backend,
+		ConnectTimeout: mc.ConnectTimeout.Or(0), HostTimeout: mc.HostTimeout.Or(0), OutputCap: mc.OutputCap,
+	}, mc.ModulesDir, backends, log)
+	if err != nil {
+		return err
+	}
+
+	reg := newRegistry()
+	metered := newMeteredMaster(m, reg)
+	rs, err := relay.NewServer(relay.ServerConfig{
+		Listen: mc.Listen, User: mc.Relay.User, Password: mc.Relay.Password,
+		SecretKey: cfg.SecretKey, Scheme: cfg.Cipher,
+		CertFile: mc.Relay.TLSCert, KeyFile: mc.Relay.TLSKey, ClientCAFile: mc.Relay.ClientCAFile,
+		Insecure: mc.Relay.Insecure, Version: version,
+	}, metered, log)
+	if err != nil {
+		return err
+	}
+
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go m.ReloadOnSignal(runCtx, hup)
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintf(w, "ok: %d modules\n", len(m.Modules()))
+	})
+	mux.Handle("GET /metrics", metricsHandler(reg))
+	httpSrv := &http.Server{Addr: mc.HTTPListen, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+
+	// Bind both listeners before telling systemd we are ready.
+	relayLis, err := net.Listen("tcp", mc.Listen)
+	if err != nil {
+		return fmt.Errorf("relay listener: %w", err)
+	}
+	errc := make(chan error, 2)
+	go func() { errc <- rs.Serve(runCtx, relayLis) }()
+	if mc.HTTPListen != "" {
+		httpLis, err := net.Listen("tcp", mc.HTTPListen)
+		if err != nil {
+			return fmt.Errorf("http listener: %w", err)
+		}
+		go func() { errc <- serveHTTP(runCtx, httpSrv, httpLis, "", "", log) }()
+	}
+	log.Info().Str("relay", mc.Listen).Str("http", mc.HTTPListen).Str("backend", mc.Backend).
+		Int("modules", len(m.Modules())).Int("forks", mc.Forks).Msg("master started")
+	notify(log, daemon.SdNotifyReady)
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errc:
+	}
+	notify(log, daemon.SdNotifyStopping)
+	log.Info().Msg("master stopping: finishing or cancelling running tasks")
+	stopCtx, stopCancel := context.WithTimeout(context.Background(), masterStopGrace)
+	defer stopCancel()
+	if err := m.Shutdown(stopCtx); err != nil {
+		log.Warn().Err(err).Msg("master shutdown")
+	}
+	cancel()
+	return runErr
+}
+
+// buildBackends makes the local backend and every configured one. The
+// default backend must build; others are skipped with a warning when they
+// are not configured, so a module asking for them fails with a clear error.
+func buildBackends(mc config.MasterConfig, log zerolog.Logger) (map[string]backend.Backend, error) {
+	out := map[string]backend.Backend{"local": local.New(log)}
+	var errs []error
+	try := func(name string, configured bool, build func() (backend.Backend, error)) {
+		if !configured && name != mc.Backend {
+			return
+		}
+		b, err := build()
+		if err != nil {
+			if name == mc.Backend {
+				errs = append(errs, fmt.Errorf("backend %s (the default): %w", name, err))
+			} else {
+				log.Warn().Err(err).Str("backend", name).Msg("backend not available")
+			}
+			return
+		}
+		out[name] = b
+	}
+	try("ssh", len(mc.SSH.IdentityFiles) > 0 || mc.SSH.UseAgent, func() (backend.Backend, error) {
+		hosts := make(map[string]ssh.HostConfig, len(mc.SSH.Hosts))
+		for k, h := range mc.SSH.Hosts {
+			hosts[k] = ssh.HostConfig{User: h.User, Port: h.Port, Address: h.Address}
+		}
+		return ssh.New(ssh.Config{
+			User: mc.SSH.User, Port: mc.SSH.Port, IdentityFiles: mc.SSH.IdentityFiles,
+			Passphrase: os.Getenv(config.EnvSSHPassphrase), UseAgent: mc.SSH.UseAgent,
+			KnownHostsFile: mc.SSH.KnownHostsFile, HostKeyPolicy: mc.SSH.HostKeyPolicy,
+			ConnectTimeout: mc.ConnectTimeout.Or(0), Hosts: hosts,
+		}, log)
+	})
+	try("ansible", mc.Ansible.PrivateKeyFile != "", func() (backend.Backend, error) {
+		checking := mc.Ansible.HostKeyChecking == nil || *mc.Ansible.HostKeyChecking
+		return ansible.New(ansible.Config{
+			Binary: mc.Ansible.Binary, User: mc.Ansible.User, Port: mc.Ansible.Port,
+			PrivateKeyFile: mc.Ansible.PrivateKeyFile, KnownHostsFile: mc.Ansible.KnownHostsFile,
+			HostKeyChecking: checking,
+		}, log)
+	})
+	try("salt", mc.Salt.URL != "", func() (backend.Backend, error) {
+		return salt.New(salt.Config{
+			URL: mc.Salt.URL, Username: mc.Salt.Username, Password: mc.Salt.Password,
+			EAuth: mc.Salt.EAuth, CAFile: mc.Salt.CAFile,
+		}, log)
+	})
+	try("func", mc.Func.CertFile != "", func() (backend.Backend, error) {
+		return funcrpc.New(funcrpc.Config{
+			Port: mc.Func.Port, CertFile: mc.Func.CertFile, KeyFile: mc.Func.KeyFile, CAFile: mc.Func.CAFile,
+		}, log)
+	})
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// notify tells systemd about our state when started as a Type=notify unit.
+func notify(log zerolog.Logger, state string) {
+	if _, err := daemon.SdNotify(false, state); err != nil {
+		log.Warn().Err(err).Msg("sd_notify")
+	}
+}

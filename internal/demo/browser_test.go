@@ -1,0 +1,199 @@
+package demo
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/rs/zerolog"
+
+	"github.com/omserver/omserver-go/internal/store"
+)
+
+// chromiumPath finds the browser the test drives; CI installs Debian's
+// chromium package.
+func chromiumPath(t *testing.T) string {
+	t.Helper()
+	for _, p := range []string{os.Getenv("OMSERVER_CHROMIUM"), "/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"} {
+		if p == "" {
+			continue
+		}
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	if p, err := exec.LookPath("chromium"); err == nil {
+		return p
+	}
+	if testing.Short() {
+		t.Skip("chromium not installed (-short)")
+	}
+	t.Fatal("headless Chromium is required for the browser test: apt-get install chromium")
+	return ""
+}
+
+// startDemo runs the real demo (web + relay + master + local backend) on a
+// free loopback port with its own data directory.
+func startDemo(t *testing.T) *Instance {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	inst, err := Start(ctx, Options{Listen: "127.0.0.1:0", DataDir: t.TempDir(), ModulesDir: "../../modules", Log: zerolog.Nop()})
+	if err != nil {
+		t.Fatalf("demo did not start: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		if err := inst.Close(ctx); err != nil {
+			t.Errorf("closing demo: %v", err)
+		}
+	})
+	if inst.AdminPassword == "" {
+		t.Fatal("a new demo did not print an admin password")
+	}
+	return inst
+}
+
+func newBrowser(t *testing.T) context.Context {
+	t.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromiumPath(t)),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1366, 900),
+	)
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelCtx := chromedp.NewContext(allocCtx)
+	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
+	t.Cleanup(func() { cancelTimeout(); cancelCtx(); cancelAlloc() })
+	return ctx
+}
+
+// choose sets a select's value the way a user's pick does: it fires change.
+func choose(sel, value string) chromedp.Action[chromedp.Void] {
+	return chromedp.Evaluate[chromedp.Void](`(() => {
+		const s = document.querySelector(`+jsString(sel)+`);
+		if (!s) throw new Error("no element `+sel+`");
+		const v = `+jsString(value)+`;
+		let found = false;
+		for (const o of s.options) { if (o.value === v) { o.selected = true; found = true; } else if (!s.multiple) { o.selected = false; } }
+		if (!found) throw new Error("no option " + v + " in `+sel+`");
+		s.dispatchEvent(new Event("change", {bubbles: true}));
+		return true;
+	})()`)
+}
+
+func jsString(s string) string {
+	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
+	return `"` + r.Replace(s) + `"`
+}
+
+func login(base, password string) chromedp.Action[chromedp.Void] {
+	return chromedp.Steps(
+		chromedp.Navigate(base+"/login"),
+		chromedp.WaitVisible(chromedp.CSS(`#login-form`)),
+		chromedp.SendKeys(chromedp.CSS(`#username`), AdminUser),
+		chromedp.SendKeys(chromedp.CSS(`#password`), password),
+		chromedp.Click(chromedp.CSS(`#login-submit`)),
+		chromedp.WaitVisible(chromedp.CSS(`#fun-categ`)),
+	)
+}
+
+// TestOperatorFlowInBrowser is the whole operator flow of issue 3 on the
+// real demo: log in, Linux.Web -> www.domain.com -> localhost, module 1003,
+// Run, and the output pane shows the host's result.
+func TestOperatorFlowInBrowser(t *testing.T) {
+	inst := startDemo(t)
+	ctx := newBrowser(t)
+
+	err := chromedp.Do(ctx,
+		login(inst.URL, inst.AdminPassword),
+		chromedp.WaitReady(chromedp.CSS(`#fun-categ option[value="11"]`)),
+		choose("#fun-categ", "11"),
+		chromedp.WaitReady(chromedp.CSS(`#app-categ option[value="1"]`)),
+		choose("#app-categ", "1"),
+		chromedp.WaitReady(chromedp.CSS(`#servers option[value="127.0.0.1"]`)),
+		choose("#servers", "127.0.0.1"),
+		chromedp.WaitReady(chromedp.CSS(`#module option[value="1003"]`)),
+		choose("#module", "1003"),
+		chromedp.Click(chromedp.CSS(`#run`)),
+		chromedp.WaitVisible(chromedp.CSS(`#output .host-result[data-host="127.0.0.1"].status-ok`)),
+	)
+	if err != nil {
+		t.Fatalf("operator flow: %v", err)
+	}
+	output, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`#output .host-result[data-host="127.0.0.1"]`)))
+	if err != nil {
+		t.Fatalf("reading the output pane: %v", err)
+	}
+	screenshot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatalf("screenshot: %v", err)
+	}
+	if !strings.Contains(output, "Linux") {
+		t.Errorf("host result %q does not show the OS version (want it to contain \"Linux\")", output)
+	}
+	if !strings.Contains(output, "127.0.0.1") {
+		t.Errorf("host result %q does not name the host", output)
+	}
+	if dir := os.Getenv("OMSERVER_SCREENSHOT_DIR"); dir != "" {
+		if err := os.WriteFile(filepath.Join(dir, "dashboard.png"), screenshot, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// The run is in the history with its host result.
+	runs, total, err := inst.Store.ListRuns(context.Background(), store.RunFilter{Limit: 10})
+	if err != nil || total != 1 || len(runs) != 1 {
+		t.Fatalf("history after one run: %d runs (%v)", total, err)
+	}
+	if runs[0].ModuleID != 1003 || runs[0].Username != AdminUser {
+		t.Errorf("recorded run = %+v", runs[0])
+	}
+}
+
+// TestModuleNameIsShownAsText: a module whose name holds markup is shown as
+// those characters, never run as script, on the dashboard.
+func TestModuleNameIsShownAsText(t *testing.T) {
+	inst := startDemo(t)
+	const evil = `<script>window.__xss=1</script>`
+	if _, err := inst.Store.CreateModule(context.Background(), store.Module{Name: evil, Caption: `<img src=x onerror="window.__xss=2">caption after markup`}); err != nil {
+		t.Fatalf("creating module: %v", err)
+	}
+	ctx := newBrowser(t)
+	err := chromedp.Do(ctx,
+		login(inst.URL, inst.AdminPassword),
+		chromedp.WaitReady(chromedp.CSS(`#module option[value="1008"]`)),
+		choose("#module", "1008"),
+		// The caption is rendered as text: its words appear, its markup does not run.
+		chromedp.Poll[chromedp.Void](`document.querySelector("#module-caption").textContent.includes("caption after markup")`),
+	)
+	if err != nil {
+		t.Fatalf("dashboard: %v", err)
+	}
+	optionText, err := chromedp.Run(ctx, chromedp.TextContent(chromedp.CSS(`#module option[value="1008"]`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	xss, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.__xss !== undefined`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(optionText, "<script>") {
+		t.Errorf("module option text = %q, want the literal markup", optionText)
+	}
+	if xss {
+		t.Error("markup in a module name or caption ran as script")
+	}
+}

@@ -1,0 +1,90 @@
+package task
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func validTask() Task {
+	return Task{RunID: "r1", ModuleID: 1003, Hosts: []Host{{IP: "127.0.0.1", Name: "localhost"}},
+		Params: map[string]string{"sys_param_1": "50"}, IssuedAt: time.Now(), Nonce: "n"}
+}
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		name    string
+		mutate  func(*Task)
+		wantErr string
+	}{
+		{"valid", func(*Task) {}, ""},
+		{"no run id", func(t *Task) { t.RunID = "" }, "run id"},
+		{"long run id", func(t *Task) { t.RunID = strings.Repeat("x", MaxRunIDBytes+1) }, "run id"},
+		{"module id zero", func(t *Task) { t.ModuleID = 0 }, "module id"},
+		{"no hosts", func(t *Task) { t.Hosts = nil }, "no hosts"},
+		{"empty host", func(t *Task) { t.Hosts = []Host{{}} }, "neither ip nor name"},
+		{"duplicate host", func(t *Task) { t.Hosts = append(t.Hosts, t.Hosts[0]) }, "twice"},
+		{"too many hosts", func(t *Task) {
+			t.Hosts = make([]Host, MaxHosts+1)
+			for i := range t.Hosts {
+				t.Hosts[i] = Host{IP: "127.0.0.1", Name: strings.Repeat("h", 1+i%7) + string(rune('a'+i%26))}
+			}
+		}, "limit"},
+		{"long param", func(t *Task) { t.Params["sys_param_1"] = strings.Repeat("x", MaxParamBytes+1) }, "too long"},
+		{"no issue time", func(t *Task) { t.IssuedAt = time.Time{} }, "issue time"},
+		{"no nonce", func(t *Task) { t.Nonce = "" }, "nonce"},
+		{"long nonce", func(t *Task) { t.Nonce = strings.Repeat("n", MaxNonceBytes+1) }, "nonce"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tk := validTask()
+			tt.mutate(&tk)
+			err := tk.Validate()
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatalf("valid task refused: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("err = %v, want it to mention %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestCappedBuffer(t *testing.T) {
+	tests := []struct {
+		cap       int
+		writes    []string
+		want      string
+		truncated bool
+	}{
+		{cap: 5, writes: []string{"abc"}, want: "abc"},
+		{cap: 5, writes: []string{"abcde"}, want: "abcde"},
+		{cap: 5, writes: []string{"abc", "def"}, want: "abcde", truncated: true},
+		{cap: 5, writes: []string{"abcdef", "gh"}, want: "abcde", truncated: true},
+		{cap: 3, writes: []string{"abc", ""}, want: "abc"},
+	}
+	for _, tt := range tests {
+		b := &CappedBuffer{Cap: tt.cap}
+		for _, w := range tt.writes {
+			n, err := b.Write([]byte(w))
+			if err != nil || n != len(w) {
+				t.Fatalf("Write(%q) = %d, %v: a capped writer must report the whole write", w, n, err)
+			}
+		}
+		if b.String() != tt.want || b.Truncated() != tt.truncated {
+			t.Errorf("cap %d writes %q: got %q truncated=%v, want %q truncated=%v", tt.cap, tt.writes, b.String(), b.Truncated(), tt.want, tt.truncated)
+		}
+	}
+}
+
+func TestHostString(t *testing.T) {
+	if got := (Host{IP: "127.0.0.1", Name: "localhost"}).String(); got != "127.0.0.1*localhost" {
+		t.Errorf("String = %q", got)
+	}
+	if got := (Host{IP: "127.0.0.1"}).String(); got != "127.0.0.1" {
+		t.Errorf("String = %q", got)
+	}
+}
