@@ -83,12 +83,12 @@ func newBrowser(t *testing.T) context.Context {
 // choose sets a select's value the way a user's pick does: it fires change.
 func choose(sel, value string) chromedp.Action[chromedp.Void] {
 	return chromedp.Evaluate[chromedp.Void](`(() => {
-		const s = document.querySelector(`+jsString(sel)+`);
-		if (!s) throw new Error("no element `+sel+`");
-		const v = `+jsString(value)+`;
+		const s = document.querySelector(` + jsString(sel) + `);
+		if (!s) throw new Error("no element ` + sel + `");
+		const v = ` + jsString(value) + `;
 		let found = false;
 		for (const o of s.options) { if (o.value === v) { o.selected = true; found = true; } else if (!s.multiple) { o.selected = false; } }
-		if (!found) throw new Error("no option " + v + " in `+sel+`");
+		if (!found) throw new Error("no option " + v + " in ` + sel + `");
 		s.dispatchEvent(new Event("change", {bubbles: true}));
 		return true;
 	})()`)
