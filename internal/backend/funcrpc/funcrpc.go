@@ -55,7 +55,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -64,6 +63,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/omserver/omserver-go/internal/backend"
+	"github.com/omserver/omserver-go/internal/backend/copysrc"
 	"github.com/omserver/omserver-go/internal/task"
 )
 
@@ -417,33 +417,9 @@ func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''
 // copyParams reads the source file and builds copyfile.copyfile's
 // parameters: path, base64 data, mode, uid, gid.
 func copyParams(c *backend.Copy) ([]any, error) {
-	if !path.IsAbs(c.Dest) || path.Clean(c.Dest) != c.Dest || c.Dest == "/" {
-		return nil, fmt.Errorf("copy destination %q must be a clean absolute file path", c.Dest)
-	}
-	if c.Mode&^os.ModePerm != 0 {
-		return nil, fmt.Errorf("copy mode %v has bits beyond permissions", c.Mode)
-	}
-	f, err := os.Open(c.Src)
+	data, err := copysrc.Read(c, MaxCopyBytes)
 	if err != nil {
-		return nil, fmt.Errorf("copy source: %w", err)
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("copy source: %w", err)
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("copy source %s is not a regular file", c.Src)
-	}
-	if st.Size() > MaxCopyBytes {
-		return nil, fmt.Errorf("copy source %s is %d bytes, more than the func backend's limit of %d", c.Src, st.Size(), MaxCopyBytes)
-	}
-	data, err := io.ReadAll(io.LimitReader(f, MaxCopyBytes+1))
-	if err != nil {
-		return nil, fmt.Errorf("copy source: %w", err)
-	}
-	if len(data) > MaxCopyBytes {
-		return nil, fmt.Errorf("copy source %s grew beyond the func backend's limit of %d bytes", c.Src, MaxCopyBytes)
+		return nil, err
 	}
 	return []any{c.Dest, xmlrpc.Base64(base64.StdEncoding.EncodeToString(data)), int(c.Mode.Perm()), 0, 0}, nil
 }

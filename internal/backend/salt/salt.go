@@ -57,6 +57,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/omserver/omserver-go/internal/backend"
+	"github.com/omserver/omserver-go/internal/backend/copysrc"
 	"github.com/omserver/omserver-go/internal/task"
 )
 
@@ -315,43 +316,11 @@ func remainingSeconds(ctx context.Context) int {
 // copyChunk reads c.Src on this host and builds the cmd.run_all call that
 // writes it to c.Dest on the minion.
 func (b *Backend) copyChunk(ctx context.Context, minion string, c *backend.Copy) (lowstate, error) {
-	data, err := readCopySource(c)
+	data, err := copysrc.Read(c, MaxCopyBytes)
 	if err != nil {
 		return lowstate{}, err
 	}
 	return b.commandChunk(ctx, minion, copyCommand(c.Dest, c.Mode), base64.StdEncoding.EncodeToString(data)), nil
-}
-
-func readCopySource(c *backend.Copy) ([]byte, error) {
-	if !path.IsAbs(c.Dest) || path.Clean(c.Dest) != c.Dest || c.Dest == "/" {
-		return nil, fmt.Errorf("copy destination %q must be a clean absolute file path", c.Dest)
-	}
-	if c.Mode&^os.ModePerm != 0 {
-		return nil, fmt.Errorf("copy mode %v has bits beyond permissions", c.Mode)
-	}
-	f, err := os.Open(c.Src)
-	if err != nil {
-		return nil, fmt.Errorf("copy source: %w", err)
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("copy source: %w", err)
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("copy source %s is not a regular file", c.Src)
-	}
-	if st.Size() > MaxCopyBytes {
-		return nil, fmt.Errorf("copy source %s is %d bytes, more than the salt backend's limit of %d", c.Src, st.Size(), MaxCopyBytes)
-	}
-	data, err := io.ReadAll(io.LimitReader(f, MaxCopyBytes+1))
-	if err != nil {
-		return nil, fmt.Errorf("copy source: %w", err)
-	}
-	if len(data) > MaxCopyBytes {
-		return nil, fmt.Errorf("copy source %s grew beyond the salt backend's limit of %d bytes", c.Src, MaxCopyBytes)
-	}
-	return data, nil
 }
 
 // copyCommand decodes base64 stdin into a temporary file beside dest, sets
