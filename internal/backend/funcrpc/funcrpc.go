@@ -58,6 +58,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/kolo/xmlrpc"
 	"github.com/rs/zerolog"
@@ -214,6 +215,9 @@ func (b *Backend) Run(ctx context.Context, host task.Host, steps []backend.Step,
 		}
 		if step.Command == "" {
 			continue
+		}
+		if err := xmlText(step.Command); err != nil {
+			return finish(task.StatusFailed, fmt.Sprintf("step %d: command %v", i+1, err))
 		}
 		v, err := c.do(runCtx, "command.run", wrapTimeout(runCtx, step.Command))
 		if err != nil {
@@ -417,11 +421,29 @@ func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''
 // copyParams reads the source file and builds copyfile.copyfile's
 // parameters: path, base64 data, mode, uid, gid.
 func copyParams(c *backend.Copy) ([]any, error) {
+	if err := xmlText(c.Dest); err != nil {
+		return nil, fmt.Errorf("copy destination %v", err)
+	}
 	data, err := copysrc.Read(c, MaxCopyBytes)
 	if err != nil {
 		return nil, err
 	}
 	return []any{c.Dest, xmlrpc.Base64(base64.StdEncoding.EncodeToString(data)), int(c.Mode.Perm()), 0, 0}, nil
+}
+
+// xmlText refuses what XML 1.0 cannot carry (invalid UTF-8, most control
+// characters): the encoder would silently replace it, changing the command.
+func xmlText(s string) error {
+	if !utf8.ValidString(s) {
+		return errors.New("is not valid UTF-8")
+	}
+	for _, r := range s {
+		if r == '\t' || r == '\n' || r == '\r' || (r >= 0x20 && r <= 0xD7FF) || (r >= 0xE000 && r <= 0xFFFD) || r >= 0x10000 {
+			continue
+		}
+		return fmt.Errorf("holds the character %U, which XML-RPC cannot carry", r)
+	}
+	return nil
 }
 
 // remoteError recognises funcd's ["REMOTE_ERROR", type, value, traceback].

@@ -379,3 +379,28 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		t.Fatalf("defaults: %v %+v", err, b)
 	}
 }
+
+func TestUncarryableTextRefused(t *testing.T) {
+	e := newEnv(t, nil)
+	src := writeFile(t, t.TempDir(), "f", []byte("x"))
+	tests := []struct {
+		name    string
+		step    backend.Step
+		errPart string
+	}{
+		{"control character", backend.Step{Command: "echo \x01"}, "U+0001"},
+		{"invalid utf-8", backend.Step{Command: "echo \xff"}, "not valid UTF-8"},
+		{"destination", backend.Step{Copy: &backend.Copy{Src: src, Dest: "/tmp/a\x1bb", Mode: 0o644}}, "U+001B"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			res := e.run([]backend.Step{tc.step}, backend.Options{})
+			if res.Status != task.StatusFailed || !strings.Contains(res.Error, tc.errPart) {
+				t.Fatalf("result = %+v, want failed with %q", res, tc.errPart)
+			}
+		})
+	}
+	if n := len(e.funcd.recorded()); n != 0 {
+		t.Fatalf("%d calls sent; an altered command must never be sent", n)
+	}
+}

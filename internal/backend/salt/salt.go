@@ -53,6 +53,7 @@ import (
 	"path"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/rs/zerolog"
 
@@ -220,7 +221,7 @@ func (b *Backend) Run(ctx context.Context, host task.Host, steps []backend.Step,
 
 	for i, step := range steps {
 		if step.Copy != nil {
-			chunk, err := b.copyChunk(runCtx, host.Name, step.Copy)
+			chunk, err := b.copyChunk(runCtx, host.Name, step.Copy, opts.ConnectTimeout)
 			if err != nil {
 				return finish(task.StatusFailed, fmt.Sprintf("step %d: %v", i+1, err))
 			}
@@ -238,7 +239,11 @@ func (b *Backend) Run(ctx context.Context, host task.Host, steps []backend.Step,
 		if step.Command == "" {
 			continue
 		}
-		out, err := b.call(runCtx, connectTimeout, b.commandChunk(runCtx, host.Name, step.Command, ""))
+		if !utf8.ValidString(step.Command) {
+			// JSON would silently replace the bad bytes, changing the command.
+			return finish(task.StatusFailed, fmt.Sprintf("step %d: command is not valid UTF-8", i+1))
+		}
+		out, err := b.call(runCtx, connectTimeout, b.commandChunk(runCtx, host.Name, step.Command, "", opts.ConnectTimeout))
 		if err != nil {
 			return finish(b.errorStatus(ctx, runCtx, err), fmt.Sprintf("step %d: %v", i+1, err))
 		}
@@ -273,18 +278,22 @@ type lowstate struct {
 	Fun     string         `json:"fun"`
 	Arg     []string       `json:"arg"`
 	Kwarg   map[string]any `json:"kwarg,omitempty"`
-	// Timeout is how long the local client waits for the minion to answer.
+	// Timeout is the local client's wait, in seconds, for a minion to
+	// answer; a minion that reports the job still running (saltutil.find_job)
+	// keeps it waiting, so this is a "no answer" limit, not a run limit.
+	// Zero leaves the master's configured timeout.
 	Timeout int `json:"timeout,omitempty"`
 }
 
 // commandChunk builds a cmd.run_all call of command through /bin/sh, with
-// stdin when it is not empty.
-func (b *Backend) commandChunk(ctx context.Context, minion, command, stdin string) lowstate {
-	secs := remainingSeconds(ctx)
+// stdin when it is not empty. The minion kills the command when the host's
+// time is up (cmd.run_all's timeout); answerWait bounds how long salt waits
+// for a minion that does not acknowledge the job at all.
+func (b *Backend) commandChunk(ctx context.Context, minion, command, stdin string, answerWait time.Duration) lowstate {
 	kw := map[string]any{
 		"python_shell": true,
 		"shell":        "/bin/sh",
-		"timeout":      secs,
+		"timeout":      remainingSeconds(ctx),
 	}
 	if stdin != "" {
 		kw["stdin"] = stdin
@@ -296,7 +305,7 @@ func (b *Backend) commandChunk(ctx context.Context, minion, command, stdin strin
 		Fun:     "cmd.run_all",
 		Arg:     []string{command},
 		Kwarg:   kw,
-		Timeout: secs,
+		Timeout: int(math.Ceil(answerWait.Seconds())),
 	}
 }
 
@@ -315,12 +324,15 @@ func remainingSeconds(ctx context.Context) int {
 
 // copyChunk reads c.Src on this host and builds the cmd.run_all call that
 // writes it to c.Dest on the minion.
-func (b *Backend) copyChunk(ctx context.Context, minion string, c *backend.Copy) (lowstate, error) {
+func (b *Backend) copyChunk(ctx context.Context, minion string, c *backend.Copy, answerWait time.Duration) (lowstate, error) {
+	if !utf8.ValidString(c.Dest) {
+		return lowstate{}, fmt.Errorf("copy destination %q is not valid UTF-8", c.Dest)
+	}
 	data, err := copysrc.Read(c, MaxCopyBytes)
 	if err != nil {
 		return lowstate{}, err
 	}
-	return b.commandChunk(ctx, minion, copyCommand(c.Dest, c.Mode), base64.StdEncoding.EncodeToString(data)), nil
+	return b.commandChunk(ctx, minion, copyCommand(c.Dest, c.Mode), base64.StdEncoding.EncodeToString(data), answerWait), nil
 }
 
 // copyCommand decodes base64 stdin into a temporary file beside dest, sets
@@ -363,7 +375,7 @@ func (b *Backend) call(ctx context.Context, connectTimeout time.Duration, chunk 
 				b.log.Info().Msg("salt-api rejected the cached token; logging in again")
 				continue
 			}
-			return nil, fmt.Errorf("%w: a fresh token was rejected too (HTTP 401)", errLoginRefused)
+			return nil, fmt.Errorf("%w: a fresh token was rejected too (HTTP 401; check the eauth user may run cmd.run_all on this minion)", errLoginRefused)
 		}
 		if status != http.StatusOK {
 			return nil, fmt.Errorf("salt-api answered HTTP %d: %s", status, snippet(resp))

@@ -97,6 +97,9 @@ func TestRunOKSendsDocumentedLowstate(t *testing.T) {
 	if secs, _ := kw["timeout"].(float64); secs < 1 || secs > 30 {
 		t.Fatalf("kwarg timeout = %v, want the host's remaining 1..30 s", kw["timeout"])
 	}
+	if _, set := c["timeout"]; set {
+		t.Fatalf("without a connect timeout the master's own answer timeout applies; got %v", c["timeout"])
+	}
 	if runs[0].Token == "" || runs[0].Token != runs[1].Token {
 		t.Fatalf("tokens = %q, %q", runs[0].Token, runs[1].Token)
 	}
@@ -419,13 +422,17 @@ func TestTimeout(t *testing.T) {
 	f := newFakeSaltAPI(t)
 	f.setMinion("slow", minionHangs)
 	b, _ := newBackend(t, f, nil)
-	res := b.Run(context.Background(), task.Host{Name: "slow"}, []backend.Step{{Command: "sleep 600"}}, backend.Options{Timeout: 300 * time.Millisecond})
+	res := b.Run(context.Background(), task.Host{Name: "slow"}, []backend.Step{{Command: "sleep 600"}},
+		backend.Options{Timeout: 300 * time.Millisecond, ConnectTimeout: 2500 * time.Millisecond})
 	if res.Status != task.StatusTimeout {
 		t.Fatalf("result = %+v", res)
 	}
 	runs := f.recorded()
 	if len(runs) != 1 || runs[0].Chunk["kwarg"].(map[string]any)["timeout"] != float64(1) {
 		t.Fatalf("cmd.run_all timeout kwarg should carry the host's remaining second: %v", runs)
+	}
+	if runs[0].Chunk["timeout"] != float64(3) {
+		t.Fatalf("lowstate timeout = %v, want the connect timeout rounded up (3)", runs[0].Chunk["timeout"])
 	}
 }
 
@@ -513,5 +520,27 @@ func TestDecodeReturnKeepsStrings(t *testing.T) {
 	r := minionResult(ret, "a")
 	if r.status != task.StatusOK || r.stdout != "é\u2028<" {
 		t.Fatalf("%+v", r)
+	}
+}
+
+func TestInvalidUTF8Refused(t *testing.T) {
+	f := newFakeSaltAPI(t)
+	f.setMinion("web1", minionRuns)
+	b, _ := newBackend(t, f, nil)
+	src := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(src, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, step := range []backend.Step{
+		{Command: "echo \xff"},
+		{Copy: &backend.Copy{Src: src, Dest: "/tmp/\xff", Mode: 0o644}},
+	} {
+		res := b.Run(context.Background(), task.Host{Name: "web1"}, []backend.Step{step}, backend.Options{})
+		if res.Status != task.StatusFailed || !strings.Contains(res.Error, "not valid UTF-8") {
+			t.Fatalf("result = %+v", res)
+		}
+	}
+	if n := len(f.recorded()); n != 0 {
+		t.Fatalf("%d calls sent; an altered command must never be sent", n)
 	}
 }
