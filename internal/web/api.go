@@ -480,9 +480,10 @@ func (s *Server) importServers(r *http.Request, b importBody) (int, int, error) 
 }
 
 // parseServerCSV reads "name,wip,lip,os" lines. Blank lines and lines
-// starting with # are skipped; errors name the line.
+// starting with # are skipped; every error names its line.
 func parseServerCSV(text string, appID int64) ([]store.Server, error) {
 	var out []store.Server
+	lineOf := map[string]int{}
 	lines := strings.Split(strings.ReplaceAll(text, "\r\n", "\n"), "\n")
 	for i, line := range lines {
 		n := i + 1
@@ -501,6 +502,10 @@ func parseServerCSV(text string, appID int64) ([]store.Server, error) {
 		if err := store.CheckServer(sv); err != nil {
 			return nil, badReq("nothing imported: line %d: %s", n, cleanStoreMsg(err))
 		}
+		if prev, dup := lineOf[sv.IP]; dup {
+			return nil, badReq("nothing imported: line %d: address %s is already on line %d", n, sv.IP, prev)
+		}
+		lineOf[sv.IP] = n
 		out = append(out, sv)
 		if len(out) > store.MaxImport {
 			return nil, badReq("nothing imported: more than %d servers", store.MaxImport)
@@ -508,13 +513,6 @@ func parseServerCSV(text string, appID int64) ([]store.Server, error) {
 	}
 	if len(out) == 0 {
 		return nil, badReq("nothing imported: no server lines (want name,wip,lip,os per line)")
-	}
-	seen := map[string]int{}
-	for i, sv := range out {
-		if j, dup := seen[sv.IP]; dup {
-			return nil, badReq("nothing imported: address %s appears twice (servers %d and %d)", sv.IP, j, i+1)
-		}
-		seen[sv.IP] = i + 1
 	}
 	return out, nil
 }

@@ -76,7 +76,7 @@ func TestBadIDsAndInput(t *testing.T) {
 		{"DELETE", "/api/v1/servers/bogus", "", 400, "not a server address"},
 		{"POST", "/api/v1/servers/import", `{"app_id":1,"csv":"a,,10.0.0.1,Linux\nb,10.0.0.2,Linux"}`, 400, "line 2"},
 		{"POST", "/api/v1/servers/import", `{"app_id":1,"csv":"a,,10.0.0.1,Linux\nb,,999.1.1.1,Linux"}`, 400, "line 2"},
-		{"POST", "/api/v1/servers/import", `{"app_id":1,"csv":"a,,10.0.0.1,Linux\nb,,10.0.0.1,Linux"}`, 400, "twice"},
+		{"POST", "/api/v1/servers/import", `{"app_id":1,"csv":"a,,10.0.0.1,Linux\n\n# c\nb,,10.0.0.1,Linux"}`, 400, "line 4: address 10.0.0.1 is already on line 1"},
 		{"POST", "/api/v1/servers/import", `{"app_id":999,"csv":"a,,10.0.0.1,Linux"}`, 400, "does not exist"},
 		{"POST", "/api/v1/servers/import", `{"app_id":1,"csv":""}`, 400, "no server lines"},
 		{"POST", "/api/v1/modules", `{"name":"m","caption":"c","params":[{"name":"bad","type":"text","max_length":5}]}`, 400, "sys_param_N"},
@@ -310,7 +310,7 @@ func TestSecurityHeadersHealthMetrics(t *testing.T) {
 	e.do(req{method: "GET", path: "/", as: "operator"}).want(t, http.StatusOK, `id="fun-categ"`, `id="app-categ"`, `id="servers" multiple`,
 		`id="show-hostname"`, `id="module"`, `id="module-caption"`, `id="param-form"`, `id="run"`, `id="cancel"`, `id="output"`, `id="run-status"`,
 		`src="/static/dashboard.js"`)
-	js := e.do(req{method: "GET", path: "/static/dashboard.js"}).want(t, http.StatusOK, "EventSource", "host-result")
+	js := e.do(req{method: "GET", path: "/static/hosts.js"}).want(t, http.StatusOK, "EventSource", "host-result")
 	if !strings.Contains(js.header.Get("Content-Type"), "javascript") {
 		t.Fatalf("js content type %q", js.header.Get("Content-Type"))
 	}

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -59,7 +60,8 @@ type activeRun struct {
 	mu        sync.Mutex
 	seen      map[string]bool // host IPs with a stored result
 	hosts     map[string]bool
-	cancelled bool
+	lost      int         // results that could not be stored
+	cancelled atomic.Bool // a user asked to cancel
 	endOnce   sync.Once
 }
 
@@ -279,9 +281,7 @@ func (m *runManager) dispatch(ctx context.Context, ar *activeRun, t task.Task) {
 
 	end := runEnd{Status: runDone}
 	cause := context.Cause(ctx)
-	ar.mu.Lock()
-	userCancelled := ar.cancelled
-	ar.mu.Unlock()
+	userCancelled := ar.cancelled.Load()
 	switch {
 	case errors.Is(cause, errShuttingDown):
 		end = runEnd{Status: runInterrupted, Error: "the web tier shut down before the run finished"}
@@ -290,6 +290,11 @@ func (m *runManager) dispatch(ctx context.Context, ar *activeRun, t task.Task) {
 	case err != nil:
 		end = runEnd{Status: runFailed, Error: err.Error()}
 	}
+	ar.mu.Lock()
+	if ar.lost > 0 {
+		end.Error = strings.TrimSpace(end.Error + fmt.Sprintf(" (%d host result(s) could not be recorded in the database; see the web tier's log)", ar.lost))
+	}
+	ar.mu.Unlock()
 	m.finish(ar, end)
 }
 
@@ -337,8 +342,10 @@ func (m *runManager) record(ar *activeRun, r task.HostResult) {
 	ctx, cancel := context.WithTimeout(context.Background(), storeWriteTimeout)
 	defer cancel()
 	if err := m.s.st.AddRunResult(ctx, ar.id, r); err != nil {
+		// Still shown live: the operator should see what happened even if
+		// the record is incomplete; the run's error says so.
 		m.s.log.Error().Err(err).Str("run_id", ar.id).Str("host", r.Host.IP).Msg("store host result")
-		return
+		ar.lost++
 	}
 	ar.seen[r.Host.IP] = true
 	ar.broker.publish(r)
@@ -353,11 +360,7 @@ func (m *runManager) cancel(ctx context.Context, id string) error {
 	if ar == nil {
 		return errNotRunning
 	}
-	ar.mu.Lock()
-	already := ar.cancelled
-	ar.cancelled = true
-	ar.mu.Unlock()
-	if already {
+	if already := ar.cancelled.Swap(true); already {
 		return nil
 	}
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)

@@ -135,69 +135,13 @@
   modSel.addEventListener('change', function () { renderParams(modules[modSel.value]); });
   form.addEventListener('submit', function (ev) { ev.preventDefault(); });
 
-  function hostBox(ip) {
-    var sel = '.host-result[data-host="' + (window.CSS && CSS.escape ? CSS.escape(ip) : ip) + '"]';
-    var el = output.querySelector(sel);
-    if (!el) {
-      el = document.createElement('div');
-      el.setAttribute('data-host', ip);
-      output.appendChild(el);
-    }
-    return el;
-  }
-
-  function showPending(ip, name) {
-    var el = hostBox(ip);
-    el.className = 'host-result status-pending';
-    el.textContent = '';
-    var h = document.createElement('div');
-    h.className = 'host-head';
-    h.textContent = ip + (name ? ' (' + name + ')' : '') + '  … waiting';
-    el.appendChild(h);
-  }
-
-  function showResult(r) {
-    var el = hostBox(r.host.ip);
-    el.className = 'host-result status-' + r.status;
-    el.setAttribute('data-status', r.status);
-    el.textContent = '';
-    var h = document.createElement('div');
-    h.className = 'host-head';
-    var head = r.host.ip + (r.host.name ? ' (' + r.host.name + ')' : '') + '  ' + r.status;
-    if (r.exit_code !== undefined && r.exit_code >= 0) { head += '  exit=' + r.exit_code; }
-    if (r.error) { head += '  ' + r.error; }
-    h.textContent = head;
-    el.appendChild(h);
-    if (r.stdout) {
-      var o = document.createElement('pre'); o.className = 'stdout';
-      o.textContent = r.stdout + (r.stdout_truncated ? '\n[output truncated]' : '');
-      el.appendChild(o);
-    }
-    if (r.stderr) {
-      var e = document.createElement('pre'); e.className = 'stderr';
-      e.textContent = r.stderr + (r.stderr_truncated ? '\n[output truncated]' : '');
-      el.appendChild(e);
-    }
-  }
-
   function finish(end) {
     if (!current) { return; }
-    current.source.close();
-    Array.prototype.forEach.call(output.querySelectorAll('.host-result.status-pending'), function (el) {
-      el.className = 'host-result status-noresult';
-      el.setAttribute('data-status', 'noresult');
-      el.firstChild.textContent = el.getAttribute('data-host') + '  no result';
-    });
-    setStatus(end.status + (end.error ? ': ' + end.error : ''), end.status === 'failed' || end.status === 'interrupted');
+    setStatus(end.status + (end.error ? ': ' + end.error : '') + ' (' + window.OMS.summary(output) + ')',
+      end.status === 'failed' || end.status === 'interrupted');
+    statusEl.setAttribute('data-state', end.status);
     runBtn.disabled = false; cancelBtn.disabled = true;
     current = null;
-  }
-
-  function follow(runID) {
-    var src = new EventSource('/api/v1/runs/' + encodeURIComponent(runID) + '/events');
-    current.source = src;
-    src.addEventListener('result', function (ev) { showResult(JSON.parse(ev.data)); });
-    src.addEventListener('done', function (ev) { finish(JSON.parse(ev.data)); });
   }
 
   runBtn.addEventListener('click', function () {
@@ -215,11 +159,11 @@
       output.setAttribute('data-run-id', res.run_id);
       hosts.forEach(function (ip) {
         var s = servers.filter(function (x) { return x.ip === ip; })[0];
-        showPending(ip, s ? s.name : '');
+        window.OMS.pending(output, ip, s ? s.name : '');
       });
       setStatus('running', false);
       cancelBtn.disabled = false;
-      follow(res.run_id);
+      current.source = window.OMS.follow(output, res.run_id, finish);
     }).catch(function (e) {
       runBtn.disabled = false;
       setStatus(e.message, true);
@@ -228,10 +172,14 @@
 
   cancelBtn.addEventListener('click', function () {
     if (!current) { return; }
+    var runID = current.id;
     cancelBtn.disabled = true;
-    api('POST', '/api/v1/runs/' + encodeURIComponent(current.id) + '/cancel').then(function () {
-      setStatus('cancelling…', false);
-    }).catch(function (e) { setStatus(e.message, true); });
+    api('POST', '/api/v1/runs/' + encodeURIComponent(runID) + '/cancel').then(function () {
+      // The run may have ended (and said so) before this answer came.
+      if (current && current.id === runID) { setStatus('cancelling…', false); }
+    }).catch(function (e) {
+      if (current && current.id === runID) { setStatus(e.message, true); }
+    });
   });
 
   cancelBtn.disabled = true;

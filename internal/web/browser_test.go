@@ -1,0 +1,168 @@
+package web
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/omserver/omserver-go/internal/store"
+	"github.com/omserver/omserver-go/internal/task"
+)
+
+// The dashboard's and run page's JavaScript in a real headless Chromium,
+// against the fake master: the whole-product flow on the real master is
+// internal/demo's browser test; this one covers what only the fake can
+// drive (cancel, hostile output, a run that fails while watched).
+
+func chromium(t *testing.T) string {
+	t.Helper()
+	for _, p := range []string{os.Getenv("OMSERVER_CHROMIUM"), "/usr/bin/chromium", "/usr/bin/chromium-browser"} {
+		if p != "" {
+			if _, err := os.Stat(p); err == nil {
+				return p
+			}
+		}
+	}
+	if p, err := exec.LookPath("chromium"); err == nil {
+		return p
+	}
+	if testing.Short() {
+		t.Skip("chromium not installed (-short)")
+	}
+	t.Fatal("headless Chromium is required for the browser test: apt-get install chromium")
+	return ""
+}
+
+func browser(t *testing.T) context.Context {
+	t.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromium(t)),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.UserDataDir(t.TempDir()),
+	)
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelCtx := chromedp.NewContext(allocCtx)
+	ctx, cancelTimeout := context.WithTimeout(ctx, 60*time.Second)
+	t.Cleanup(func() { cancelTimeout(); cancelCtx(); cancelAlloc() })
+	return ctx
+}
+
+// pick selects an option and fires change, as a user's choice does.
+func pick(sel, value string) chromedp.Action[chromedp.Void] {
+	return chromedp.Evaluate[chromedp.Void](`(() => {
+		const s = document.querySelector(` + jsQuote(sel) + `);
+		let found = false;
+		for (const o of s.options) { if (o.value === ` + jsQuote(value) + `) { o.selected = true; found = true; } else if (!s.multiple) { o.selected = false; } }
+		if (!found) throw new Error("no option");
+		s.dispatchEvent(new Event("change", {bubbles: true}));
+	})()`)
+}
+
+func jsQuote(s string) string {
+	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
+}
+
+func TestDashboardInBrowser(t *testing.T) {
+	e := newEnv(t)
+	ctx := browser(t)
+	err := chromedp.Do(ctx,
+		chromedp.Navigate(e.ts.URL+"/login"),
+		chromedp.SendKeys(chromedp.CSS(`#username`), "operator"),
+		chromedp.SendKeys(chromedp.CSS(`#password`), testPassword),
+		chromedp.Click(chromedp.CSS(`#login-submit`)),
+		chromedp.WaitReady(chromedp.CSS(`#fun-categ option[value="11"]`)),
+		pick("#fun-categ", "11"),
+		chromedp.WaitReady(chromedp.CSS(`#app-categ option[value="1"]`)),
+		pick("#app-categ", "1"),
+		chromedp.WaitReady(chromedp.CSS(`#servers option[value="192.168.1.20"]`)),
+		pick("#servers", "192.168.1.10"),
+		pick("#servers", "192.168.1.20"),
+	)
+	if err != nil {
+		t.Fatalf("choosing servers: %v", err)
+	}
+	text, err := chromedp.Run(ctx, chromedp.TextContent(chromedp.CSS(`#servers option[value="192.168.1.10"]`)))
+	if err != nil || text != "192.168.1.10 (sn2012-07-010)" {
+		t.Fatalf("server shown as %q (%v)", text, err)
+	}
+	err = chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`#show-hostname`)),
+		chromedp.Poll[chromedp.Void](`document.querySelector('#servers option[value="192.168.1.10"]').textContent === "sn2012-07-010"`),
+		// The choice survives the toggle.
+		chromedp.Poll[chromedp.Void](`document.querySelector('#servers').selectedOptions.length === 2`),
+		pick("#module", "1001"),
+		chromedp.WaitReady(chromedp.CSS(`#param-form input[name="sys_param_1"]`)),
+		chromedp.Poll[chromedp.Void](`document.querySelector('#module-caption').textContent.includes("查看所选服务器的操作系统日志信息")`),
+		chromedp.SetValue(chromedp.CSS(`#param-form input[name="sys_param_1"]`), "20"),
+		chromedp.Click(chromedp.CSS(`#run`)),
+	)
+	if err != nil {
+		t.Fatalf("starting the run: %v", err)
+	}
+	call := e.master.nextCall(t)
+	if call.Task.Params["sys_param_1"] != "20" || len(call.Task.Hosts) != 2 || call.Task.User != "operator" {
+		t.Fatalf("task %+v", call.Task)
+	}
+	call.send(t, task.HostResult{Host: task.Host{IP: "192.168.1.10", Name: "sn2012-07-010"}, Status: task.StatusOK,
+		Stdout: "<script>window.__xss=1</script><img src=x onerror=window.__xss=2>"})
+	err = chromedp.Do(ctx,
+		chromedp.WaitVisible(chromedp.CSS(`#output .host-result[data-host="192.168.1.10"].status-ok`)),
+		chromedp.WaitVisible(chromedp.CSS(`#output .host-result[data-host="192.168.1.20"].status-pending`)),
+		chromedp.Click(chromedp.CSS(`#cancel`)),
+	)
+	if err != nil {
+		t.Fatalf("watching the run: %v", err)
+	}
+	select {
+	case <-e.master.cancels:
+	case <-time.After(testTimeout):
+		t.Fatal("Cancel did not reach the master")
+	}
+	call.send(t, task.HostResult{Host: task.Host{IP: "192.168.1.20"}, Status: task.StatusCancelled, ExitCode: -1, Error: "cancelled by the operator"})
+	call.Finish <- nil
+	err = chromedp.Do(ctx,
+		chromedp.WaitVisible(chromedp.CSS(`#run-status[data-state="cancelled"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#output .host-result[data-host="192.168.1.20"].status-cancelled`)),
+	)
+	if err != nil {
+		st, _ := chromedp.Run(context.WithoutCancel(ctx), chromedp.Evaluate[string](`document.querySelector('#run-status').outerHTML + document.querySelector('#output').outerHTML`))
+		t.Fatalf("after cancel: %v; page: %s", err, st)
+	}
+	out, _ := chromedp.Run(ctx, chromedp.TextContent(chromedp.CSS(`#output .host-result[data-host="192.168.1.10"]`)))
+	xss, _ := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.__xss !== undefined`))
+	status, _ := chromedp.Run(ctx, chromedp.TextContent(chromedp.CSS(`#run-status`)))
+	if !strings.Contains(out, "<script>window.__xss=1</script>") || xss {
+		t.Fatalf("output %q shown as text? xss ran: %v", out, xss)
+	}
+	if !strings.Contains(status, "cancelled") || !strings.Contains(status, "1 ok") || !strings.Contains(status, "1 cancelled") {
+		t.Fatalf("status %q", status)
+	}
+
+	// A run still going, watched on its own page, fills in live.
+	id := e.startRun("operator", `{"module_id":1003,"hosts":["192.168.1.10","192.168.1.21"]}`)
+	call = e.master.nextCall(t)
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(e.ts.URL+"/runs/"+id),
+		chromedp.WaitVisible(chromedp.CSS(`#output .host-result[data-host="192.168.1.21"].status-pending`)),
+	); err != nil {
+		t.Fatalf("run page: %v", err)
+	}
+	call.send(t, task.HostResult{Host: task.Host{IP: "192.168.1.21"}, Status: task.StatusFailed, ExitCode: 2, Stderr: "no such file"})
+	call.Finish <- context.DeadlineExceeded
+	if err := chromedp.Do(ctx,
+		chromedp.WaitVisible(chromedp.CSS(`#output .host-result[data-host="192.168.1.21"].status-failed`)),
+		chromedp.WaitVisible(chromedp.CSS(`#output .host-result[data-host="192.168.1.10"].status-noresult`)),
+		chromedp.Poll[chromedp.Void](`document.querySelector('#run-status').textContent.startsWith("failed")`),
+	); err != nil {
+		t.Fatalf("live run page: %v", err)
+	}
+	e.waitStatus(id, store.RunFailed)
+}
