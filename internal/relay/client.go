@@ -106,9 +106,10 @@ type masterConn struct {
 	conn *grpc.ClientConn
 	rpc  relaypb.MasterClient
 
-	mu      sync.Mutex // held across a login so concurrent runs log in once
-	token   string
-	expires time.Time
+	mu       sync.Mutex
+	token    string
+	expires  time.Time
+	inflight *loginCall // the login in progress, if any
 }
 
 // NewClient checks cfg and prepares connections; nothing is dialled until
@@ -281,8 +282,9 @@ func (e allDownError) Unwrap() []error { return e }
 // runOn runs t on one master, logging in again once if the session is gone.
 // delivered tells whether any result reached onResult.
 func (c *Client) runOn(ctx context.Context, m *masterConn, t task.Task, sealed string, onResult func(task.HostResult)) (delivered bool, err error) {
+	stale := ""
 	for attempt := 0; ; attempt++ {
-		token, err := c.login(ctx, m, attempt > 0)
+		token, err := c.login(ctx, m, stale)
 		if err != nil {
 			return false, err
 		}
@@ -290,6 +292,7 @@ func (c *Client) runOn(ctx context.Context, m *masterConn, t task.Task, sealed s
 		var e *Error
 		if attempt == 0 && !delivered && errors.As(err, &e) && e.Code == codes.Unauthenticated {
 			c.log.Info().Str("master", m.addr).Msg("relay session no longer valid; logging in again")
+			stale = token
 			continue
 		}
 		return delivered, err
@@ -312,8 +315,9 @@ func (c *Client) stream(ctx context.Context, m *masterConn, token string, t task
 		return false, fmt.Errorf("relay: %w", err)
 	}
 
-	c.track(t.RunID, m)
-	defer c.untrack(t.RunID, m)
+	if c.track(t.RunID, m) {
+		defer c.untrack(t.RunID)
+	}
 
 	st, err := m.rpc.Run(runCtx, &relaypb.Envelope{Sealed: sealed})
 	if err != nil {
@@ -370,25 +374,64 @@ func openEvent(codec cipher.Codec, sealed string) (event, error) {
 	return ev, nil
 }
 
-// login returns a valid session token for m, logging in when there is none
-// (or force is set).
-func (c *Client) login(ctx context.Context, m *masterConn, force bool) (string, error) {
+// login returns a valid session token for m, logging in when it has none
+// or only the one the caller found stale. Concurrent callers share one
+// login call, so a master that does not answer costs each of them one dial
+// timeout, not one each in turn.
+func (c *Client) login(ctx context.Context, m *masterConn, stale string) (string, error) {
+	m.mu.Lock()
+	if m.token != "" && m.token != stale && time.Until(m.expires) > time.Minute {
+		token := m.token
+		m.mu.Unlock()
+		return token, nil
+	}
+	call := m.inflight
+	if call == nil {
+		call = &loginCall{done: make(chan struct{})}
+		m.inflight = call
+		m.token = ""
+		go c.doLogin(m, call)
+	}
+	m.mu.Unlock()
+	select {
+	case <-call.done:
+		if call.err != nil {
+			if ctx.Err() != nil {
+				return "", fmt.Errorf("relay: call to master %s stopped: %w", m.addr, ctx.Err())
+			}
+			return "", call.err
+		}
+		return call.token, nil
+	case <-ctx.Done():
+		return "", fmt.Errorf("relay: logging in to master %s stopped: %w", m.addr, ctx.Err())
+	}
+}
+
+// loginCall is one Login call shared by everyone waiting for it.
+type loginCall struct {
+	done  chan struct{}
+	token string
+	err   error
+}
+
+// doLogin makes the Login call with its own deadline (not a caller's
+// context: others may be waiting for it) and publishes the outcome.
+func (c *Client) doLogin(m *masterConn, call *loginCall) {
+	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.DialTimeout)
+	defer cancel()
+	resp, err := m.rpc.Login(ctx, &relaypb.LoginRequest{User: c.cfg.User, Password: c.cfg.Password})
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if !force && m.token != "" && time.Until(m.expires) > time.Minute {
-		return m.token, nil
-	}
-	m.token = ""
-	lctx, cancel := context.WithTimeout(ctx, c.cfg.DialTimeout)
-	defer cancel()
-	resp, err := m.rpc.Login(lctx, &relaypb.LoginRequest{User: c.cfg.User, Password: c.cfg.Password})
+	m.inflight = nil
 	if err != nil {
-		return "", c.callError(ctx, m, err, true)
+		call.err = c.callError(context.Background(), m, err, true)
+	} else {
+		call.token = resp.GetToken()
+		m.token = call.token
+		m.expires = time.Unix(resp.GetExpiresUnix(), 0)
+		c.log.Debug().Str("master", m.addr).Time("expires", m.expires).Msg("relay login")
 	}
-	m.token = resp.GetToken()
-	m.expires = time.Unix(resp.GetExpiresUnix(), 0)
-	c.log.Debug().Str("master", m.addr).Time("expires", m.expires).Msg("relay login")
-	return m.token, nil
+	close(call.done)
 }
 
 // callError turns a gRPC error into an *Error of the right kind; ctx is the
@@ -423,17 +466,22 @@ func (c *Client) callError(ctx context.Context, m *masterConn, err error, loggin
 	return e
 }
 
-func (c *Client) track(runID string, m *masterConn) {
+// track remembers which master runs runID, for Cancel. The first run of
+// an id owns the entry; a duplicate (which the master refuses) must not
+// erase it when it ends.
+func (c *Client) track(runID string, m *masterConn) (owner bool) {
 	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.runs[runID]; ok {
+		return false
+	}
 	c.runs[runID] = m
-	c.mu.Unlock()
+	return true
 }
 
-func (c *Client) untrack(runID string, m *masterConn) {
+func (c *Client) untrack(runID string) {
 	c.mu.Lock()
-	if c.runs[runID] == m {
-		delete(c.runs, runID)
-	}
+	delete(c.runs, runID)
 	c.mu.Unlock()
 }
 
@@ -473,8 +521,9 @@ func (c *Client) Cancel(ctx context.Context, runID string) error {
 }
 
 func (c *Client) cancelOn(ctx context.Context, m *masterConn, runID string) (bool, error) {
+	stale := ""
 	for attempt := 0; ; attempt++ {
-		token, err := c.login(ctx, m, attempt > 0)
+		token, err := c.login(ctx, m, stale)
 		if err != nil {
 			return false, err
 		}
@@ -498,6 +547,7 @@ func (c *Client) cancelOn(ctx context.Context, m *masterConn, runID string) (boo
 			err = c.callError(ctx, m, err, false)
 			var e *Error
 			if attempt == 0 && errors.As(err, &e) && e.Code == codes.Unauthenticated {
+				stale = token
 				continue
 			}
 			return false, err

@@ -13,6 +13,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/omserver/omserver-go/internal/master"
+	"github.com/omserver/omserver-go/internal/module"
 	"github.com/omserver/omserver-go/internal/relay/relaypb"
 	"github.com/omserver/omserver-go/internal/task"
 )
@@ -685,4 +687,107 @@ func (l *fakeListener) Addr() net.Addr { return l.addr }
 
 func metadataCtx(t *testing.T, auth string) context.Context {
 	return metadataOutgoing(testCtx(t), auth)
+}
+
+func TestRunStatusMapping(t *testing.T) {
+	cases := []struct {
+		err  error
+		code codes.Code
+		msg  string
+	}{
+		{fmt.Errorf("%w: module 9 is not installed", master.ErrUnknownModule), codes.NotFound, "module 9 is not installed"},
+		{fmt.Errorf("module 1001: %w: sys_param_1 must be a number", module.ErrInvalidParams), codes.InvalidArgument, "sys_param_1 must be a number"},
+		{fmt.Errorf("%w: r1", master.ErrDuplicateRun), codes.AlreadyExists, "already running"},
+		{master.ErrShuttingDown, codes.Unavailable, "shutting down"},
+		{fmt.Errorf("%w: salt", master.ErrUnknownBackend), codes.FailedPrecondition, "salt"},
+		{context.Canceled, codes.Canceled, "run cancelled"},
+		{errors.New("boom"), codes.Internal, "run failed: boom"},
+	}
+	for _, tc := range cases {
+		st := runStatus(tc.err)
+		if st.Code() != tc.code || !strings.Contains(st.Message(), tc.msg) {
+			t.Errorf("runStatus(%v) = %v %q, want %v containing %q", tc.err, st.Code(), st.Message(), tc.code, tc.msg)
+		}
+	}
+}
+
+func TestShuttingDownMasterFailsOver(t *testing.T) {
+	p := newPKI(t)
+	closing := newFakeExec(func(context.Context, task.Task, func(task.HostResult)) error { return master.ErrShuttingDown })
+	live := newFakeExec(instantRun)
+	a1 := startServer(t, serverConfig(p, "aead"), closing)
+	a2 := startServer(t, serverConfig(p, "aead"), live)
+	c := newTestClient(t, clientConfig(p, "aead", a1, a2))
+	n := 0
+	if err := c.Run(testCtx(t), newTask("r1", 1003, hosts("127.0.0.1"), nil), func(task.HostResult) { n++ }); err != nil || n != 1 {
+		t.Fatalf("Run: %d results, %v", n, err)
+	}
+	if len(closing.ran()) != 1 || len(live.ran()) != 1 {
+		t.Fatalf("closing master saw %d tasks, live %d", len(closing.ran()), len(live.ran()))
+	}
+}
+
+func TestUnresponsiveMasterGivesUpAfterDialTimeout(t *testing.T) {
+	p := newPKI(t)
+	// A port whose kernel completes the TCP handshake but where nothing
+	// ever answers the TLS handshake: a hung master.
+	hung, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hung.Close()
+	live := newFakeExec(instantRun)
+	liveAddr := startServer(t, serverConfig(p, "aead"), live)
+
+	cfg := clientConfig(p, "aead", hung.Addr().String())
+	cfg.DialTimeout = time.Second
+	c := newTestClient(t, cfg)
+	// The caller's deadline is far away: only the dial timeout can end this.
+	err = c.Run(testCtx(t), newTask("r1", 1003, hosts("127.0.0.1"), nil), func(task.HostResult) {})
+	assertRelayError(t, err, ErrMasterDown, codes.OK, "master "+hung.Addr().String()+" is unreachable")
+	t.Logf("hung master: %v", err)
+
+	// Listed first, the hung master is skipped for the live one.
+	cfg = clientConfig(p, "aead", hung.Addr().String(), liveAddr)
+	cfg.DialTimeout = time.Second
+	c = newTestClient(t, cfg)
+	if err := c.Run(testCtx(t), newTask("r2", 1003, hosts("127.0.0.1"), nil), func(task.HostResult) {}); err != nil {
+		t.Fatalf("failover past a hung master: %v", err)
+	}
+	if len(live.ran()) != 1 {
+		t.Fatal("the live master did not run the task")
+	}
+}
+
+func TestConcurrentRunsShareOneLogin(t *testing.T) {
+	p := newPKI(t)
+	exec := newFakeExec(instantRun)
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, _ := startServerOn(t, lis, serverConfig(p, "aead"), exec)
+	c := newTestClient(t, clientConfig(p, "aead", lis.Addr().String()))
+	var wg sync.WaitGroup
+	errs := make(chan error, 20)
+	for i := 0; i < 20; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- c.Run(testCtx(t), newTask(fmt.Sprintf("par-%d", i), 1003, hosts("127.0.0.1"), nil), func(task.HostResult) {})
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv.sessions.mu.Lock()
+	logins := len(srv.sessions.expires)
+	srv.sessions.mu.Unlock()
+	if logins != 1 || len(exec.ran()) != 20 {
+		t.Fatalf("%d logins for %d runs, want 1 for 20", logins, len(exec.ran()))
+	}
 }

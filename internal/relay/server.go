@@ -22,6 +22,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/omserver/omserver-go/internal/cipher"
+	"github.com/omserver/omserver-go/internal/module"
 	"github.com/omserver/omserver-go/internal/relay/relaypb"
 	"github.com/omserver/omserver-go/internal/task"
 )
@@ -39,6 +40,11 @@ type Executor interface {
 // modules it has loaded; Health includes the count when it does.
 type ModuleCounter interface {
 	ModuleCount() int
+}
+
+// moduleLister is *master.Master's way of telling its module count.
+type moduleLister interface {
+	Modules() []*module.Spec
 }
 
 // ServerConfig configures the master side of the relay.
@@ -464,8 +470,11 @@ func (h *service) Cancel(ctx context.Context, req *relaypb.Envelope) (*relaypb.C
 func (h *service) Health(context.Context, *relaypb.HealthRequest) (*relaypb.HealthResponse, error) {
 	s := h.s
 	resp := &relaypb.HealthResponse{Serving: true, Version: s.cfg.Version, Scheme: s.codec.Scheme()}
-	if mc, ok := s.exec.(ModuleCounter); ok {
-		resp.Modules = int32(mc.ModuleCount())
+	switch e := s.exec.(type) {
+	case ModuleCounter:
+		resp.Modules = int32(e.ModuleCount())
+	case moduleLister:
+		resp.Modules = int32(len(e.Modules()))
 	}
 	return resp, nil
 }
