@@ -2,6 +2,7 @@ package module
 
 import (
 	"errors"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -161,17 +162,17 @@ func TestCheckPlacement(t *testing.T) {
 		ok  bool
 	}{
 		{"echo " + P, true},
-		{"n=" + P + "; tail -n \"$n\" f", true},
-		{"x=$(echo " + P + ")", true},
-		{"\"$(echo " + P + ")\"", true},
+		{"n=" + P + "; echo \"$n\"", true},
+		{"x=$(echo " + P + "); echo \"$x\"", true},
+		{"echo \"$(echo " + P + ")\"", true},
 		{"echo '$(x)' " + P + " \"a\\\"b\"", true},
-		{"echo # '" + P, true},
+		{"echo x # '" + P, true},
 		{"echo \"" + P + "\"", false},
 		{"echo '" + P + "'", false},
 		{"echo `echo " + P + "`", false},
 		{"echo \"`echo $(echo " + P + ")`\"", false},
 		{"cat <<EOF\n" + P + "\nEOF", false},
-		{"eval " + P, false},
+		{"eval echo " + P, false},
 		{"echo 'unterminated", false},
 		{"echo \"unterminated", false},
 		{"echo $(unterminated", false},
@@ -182,6 +183,27 @@ func TestCheckPlacement(t *testing.T) {
 		err := checkPlacement(tc.cmd)
 		if (err == nil) != tc.ok {
 			t.Errorf("checkPlacement(%q) = %v, want ok=%v", tc.cmd, err, tc.ok)
+		}
+		if !strings.Contains(tc.cmd, P) || strings.Contains(tc.cmd, "unterminated") {
+			continue
+		}
+		// Run the command through the real sh with a hostile value: an
+		// accepted placement never executes it; the refused ones would.
+		dir := t.TempDir()
+		payload := "$(touch m1) `touch m2` ;touch m3"
+		cmd := strings.ReplaceAll(tc.cmd, P, ShellQuote(payload))
+		c := exec.Command("/bin/sh", "-c", cmd)
+		c.Dir = dir
+		_ = c.Run()
+		entries, _ := os.ReadDir(dir)
+		ran := len(entries) > 0
+		if tc.ok && ran {
+			t.Errorf("%q: an accepted placement executed the hostile value", cmd)
+		}
+		// Inside backquotes this payload happens to break the syntax
+		// instead; the other refused placements really execute it.
+		if !tc.ok && !ran && !strings.Contains(tc.cmd, "`") {
+			t.Errorf("%q: refused placement did not demonstrate the danger", cmd)
 		}
 	}
 }
