@@ -218,7 +218,7 @@ func Parse(path string, data []byte) (*Spec, error) {
 		if errors.Is(err, io.EOF) {
 			return nil, &FieldError{File: path, Msg: "empty module file"}
 		}
-		return nil, yamlError(path, err)
+		return nil, yamlError(path, data, err)
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
@@ -240,21 +240,61 @@ func Parse(path string, data []byte) (*Spec, error) {
 	return spec, nil
 }
 
-func yamlError(path string, err error) error {
+func yamlError(path string, data []byte, err error) error {
 	var te *yaml.TypeError
 	if !errors.As(err, &te) {
 		return &FieldError{File: path, Msg: "malformed YAML: " + err.Error()}
 	}
+	var root yaml.Node
+	_ = yaml.Unmarshal(data, &root) // it parsed once already; only used to locate keys
 	errs := make([]error, 0, len(te.Errors))
 	for _, msg := range te.Errors {
-		if line, key, typ, ok := unknownKey(msg); ok {
-			where := map[string]string{"Spec": "", "Param": "params[].", "Option": "params[].options[].", "Step": "steps[].", "Copy": "steps[].copy."}[typ]
-			errs = append(errs, &FieldError{File: path, Field: where + key, Msg: "unknown key (line " + line + ")"})
+		if line, key, _, ok := unknownKey(msg); ok {
+			n, _ := strconv.Atoi(line)
+			field := keyPath(&root, "", n, key)
+			if field == "" {
+				field = key
+			}
+			errs = append(errs, &FieldError{File: path, Field: field, Msg: "unknown key (line " + line + ")"})
 			continue
 		}
 		errs = append(errs, &FieldError{File: path, Msg: msg})
 	}
 	return errors.Join(errs...)
+}
+
+// keyPath finds the mapping key called key on the given line and returns
+// its field path, like "params[1].maxlen"; "" when not found.
+func keyPath(n *yaml.Node, prefix string, line int, key string) string {
+	switch n.Kind {
+	case yaml.DocumentNode:
+		for _, c := range n.Content {
+			if p := keyPath(c, prefix, line, key); p != "" {
+				return p
+			}
+		}
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			if p := keyPath(c, fmt.Sprintf("%s[%d]", prefix, i), line, key); p != "" {
+				return p
+			}
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i]
+			path := k.Value
+			if prefix != "" {
+				path = prefix + "." + k.Value
+			}
+			if k.Line == line && k.Value == key {
+				return path
+			}
+			if p := keyPath(n.Content[i+1], path, line, key); p != "" {
+				return p
+			}
+		}
+	}
+	return ""
 }
 
 // LoadDir loads every Mid_*.yaml in dir. The error joins every problem of
