@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/rs/zerolog"
 )
 
 // every endpoint of the router, with a body that would be valid for an admin.
@@ -317,5 +319,27 @@ func TestAPITokens(t *testing.T) {
 	e.assertUnchanged(before)
 	if n, _ := e.st.ListAPITokens(context.Background(), e.users["viewer"].ID); len(n) != 1 {
 		t.Fatalf("viewer has %d tokens, want 1", len(n))
+	}
+}
+
+// Behind a proxy that rewrites Host, the configured public origin is trusted.
+func TestBaseURLOriginTrusted(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.BaseURL = "https://ops.example.com/omserver/" })
+	e.do(req{method: "POST", path: "/api/v1/fun-categs", as: "admin", body: `{"name":"Via.Proxy"}`,
+		header: map[string]string{"Origin": "https://ops.example.com", "Sec-Fetch-Site": "cross-site"}}).want(t, http.StatusCreated)
+	e.do(req{method: "POST", path: "/api/v1/fun-categs", as: "admin", body: `{"name":"Other.Site"}`,
+		header: map[string]string{"Origin": "https://ops.example.com.evil.example", "Sec-Fetch-Site": "cross-site"}}).want(t, http.StatusForbidden)
+
+	st := e.st
+	for _, bad := range []string{"ops.example.com", "ftp://x", "http://"} {
+		if _, err := New(Config{BaseURL: bad}, st, e.master, zerolog.Nop()); err == nil {
+			t.Errorf("base URL %q accepted", bad)
+		}
+	}
+	if _, err := New(Config{}, nil, e.master, zerolog.Nop()); err == nil {
+		t.Error("nil store accepted")
+	}
+	if _, err := New(Config{}, st, nil, zerolog.Nop()); err == nil {
+		t.Error("nil master accepted")
 	}
 }

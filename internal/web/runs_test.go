@@ -467,3 +467,29 @@ func mustJSON(t *testing.T, v any) string {
 	}
 	return string(b)
 }
+
+// A result the database refuses is still shown live, and the run's record
+// says that something is missing.
+func TestResultStoreFailureIsShownAndNoted(t *testing.T) {
+	e := newEnv(t)
+	id := e.startRun("operator", `{"module_id":1003,"hosts":["192.168.1.10"]}`)
+	call := e.master.nextCall(t)
+	events := e.openEvents(id, "operator")
+	events.next() // run
+	db := e.st.DB()
+	if _, err := db.Exec(`ALTER TABLE run_hosts RENAME TO run_hosts_away`); err != nil {
+		t.Fatal(err)
+	}
+	call.send(t, result("192.168.1.10", "", task.StatusOK, "still seen"))
+	if ev := events.next(); ev.Name != "result" || !strings.Contains(ev.Data, "still seen") {
+		t.Fatalf("event %+v", ev)
+	}
+	if _, err := db.Exec(`ALTER TABLE run_hosts_away RENAME TO run_hosts`); err != nil {
+		t.Fatal(err)
+	}
+	call.Finish <- nil
+	run := e.waitStatus(id, store.RunDone)
+	if !strings.Contains(run.Error, "1 host result(s) could not be recorded") {
+		t.Fatalf("run error %q", run.Error)
+	}
+}

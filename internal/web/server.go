@@ -6,6 +6,28 @@
 // The web tier never executes anything itself: it can only ask the master to
 // run a module the master has, with parameters the module declares, on hosts
 // of the inventory.
+//
+// Security decisions:
+//   - Everything shown is escaped: pages are html/template, the browser code
+//     inserts with textContent only. Host output, module names and labels
+//     are text.
+//   - Module captions of the original hold HTML ("[<b>功能说明</b>]<br> ...").
+//     They are not sanitised into HTML but reduced to plain text with a real
+//     HTML tokenizer (tags dropped, <br> and block ends become line breaks,
+//     script/style content dropped) and shown escaped; the stored caption is
+//     kept unchanged for the legacy module_info endpoint. Parameter forms are
+//     rendered only from the parsed schema, never from module_extend.
+//   - CSP allows only this site's scripts and styles (no inline code at all),
+//     no framing; nosniff; Referrer-Policy same-origin.
+//   - Every non-safe request passes net/http's CrossOriginProtection
+//     (Sec-Fetch-Site, then Origin vs Host; cfg.BaseURL's origin trusted),
+//     and the session cookie is HttpOnly, SameSite=Strict, Secure when
+//     configured. Scripts use bearer tokens (no cookie, no CSRF exposure).
+//   - Sessions and API tokens are 32 random bytes; only their SHA-256 is
+//     stored. Passwords are bcrypt. Logins are rate limited per client IP
+//     (the TCP peer: forwarded headers are not trusted) and per user name.
+//   - /healthz and /metrics answer without login (for probes and scrapers)
+//     and reveal no error details; put them behind the proxy if that matters.
 package web
 
 import (
