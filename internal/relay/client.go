@@ -335,21 +335,14 @@ func (c *Client) stream(ctx context.Context, m *masterConn, token string, t task
 		if err != nil {
 			return delivered, &Error{Addr: m.addr, Kind: ErrBadResult, Msg: err.Error()}
 		}
-		if ev.RunID != t.RunID {
+		if ev.RunID != t.RunID || (ev.Result != nil && ev.Result.RunID != t.RunID) {
 			return delivered, &Error{Addr: m.addr, Kind: ErrBadResult, Msg: fmt.Sprintf("event for run %q in the stream of run %q", ev.RunID, t.RunID)}
 		}
-		switch ev.Type {
-		case eventResult:
-			if ev.Result == nil || ev.Result.RunID != t.RunID {
-				return delivered, &Error{Addr: m.addr, Kind: ErrBadResult, Msg: "result event without a result of this run"}
-			}
-			delivered = true
-			onResult(*ev.Result)
-		case eventDone:
+		if ev.Type == eventDone {
 			return delivered, nil
-		default:
-			return delivered, &Error{Addr: m.addr, Kind: ErrBadResult, Msg: fmt.Sprintf("unknown event type %q", ev.Type)}
 		}
+		delivered = true
+		onResult(*ev.Result)
 	}
 }
 
@@ -364,12 +357,41 @@ func openEvent(codec cipher.Codec, sealed string) (event, error) {
 		}
 		return event{}, fmt.Errorf("cannot open result envelope: %w", err)
 	}
-	var ev event
-	if err := json.Unmarshal(plain, &ev); err != nil {
-		if codec.Scheme() == cipher.SchemeLegacy {
+	ev, err := decodeEvent(plain)
+	if err != nil {
+		if errors.Is(err, errNotJSON) && codec.Scheme() == cipher.SchemeLegacy {
 			return event{}, errors.New("cannot open result envelope: decrypted data is not JSON (wrong SECRET_KEY?)")
 		}
-		return event{}, fmt.Errorf("cannot decode result event: %w", err)
+		return event{}, fmt.Errorf("bad event: %w", err)
+	}
+	return ev, nil
+}
+
+// decodeEvent decodes and checks one decrypted event: a known type, and
+// for a result a result with a known status.
+func decodeEvent(plain []byte) (event, error) {
+	var ev event
+	if err := json.Unmarshal(plain, &ev); err != nil {
+		var syn *json.SyntaxError
+		if errors.As(err, &syn) || len(plain) == 0 {
+			return event{}, fmt.Errorf("%w: %v", errNotJSON, err)
+		}
+		return event{}, err
+	}
+	switch ev.Type {
+	case eventResult:
+		if ev.Result == nil {
+			return event{}, errors.New("result event without a result")
+		}
+		if !ev.Result.Status.Valid() {
+			return event{}, fmt.Errorf("result for host %s has unknown status %q", ev.Result.Host, ev.Result.Status)
+		}
+	case eventDone:
+		if ev.Result != nil {
+			return event{}, errors.New("done event carries a result")
+		}
+	default:
+		return event{}, fmt.Errorf("unknown event type %q", ev.Type)
 	}
 	return ev, nil
 }

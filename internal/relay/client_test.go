@@ -87,8 +87,11 @@ func TestClientRejectsResultsItCannotOpen(t *testing.T) {
 		{"other run", "aead", testSecret, func(string) []string { return []string{resultEvent("someone-elses-run")} }, `event for run "someone-elses-run"`, 0, false},
 		{"unknown type", "aead", testSecret, func(id string) []string { return []string{`{"type":"shell","run_id":"` + id + `"}`} }, `unknown event type "shell"`, 0, false},
 		{"no done", "aead", testSecret, func(id string) []string { return []string{resultEvent(id)} }, "ended without a done event", 1, false},
+		{"unknown status", "aead", testSecret, func(id string) []string {
+			return []string{`{"type":"result","run_id":"` + id + `","result":{"run_id":"` + id + `","host":{"ip":"127.0.0.1"},"status":"rebooted"}}`}
+		}, `unknown status "rebooted"`, 0, false},
 		{"replayed result", "aead", testSecret, ok, "replayed message", 1, true},
-		{"empty result", "aead", testSecret, func(id string) []string { return []string{`{"type":"result","run_id":"` + id + `"}`} }, "without a result", 0, false},
+		{"empty result", "aead", testSecret, func(id string) []string { return []string{`{"type":"result","run_id":"` + id + `"}`} }, "result event without a result", 0, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -52,3 +52,40 @@ func TestDecodeTaskAcceptsAValidTask(t *testing.T) {
 		t.Fatal("a task over the limit was accepted")
 	}
 }
+
+// FuzzDecodeEvent feeds the client's event decoder (what follows opening a
+// streamed message; with the legacy scheme anything can get this far): it
+// must never panic, and what it accepts must be a known event type whose
+// result, if any, has a known status.
+func FuzzDecodeEvent(f *testing.F) {
+	for _, s := range []string{
+		`{"type":"result","run_id":"r1","result":{"run_id":"r1","host":{"ip":"127.0.0.1"},"status":"ok","exit_code":0,"stdout":"x","stderr":"","started":"2026-01-01T00:00:00Z","duration_ns":5}}`,
+		`{"type":"done","run_id":"r1"}`,
+		`{"type":"done","run_id":"r1","result":{"status":"ok"}}`,
+		`{"type":"result","run_id":"r1","result":{"status":"rebooted"}}`,
+		`{"type":"result","run_id":"r1"}`,
+		`{"type":"shell"}`,
+		`null`,
+		"\x9c\x01garbage",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		ev, err := decodeEvent(data)
+		if err != nil {
+			return
+		}
+		switch ev.Type {
+		case eventResult:
+			if ev.Result == nil || !ev.Result.Status.Valid() {
+				t.Fatalf("accepted a result event with result %+v", ev.Result)
+			}
+		case eventDone:
+			if ev.Result != nil {
+				t.Fatal("accepted a done event with a result")
+			}
+		default:
+			t.Fatalf("accepted event type %q", ev.Type)
+		}
+	})
+}
