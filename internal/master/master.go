@@ -177,6 +177,18 @@ func (m *Master) Module(id int) (*module.Spec, bool) {
 	return s, ok
 }
 
+// Running returns the ids of the runs in progress.
+func (m *Master) Running() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ids := make([]string, 0, len(m.runs))
+	for id := range m.runs {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return ids
+}
+
 // Cancel stops the run with the given id: hosts in progress are cancelled
 // and hosts not yet started are reported cancelled without running. It
 // reports whether such a run was in progress.

@@ -589,16 +589,21 @@ func TestReloadOnSignal(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "Mid_9.yaml"), []byte("id: 9\nname: nine\nsteps: [{run: uptime}]\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// The loop receives the next signal only after the previous reload
+	// returned, so once a second send completes the first reload is done.
 	sig <- syscall.SIGHUP
-	// The unbuffered channel hands over one signal at a time, so after the
-	// second send the first reload has finished.
+	sig <- syscall.SIGHUP
+	if got := moduleIDs(m); got != "[1 2 3 4 9]" {
+		t.Fatalf("after SIGHUP: %s", got)
+	}
+	// A broken file: the reload is refused and the set stays.
 	if err := os.WriteFile(filepath.Join(dir, "Mid_10.yaml"), []byte("id: 10\nname: broken\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	sig <- syscall.SIGHUP
 	sig <- syscall.SIGHUP
 	if got := moduleIDs(m); got != "[1 2 3 4 9]" {
-		t.Fatalf("after SIGHUPs: %s", got)
+		t.Fatalf("after SIGHUP with a broken file: %s", got)
 	}
 	cancel()
 	<-stopped

@@ -22,6 +22,9 @@ func (m *Master) Run(ctx context.Context, t task.Task, emit func(task.HostResult
 	if err := t.Validate(); err != nil {
 		return err
 	}
+	if emit == nil {
+		emit = func(task.HostResult) {}
+	}
 	spec, ok := m.Module(t.ModuleID)
 	if !ok {
 		return fmt.Errorf("%w: module %d is not installed on this master", ErrUnknownModule, t.ModuleID)
@@ -110,6 +113,14 @@ func (m *Master) dispatch(ctx context.Context, be backend.Backend, hosts []task.
 			return
 		}
 		if !acquire(ctx, m.global) {
+			<-perRun
+			notStarted(ctx, hosts[i:], results)
+			return
+		}
+		// A slot freed by a cancelled host can win the race against
+		// ctx.Done in acquire's select: never start a host after cancel.
+		if ctx.Err() != nil {
+			<-m.global
 			<-perRun
 			notStarted(ctx, hosts[i:], results)
 			return

@@ -127,6 +127,7 @@ func runShell(ctx context.Context, command string, stdout, stderr io.Writer) (in
 	cmd.Stdout = stdout
 	cmd.Stderr = stderr
 	cmd.Dir = "/"
+	cmd.Env = commandEnv()
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error {
 		// Negative pid: the whole group, so children of the shell die too.
@@ -154,6 +155,23 @@ func runShell(ctx context.Context, command string, stdout, stderr io.Writer) (in
 	default:
 		return code, fmt.Errorf("command: %w", err)
 	}
+}
+
+// commandEnv is the whole environment of a module command: a fixed PATH
+// and locale, plus HOME and USER. Nothing else of the master's environment
+// is passed on, since it may hold SECRET_KEY or the relay password.
+func commandEnv() []string {
+	env := []string{
+		"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+		"LANG=C.UTF-8",
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		env = append(env, "HOME="+home)
+	}
+	if u := os.Getenv("USER"); u != "" {
+		env = append(env, "USER="+u)
+	}
+	return env
 }
 
 // copyFile copies c.Src to c.Dest with c.Mode, through a temporary file in

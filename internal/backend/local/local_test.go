@@ -259,3 +259,20 @@ func TestAlreadyCancelledRunsNothing(t *testing.T) {
 		t.Error("command ran on a cancelled context")
 	}
 }
+
+// Module commands do not see the master's environment, which may hold
+// secrets.
+func TestCommandEnvironmentHasNoSecrets(t *testing.T) {
+	t.Setenv("OMSERVER_SECRET_KEY", "s3cret-value")
+	t.Setenv("OMSERVER_RELAY_PASSWORD", "pw-value")
+	res := run(t, newBackend(), localhost, backend.Options{}, cmd("env; command -v sh"))
+	if res.Status != task.StatusOK {
+		t.Fatalf("%s %s", res.Status, res.Error)
+	}
+	if strings.Contains(res.Stdout, "s3cret-value") || strings.Contains(res.Stdout, "pw-value") {
+		t.Fatalf("secrets leaked into the command environment:\n%s", res.Stdout)
+	}
+	if !strings.Contains(res.Stdout, "PATH=/usr/local/sbin:") || !strings.HasSuffix(res.Stdout, "/sh\n") {
+		t.Fatalf("environment without a usable PATH:\n%s", res.Stdout)
+	}
+}
