@@ -165,6 +165,26 @@ func startServerOn(t testing.TB, lis net.Listener, cfg ServerConfig, exec Execut
 	return srv, stop
 }
 
+// serveLoopback serves an already built server on a fresh loopback port
+// until the test ends and returns its address.
+func serveLoopback(t testing.TB, srv *Server) string {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, lis) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	return lis.Addr().String()
+}
+
 // startServer serves on a fresh loopback port and returns its address.
 func startServer(t testing.TB, cfg ServerConfig, exec Executor) string {
 	t.Helper()
