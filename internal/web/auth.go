@@ -326,6 +326,7 @@ func (s *Server) pageLoginPost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !ok {
+		s.limiter.fail(ip, name, time.Now())
 		s.metrics.loginFailures.Inc()
 		s.audit(r, name, "login.failed", "")
 		s.renderWith(w, r, http.StatusUnauthorized, "login", "Log in", form, "", "Wrong user name or password, or the account is disabled.")

@@ -274,17 +274,35 @@ func TestLoginRateLimit(t *testing.T) {
 func TestLimiterPerUserAndIP(t *testing.T) {
 	l := newLoginLimiter(2)
 	now := testNow()
-	if !l.allow("1.1.1.1", "a", now) || !l.allow("2.2.2.2", "a", now) {
-		t.Fatal("first attempts refused")
-	}
+	l.fail("1.1.1.1", "a", now)
+	l.fail("2.2.2.2", "a", now)
 	if l.allow("3.3.3.3", "a", now) {
 		t.Fatal("a third attempt on the same name from a new address was allowed")
+	}
+	if !l.allow("1.1.1.1", "c", now) {
+		t.Fatal("an address with one failure left was refused")
+	}
+	l.fail("1.1.1.1", "c", now)
+	if l.allow("1.1.1.1", "zz", now) {
+		t.Fatal("an address that spent its failures was allowed with a fresh name")
 	}
 	if !l.allow("4.4.4.4", "b", now) {
 		t.Fatal("an unrelated name and address were refused")
 	}
 	if !l.allow("3.3.3.3", "a", now.Add(2*loginRefill)) {
 		t.Fatal("attempts did not come back after the refill time")
+	}
+}
+
+// Successful logins spend nothing: an office behind one address is not
+// locked out by its own users.
+func TestSuccessfulLoginsNotLimited(t *testing.T) {
+	e := newEnv(t) // burst 3
+	for i := range 6 {
+		r := e.do(req{method: "POST", path: "/login", body: form("username", "operator", "password", testPassword)})
+		if r.code != http.StatusSeeOther {
+			t.Fatalf("login %d: status %d", i+1, r.code)
+		}
 	}
 }
 

@@ -14,7 +14,7 @@ const loginRefill = 20 * time.Second
 // full again are pruned when the map reaches it.
 const maxLimiterKeys = 10000
 
-// loginLimiter throttles login attempts per client IP and per user name, so
+// loginLimiter throttles failed login attempts per client IP and per user name, so
 // neither one address guessing many names nor many addresses guessing one
 // name gets far.
 type loginLimiter struct {
@@ -32,19 +32,25 @@ func newLoginLimiter(burst int) *loginLimiter {
 	return &loginLimiter{burst: burst, keys: make(map[string]*limiterEntry)}
 }
 
-// allow spends one attempt for the IP and one for the user name; both must
-// have one left.
+// allow reports whether both the IP and the user name have an attempt
+// left; it spends nothing (failures do, see fail).
 func (l *loginLimiter) allow(ip, user string, now time.Time) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if len(l.keys) >= maxLimiterKeys {
 		l.prune(now)
 	}
-	a := l.entry("ip:"+ip, now)
-	b := l.entry("user:"+user, now)
-	okA := a.AllowN(now, 1)
-	okB := b.AllowN(now, 1)
-	return okA && okB
+	return l.entry("ip:"+ip, now).TokensAt(now) >= 1 && l.entry("user:"+user, now).TokensAt(now) >= 1
+}
+
+// fail spends one attempt of the IP and one of the user name. Only failed
+// logins count, so many people logging in from one office address are not
+// locked out by their own successes.
+func (l *loginLimiter) fail(ip, user string, now time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.entry("ip:"+ip, now).AllowN(now, 1)
+	l.entry("user:"+user, now).AllowN(now, 1)
 }
 
 func (l *loginLimiter) entry(key string, now time.Time) *rate.Limiter {
