@@ -197,9 +197,15 @@ func (s *Server) HTTPServer() *http.Server {
 		ReadTimeout:       60 * time.Second,
 		IdleTimeout:       120 * time.Second,
 	}
-	srv.RegisterOnShutdown(s.cancelStreams)
+	srv.RegisterOnShutdown(s.EndStreams)
 	return srv
 }
+
+// EndStreams closes every open SSE stream (browsers reconnect and replay);
+// runs are not affected. Register it with http.Server.RegisterOnShutdown
+// when serving Handler() with your own server, so that its Shutdown does
+// not wait for streams of long runs.
+func (s *Server) EndStreams() { s.cancelStreams() }
 
 // Shutdown refuses new runs, waits for in-flight runs until ctx ends, then
 // cancels what is left and records it as interrupted; event streams end.
