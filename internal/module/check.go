@@ -210,6 +210,7 @@ func (c *checker) options(field string, rp *rawParam, p *Param) {
 				c.add(of+".vars", "%q is not a var name ([A-Za-z_][A-Za-z0-9_]*)", k)
 			}
 			if len(val) > maxVarBytes || !utf8.ValidString(val) || strings.ContainsFunc(val, func(r rune) bool {
+				// Also keeps NUL and SOH, the loader's placeholders, out.
 				return unicode.IsControl(r) && r != '\n' && r != '\t'
 			}) {
 				c.add(of+".vars."+k, "must be UTF-8 text of at most %d bytes without control characters other than newline and tab", maxVarBytes)
@@ -230,8 +231,8 @@ func (c *checker) step(field string, rs *rawStep, s *Spec, declared map[string]b
 		st.Run = *rs.Run
 		if strings.TrimSpace(st.Run) == "" {
 			c.add(field+".run", "empty command")
-		} else if strings.ContainsRune(st.Run, 0) {
-			c.add(field+".run", "contains a NUL byte")
+		} else if strings.ContainsAny(st.Run, "\x00\x01") {
+			c.add(field+".run", "contains a NUL or SOH byte")
 		} else if segs, ok := c.template(field+".run", st.Run, s, declared, true); ok {
 			c.combinations(field+".run", segs, s, func(cmd string) error {
 				if err := checkPlacement(cmd); err != nil {
@@ -349,7 +350,11 @@ func (c *checker) combinations(field string, segs []segment, s *Spec, check func
 			case sg.vr != "":
 				b.WriteString(vars[sg.param][sg.vr])
 			default:
-				b.WriteRune(placeholder)
+				if p, _ := s.Param(sg.param); p.Type == TypeText {
+					b.WriteRune(textPlaceholder)
+				} else {
+					b.WriteRune(placeholder)
+				}
 			}
 		}
 		if err := check(b.String()); err != nil && !reported[err.Error()] {

@@ -40,11 +40,14 @@
 //
 //   - {{p}} inserts the validated value of parameter p, always single-quoted
 //     for a POSIX shell (numbers too). It may appear only where the shell
-//     would honour those quotes: outside any quotes, backquotes and
+//     would honour those quotes: outside any quotes, backquotes, $(( )) and
 //     here-documents (inside $(...) is fine), and never in a command that
-//     uses eval. The loader refuses any other placement, because a
-//     single-quoted value inside double quotes or a here-document is no
-//     longer inert. It is not allowed in copy src or dest at all.
+//     uses eval. A text parameter is further refused in a command using
+//     [[ ]], (( )), let, declare or typeset (bash evaluates text there as
+//     arithmetic, running $(...) inside it) or running ssh, su, xargs or a
+//     shell (sh, bash, ...), which parse their arguments again. The loader
+//     refuses any other placement, because a single-quoted value in those
+//     places is no longer inert. It is not allowed in copy src or dest.
 //   - {{p.var}} inserts the var named var of the option chosen for choice
 //     parameter p, verbatim. Vars are trusted text written by the module
 //     author on the master's disk; a var used by a template must exist on

@@ -212,6 +212,8 @@ func TestLoadErrors(t *testing.T) {
 		{"param in heredoc", "", goodHead + "params: [{name: n, type: number, min: 1, max: 2}]\nsteps: [{run: \"cat <<EOF\\n{{n}}\\nEOF\\n\"}]\n", []string{"after a here-document"}},
 		{"param with eval", "", goodHead + "params: [{name: n, type: number, min: 1, max: 2}]\nsteps: [{run: 'eval echo {{n}}'}]\n", []string{"containing eval"}},
 		{"var opens a quote", "", goodHead + "params: [{name: n, type: number, min: 1, max: 2}, {name: c, type: choice, options: [{value: a, vars: {q: 'echo \"'}}]}]\nsteps: [{run: '{{c.q}} {{n}}\"'}]\n", []string{"must not be inside quotes", "(with c=a)"}},
+		{"text in [[ ]]", "", goodHead + "params: [{name: s, type: text, max_length: 9}]\nsteps: [{run: '[[ {{s}} -eq 1 ]] && echo one'}]\n", []string{"steps[0].run: a text {{param}} must not be used in a command with [[ ]]"}},
+		{"text to ssh", "", goodHead + "params: [{name: s, type: text, max_length: 9}]\nsteps: [{run: 'ssh web2 cat {{s}}'}]\n", []string{`steps[0].run: a text {{param}} must not be used in a command that runs "ssh"`}},
 		{"unterminated quote", "", goodHead + "steps: [{run: 'echo \"abc'}]\n", []string{"unterminated quote"}},
 		{"missing copy file", "", goodHead + "steps: [{copy: {src: files/nothere.conf, dest: /etc/x.conf}}]\n", []string{"steps[0].copy.src: \"files/nothere.conf\"", "no such file"}},
 		{"copy src absolute", "", goodHead + "steps: [{copy: {src: /etc/passwd, dest: /tmp/x}}]\n", []string{"steps[0].copy.src: \"/etc/passwd\" must be a relative path inside the modules directory"}},

@@ -156,7 +156,7 @@ func TestExpandedTextIsOneWordInSh(t *testing.T) {
 }
 
 func TestCheckPlacement(t *testing.T) {
-	const P = string(placeholder)
+	const P, T = string(placeholder), string(textPlaceholder)
 	cases := []struct {
 		cmd string
 		ok  bool
@@ -178,20 +178,36 @@ func TestCheckPlacement(t *testing.T) {
 		{"echo $(unterminated", false},
 		{"echo ok", true},
 		{"evaluate " + P, true},
+		{"echo $(( " + P + " + 1 ))", false},
+		{"echo \"$(( (" + P + ") ))\"", false},
+		{"echo $(( (1 + 2) * 3 )) " + P, true},
+		{"echo $(( 1 + $(echo " + P + ") ))", true},
+		{"echo $(( 1 + 2 ", false},
+		{"[ " + P + " -gt 1 ] && echo " + T, true},
+		{"grep -c " + T + " /etc/hosts", true},
+		{"echo " + T + " > /tmp/sshd.log", true},
+		{"[[ " + T + " -eq 1 ]]", false},
+		{"echo $(( " + T + " ))", false},
+		{"let x=" + T, false},
+		{"ssh web1 cat " + T, false},
+		{"/bin/sh -c " + T, false},
+		{"su -c " + T + " nobody", false},
+		{"echo " + T + " | xargs ls", false},
+		{"eval echo " + T, false},
 	}
 	for _, tc := range cases {
 		err := checkPlacement(tc.cmd)
 		if (err == nil) != tc.ok {
 			t.Errorf("checkPlacement(%q) = %v, want ok=%v", tc.cmd, err, tc.ok)
 		}
-		if !strings.Contains(tc.cmd, P) || strings.Contains(tc.cmd, "unterminated") {
+		if !strings.Contains(tc.cmd, P) && !strings.Contains(tc.cmd, T) || strings.Contains(tc.cmd, "unterminated") {
 			continue
 		}
 		// Run the command through the real sh with a hostile value: an
 		// accepted placement never executes it; the refused ones would.
 		dir := t.TempDir()
 		payload := "$(touch m1) `touch m2` ;touch m3"
-		cmd := strings.ReplaceAll(tc.cmd, P, ShellQuote(payload))
+		cmd := strings.ReplaceAll(strings.ReplaceAll(tc.cmd, P, ShellQuote(payload)), T, ShellQuote(payload))
 		c := exec.Command("/bin/sh", "-c", cmd)
 		c.Dir = dir
 		_ = c.Run()
@@ -201,8 +217,9 @@ func TestCheckPlacement(t *testing.T) {
 			t.Errorf("%q: an accepted placement executed the hostile value", cmd)
 		}
 		// Inside backquotes this payload happens to break the syntax
-		// instead; the other refused placements really execute it.
-		if !tc.ok && !ran && !strings.Contains(tc.cmd, "`") {
+		// instead, and the text-only refusals are about bash and other
+		// shells; the other refused placements really execute it here.
+		if !tc.ok && !ran && !strings.Contains(tc.cmd, "`") && !strings.Contains(tc.cmd, T) {
 			t.Errorf("%q: refused placement did not demonstrate the danger", cmd)
 		}
 	}

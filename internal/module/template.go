@@ -95,9 +95,19 @@ func ShellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
-// placeholder stands for a quoted parameter value while the loader lexes a
-// command; NUL never occurs in a checked template or var.
-const placeholder = '\x00'
+// Placeholders stand for quoted parameter values while the loader lexes a
+// command: placeholder for number and choice values, textPlaceholder for
+// free text. NUL and SOH never occur in a checked template or var.
+const (
+	placeholder     = '\x00'
+	textPlaceholder = '\x01'
+)
+
+// textReparsers are words after which bash or another program parses its
+// arguments again as code or arithmetic: a quoted text value there is not
+// inert (bash evaluates a[$(cmd)] inside [[ -eq ]], (( )) and let; ssh,
+// su -c, sh -c and xargs hand it to another shell).
+const textReparsers = "eval let declare typeset ssh su xargs sh bash dash zsh ksh"
 
 // shell lexer contexts.
 const (
@@ -106,17 +116,31 @@ const (
 	ctxDouble             // "..."
 	ctxBackquote          // `...`
 	ctxDollarParen        // $(...)
+	ctxArith              // $((...)): as if double-quoted, so single quotes are literal
+	ctxArithParen         // (...) inside $((...))
 )
 
 // checkPlacement lexes a POSIX sh command in which every quoted parameter
 // value has been replaced by placeholder, and fails when a placeholder sits
 // where a single-quoted word would not be inert: inside double quotes,
-// backquotes, a here-document, or in a command using eval. It also fails
+// backquotes, $(( )), a here-document, or in a command using eval; a text
+// value also not in a command using [[ ]], (( )) or a program that parses
+// its arguments again (textReparsers). It also fails
 // on unterminated quotes. It is deliberately conservative.
 func checkPlacement(cmd string) error {
-	hasPlaceholder := strings.ContainsRune(cmd, placeholder)
+	hasPlaceholder := strings.ContainsRune(cmd, placeholder) || strings.ContainsRune(cmd, textPlaceholder)
 	if hasPlaceholder && containsWord(cmd, "eval") {
 		return errors.New("a {{param}} value must not be used in a command containing eval")
+	}
+	if strings.ContainsRune(cmd, textPlaceholder) {
+		if strings.Contains(cmd, "[[") || strings.Contains(cmd, "((") {
+			return errors.New("a text {{param}} must not be used in a command with [[ ]] or (( )): bash evaluates text there as arithmetic, running $(...) inside it")
+		}
+		for _, w := range strings.Fields(textReparsers) {
+			if containsWord(cmd, w) {
+				return fmt.Errorf("a text {{param}} must not be used in a command that runs %q: it parses its arguments again", w)
+			}
+		}
 	}
 	stack := []int{ctxCommand}
 	heredoc := false
@@ -125,7 +149,7 @@ func checkPlacement(cmd string) error {
 	for i := 0; i < len(rs); i++ {
 		r := rs[i]
 		top := stack[len(stack)-1]
-		if r == placeholder {
+		if r == placeholder || r == textPlaceholder {
 			if heredoc {
 				return errors.New("a {{param}} value must not be used after a here-document (<<): it would not stay quoted")
 			}
@@ -143,12 +167,38 @@ func checkPlacement(cmd string) error {
 					if inner {
 						return errors.New("a {{param}} value must not be inside quotes: it is inserted already single-quoted")
 					}
+				case ctxArith, ctxArithParen:
+					if inner {
+						return errors.New("a {{param}} value must not be inside $(( )): the shell ignores single quotes there; assign it to a variable first")
+					}
 				}
 			}
 			wordStart = false
 			continue
 		}
+		dollarArith := r == '$' && i+2 < len(rs) && rs[i+1] == '(' && rs[i+2] == '('
 		switch top {
+		case ctxArith, ctxArithParen:
+			switch {
+			case r == '\\':
+				i++
+			case dollarArith:
+				stack = append(stack, ctxArith)
+				i += 2
+			case r == '$' && i+1 < len(rs) && rs[i+1] == '(':
+				stack = append(stack, ctxDollarParen)
+				i++
+			case r == '`':
+				stack = append(stack, ctxBackquote)
+			case r == '(':
+				stack = append(stack, ctxArithParen)
+			case r == ')' && top == ctxArithParen:
+				stack = stack[:len(stack)-1]
+			case r == ')' && i+1 < len(rs) && rs[i+1] == ')':
+				stack = stack[:len(stack)-1]
+				i++
+			}
+			continue
 		case ctxSingle:
 			if r == '\'' {
 				stack = stack[:len(stack)-1]
@@ -162,6 +212,9 @@ func checkPlacement(cmd string) error {
 				stack = stack[:len(stack)-1]
 			case r == '`':
 				stack = append(stack, ctxBackquote)
+			case dollarArith:
+				stack = append(stack, ctxArith)
+				i += 2
 			case r == '$' && i+1 < len(rs) && rs[i+1] == '(':
 				stack = append(stack, ctxDollarParen)
 				i++
@@ -182,6 +235,9 @@ func checkPlacement(cmd string) error {
 			} else {
 				stack = append(stack, ctxBackquote)
 			}
+		case dollarArith:
+			stack = append(stack, ctxArith)
+			i += 2
 		case r == '$' && i+1 < len(rs) && rs[i+1] == '(':
 			stack = append(stack, ctxDollarParen)
 			i++
@@ -198,12 +254,13 @@ func checkPlacement(cmd string) error {
 		wordStart = strings.ContainsRune(" \t\n;&|()<>", r)
 	}
 	if len(stack) != 1 {
-		return errors.New("unterminated quote, backquote or $( in command")
+		return errors.New("unterminated quote, backquote, $( or $(( in command")
 	}
 	return nil
 }
 
-// containsWord reports whether w occurs in s as a whole shell word.
+// containsWord reports whether w occurs in s as a whole word or as the
+// last element of a path (/bin/sh).
 func containsWord(s, w string) bool {
 	for i := 0; ; {
 		j := strings.Index(s[i:], w)
@@ -221,6 +278,6 @@ func containsWord(s, w string) bool {
 }
 
 func isWordByte(c byte) bool {
-	return c == '_' || c == '-' || c == '.' || c == '/' ||
+	return c == '_' || c == '-' || c == '.' ||
 		(c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
 }
