@@ -157,6 +157,9 @@
     api('POST', '/api/v1/runs', { module_id: parseInt(mod, 10), hosts: hosts, params: params }).then(function (res) {
       current = { id: res.run_id, source: null };
       output.setAttribute('data-run-id', res.run_id);
+      var link = $('run-link');
+      link.href = '/runs/' + encodeURIComponent(res.run_id);
+      link.hidden = false;
       hosts.forEach(function (ip) {
         var s = servers.filter(function (x) { return x.ip === ip; })[0];
         window.OMS.pending(output, ip, s ? s.name : '');
