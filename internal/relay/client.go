@@ -42,6 +42,10 @@ var (
 	// ErrBadResult: something the master sent could not be opened or made
 	// no sense (wrong SECRET_KEY on one side, or a corrupted stream).
 	ErrBadResult = errors.New("bad message from master")
+	// ErrInterrupted: the connection to the master was lost after it had
+	// accepted the run; some hosts may have run it. The client does not run
+	// it on another master, since that could run it twice.
+	ErrInterrupted = errors.New("master went away during the run")
 	// ErrRunNotFound: no master knows the run to cancel.
 	ErrRunNotFound = errors.New("run not found on any master")
 )
@@ -64,6 +68,8 @@ func (e *Error) Error() string {
 		return fmt.Sprintf("master %s rejected the request: %s", e.Addr, e.Msg)
 	case ErrBadResult:
 		return fmt.Sprintf("bad message from master %s: %s", e.Addr, e.Msg)
+	case ErrInterrupted:
+		return fmt.Sprintf("master %s went away during the run (hosts may have run it; not retried elsewhere): %s", e.Addr, e.Msg)
 	default:
 		return fmt.Sprintf("master %s: %s", e.Addr, e.Msg)
 	}
@@ -219,8 +225,9 @@ func (c *Client) Close() error {
 // Run asks a master to run t and calls onResult for each host's result as
 // it arrives (from one goroutine, in the master's completion order). It
 // fills t.IssuedAt and t.Nonce when empty. Masters are tried in order: the
-// next one only when the previous is down before any result arrived, so a
-// run never executes twice. Logging in happens lazily and is retried once
+// next one only when the previous is down or refused the task before
+// running anything, so a run never executes twice (a master lost after it
+// accepted the run gives ErrInterrupted). Logging in happens lazily and is retried once
 // when the master no longer knows the session.
 func (c *Client) Run(ctx context.Context, t task.Task, onResult func(task.HostResult)) error {
 	if t.IssuedAt.IsZero() {
@@ -329,7 +336,12 @@ func (c *Client) stream(ctx context.Context, m *masterConn, token string, t task
 			return delivered, &Error{Addr: m.addr, Kind: ErrBadResult, Msg: "the run's stream ended without a done event"}
 		}
 		if err != nil {
-			return delivered, c.callError(ctx, m, err, false)
+			err = c.callError(ctx, m, err, false)
+			var e *Error
+			if errors.As(err, &e) && e.Kind == ErrMasterDown && mayHaveRun(st) {
+				e.Kind = ErrInterrupted
+			}
+			return delivered, err
 		}
 		ev, err := openEvent(opener, env.GetSealed())
 		if err != nil {
@@ -344,6 +356,16 @@ func (c *Client) stream(ctx context.Context, m *masterConn, token string, t task
 		delivered = true
 		onResult(*ev.Result)
 	}
+}
+
+// mayHaveRun tells, after a stream ended with an error, whether the master
+// had accepted the task without saying that nothing ran.
+func mayHaveRun(st grpc.ClientStream) bool {
+	md, err := st.Header()
+	if err != nil || len(md.Get(mdAccepted)) == 0 {
+		return false
+	}
+	return len(st.Trailer().Get(mdNothingRan)) == 0
 }
 
 // openEvent decrypts and decodes one streamed event. Unknown fields are

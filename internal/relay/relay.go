@@ -59,6 +59,14 @@ const (
 	envelopeSlack = 64 << 10
 )
 
+// Metadata keys of the Run stream: the header mdAccepted says the master
+// accepted the task and may have started it; the trailer mdNothingRan says
+// that, despite the error, no host ran anything.
+const (
+	mdAccepted   = "omserver-run-accepted"
+	mdNothingRan = "omserver-run-nothing-ran"
+)
+
 // Event types of the Run stream.
 const (
 	eventResult = "result"

@@ -791,3 +791,36 @@ func TestConcurrentRunsShareOneLogin(t *testing.T) {
 		t.Fatalf("%d logins for %d runs, want 1 for 20", logins, len(exec.ran()))
 	}
 }
+
+func TestMasterLostMidRunIsNotRetriedElsewhere(t *testing.T) {
+	p := newPKI(t)
+	started := make(chan struct{})
+	first := newFakeExec(func(ctx context.Context, tk task.Task, emit func(task.HostResult)) error {
+		close(started)
+		<-ctx.Done()
+		return nil
+	})
+	second := newFakeExec(instantRun)
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := serverConfig(p, "aead")
+	cfg.ShutdownGrace = 100 * time.Millisecond
+	_, stop := startServerOn(t, lis, cfg, first)
+	a2 := startServer(t, serverConfig(p, "aead"), second)
+	c := newTestClient(t, clientConfig(p, "aead", lis.Addr().String(), a2))
+
+	errc := make(chan error, 1)
+	go func() {
+		errc <- c.Run(testCtx(t), newTask("r-lost", 1007, hosts("127.0.0.1"), nil), func(task.HostResult) {})
+	}()
+	<-started
+	stop() // the first master goes away with the run in progress
+	err = <-errc
+	assertRelayError(t, err, ErrInterrupted, codes.OK, "went away during the run")
+	t.Logf("lost master: %v", err)
+	if len(second.ran()) != 0 {
+		t.Fatal("a run the first master had started was run again on the second")
+	}
+}

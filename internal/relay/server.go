@@ -30,7 +30,10 @@ import (
 // Executor runs tasks; *master.Master is the real one.
 type Executor interface {
 	// Run runs t, calling emit once per host as each finishes, and returns
-	// when every host is done. It must stop the run when ctx ends.
+	// when every host is done. It must stop the run when ctx ends. It
+	// returns an error only when it refused the task before running
+	// anything on any host (the relay tells the client so, which lets the
+	// client try another master without running anything twice).
 	Run(ctx context.Context, t task.Task, emit func(task.HostResult)) error
 	// Cancel stops a running run; false when no run has that id.
 	Cancel(runID string) bool
@@ -410,6 +413,13 @@ func (h *service) Run(req *relaypb.Envelope, stream grpc.ServerStreamingServer[r
 		}
 		sent++
 	}
+	// From here on the task may run: say so before anything can, so a
+	// client that loses the connection later knows not to run it again
+	// elsewhere.
+	if err := stream.SendHeader(metadata.Pairs(mdAccepted, "1")); err != nil {
+		log.Warn().Err(err).Msg("relay: the caller went away before the run started")
+		return status.Error(codes.Unavailable, "cannot answer: the caller went away")
+	}
 	// ctx ends when the web tier goes away; the executor stops the run then.
 	runErr := s.exec.Run(ctx, t, emit)
 	mu.Lock()
@@ -417,6 +427,8 @@ func (h *service) Run(req *relaypb.Envelope, stream grpc.ServerStreamingServer[r
 	mu.Unlock()
 
 	if runErr != nil {
+		// The executor refused before running anything (its contract).
+		stream.SetTrailer(metadata.Pairs(mdNothingRan, "1"))
 		st := runStatus(runErr)
 		if ctx.Err() != nil {
 			st = status.New(codes.Canceled, "run cancelled: the caller went away")
