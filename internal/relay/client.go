@@ -225,10 +225,10 @@ func (c *Client) Close() error {
 // Run asks a master to run t and calls onResult for each host's result as
 // it arrives (from one goroutine, in the master's completion order). It
 // fills t.IssuedAt and t.Nonce when empty. Masters are tried in order: the
-// next one only when the previous is down or refused the task before
-// running anything, so a run never executes twice (a master lost after it
-// accepted the run gives ErrInterrupted). Logging in happens lazily and is retried once
-// when the master no longer knows the session.
+// next one only when the previous is down, or refused the task as shutting
+// down, before running anything; so a run never executes twice (a master
+// lost after it accepted the run gives ErrInterrupted). Logging in happens
+// lazily and is retried once when the master no longer knows the session.
 func (c *Client) Run(ctx context.Context, t task.Task, onResult func(task.HostResult)) error {
 	if t.IssuedAt.IsZero() {
 		t.IssuedAt = time.Now().UTC()
@@ -496,13 +496,13 @@ func (c *Client) callError(ctx context.Context, m *masterConn, err error, loggin
 		if !loggingIn {
 			e.Msg = "no answer in time"
 		}
-	case codes.Unauthenticated, codes.ResourceExhausted, codes.PermissionDenied:
+	case codes.Unauthenticated:
+		e.Kind = ErrLoginRefused
+	case codes.ResourceExhausted, codes.PermissionDenied:
+		// From Login: rate limited. Elsewhere: oversized, replayed...
+		e.Kind = ErrRejected
 		if loggingIn {
 			e.Kind = ErrLoginRefused
-		} else if st.Code() == codes.Unauthenticated {
-			e.Kind = ErrLoginRefused
-		} else {
-			e.Kind = ErrRejected
 		}
 	default:
 		e.Kind = ErrRejected

@@ -103,6 +103,12 @@ func TestWrongPasswordRefused(t *testing.T) {
 	c := newTestClient(t, cfg)
 	err := c.Run(testCtx(t), newTask("r1", 1003, hosts("127.0.0.1"), nil), func(task.HostResult) { t.Error("got a result") })
 	assertRelayError(t, err, ErrLoginRefused, codes.Unauthenticated, "master "+addr+" refused login: wrong user or password")
+	// Keep trying: the master stops even checking and says why.
+	for i := 1; i < loginBurst; i++ {
+		c.Run(testCtx(t), newTask("r1", 1003, hosts("127.0.0.1"), nil), func(task.HostResult) {})
+	}
+	err = c.Run(testCtx(t), newTask("r1", 1003, hosts("127.0.0.1"), nil), func(task.HostResult) {})
+	assertRelayError(t, err, ErrLoginRefused, codes.ResourceExhausted, "refused login: too many failed logins from this address")
 	if len(exec.ran()) != 0 {
 		t.Fatal("a task ran after a refused login")
 	}
