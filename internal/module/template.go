@@ -120,6 +120,8 @@ const (
 	ctxArithParen         // (...) inside $((...))
 )
 
+var errHeredoc = errors.New("a {{param}} value must not be used after a here-document (<<): it would not stay quoted")
+
 // checkPlacement lexes a POSIX sh command in which every quoted parameter
 // value has been replaced by placeholder, and fails when a placeholder sits
 // where a single-quoted word would not be inert: inside double quotes,
@@ -149,9 +151,12 @@ func checkPlacement(cmd string) error {
 	for i := 0; i < len(rs); i++ {
 		r := rs[i]
 		top := stack[len(stack)-1]
+		if r == '\\' && i+1 < len(rs) && (rs[i+1] == placeholder || rs[i+1] == textPlaceholder) {
+			return errors.New("a {{param}} value must not follow a backslash: it would escape the opening quote")
+		}
 		if r == placeholder || r == textPlaceholder {
 			if heredoc {
-				return errors.New("a {{param}} value must not be used after a here-document (<<): it would not stay quoted")
+				return errHeredoc
 			}
 			// Backquotes anywhere outside: their end is found before the
 			// value's quotes are seen. Quotes count up to the innermost
@@ -249,6 +254,10 @@ func checkPlacement(cmd string) error {
 		case r == '#' && wordStart:
 			for i+1 < len(rs) && rs[i+1] != '\n' {
 				i++
+				// After <<, this line may be a here-document body, not a comment.
+				if heredoc && (rs[i] == placeholder || rs[i] == textPlaceholder) {
+					return errHeredoc
+				}
 			}
 		}
 		wordStart = strings.ContainsRune(" \t\n;&|()<>", r)
