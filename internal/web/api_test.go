@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/omserver/omserver-go/internal/store"
 	"github.com/omserver/omserver-go/internal/task"
@@ -331,10 +332,11 @@ func TestSecurityHeadersHealthMetrics(t *testing.T) {
 	e.waitStatus(id, store.RunDone)
 	m := e.do(req{method: "GET", path: "/metrics"}).want(t, http.StatusOK, "omserver_web_runs_started_total 1",
 		`omserver_web_http_requests_total{code="200",method="GET",route="/login"}`, "omserver_web_sse_subscribers")
-	deadline := 0
-	for !strings.Contains(m.body, `omserver_web_runs_finished_total{status="done"} 1`) && deadline < 100 {
+	// The counter moves right after the run's record is finished.
+	deadline := time.Now().Add(testTimeout)
+	for !strings.Contains(m.body, `omserver_web_runs_finished_total{status="done"} 1`) && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
 		m = e.do(req{method: "GET", path: "/metrics"})
-		deadline++
 	}
 	if !strings.Contains(m.body, `omserver_web_runs_finished_total{status="done"} 1`) {
 		t.Fatal("finished run not counted")

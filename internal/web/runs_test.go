@@ -472,10 +472,16 @@ func mustJSON(t *testing.T, v any) string {
 // says that something is missing.
 func TestResultStoreFailureIsShownAndNoted(t *testing.T) {
 	e := newEnv(t)
-	id := e.startRun("operator", `{"module_id":1003,"hosts":["192.168.1.10"]}`)
+	id := e.startRun("operator", `{"module_id":1003,"hosts":["192.168.1.10","192.168.1.20"]}`)
 	call := e.master.nextCall(t)
 	events := e.openEvents(id, "operator")
 	events.next() // run
+	// Once the first result arrived, the stream has read the database and
+	// only follows live results.
+	call.send(t, result("192.168.1.20", "", task.StatusOK, "stored"))
+	if ev := events.next(); ev.Name != "result" || !strings.Contains(ev.Data, "stored") {
+		t.Fatalf("event %+v", ev)
+	}
 	db := e.st.DB()
 	if _, err := db.Exec(`ALTER TABLE run_hosts RENAME TO run_hosts_away`); err != nil {
 		t.Fatal(err)
