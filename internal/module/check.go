@@ -27,7 +27,7 @@ const (
 	maxCombinations = 4096 // option combinations checked per template
 )
 
-// knownBackends are the names a module may force.
+// knownBackend reports whether a module may force the backend called name.
 func knownBackend(name string) bool {
 	switch name {
 	case "ssh", "local", "ansible", "salt", "func":

@@ -161,18 +161,18 @@ func idFromFileName(base string) (int, bool) {
 
 // unknownKey recognises yaml.v3's KnownFields message
 // "line N: field K not found in type module.rawX" so it can be reported as
-// an unknown key on the right field.
-func unknownKey(msg string) (line, key, typ string, ok bool) {
+// an unknown key on its field path.
+func unknownKey(msg string) (line, key string, ok bool) {
 	rest, ok := strings.CutPrefix(msg, "line ")
 	if !ok {
-		return "", "", "", false
+		return "", "", false
 	}
 	line, rest, ok = strings.Cut(rest, ": field ")
 	if !ok {
-		return "", "", "", false
+		return "", "", false
 	}
-	key, typ, ok = strings.Cut(rest, " not found in type module.raw")
-	return line, key, typ, ok
+	key, _, ok = strings.Cut(rest, " not found in type module.raw")
+	return line, key, ok
 }
 
 // maxFileBytes bounds a module file; the real ones are a few kilobytes.
@@ -249,7 +249,7 @@ func yamlError(path string, data []byte, err error) error {
 	_ = yaml.Unmarshal(data, &root) // it parsed once already; only used to locate keys
 	errs := make([]error, 0, len(te.Errors))
 	for _, msg := range te.Errors {
-		if line, key, _, ok := unknownKey(msg); ok {
+		if line, key, ok := unknownKey(msg); ok {
 			n, _ := strconv.Atoi(line)
 			field := keyPath(&root, "", n, key)
 			if field == "" {
