@@ -381,8 +381,8 @@ func openEvent(codec cipher.Codec, sealed string) (event, error) {
 	}
 	ev, err := decodeEvent(plain)
 	if err != nil {
-		if errors.Is(err, errNotJSON) && codec.Scheme() == cipher.SchemeLegacy {
-			return event{}, errors.New("cannot open result envelope: decrypted data is not JSON (wrong SECRET_KEY?)")
+		if errors.Is(err, errBadJSON) && codec.Scheme() == cipher.SchemeLegacy {
+			return event{}, errors.New("cannot open result envelope: decrypted data is not the expected JSON (wrong SECRET_KEY?)")
 		}
 		return event{}, fmt.Errorf("bad event: %w", err)
 	}
@@ -394,11 +394,7 @@ func openEvent(codec cipher.Codec, sealed string) (event, error) {
 func decodeEvent(plain []byte) (event, error) {
 	var ev event
 	if err := json.Unmarshal(plain, &ev); err != nil {
-		var syn *json.SyntaxError
-		if errors.As(err, &syn) || len(plain) == 0 {
-			return event{}, fmt.Errorf("%w: %v", errNotJSON, err)
-		}
-		return event{}, err
+		return event{}, fmt.Errorf("%w: %v", errBadJSON, err)
 	}
 	switch ev.Type {
 	case eventResult:

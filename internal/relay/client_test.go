@@ -83,7 +83,7 @@ func TestClientRejectsResultsItCannotOpen(t *testing.T) {
 		dup        bool
 	}{
 		{"aead wrong key", "aead", "another key", ok, "message authentication failed (wrong SECRET_KEY?)", 0, false},
-		{"legacy wrong key", "legacy", "another key", ok, "decrypted data is not JSON (wrong SECRET_KEY?)", 0, false},
+		{"legacy wrong key", "legacy", "another key", ok, "decrypted data is not the expected JSON (wrong SECRET_KEY?)", 0, false},
 		{"other run", "aead", testSecret, func(string) []string { return []string{resultEvent("someone-elses-run")} }, `event for run "someone-elses-run"`, 0, false},
 		{"unknown type", "aead", testSecret, func(id string) []string { return []string{`{"type":"shell","run_id":"` + id + `"}`} }, `unknown event type "shell"`, 0, false},
 		{"no done", "aead", testSecret, func(id string) []string { return []string{resultEvent(id)} }, "ended without a done event", 1, false},

@@ -103,10 +103,10 @@ func (c cancelRequest) validate() error {
 	return nil
 }
 
-// errNotJSON marks a document that is not even syntactically a JSON value of
-// the expected shape; with the legacy scheme that is what a wrong
-// SECRET_KEY looks like.
-var errNotJSON = errors.New("not a valid JSON document")
+// errBadJSON marks a document that does not decode as one JSON value of the
+// expected shape (syntax, types, unknown fields, trailing data); with the
+// legacy scheme that is what a wrong SECRET_KEY looks like.
+var errBadJSON = errors.New("bad JSON document")
 
 // decodeStrict decodes exactly one JSON document of at most limit bytes into
 // v, refusing unknown fields and trailing data.
@@ -117,15 +117,11 @@ func decodeStrict(data []byte, limit int, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		var syn *json.SyntaxError
-		if errors.As(err, &syn) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return fmt.Errorf("%w: %v", errNotJSON, err)
-		}
-		return err
+		return fmt.Errorf("%w: %v", errBadJSON, err)
 	}
 	var extra json.RawMessage
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
-		return fmt.Errorf("%w: trailing data after the document", errNotJSON)
+		return fmt.Errorf("%w: trailing data after the document", errBadJSON)
 	}
 	return nil
 }

@@ -317,8 +317,8 @@ func (s *Server) openEnvelope(sealed, what string) ([]byte, error) {
 // the legacy scheme a wrong key yields garbage, never an error from Open,
 // so "not JSON" is the wrong-key signal.
 func (s *Server) decodeError(err error, what string) error {
-	if errors.Is(err, errNotJSON) && s.codec.Scheme() == cipher.SchemeLegacy {
-		return status.Errorf(codes.InvalidArgument, "cannot open %s envelope: decrypted data is not JSON (wrong SECRET_KEY?)", what)
+	if errors.Is(err, errBadJSON) && s.codec.Scheme() == cipher.SchemeLegacy {
+		return status.Errorf(codes.InvalidArgument, "cannot open %s envelope: decrypted data is not the expected JSON (wrong SECRET_KEY?)", what)
 	}
 	return status.Errorf(codes.InvalidArgument, "invalid %s: %v", what, err)
 }
