@@ -673,6 +673,39 @@ func TestShutdown(t *testing.T) {
 	})
 }
 
+// panicky panics for one host and answers "done" for the others.
+type panicky struct{}
+
+func (panicky) Name() string { return "fake" }
+func (panicky) Run(_ context.Context, h task.Host, _ []backend.Step, _ backend.Options) task.HostResult {
+	if h.Name == "h1" {
+		panic("boom")
+	}
+	return task.HostResult{Host: h, Status: "done?"}
+}
+
+// A panicking backend fails its host only; a backend's invalid status is
+// reported as failed; every host still gets exactly one result.
+func TestBackendMisbehaviour(t *testing.T) {
+	m := newMaster(t, Config{}, writeModules(t, testModules), map[string]backend.Backend{"fake": panicky{}})
+	c := newCollector(3)
+	if err := m.Run(context.Background(), newTask("bad", 1, hosts(3), nil), c.emit); err != nil {
+		t.Fatal(err)
+	}
+	if len(c.results) != 3 {
+		t.Fatalf("%d results", len(c.results))
+	}
+	for _, r := range c.results {
+		want := "returned invalid status"
+		if r.Host.Name == "h1" {
+			want = "backend fake panicked: boom"
+		}
+		if r.Status != task.StatusFailed || !strings.Contains(r.Error, want) || r.Started.IsZero() {
+			t.Errorf("%s: %s %q", r.Host, r.Status, r.Error)
+		}
+	}
+}
+
 // instant is a backend that returns at once.
 type instant struct{}
 

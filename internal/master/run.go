@@ -167,7 +167,7 @@ func (m *Master) runHost(ctx context.Context, be backend.Backend, h task.Host, s
 		defer cancel()
 	}
 	started := time.Now()
-	r := be.Run(hctx, h, steps, opts)
+	r := safeRun(hctx, be, h, steps, opts)
 	r.Host = h
 	if r.Started.IsZero() {
 		r.Started = started
@@ -188,4 +188,16 @@ func (m *Master) runHost(ctx context.Context, be backend.Backend, h task.Host, s
 		r.Status = task.StatusCancelled
 	}
 	return r
+}
+
+// safeRun turns a backend panic into a failed result for that host, so one
+// host can never take the master and every other host's run down with it.
+func safeRun(ctx context.Context, be backend.Backend, h task.Host, steps []backend.Step, opts backend.Options) (r task.HostResult) {
+	defer func() {
+		if p := recover(); p != nil {
+			r = task.HostResult{Host: h, Status: task.StatusFailed, ExitCode: -1,
+				Error: fmt.Sprintf("backend %s panicked: %v", be.Name(), p)}
+		}
+	}()
+	return be.Run(ctx, h, steps, opts)
 }
