@@ -170,13 +170,23 @@ func parseEnvelope(message string) ([]byte, error) {
 	return raw, nil
 }
 
+// looksLikeEnvelope reports whether message is a versioned envelope
+// ("omv<version>."). A legacy message never is: '.' is not in the standard
+// base64 alphabet, though one in 2^18 legacy messages starts with "omv".
+func looksLikeEnvelope(message string) bool {
+	if !strings.HasPrefix(message, aeadPrefixStem) {
+		return false
+	}
+	i := strings.IndexByte(message, '.')
+	return i > len(aeadPrefixStem) && i <= len(aeadPrefixStem)+4
+}
+
 // classifyForeign says why a message without the AEAD prefix is refused:
 // another envelope version, a legacy message, or garbage.
 func classifyForeign(message string) error {
-	if strings.HasPrefix(message, aeadPrefixStem) {
-		if i := strings.IndexByte(message, '.'); i > len(aeadPrefixStem) && i <= len(aeadPrefixStem)+4 {
-			return fmt.Errorf("%w: envelope %q, this codec opens %q", ErrVersion, message[:i+1], AEADPrefix)
-		}
+	if looksLikeEnvelope(message) {
+		i := strings.IndexByte(message, '.')
+		return fmt.Errorf("%w: envelope %q, this codec opens %q", ErrVersion, message[:i+1], AEADPrefix)
 	}
 	if raw, err := base64.StdEncoding.DecodeString(message); err == nil && len(raw) >= LegacySaltSize {
 		return fmt.Errorf("%w: looks like a legacy (RC4) message given to the authenticated codec", ErrVersion)

@@ -6,7 +6,6 @@ import (
 	"crypto/sha1"
 	"encoding/base64"
 	"fmt"
-	"strings"
 )
 
 // LegacySaltSize is the random salt length of the original scheme.
@@ -57,7 +56,7 @@ func (l *Legacy) EncodeWithSalt(plaintext []byte, salt [LegacySaltSize]byte) str
 // fewer than 16 bytes and ErrVersion for an AEAD envelope. It cannot detect
 // a wrong key: see the type's documentation.
 func (l *Legacy) Open(message string) ([]byte, error) {
-	if strings.HasPrefix(message, aeadPrefixStem) {
+	if looksLikeEnvelope(message) {
 		return nil, fmt.Errorf("%w: an authenticated (omv2) message given to the legacy codec", ErrVersion)
 	}
 	raw, err := base64.StdEncoding.DecodeString(message)

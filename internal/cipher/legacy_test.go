@@ -130,3 +130,23 @@ func TestLegacySealUsesFreshSalt(t *testing.T) {
 		t.Fatal("two seals of the same plaintext are identical: salt is not random")
 	}
 }
+
+// TestLegacyOpensMessagesStartingLikeAnEnvelope: about one legacy message in
+// 2^18 starts with "omv" by chance (salt bytes 0xa2 0x6b 0xef...); it is
+// still a legacy message and must open.
+func TestLegacyOpensMessagesStartingLikeAnEnvelope(t *testing.T) {
+	l := NewLegacy("k")
+	var salt [16]byte
+	copy(salt[:], []byte{0xa2, 0x6b, 0xef})
+	msg := l.EncodeWithSalt([]byte("1003@@127.0.0.1@@"), salt)
+	if msg[:3] != "omv" {
+		t.Fatalf("test salt does not give an omv prefix: %q", msg)
+	}
+	got, err := l.Open(msg)
+	if err != nil || string(got) != "1003@@127.0.0.1@@" {
+		t.Fatalf("Open(%q) = %q, %v", msg, got, err)
+	}
+	if _, err := l.Open("omv2.AAAAAAAAAAAAAAAAAAAAAAAAAAAA"); !errors.Is(err, ErrVersion) {
+		t.Fatalf("an AEAD envelope given to the legacy codec: err = %v, want ErrVersion", err)
+	}
+}

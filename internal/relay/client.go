@@ -250,7 +250,7 @@ func (c *Client) Run(ctx context.Context, t task.Task, onResult func(task.HostRe
 	var down []error
 	for i, m := range c.masters {
 		// Each attempt gets a fresh envelope: an AEAD envelope is single use.
-		sealed, err := seal(c.codec, plain)
+		sealed, err := c.codec.Seal(plain)
 		if err != nil {
 			return fmt.Errorf("relay: sealing task: %w", err)
 		}
@@ -575,7 +575,7 @@ func (c *Client) cancelOn(ctx context.Context, m *masterConn, runID string) (boo
 		if err != nil {
 			return false, fmt.Errorf("relay: encoding cancel request: %w", err)
 		}
-		sealed, err := seal(c.codec, plain)
+		sealed, err := c.codec.Seal(plain)
 		if err != nil {
 			return false, fmt.Errorf("relay: sealing cancel request: %w", err)
 		}

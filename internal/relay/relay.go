@@ -29,10 +29,8 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"strings"
 	"time"
 
-	"github.com/omserver/omserver-go/internal/cipher"
 	"github.com/omserver/omserver-go/internal/task"
 )
 
@@ -138,27 +136,6 @@ func decodeTask(data []byte, limit int) (task.Task, error) {
 		return task.Task{}, err
 	}
 	return t, nil
-}
-
-// maxSealAttempts bounds seal's retries; each has a 2^-18 chance of
-// needing another, so more than one retry effectively never happens.
-const maxSealAttempts = 8
-
-// seal seals plain with codec, never producing a legacy message that starts
-// like an AEAD envelope ("omv"): a random salt makes 1 in 2^18 legacy
-// messages start so, and the legacy opener refuses them as the wrong
-// scheme. Sealing again draws a new salt.
-func seal(codec cipher.Codec, plain []byte) (string, error) {
-	for range maxSealAttempts {
-		sealed, err := codec.Seal(plain)
-		if err != nil {
-			return "", err
-		}
-		if codec.Scheme() != cipher.SchemeLegacy || !strings.HasPrefix(sealed, "omv") {
-			return sealed, nil
-		}
-	}
-	return "", fmt.Errorf("sealing: %d legacy messages in a row looked like AEAD envelopes", maxSealAttempts)
 }
 
 // newNonce returns 16 random bytes, base64url encoded.

@@ -363,7 +363,7 @@ func (s *Server) seal(ev event) (*relaypb.Envelope, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encoding %s event: %w", ev.Type, err)
 	}
-	sealed, err := seal(s.codec, plain)
+	sealed, err := s.codec.Seal(plain)
 	if err != nil {
 		return nil, fmt.Errorf("sealing %s event: %w", ev.Type, err)
 	}
