@@ -622,7 +622,7 @@ func TestShutdown(t *testing.T) {
 		go func() { shut <- m.Shutdown(context.Background()) }()
 		// New runs are refused once shutdown has begun.
 		for {
-			err := m.Run(context.Background(), newTask("late", 1, []task.Host{{IP: "10.9.9.9", Name: "free"}}, nil), func(task.HostResult) {})
+			err := m.Run(context.Background(), newTask("late", 1, []task.Host{{IP: "127.0.0.9", Name: "free"}}, nil), func(task.HostResult) {})
 			if errors.Is(err, ErrShuttingDown) {
 				break
 			}
