@@ -79,6 +79,7 @@ func cmdWeb(ctx context.Context, args []string, stderr io.Writer) error {
 		return fmt.Errorf("web listener: %w", err)
 	}
 	srv := &http.Server{Handler: ws.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	srv.RegisterOnShutdown(ws.EndStreams) // live-output streams must not hold shutdown open
 	log.Info().Str("listen", wc.Listen).Str("database", st.Dialect()).Strs("masters", wc.Masters).Msg("web started")
 	notify(log, daemon.SdNotifyReady)
 

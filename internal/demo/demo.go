@@ -169,6 +169,7 @@ func Start(ctx context.Context, opts Options) (inst *Instance, err error) {
 	}
 	inst.URL = "http://" + webLis.Addr().String()
 	inst.httpSrv = &http.Server{Handler: ws.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	inst.httpSrv.RegisterOnShutdown(ws.EndStreams) // live-output streams must not hold shutdown open
 	inst.goRun(func() error {
 		if err := inst.httpSrv.Serve(webLis); !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("demo: web server: %w", err)
