@@ -12,6 +12,7 @@ package salt
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
@@ -53,10 +54,10 @@ type fakeSaltAPI struct {
 	tokens   map[string]time.Time // token -> expiry
 	logins   int
 	runs     []recordedRun
-	rawReply []byte // when set, POST / answers exactly these bytes
-	status   int    // when set, POST / answers this HTTP status
-	reject   bool   // when set, POST / answers 401 whatever the token
-	hanging  chan struct{}
+	rawReply []byte          // when set, POST / answers exactly these bytes
+	status   int             // when set, POST / answers this HTTP status
+	reject   bool            // when set, POST / answers 401 whatever the token
+	ctx      context.Context // ends at cleanup: commands outlive their request, as on a real minion
 }
 
 type recordedRun struct {
@@ -69,13 +70,18 @@ func newFakeSaltAPI(t *testing.T) *fakeSaltAPI {
 	f := &fakeSaltAPI{
 		t: t, user: "saltapi", password: "s3cret", eauth: "pam", ttl: time.Hour,
 		minions: map[string]minionMode{}, tokens: map[string]time.Time{},
-		hanging: make(chan struct{}, 16),
 	}
+
+	var cancel context.CancelFunc
+	f.ctx, cancel = context.WithCancel(context.Background())
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /login", f.login)
 	mux.HandleFunc("POST /{$}", f.run)
 	f.srv = httptest.NewTLSServer(mux) // listens on 127.0.0.1
 	t.Cleanup(f.srv.Close)
+	// Registered after Close so it runs first: Close waits for handlers,
+	// which wait for their commands.
+	t.Cleanup(cancel)
 	f.caFile = filepath.Join(t.TempDir(), "ca.pem")
 	pemBytes := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: f.srv.Certificate().Raw})
 	if err := os.WriteFile(f.caFile, pemBytes, 0o600); err != nil {
@@ -193,18 +199,14 @@ func (f *fakeSaltAPI) run(w http.ResponseWriter, r *http.Request) {
 		ret[minion] = "'cmd.run_all' is not available."
 	case mode == minionNoRetcode:
 		ret[minion] = map[string]any{"pid": 1, "stdout": "x"}
-	case mode == minionHangs:
-		f.hanging <- struct{}{}
-		<-r.Context().Done()
-		return
 	default:
-		ret[minion] = f.cmdRunAll(r, chunk)
+		ret[minion] = f.cmdRunAll(chunk)
 	}
 	writeJSON(w, map[string]any{"return": []any{ret}})
 }
 
 // cmdRunAll runs the chunk's command as cmd.run_all would on a minion.
-func (f *fakeSaltAPI) cmdRunAll(r *http.Request, chunk map[string]any) map[string]any {
+func (f *fakeSaltAPI) cmdRunAll(chunk map[string]any) map[string]any {
 	args, _ := chunk["arg"].([]any)
 	kw, _ := chunk["kwarg"].(map[string]any)
 	if len(args) != 1 || kw["python_shell"] != true {
@@ -215,7 +217,9 @@ func (f *fakeSaltAPI) cmdRunAll(r *http.Request, chunk map[string]any) map[strin
 	if shell == "" {
 		shell = "/bin/sh"
 	}
-	cmd := exec.CommandContext(r.Context(), shell, "-c", command)
+	// Like salt, the command is not stopped when the API client goes away.
+	cmd := exec.CommandContext(f.ctx, shell, "-c", command)
+	cmd.WaitDelay = time.Second
 	if in, ok := kw["stdin"].(string); ok {
 		cmd.Stdin = strings.NewReader(in)
 	}

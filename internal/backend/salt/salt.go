@@ -29,18 +29,24 @@
 // target therefore needs mktemp, base64, chmod and mv (coreutils or busybox).
 //
 // Cancellation: the synchronous local client gives no job id before the job
-// ends, so saltutil.kill_job cannot be aimed at it. When ctx ends the backend
-// stops waiting and reports the host cancelled (or timed out), but the
-// minion keeps running the command until it finishes or until the timeout
-// the backend passed to cmd.run_all, which is the host's remaining time.
+// ends, so saltutil.kill_job cannot be aimed at it, and abandoning the API
+// call leaves the command running. Every command therefore runs as
+// `exec /bin/sh -c '<command>' omserver-run-<random tag>`; when ctx ends or
+// the host's time is up, the backend sends one more cmd.run_all that finds
+// the tagged shell with pgrep -f and kills its whole process tree (the
+// minion needs pgrep, from procps), then reports the host cancelled or
+// timed out. The command's $0 is the tag. cmd.run_all's own timeout is set
+// to the host's remaining time as a second bound.
 package salt
 
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -218,16 +224,28 @@ func (b *Backend) Run(ctx context.Context, host task.Host, steps []backend.Step,
 	if connectTimeout <= 0 {
 		connectTimeout = defaultConnectTimeout
 	}
+	tag, err := newTag()
+	if err != nil {
+		return finish(task.StatusFailed, err.Error())
+	}
+	// stopped reports a call that ended because the run was cancelled or
+	// timed out, after killing what it may have started on the minion.
+	stopped := func(status task.Status, msg string) task.HostResult {
+		if status == task.StatusCancelled || status == task.StatusTimeout {
+			msg += b.stopRemote(ctx, host.Name, tag, connectTimeout)
+		}
+		return finish(status, msg)
+	}
 
 	for i, step := range steps {
 		if step.Copy != nil {
-			chunk, err := b.copyChunk(runCtx, host.Name, step.Copy, opts.ConnectTimeout)
+			chunk, err := b.copyChunk(runCtx, host.Name, tag, step.Copy, opts.ConnectTimeout)
 			if err != nil {
 				return finish(task.StatusFailed, fmt.Sprintf("step %d: %v", i+1, err))
 			}
 			out, err := b.call(runCtx, connectTimeout, chunk)
 			if err != nil {
-				return finish(b.errorStatus(ctx, runCtx, err), fmt.Sprintf("step %d (copy to %s): %v", i+1, step.Copy.Dest, err))
+				return stopped(b.errorStatus(ctx, runCtx, err), fmt.Sprintf("step %d (copy to %s): %v", i+1, step.Copy.Dest, err))
 			}
 			r := minionResult(out, host.Name)
 			if r.status != task.StatusOK {
@@ -243,9 +261,9 @@ func (b *Backend) Run(ctx context.Context, host task.Host, steps []backend.Step,
 			// JSON would silently replace the bad bytes, changing the command.
 			return finish(task.StatusFailed, fmt.Sprintf("step %d: command is not valid UTF-8", i+1))
 		}
-		out, err := b.call(runCtx, connectTimeout, b.commandChunk(runCtx, host.Name, step.Command, "", opts.ConnectTimeout))
+		out, err := b.call(runCtx, connectTimeout, b.commandChunk(runCtx, host.Name, tag, step.Command, "", opts.ConnectTimeout))
 		if err != nil {
-			return finish(b.errorStatus(ctx, runCtx, err), fmt.Sprintf("step %d: %v", i+1, err))
+			return stopped(b.errorStatus(ctx, runCtx, err), fmt.Sprintf("step %d: %v", i+1, err))
 		}
 		r := minionResult(out, host.Name)
 		_, _ = stdout.Write([]byte(r.stdout))
@@ -286,10 +304,12 @@ type lowstate struct {
 }
 
 // commandChunk builds a cmd.run_all call of command through /bin/sh, with
-// stdin when it is not empty. The minion kills the command when the host's
-// time is up (cmd.run_all's timeout); answerWait bounds how long salt waits
-// for a minion that does not acknowledge the job at all.
-func (b *Backend) commandChunk(ctx context.Context, minion, command, stdin string, answerWait time.Duration) lowstate {
+// stdin when it is not empty. The command runs in a shell whose $0 carries
+// the run's tag, so stopRemote can find it. The minion kills the command
+// when the host's time is up (cmd.run_all's timeout); answerWait bounds how
+// long salt waits for a minion that does not acknowledge the job at all.
+func (b *Backend) commandChunk(ctx context.Context, minion, tag, command, stdin string, answerWait time.Duration) lowstate {
+	command = "exec /bin/sh -c " + shellQuote(command) + " " + tagPrefix + tag
 	kw := map[string]any{
 		"python_shell": true,
 		"shell":        "/bin/sh",
@@ -309,6 +329,55 @@ func (b *Backend) commandChunk(ctx context.Context, minion, command, stdin strin
 	}
 }
 
+// tagPrefix starts the $0 of every command the backend starts on a minion.
+const tagPrefix = "omserver-run-"
+
+// stopTimeout bounds the call that kills a stopped run's command.
+const stopTimeout = 20 * time.Second
+
+func newTag() (string, error) {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("making a run tag: %w", err)
+	}
+	return hex.EncodeToString(b[:]), nil
+}
+
+// stopRemote kills, on the minion, the process tree of the command tagged
+// tag: the synchronous local client hands out no job id before the job
+// ends, so saltutil.kill_job cannot be aimed at it, and salt itself keeps
+// the command running when the API call is abandoned. It runs as a new
+// cmd.run_all that finds the tagged shell with pgrep -f (the [x] bracket
+// keeps the pattern from matching the killer's own command line), stops
+// each process before listing its children so none can fork away, and
+// kills them. The note it returns is appended to the result's error.
+func (b *Backend) stopRemote(parent context.Context, minion, tag string, connectTimeout time.Duration) string {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(parent), stopTimeout)
+	defer cancel()
+	pattern := tagPrefix + "[" + tag[:1] + "]" + tag[1:]
+	script := `k() { kill -STOP "$1" 2>/dev/null; for c in $(pgrep -P "$1"); do k "$c"; done; kill -KILL "$1" 2>/dev/null; }; ` +
+		`n=0; for p in $(pgrep -f '` + pattern + `'); do k "$p"; n=$((n+1)); done; echo "$n"`
+	chunk := lowstate{
+		Client: "local", Tgt: []string{minion}, TgtType: "list", Fun: "cmd.run_all", Arg: []string{script},
+		Kwarg:   map[string]any{"python_shell": true, "shell": "/bin/sh", "timeout": int(stopTimeout / time.Second)},
+		Timeout: int(math.Ceil(connectTimeout.Seconds())),
+	}
+	out, err := b.call(ctx, connectTimeout, chunk)
+	if err != nil {
+		b.log.Warn().Str("minion", minion).Err(err).Msg("could not stop a cancelled command")
+		return fmt.Sprintf("; stopping the remote command failed: %v", err)
+	}
+	r := minionResult(out, minion)
+	if r.status != task.StatusOK {
+		b.log.Warn().Str("minion", minion).Str("error", r.err).Msg("could not stop a cancelled command")
+		return fmt.Sprintf("; stopping the remote command failed: %s", r.err)
+	}
+	if strings.TrimSpace(r.stdout) == "0" {
+		return "; the remote command had already ended"
+	}
+	return "; the remote command was stopped"
+}
+
 // remainingSeconds is the time left in ctx, rounded up, at least 1.
 func remainingSeconds(ctx context.Context) int {
 	dl, ok := ctx.Deadline()
@@ -324,7 +393,7 @@ func remainingSeconds(ctx context.Context) int {
 
 // copyChunk reads c.Src on this host and builds the cmd.run_all call that
 // writes it to c.Dest on the minion.
-func (b *Backend) copyChunk(ctx context.Context, minion string, c *backend.Copy, answerWait time.Duration) (lowstate, error) {
+func (b *Backend) copyChunk(ctx context.Context, minion, tag string, c *backend.Copy, answerWait time.Duration) (lowstate, error) {
 	if !utf8.ValidString(c.Dest) {
 		return lowstate{}, fmt.Errorf("copy destination %q is not valid UTF-8", c.Dest)
 	}
@@ -332,7 +401,7 @@ func (b *Backend) copyChunk(ctx context.Context, minion string, c *backend.Copy,
 	if err != nil {
 		return lowstate{}, err
 	}
-	return b.commandChunk(ctx, minion, copyCommand(c.Dest, c.Mode), base64.StdEncoding.EncodeToString(data), answerWait), nil
+	return b.commandChunk(ctx, minion, tag, copyCommand(c.Dest, c.Mode), base64.StdEncoding.EncodeToString(data), answerWait), nil
 }
 
 // copyCommand decodes base64 stdin into a temporary file beside dest, sets

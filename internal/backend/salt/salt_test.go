@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -87,8 +88,9 @@ func TestRunOKSendsDocumentedLowstate(t *testing.T) {
 	if tgt, _ := c["tgt"].([]any); len(tgt) != 1 || tgt[0] != "web1" {
 		t.Fatalf("tgt = %v, want [web1]", c["tgt"])
 	}
-	if arg, _ := c["arg"].([]any); len(arg) != 1 || arg[0] != "printf 'hello\\n'; printf 'warn' >&2" {
-		t.Fatalf("arg = %v", c["arg"])
+	arg, _ := c["arg"].([]any)
+	if len(arg) != 1 || !regexp.MustCompile(`^exec /bin/sh -c 'printf '\\''hello\\n'\\''; printf '\\''warn'\\'' >&2' omserver-run-[0-9a-f]{16}$`).MatchString(arg[0].(string)) {
+		t.Fatalf("arg = %q", c["arg"])
 	}
 	kw, _ := c["kwarg"].(map[string]any)
 	if kw["python_shell"] != true || kw["shell"] != "/bin/sh" {
@@ -393,43 +395,134 @@ func TestCopyFailures(t *testing.T) {
 	}
 }
 
-func TestCancellation(t *testing.T) {
+// waitForTag returns the tag of the first recorded command once a process
+// carrying it runs.
+func waitForTag(t *testing.T, f *fakeSaltAPI) string {
+	t.Helper()
+	re := regexp.MustCompile(`omserver-run-([0-9a-f]{16})$`)
+	for i := 0; i < 600; i++ {
+		if runs := f.recorded(); len(runs) > 0 {
+			arg := runs[0].Chunk["arg"].([]any)[0].(string)
+			m := re.FindStringSubmatch(arg)
+			if m == nil {
+				t.Fatalf("command not tagged: %q", arg)
+			}
+			if len(tagged(m[1])) > 0 {
+				return m[1]
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatal("the tagged command never started")
+	return ""
+}
+
+// tagged lists live (not zombie) processes whose command line holds tag.
+func tagged(tag string) []string {
+	var pids []string
+	dirs, _ := filepath.Glob("/proc/[0-9]*")
+	for _, d := range dirs {
+		cmdline, err := os.ReadFile(filepath.Join(d, "cmdline"))
+		if err != nil || !bytes.Contains(cmdline, []byte("omserver-run-"+tag)) {
+			continue
+		}
+		if alive(d) {
+			pids = append(pids, filepath.Base(d))
+		}
+	}
+	return pids
+}
+
+func alive(procDir string) bool {
+	stat, err := os.ReadFile(filepath.Join(procDir, "stat"))
+	if err != nil {
+		return false
+	}
+	i := bytes.LastIndexByte(stat, ')')
+	return i >= 0 && i+2 < len(stat) && stat[i+2] != 'Z'
+}
+
+// waitGone waits (bounded) until pid is gone or a zombie.
+func waitGone(t *testing.T, pid string) {
+	t.Helper()
+	for i := 0; i < 400; i++ {
+		if !alive("/proc/" + pid) {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("process %s still runs on the minion", pid)
+}
+
+// stopCase runs a long command whose background child writes its pid,
+// stops the run with stop, and checks the whole tree is gone.
+func stopCase(t *testing.T, opts backend.Options, stop func(cancel context.CancelFunc)) task.HostResult {
+	t.Helper()
 	f := newFakeSaltAPI(t)
-	f.setMinion("slow", minionHangs)
+	f.setMinion("web1", minionRuns)
 	b, _ := newBackend(t, f, nil)
+	pidFile := filepath.Join(t.TempDir(), "child.pid")
 	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	done := make(chan task.HostResult, 1)
 	go func() {
-		done <- b.Run(ctx, task.Host{Name: "slow"}, []backend.Step{{Command: "sleep 600"}}, backend.Options{})
+		done <- b.Run(ctx, task.Host{Name: "web1"}, []backend.Step{{Command: "sleep 297 & echo $! > '" + pidFile + "'; sleep 298; echo finished"}}, opts)
 	}()
-	select {
-	case <-f.hanging:
-	case <-time.After(30 * time.Second):
-		t.Fatal("salt-api never received the job")
-	}
-	cancel()
-	select {
-	case res := <-done:
-		if res.Status != task.StatusCancelled {
-			t.Fatalf("result = %+v", res)
+	tag := waitForTag(t, f)
+	for i := 0; i < 600; i++ { // the child's pid is written once it runs
+		if data, err := os.ReadFile(pidFile); err == nil && bytes.HasSuffix(data, []byte("\n")) {
+			break
 		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("Run did not return after cancel")
+		time.Sleep(50 * time.Millisecond)
+	}
+	stop(cancel)
+	var res task.HostResult
+	select {
+	case res = <-done:
+	case <-time.After(60 * time.Second):
+		t.Fatal("Run did not return")
+	}
+	child, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitGone(t, strings.TrimSpace(string(child)))
+	for _, pid := range tagged(tag) {
+		waitGone(t, pid)
+	}
+	if strings.Contains(res.Stdout, "finished") {
+		t.Fatal("the command ran to its end")
+	}
+	return res
+}
+
+func TestCancellationStopsRemoteCommand(t *testing.T) {
+	res := stopCase(t, backend.Options{}, func(cancel context.CancelFunc) { cancel() })
+	if res.Status != task.StatusCancelled || !strings.Contains(res.Error, "the remote command was stopped") {
+		t.Fatalf("result = %+v", res)
 	}
 }
 
-func TestTimeout(t *testing.T) {
+func TestTimeoutStopsRemoteCommand(t *testing.T) {
+	res := stopCase(t, backend.Options{Timeout: 2 * time.Second, ConnectTimeout: 2500 * time.Millisecond}, func(context.CancelFunc) {})
+	if res.Status != task.StatusTimeout || !strings.Contains(res.Error, "the remote command was stopped") {
+		t.Fatalf("result = %+v", res)
+	}
+}
+
+func TestRunChunkTimeouts(t *testing.T) {
 	f := newFakeSaltAPI(t)
-	f.setMinion("slow", minionHangs)
+	f.setMinion("web1", minionRuns)
 	b, _ := newBackend(t, f, nil)
-	res := b.Run(context.Background(), task.Host{Name: "slow"}, []backend.Step{{Command: "sleep 600"}},
-		backend.Options{Timeout: 300 * time.Millisecond, ConnectTimeout: 2500 * time.Millisecond})
-	if res.Status != task.StatusTimeout {
+	res := b.Run(context.Background(), task.Host{Name: "web1"}, []backend.Step{{Command: "true"}},
+		backend.Options{Timeout: 10 * time.Second, ConnectTimeout: 2500 * time.Millisecond})
+	if res.Status != task.StatusOK {
 		t.Fatalf("result = %+v", res)
 	}
 	runs := f.recorded()
-	if len(runs) != 1 || runs[0].Chunk["kwarg"].(map[string]any)["timeout"] != float64(1) {
-		t.Fatalf("cmd.run_all timeout kwarg should carry the host's remaining second: %v", runs)
+	kwTimeout, _ := runs[0].Chunk["kwarg"].(map[string]any)["timeout"].(float64)
+	if kwTimeout < 1 || kwTimeout > 10 {
+		t.Fatalf("cmd.run_all timeout kwarg = %v, want the host's remaining 1..10 s", kwTimeout)
 	}
 	if runs[0].Chunk["timeout"] != float64(3) {
 		t.Fatalf("lowstate timeout = %v, want the connect timeout rounded up (3)", runs[0].Chunk["timeout"])
