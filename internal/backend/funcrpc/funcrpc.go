@@ -33,8 +33,13 @@
 // certmaster's certificates which carry only a common name, its CN must
 // equal the host's name (or the address dialled when the host has no name).
 //
-// Timeouts and cancellation. command.run is synchronous and funcd has no
-// call to stop it, so the backend wraps each command in
+// The minion's TLS stack must offer TLS 1.2 or later: Go offers no SSLv3,
+// which the oldest funcd releases were pinned to (func/SSLCommon.py).
+//
+// Timeouts and cancellation. command.run is synchronous, funcd has no call
+// to stop it, and funcd serves one request at a time (a SocketServer.TCPServer
+// handle_request loop, func/SSLCommon.py), so a second call could not stop
+// the first anyway. The backend therefore wraps each command in
 // `timeout -k 5 <seconds left> /bin/sh -c '<command>'` (coreutils or busybox
 // timeout on the minion): the remote process is killed when the host's time
 // is up. Cancelling a run stops the wait at once and reports the host
