@@ -124,7 +124,8 @@ func TestMinionErrors(t *testing.T) {
 		{"two elements", funcdRawAnswer, string(pyResponse(pyArray(pyInt(0), pyString("x")))), "want [exit code, stdout, stderr]"},
 		{"string exit code", funcdRawAnswer, string(pyResponse(pyArray(pyString("0"), pyString(""), pyString("")))), "exit code is string"},
 		{"bad int", funcdRawAnswer, string(pyResponse("<value><int>x</int></value>")), "bad <int>"},
-		{"fault without code", funcdRawAnswer, "<methodResponse><fault><value><struct></struct></value></fault></methodResponse>", "faultCode"},
+		{"fault without string", funcdRawAnswer, "<methodResponse><fault><value><struct></struct></value></fault></methodResponse>", "lacks a string faultString"},
+		{"fault with text code", funcdRawAnswer, "<methodResponse><fault><value><struct><member><name>faultCode</name><value><string>7</string></value></member><member><name>faultString</name><value>denied</value></member></struct></value></fault></methodResponse>", "XML-RPC fault 7: denied"},
 		{"truncated", funcdRawAnswer, "<?xml version='1.0'?>\n<methodResponse>\n<params>\n<param>\n<value><array><data>", "unexpected EOF"},
 	}
 	e := newEnv(t, nil)

@@ -80,10 +80,17 @@ func decodeResponse(body []byte) (any, *Fault, error) {
 		if !ok {
 			return nil, nil, errors.New("XML-RPC fault: value is not a struct")
 		}
-		code, okc := m["faultCode"].(int64)
-		str, oks := m["faultString"].(string)
-		if !okc || !oks {
-			return nil, nil, errors.New("XML-RPC fault: struct lacks an int faultCode and a string faultString")
+		str, ok := m["faultString"].(string)
+		if !ok {
+			return nil, nil, errors.New("XML-RPC fault: struct lacks a string faultString")
+		}
+		// The specification says int; some servers send the code as a string.
+		var code int64
+		switch c := m["faultCode"].(type) {
+		case int64:
+			code = c
+		case string:
+			code, _ = strconv.ParseInt(strings.TrimSpace(c), 10, 64)
 		}
 		return nil, &Fault{Code: code, String: str}, nil
 	}
