@@ -205,6 +205,9 @@ func (b *Backend) Run(ctx context.Context, host task.Host, steps []backend.Step,
 	c := &call{b: b, client: client, url: "https://" + addr + "/"}
 
 	for i, step := range steps {
+		if runCtx.Err() != nil {
+			return finish(stopStatus(ctx, runCtx, runCtx.Err()), fmt.Sprintf("step %d: stopped before it started", i+1))
+		}
 		if step.Copy != nil {
 			params, err := copyParams(step.Copy)
 			if err != nil {
@@ -217,6 +220,7 @@ func (b *Backend) Run(ctx context.Context, host task.Host, steps []backend.Step,
 			if err := copyResult(v); err != nil {
 				return finish(task.StatusFailed, fmt.Sprintf("step %d (copy to %s): %v", i+1, step.Copy.Dest, err))
 			}
+			res.ExitCode = 0
 		}
 		if step.Command == "" {
 			continue

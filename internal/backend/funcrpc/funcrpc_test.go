@@ -259,7 +259,7 @@ func TestCopyThenCommand(t *testing.T) {
 	}
 
 	// Unchanged content answers 0, which is success.
-	if res := e.run([]backend.Step{{Copy: &backend.Copy{Src: src, Dest: dest, Mode: 0o640}}}, backend.Options{}); res.Status != task.StatusOK {
+	if res := e.run([]backend.Step{{Copy: &backend.Copy{Src: src, Dest: dest, Mode: 0o640}}}, backend.Options{}); res.Status != task.StatusOK || res.ExitCode != 0 {
 		t.Fatalf("second copy: %+v", res)
 	}
 }
@@ -327,6 +327,19 @@ func TestTimeout(t *testing.T) {
 	calls := e.funcd.recorded()
 	if len(calls) != 1 || !strings.HasPrefix(calls[0].Params[0].str(), "timeout -k 5 1 /bin/sh -c ") {
 		t.Fatalf("the remote command must be bounded by the host's remaining time: %+v", calls)
+	}
+}
+
+func TestAlreadyCancelledRunSendsNothing(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	res := e.b.Run(ctx, e.host, []backend.Step{{Command: "true"}}, backend.Options{})
+	if res.Status != task.StatusCancelled || !strings.Contains(res.Error, "before it started") {
+		t.Fatalf("result = %+v", res)
+	}
+	if n := len(e.funcd.recorded()); n != 0 {
+		t.Fatalf("%d calls", n)
 	}
 }
 

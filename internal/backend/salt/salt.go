@@ -238,6 +238,9 @@ func (b *Backend) Run(ctx context.Context, host task.Host, steps []backend.Step,
 	}
 
 	for i, step := range steps {
+		if runCtx.Err() != nil {
+			return finish(b.errorStatus(ctx, runCtx, runCtx.Err()), fmt.Sprintf("step %d: stopped before it started", i+1))
+		}
 		if step.Copy != nil {
 			chunk, err := b.copyChunk(runCtx, host.Name, tag, step.Copy, opts.ConnectTimeout)
 			if err != nil {
@@ -253,6 +256,7 @@ func (b *Backend) Run(ctx context.Context, host task.Host, steps []backend.Step,
 				res.ExitCode = r.retcode
 				return finish(r.status, fmt.Sprintf("step %d (copy to %s): %s", i+1, step.Copy.Dest, r.err))
 			}
+			res.ExitCode = 0
 		}
 		if step.Command == "" {
 			continue
@@ -373,7 +377,7 @@ func (b *Backend) stopRemote(parent context.Context, minion, tag string, connect
 		return fmt.Sprintf("; stopping the remote command failed: %s", r.err)
 	}
 	if strings.TrimSpace(r.stdout) == "0" {
-		return "; the remote command had already ended"
+		return "; no remote command was left running"
 	}
 	return "; the remote command was stopped"
 }

@@ -358,6 +358,15 @@ func TestCopyThenCommand(t *testing.T) {
 	if kw["stdin"] != base64.StdEncoding.EncodeToString(content) {
 		t.Fatalf("copy stdin = %v", kw["stdin"])
 	}
+
+	// A copy-only step reports the copy's exit code.
+	res = b.Run(context.Background(), task.Host{Name: "app1"}, []backend.Step{{Copy: &backend.Copy{Src: src, Dest: dest, Mode: 0o600}}}, backend.Options{})
+	if res.Status != task.StatusOK || res.ExitCode != 0 {
+		t.Fatalf("copy only: %+v", res)
+	}
+	if st, _ := os.Stat(dest); st.Mode().Perm() != 0o600 {
+		t.Fatalf("mode after second copy = %v, want 0600", st.Mode().Perm())
+	}
 }
 
 func TestCopyFailures(t *testing.T) {
@@ -526,6 +535,21 @@ func TestRunChunkTimeouts(t *testing.T) {
 	}
 	if runs[0].Chunk["timeout"] != float64(3) {
 		t.Fatalf("lowstate timeout = %v, want the connect timeout rounded up (3)", runs[0].Chunk["timeout"])
+	}
+}
+
+func TestAlreadyCancelledRunSendsNothing(t *testing.T) {
+	f := newFakeSaltAPI(t)
+	f.setMinion("web1", minionRuns)
+	b, _ := newBackend(t, f, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	res := b.Run(ctx, task.Host{Name: "web1"}, []backend.Step{{Command: "true"}}, backend.Options{})
+	if res.Status != task.StatusCancelled || !strings.Contains(res.Error, "before it started") {
+		t.Fatalf("result = %+v", res)
+	}
+	if f.loginCount() != 0 || len(f.recorded()) != 0 {
+		t.Fatal("a cancelled run contacted salt-api")
 	}
 }
 
