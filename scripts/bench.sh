@@ -41,6 +41,28 @@ echo "running: ${cmd[*]}" >&2
       printf "| %s | %s | %s | %s | %s | %s | %s |\n", pkg, $1, $2, ns, b, al, extra
     }' "$raw"
   echo
-  if [ -f docs/BENCHMARKS.notes.md ]; then cat docs/BENCHMARKS.notes.md; fi
+  echo "## Side-by-side ratios (same run, same machine)"
+  echo
+  echo "The machine is shared and noisy, so the absolute figures above move from run"
+  echo "to run; these ratios compare peers measured in the same process minutes apart."
+  echo
+  awk '
+    /^BenchmarkFanout\/ssh/     { for (i = 3; i < NF; i += 2) if ($(i+1) == "hosts/s") ssh = $i }
+    /^BenchmarkFanout\/ansible/ { for (i = 3; i < NF; i += 2) if ($(i+1) == "hosts/s") ans = $i }
+    /^Benchmark(AEAD|Legacy)(Seal|Open)\// {
+      split($1, p, "/"); name = p[1]; size = p[2]; sub(/-[0-9]+$/, "", size)
+      for (i = 3; i < NF; i += 2) if ($(i+1) == "MB/s") mbs[name "/" size] = $i
+    }
+    END {
+      if (ssh > 0 && ans > 0)
+        printf "- module 1003 on 8 hosts through the master: native SSH backend %.2f hosts/s, ansible CLI backend %.2f hosts/s: **SSH is %.1fx the throughput of driving ansible** (the original OMServer drove ansible/salt).\n", ssh, ans, ssh / ans
+      n = split("Seal/1KiB Seal/64KiB Open/1KiB Open/64KiB", ops, " ")
+      for (k = 1; k <= n; k++) {
+        split(ops[k], o, "/")
+        a = mbs["BenchmarkAEAD" o[1] "/" o[2]]; l = mbs["BenchmarkLegacy" o[1] "/" o[2]]
+        if (a > 0 && l > 0)
+          printf "- cipher %s %s: authenticated (XChaCha20-Poly1305) %.0f MB/s vs legacy RC4 %.0f MB/s: ratio %.2f\n", tolower(o[1]), o[2], a, l, a / l
+      }
+    }' "$raw"
 } > docs/BENCHMARKS.md
 echo "wrote docs/BENCHMARKS.md" >&2
