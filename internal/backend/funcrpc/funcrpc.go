@@ -228,9 +228,16 @@ func (b *Backend) Run(ctx context.Context, host task.Host, steps []backend.Step,
 		if err := xmlText(step.Command); err != nil {
 			return finish(task.StatusFailed, fmt.Sprintf("step %d: command %v", i+1, err))
 		}
-		v, err := c.do(runCtx, "command.run", wrapTimeout(runCtx, step.Command))
+		wrapped, remoteSecs := wrapTimeout(runCtx, step.Command)
+		v, err := c.do(runCtx, "command.run", wrapped)
 		if err != nil {
-			return finish(stopStatus(ctx, runCtx, err), fmt.Sprintf("step %d: %v", i+1, err))
+			st := stopStatus(ctx, runCtx, err)
+			msg := fmt.Sprintf("step %d: %v", i+1, err)
+			if st == task.StatusCancelled {
+				// funcd offers no way to stop a running call (package doc).
+				msg += fmt.Sprintf("; funcd cannot stop the command, which its %d s timeout on the minion ends", remoteSecs)
+			}
+			return finish(st, msg)
 		}
 		code, out, errOut, err := runResult(v)
 		if err != nil {
@@ -413,8 +420,9 @@ func classify(err error) error {
 	return fmt.Errorf("connection lost during the call (the command may have run): %v", inner)
 }
 
-// wrapTimeout bounds the remote command by the run's remaining time.
-func wrapTimeout(ctx context.Context, command string) string {
+// wrapTimeout bounds the remote command by the run's remaining time and
+// returns that time in seconds.
+func wrapTimeout(ctx context.Context, command string) (string, int64) {
 	secs := int64(DefaultTimeout / time.Second)
 	if dl, ok := ctx.Deadline(); ok {
 		secs = int64(math.Ceil(time.Until(dl).Seconds()))
@@ -422,7 +430,7 @@ func wrapTimeout(ctx context.Context, command string) string {
 			secs = 1
 		}
 	}
-	return fmt.Sprintf("timeout -k %d %d /bin/sh -c %s", killGrace, secs, shellQuote(command))
+	return fmt.Sprintf("timeout -k %d %d /bin/sh -c %s", killGrace, secs, shellQuote(command)), secs
 }
 
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }

@@ -309,7 +309,7 @@ func TestCancellation(t *testing.T) {
 	cancel()
 	select {
 	case res := <-done:
-		if res.Status != task.StatusCancelled {
+		if res.Status != task.StatusCancelled || !strings.Contains(res.Error, "funcd cannot stop the command") {
 			t.Fatalf("result = %+v", res)
 		}
 	case <-time.After(30 * time.Second):
