@@ -58,6 +58,10 @@ type Error struct {
 	Msg  string     // the master's message, or what went wrong
 }
 
+// Interrupted reports whether the master accepted the run and was lost
+// during it: the web tier records such a run as interrupted, not failed.
+func (e *Error) Interrupted() bool { return errors.Is(e.Kind, ErrInterrupted) }
+
 func (e *Error) Error() string {
 	switch e.Kind {
 	case ErrMasterDown:

@@ -829,6 +829,10 @@ func TestMasterLostMidRunIsNotRetriedElsewhere(t *testing.T) {
 	stop() // the first master goes away with the run in progress
 	err = <-errc
 	assertRelayError(t, err, ErrInterrupted, codes.OK, "went away during the run")
+	var ie interface{ Interrupted() bool }
+	if !errors.As(err, &ie) || !ie.Interrupted() {
+		t.Fatalf("%v does not report Interrupted() to the web tier", err)
+	}
 	t.Logf("lost master: %v", err)
 	if len(second.ran()) != 0 {
 		t.Fatal("a run the first master had started was run again on the second")

@@ -287,6 +287,8 @@ func (m *runManager) dispatch(ctx context.Context, ar *activeRun, t task.Task) {
 		end = runEnd{Status: runInterrupted, Error: "the web tier shut down before the run finished"}
 	case userCancelled:
 		end = runEnd{Status: runCancelled}
+	case isInterrupted(err):
+		end = runEnd{Status: runInterrupted, Error: err.Error()}
 	case err != nil:
 		end = runEnd{Status: runFailed, Error: err.Error()}
 	}
@@ -296,6 +298,14 @@ func (m *runManager) dispatch(ctx context.Context, ar *activeRun, t task.Task) {
 	}
 	ar.mu.Unlock()
 	m.finish(ar, end)
+}
+
+// isInterrupted reports whether err says the master accepted the run and
+// was lost during it (see MasterClient): hosts may have run it, so the run
+// is interrupted, not failed.
+func isInterrupted(err error) bool {
+	var ie interface{ Interrupted() bool }
+	return errors.As(err, &ie) && ie.Interrupted()
 }
 
 // finish records a run's end once and tells its subscribers.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -139,6 +140,31 @@ func TestRunMasterError(t *testing.T) {
 		t.Fatalf("error %q", run.Error)
 	}
 	e.do(req{method: "GET", path: "/runs/" + id, as: "viewer"}).want(t, http.StatusOK, "no master reachable", "status-noresult")
+}
+
+// lostMaster is the error a relay client gives when the master accepted a
+// run and was lost during it.
+type lostMaster struct{}
+
+func (lostMaster) Error() string     { return "master 127.0.0.1:7070 went away during the run" }
+func (lostMaster) Interrupted() bool { return true }
+
+// TestRunMasterLostMidRun: a master lost after accepting the run leaves it
+// interrupted (hosts may have run it), with the results that had arrived.
+func TestRunMasterLostMidRun(t *testing.T) {
+	e := newEnv(t)
+	id := e.startRun("operator", `{"module_id":1003,"hosts":["192.168.1.10","192.168.1.20"]}`)
+	call := e.master.nextCall(t)
+	call.send(t, result("192.168.1.10", "", task.StatusOK, "kept"))
+	call.Finish <- fmt.Errorf("relay: %w", lostMaster{})
+	run := e.waitStatus(id, store.RunInterrupted)
+	if !strings.Contains(run.Error, "went away") {
+		t.Fatalf("error %q", run.Error)
+	}
+	got, results, err := e.st.GetRun(context.Background(), id)
+	if err != nil || got.Status != store.RunInterrupted || len(results) != 1 || results[0].Stdout != "kept" {
+		t.Fatalf("stored run %+v results %+v err %v", got, results, err)
+	}
 }
 
 func TestRunCancel(t *testing.T) {

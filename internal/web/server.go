@@ -48,7 +48,9 @@ import (
 // MasterClient is how the web tier reaches the master (satisfied by
 // internal/relay's *Client). Run blocks until the master has finished the
 // task or ctx ends, calling onResult for each host as it finishes (never
-// concurrently).
+// concurrently). An error with a method Interrupted() bool that returns true
+// means the master accepted the run and was lost during it; the run is then
+// recorded as interrupted with the results it had, not as failed.
 type MasterClient interface {
 	Run(ctx context.Context, t task.Task, onResult func(task.HostResult)) error
 	Cancel(ctx context.Context, runID string) error
