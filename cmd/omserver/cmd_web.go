@@ -65,7 +65,7 @@ func cmdWeb(ctx context.Context, args []string, stderr io.Writer) error {
 	secure := wc.SecureCookies == nil || *wc.SecureCookies
 	ws, err := web.New(web.Config{
 		Listen: wc.Listen, BaseURL: wc.BaseURL, SecureCookies: secure,
-		SessionTTL: wc.SessionTTL.Or(0), MaxBodyBytes: wc.MaxBodyBytes,
+		SessionTTL: wc.SessionTTL.Or(0), MaxBodyBytes: wc.MaxBodyBytes, LoginRateBurst: wc.LoginRateBurst,
 	}, st, client, log)
 	if err != nil {
 		return err

@@ -48,16 +48,19 @@ type LogConfig struct {
 
 // WebConfig is the web tier.
 type WebConfig struct {
-	Listen        string         `yaml:"listen"`
-	BaseURL       string         `yaml:"base_url"`
-	SecureCookies *bool          `yaml:"secure_cookies"` // default true; the demo turns it off for plain http on loopback
-	SessionTTL    Duration       `yaml:"session_ttl"`
-	MaxBodyBytes  int64          `yaml:"max_body_bytes"`
-	TLSCert       string         `yaml:"tls_cert"` // serve HTTPS directly; or put a reverse proxy in front
-	TLSKey        string         `yaml:"tls_key"`
-	Database      DatabaseConfig `yaml:"database"`
-	Masters       []string       `yaml:"masters"` // relay addresses, tried in order (failover)
-	Relay         RelayClient    `yaml:"relay"`
+	Listen        string   `yaml:"listen"`
+	BaseURL       string   `yaml:"base_url"`
+	SecureCookies *bool    `yaml:"secure_cookies"` // default true; the demo turns it off for plain http on loopback
+	SessionTTL    Duration `yaml:"session_ttl"`
+	MaxBodyBytes  int64    `yaml:"max_body_bytes"`
+	// LoginRateBurst is how many failed logins an address or a user name may
+	// have before further attempts wait (about one a minute is refilled).
+	LoginRateBurst int            `yaml:"login_rate_burst"`
+	TLSCert        string         `yaml:"tls_cert"` // serve HTTPS directly; or put a reverse proxy in front
+	TLSKey         string         `yaml:"tls_key"`
+	Database       DatabaseConfig `yaml:"database"`
+	Masters        []string       `yaml:"masters"` // relay addresses, tried in order (failover)
+	Relay          RelayClient    `yaml:"relay"`
 }
 
 // DatabaseConfig chooses the store.
@@ -187,13 +190,14 @@ func Default() Config {
 		Cipher: "aead",
 		Log:    LogConfig{Level: "info", Format: "json"},
 		Web: WebConfig{
-			Listen:        "127.0.0.1:8080",
-			SecureCookies: &secure,
-			SessionTTL:    Duration(12 * time.Hour),
-			MaxBodyBytes:  1 << 20,
-			Database:      DatabaseConfig{Driver: "sqlite", DSN: "data/omserver.db", MigrateOnStart: true},
-			Masters:       []string{"127.0.0.1:7070"},
-			Relay:         RelayClient{User: "omuser", DialTimeout: Duration(5 * time.Second)},
+			Listen:         "127.0.0.1:8080",
+			SecureCookies:  &secure,
+			SessionTTL:     Duration(12 * time.Hour),
+			MaxBodyBytes:   1 << 20,
+			LoginRateBurst: 5,
+			Database:       DatabaseConfig{Driver: "sqlite", DSN: "data/omserver.db", MigrateOnStart: true},
+			Masters:        []string{"127.0.0.1:7070"},
+			Relay:          RelayClient{User: "omuser", DialTimeout: Duration(5 * time.Second)},
 		},
 		Master: MasterConfig{
 			Listen:         "127.0.0.1:7070",
