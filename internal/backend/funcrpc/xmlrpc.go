@@ -121,45 +121,50 @@ func (p *parser) token() (xml.Token, error) {
 // nextElement skips whitespace and returns the next start element; any
 // other token is an error.
 func (p *parser) nextElement() (xml.StartElement, error) {
+	el, end, err := p.childOrEnd("")
+	if err == nil && end != "" {
+		err = fmt.Errorf("unexpected </%s>", end)
+	}
+	return el, err
+}
+
+// childOrEnd skips whitespace inside parent and returns either the next
+// child's start element or, when parent closes, its name in end. Text is
+// an error.
+func (p *parser) childOrEnd(parent string) (el xml.StartElement, end string, err error) {
 	for {
 		t, err := p.token()
 		if err != nil {
-			return xml.StartElement{}, err
+			return xml.StartElement{}, "", err
 		}
 		switch t := t.(type) {
 		case xml.StartElement:
-			return t, nil
+			return t, "", nil
+		case xml.EndElement:
+			return xml.StartElement{}, t.Name.Local, nil
 		case xml.CharData:
 			if len(bytes.TrimSpace(t)) != 0 {
-				return xml.StartElement{}, fmt.Errorf("unexpected text %q", truncate(string(t)))
+				if parent != "" {
+					return xml.StartElement{}, "", fmt.Errorf("unexpected text %q in <%s>", truncate(string(t)), parent)
+				}
+				return xml.StartElement{}, "", fmt.Errorf("unexpected text %q", truncate(string(t)))
 			}
-		case xml.EndElement:
-			return xml.StartElement{}, fmt.Errorf("unexpected </%s>", t.Name.Local)
 		}
 	}
 }
 
 // closeElement skips whitespace and expects </name>.
 func (p *parser) closeElement(name string) error {
-	for {
-		t, err := p.token()
-		if err != nil {
-			return err
-		}
-		switch t := t.(type) {
-		case xml.EndElement:
-			if t.Name.Local != name {
-				return fmt.Errorf("unexpected </%s>, want </%s>", t.Name.Local, name)
-			}
-			return nil
-		case xml.CharData:
-			if len(bytes.TrimSpace(t)) != 0 {
-				return fmt.Errorf("unexpected text %q before </%s>", truncate(string(t)), name)
-			}
-		case xml.StartElement:
-			return fmt.Errorf("unexpected <%s>, want </%s>", t.Name.Local, name)
-		}
+	el, end, err := p.childOrEnd(name)
+	switch {
+	case err != nil:
+		return err
+	case end == "":
+		return fmt.Errorf("unexpected <%s>, want </%s>", el.Name.Local, name)
+	case end != name:
+		return fmt.Errorf("unexpected </%s>, want </%s>", end, name)
 	}
+	return nil
 }
 
 func (p *parser) closeAll(names ...string) error {
@@ -293,68 +298,56 @@ func (p *parser) array(depth int) (any, error) {
 	}
 	out := []any{}
 	for {
-		t, err := p.token()
+		el, end, err := p.childOrEnd("data")
 		if err != nil {
 			return nil, err
 		}
-		switch t := t.(type) {
-		case xml.CharData:
-			if len(bytes.TrimSpace(t)) != 0 {
-				return nil, fmt.Errorf("unexpected text %q in <data>", truncate(string(t)))
-			}
-		case xml.EndElement: // </data>
+		if end != "" { // </data>
 			return out, p.closeElement("array")
-		case xml.StartElement:
-			if t.Name.Local != "value" {
-				return nil, fmt.Errorf("<data> holds <%s>, want <value>", t.Name.Local)
-			}
-			v, err := p.valueBody(depth + 1)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, v)
 		}
+		if el.Name.Local != "value" {
+			return nil, fmt.Errorf("<data> holds <%s>, want <value>", el.Name.Local)
+		}
+		v, err := p.valueBody(depth + 1)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
 	}
 }
 
 func (p *parser) structure(depth int) (any, error) {
 	out := map[string]any{}
 	for {
-		t, err := p.token()
+		el, end, err := p.childOrEnd("struct")
 		if err != nil {
 			return nil, err
 		}
-		switch t := t.(type) {
-		case xml.CharData:
-			if len(bytes.TrimSpace(t)) != 0 {
-				return nil, fmt.Errorf("unexpected text %q in <struct>", truncate(string(t)))
-			}
-		case xml.EndElement: // </struct>
+		if end != "" { // </struct>
 			return out, nil
-		case xml.StartElement:
-			if t.Name.Local != "member" {
-				return nil, fmt.Errorf("<struct> holds <%s>, want <member>", t.Name.Local)
-			}
-			name, err := p.nextElement()
-			if err != nil {
-				return nil, err
-			}
-			if name.Name.Local != "name" {
-				return nil, fmt.Errorf("<member> starts with <%s>, want <name>", name.Name.Local)
-			}
-			key, err := p.text("name")
-			if err != nil {
-				return nil, err
-			}
-			v, err := p.valueElement(depth + 1)
-			if err != nil {
-				return nil, err
-			}
-			if err := p.closeElement("member"); err != nil {
-				return nil, err
-			}
-			out[key] = v
 		}
+		if el.Name.Local != "member" {
+			return nil, fmt.Errorf("<struct> holds <%s>, want <member>", el.Name.Local)
+		}
+		name, err := p.nextElement()
+		if err != nil {
+			return nil, err
+		}
+		if name.Name.Local != "name" {
+			return nil, fmt.Errorf("<member> starts with <%s>, want <name>", name.Name.Local)
+		}
+		key, err := p.text("name")
+		if err != nil {
+			return nil, err
+		}
+		v, err := p.valueElement(depth + 1)
+		if err != nil {
+			return nil, err
+		}
+		if err := p.closeElement("member"); err != nil {
+			return nil, err
+		}
+		out[key] = v
 	}
 }
 
