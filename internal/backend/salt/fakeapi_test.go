@@ -122,7 +122,7 @@ func writeJSON(w http.ResponseWriter, v any) {
 }
 
 func (f *fakeSaltAPI) login(w http.ResponseWriter, r *http.Request) {
-	if ct := r.Header.Get("Content-Type"); ct != "application/json" {
+	if ct := r.Header.Get("Content-Type"); ct != "application/json" || r.Header.Get("Accept") != "application/json" {
 		http.Error(w, "unexpected content type "+ct, http.StatusBadRequest)
 		return
 	}
@@ -151,6 +151,11 @@ func (f *fakeSaltAPI) login(w http.ResponseWriter, r *http.Request) {
 }
 
 func (f *fakeSaltAPI) run(w http.ResponseWriter, r *http.Request) {
+	// The backend sends JSON lowstate and asks for a JSON answer.
+	if r.Header.Get("Content-Type") != "application/json" || r.Header.Get("Accept") != "application/json" {
+		http.Error(w, "want Content-Type and Accept application/json", http.StatusNotAcceptable)
+		return
+	}
 	token := r.Header.Get("X-Auth-Token")
 	var chunks []map[string]any
 	if err := json.NewDecoder(r.Body).Decode(&chunks); err != nil || len(chunks) != 1 {
