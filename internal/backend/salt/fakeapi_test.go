@@ -7,8 +7,8 @@ package salt
 // {"return": [{minion: result}]} or 401), running cmd.run_all the way
 // https://docs.saltproject.io/en/latest/ref/modules/all/salt.modules.cmdmod.html#salt.modules.cmdmod.run_all
 // describes it: the command through `shell -c` when python_shell is true,
-// stdin fed from the stdin kwarg, trailing whitespace stripped (rstrip
-// defaults to True), answering {"pid", "retcode", "stdout", "stderr"}.
+// stdin fed from the stdin kwarg, trailing whitespace stripped unless
+// rstrip is False, answering {"pid", "retcode", "stdout", "stderr"}.
 
 import (
 	"bytes"
@@ -242,9 +242,9 @@ func (f *fakeSaltAPI) cmdRunAll(chunk map[string]any) map[string]any {
 	if cmd.Process != nil {
 		pid = cmd.Process.Pid
 	}
-	return map[string]any{
-		"pid": pid, "retcode": code,
-		"stdout": strings.TrimRight(stdout.String(), " \t\r\n"),
-		"stderr": strings.TrimRight(stderr.String(), " \t\r\n"),
+	out, errOut := stdout.String(), stderr.String()
+	if kw["rstrip"] != false {
+		out, errOut = strings.TrimRight(out, " \t\r\n"), strings.TrimRight(errOut, " \t\r\n")
 	}
+	return map[string]any{"pid": pid, "retcode": code, "stdout": out, "stderr": errOut}
 }

@@ -17,7 +17,8 @@
 // cmd.run_all (https://docs.saltproject.io/en/latest/ref/modules/all/salt.modules.cmdmod.html#salt.modules.cmdmod.run_all)
 // returns {"pid", "retcode", "stdout", "stderr"}; its documented keyword
 // arguments used here are python_shell (run through a shell), shell,
-// stdin and timeout (the minion kills the process after that many seconds).
+// rstrip (off: output is kept exactly), stdin and timeout (the minion kills
+// the process after that many seconds).
 // A minion that does not answer is missing from the return, or maps to false
 // or to a "Minion did not return" string: all three are reported unreachable.
 //
@@ -317,6 +318,7 @@ func (b *Backend) commandChunk(ctx context.Context, minion, tag, command, stdin 
 	kw := map[string]any{
 		"python_shell": true,
 		"shell":        "/bin/sh",
+		"rstrip":       false, // keep the output exactly, as the other backends do
 		"timeout":      remainingSeconds(ctx),
 	}
 	if stdin != "" {

@@ -64,7 +64,7 @@ func TestRunOKSendsDocumentedLowstate(t *testing.T) {
 	b, logs := newBackend(t, f, nil)
 
 	res := run(b, "web1", "printf 'hello\\n'; printf 'warn' >&2")
-	if res.Status != task.StatusOK || res.ExitCode != 0 || res.Stdout != "hello" || res.Stderr != "warn" || res.Error != "" {
+	if res.Status != task.StatusOK || res.ExitCode != 0 || res.Stdout != "hello\n" || res.Stderr != "warn" || res.Error != "" {
 		t.Fatalf("result = %+v", res)
 	}
 	if res.Host.Name != "web1" || res.Started.IsZero() || res.Duration <= 0 {
@@ -93,7 +93,7 @@ func TestRunOKSendsDocumentedLowstate(t *testing.T) {
 		t.Fatalf("arg = %q", c["arg"])
 	}
 	kw, _ := c["kwarg"].(map[string]any)
-	if kw["python_shell"] != true || kw["shell"] != "/bin/sh" {
+	if kw["python_shell"] != true || kw["shell"] != "/bin/sh" || kw["rstrip"] != false {
 		t.Fatalf("kwarg = %v", kw)
 	}
 	if secs, _ := kw["timeout"].(float64); secs < 1 || secs > 30 {
@@ -118,7 +118,7 @@ func TestRunNonZeroExit(t *testing.T) {
 		{Command: "echo out; echo err >&2; exit 3"},
 		{Command: "echo must-not-run"},
 	}, backend.Options{})
-	if res.Status != task.StatusFailed || res.ExitCode != 3 || res.Stdout != "out" || res.Stderr != "err" {
+	if res.Status != task.StatusFailed || res.ExitCode != 3 || res.Stdout != "out\n" || res.Stderr != "err\n" {
 		t.Fatalf("result = %+v", res)
 	}
 	if !strings.Contains(res.Error, "exit status 3") {
@@ -194,7 +194,7 @@ func TestTokenExpiryThenRelogin(t *testing.T) {
 	// call gets 401, logs in again and succeeds.
 	f.expireAllTokens()
 	res := run(b, "web1", "echo again")
-	if res.Status != task.StatusOK || res.Stdout != "again" {
+	if res.Status != task.StatusOK || res.Stdout != "again\n" {
 		t.Fatalf("after expiry: %+v", res)
 	}
 	if n := f.loginCount(); n != 2 {
@@ -252,7 +252,7 @@ func TestConcurrentRunsShareOneLogin(t *testing.T) {
 	}
 	wg.Wait()
 	for i, r := range results {
-		if r.Status != task.StatusOK || r.Stdout != r.Host.Name {
+		if r.Status != task.StatusOK || r.Stdout != r.Host.Name+"\n" {
 			t.Fatalf("run %d: %+v", i, r)
 		}
 	}
