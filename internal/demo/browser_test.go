@@ -3,7 +3,6 @@ package demo
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,29 +12,8 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/omserver/omserver-go/internal/store"
+	"github.com/omserver/omserver-go/internal/testutil/browsertest"
 )
-
-// chromiumPath finds the browser the test drives; CI installs Debian's
-// chromium package.
-func chromiumPath(t *testing.T) string {
-	t.Helper()
-	for _, p := range []string{os.Getenv("OMSERVER_CHROMIUM"), "/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"} {
-		if p == "" {
-			continue
-		}
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	if p, err := exec.LookPath("chromium"); err == nil {
-		return p
-	}
-	if testing.Short() {
-		t.Skip("chromium not installed (-short)")
-	}
-	t.Fatal("headless Chromium is required for the browser test: apt-get install chromium")
-	return ""
-}
 
 // startDemo runs the real demo (web + relay + master + local backend) on a
 // free loopback port with its own data directory.
@@ -60,45 +38,6 @@ func startDemo(t *testing.T) *Instance {
 	return inst
 }
 
-func newBrowser(t *testing.T) context.Context {
-	t.Helper()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromiumPath(t)),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1366, 900),
-	)
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelCtx := chromedp.NewContext(allocCtx)
-	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
-	t.Cleanup(func() { cancelTimeout(); cancelCtx(); cancelAlloc() })
-	return ctx
-}
-
-// choose sets a select's value the way a user's pick does: it fires change.
-func choose(sel, value string) chromedp.Action[chromedp.Void] {
-	return chromedp.Evaluate[chromedp.Void](`(() => {
-		const s = document.querySelector(` + jsString(sel) + `);
-		if (!s) throw new Error("no element ` + sel + `");
-		const v = ` + jsString(value) + `;
-		let found = false;
-		for (const o of s.options) { if (o.value === v) { o.selected = true; found = true; } else if (!s.multiple) { o.selected = false; } }
-		if (!found) throw new Error("no option " + v + " in ` + sel + `");
-		s.dispatchEvent(new Event("change", {bubbles: true}));
-		return true;
-	})()`)
-}
-
-func jsString(s string) string {
-	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
-	return `"` + r.Replace(s) + `"`
-}
-
 func login(base, password string) chromedp.Action[chromedp.Void] {
 	return chromedp.Steps(
 		chromedp.Navigate(base+"/login"),
@@ -115,18 +54,18 @@ func login(base, password string) chromedp.Action[chromedp.Void] {
 // Run, and the output pane shows the host's result.
 func TestOperatorFlowInBrowser(t *testing.T) {
 	inst := startDemo(t)
-	ctx := newBrowser(t)
+	ctx := browsertest.New(t, 90*time.Second)
 
 	err := chromedp.Do(ctx,
 		login(inst.URL, inst.AdminPassword),
 		chromedp.WaitReady(chromedp.CSS(`#fun-categ option[value="11"]`)),
-		choose("#fun-categ", "11"),
+		browsertest.Choose("#fun-categ", "11"),
 		chromedp.WaitReady(chromedp.CSS(`#app-categ option[value="1"]`)),
-		choose("#app-categ", "1"),
+		browsertest.Choose("#app-categ", "1"),
 		chromedp.WaitReady(chromedp.CSS(`#servers option[value="127.0.0.1"]`)),
-		choose("#servers", "127.0.0.1"),
+		browsertest.Choose("#servers", "127.0.0.1"),
 		chromedp.WaitReady(chromedp.CSS(`#module option[value="1003"]`)),
-		choose("#module", "1003"),
+		browsertest.Choose("#module", "1003"),
 		chromedp.Click(chromedp.CSS(`#run`)),
 		chromedp.WaitVisible(chromedp.CSS(`#output .host-result[data-host="127.0.0.1"].status-ok`)),
 	)
@@ -171,11 +110,11 @@ func TestModuleNameIsShownAsText(t *testing.T) {
 	if _, err := inst.Store.CreateModule(context.Background(), store.Module{Name: evil, Caption: `<img src=x onerror="window.__xss=2">caption after markup`}); err != nil {
 		t.Fatalf("creating module: %v", err)
 	}
-	ctx := newBrowser(t)
+	ctx := browsertest.New(t, 90*time.Second)
 	err := chromedp.Do(ctx,
 		login(inst.URL, inst.AdminPassword),
 		chromedp.WaitReady(chromedp.CSS(`#module option[value="1008"]`)),
-		choose("#module", "1008"),
+		browsertest.Choose("#module", "1008"),
 		// The caption is rendered as text: its words appear, its markup does not run.
 		chromedp.Poll[chromedp.Void](`document.querySelector("#module-caption").textContent.includes("caption after markup")`),
 	)

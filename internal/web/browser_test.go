@@ -2,8 +2,6 @@ package web
 
 import (
 	"context"
-	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +10,7 @@ import (
 
 	"github.com/omserver/omserver-go/internal/store"
 	"github.com/omserver/omserver-go/internal/task"
+	"github.com/omserver/omserver-go/internal/testutil/browsertest"
 )
 
 // The dashboard's and run page's JavaScript in a real headless Chromium,
@@ -19,72 +18,21 @@ import (
 // internal/demo's browser test; this one covers what only the fake can
 // drive (cancel, hostile output, a run that fails while watched).
 
-func chromium(t *testing.T) string {
-	t.Helper()
-	for _, p := range []string{os.Getenv("OMSERVER_CHROMIUM"), "/usr/bin/chromium", "/usr/bin/chromium-browser"} {
-		if p != "" {
-			if _, err := os.Stat(p); err == nil {
-				return p
-			}
-		}
-	}
-	if p, err := exec.LookPath("chromium"); err == nil {
-		return p
-	}
-	if testing.Short() {
-		t.Skip("chromium not installed (-short)")
-	}
-	t.Fatal("headless Chromium is required for the browser test: apt-get install chromium")
-	return ""
-}
-
-func browser(t *testing.T) context.Context {
-	t.Helper()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromium(t)),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.UserDataDir(t.TempDir()),
-	)
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelCtx := chromedp.NewContext(allocCtx)
-	ctx, cancelTimeout := context.WithTimeout(ctx, 60*time.Second)
-	t.Cleanup(func() { cancelTimeout(); cancelCtx(); cancelAlloc() })
-	return ctx
-}
-
-// pick selects an option and fires change, as a user's choice does.
-func pick(sel, value string) chromedp.Action[chromedp.Void] {
-	return chromedp.Evaluate[chromedp.Void](`(() => {
-		const s = document.querySelector(` + jsQuote(sel) + `);
-		let found = false;
-		for (const o of s.options) { if (o.value === ` + jsQuote(value) + `) { o.selected = true; found = true; } else if (!s.multiple) { o.selected = false; } }
-		if (!found) throw new Error("no option");
-		s.dispatchEvent(new Event("change", {bubbles: true}));
-	})()`)
-}
-
-func jsQuote(s string) string {
-	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
-}
-
 func TestDashboardInBrowser(t *testing.T) {
 	e := newEnv(t)
-	ctx := browser(t)
+	ctx := browsertest.New(t, 60*time.Second)
 	err := chromedp.Do(ctx,
 		chromedp.Navigate(e.ts.URL+"/login"),
 		chromedp.SendKeys(chromedp.CSS(`#username`), "operator"),
 		chromedp.SendKeys(chromedp.CSS(`#password`), testPassword),
 		chromedp.Click(chromedp.CSS(`#login-submit`)),
 		chromedp.WaitReady(chromedp.CSS(`#fun-categ option[value="11"]`)),
-		pick("#fun-categ", "11"),
+		browsertest.Choose("#fun-categ", "11"),
 		chromedp.WaitReady(chromedp.CSS(`#app-categ option[value="1"]`)),
-		pick("#app-categ", "1"),
+		browsertest.Choose("#app-categ", "1"),
 		chromedp.WaitReady(chromedp.CSS(`#servers option[value="192.168.1.20"]`)),
-		pick("#servers", "192.168.1.10"),
-		pick("#servers", "192.168.1.20"),
+		browsertest.Choose("#servers", "192.168.1.10"),
+		browsertest.Choose("#servers", "192.168.1.20"),
 	)
 	if err != nil {
 		t.Fatalf("choosing servers: %v", err)
@@ -98,7 +46,7 @@ func TestDashboardInBrowser(t *testing.T) {
 		chromedp.Poll[chromedp.Void](`document.querySelector('#servers option[value="192.168.1.10"]').textContent === "sn2012-07-010"`),
 		// The choice survives the toggle.
 		chromedp.Poll[chromedp.Void](`document.querySelector('#servers').selectedOptions.length === 2`),
-		pick("#module", "1001"),
+		browsertest.Choose("#module", "1001"),
 		chromedp.WaitReady(chromedp.CSS(`#param-form input[name="sys_param_1"]`)),
 		chromedp.Poll[chromedp.Void](`document.querySelector('#module-caption').textContent.includes("查看所选服务器的操作系统日志信息")`),
 		chromedp.SetValue(chromedp.CSS(`#param-form input[name="sys_param_1"]`), "20"),

@@ -103,26 +103,10 @@ func (b *Backend) Run(ctx context.Context, host task.Host, steps []backend.Step,
 		return fail(task.StatusUnreachable, err)
 	}
 
-	runCtx := ctx
-	if opts.Timeout > 0 {
-		var cancel context.CancelFunc
-		runCtx, cancel = context.WithTimeout(ctx, opts.Timeout)
-		defer cancel()
-	}
-	stopped := func() (task.Status, bool) {
-		switch {
-		case errors.Is(ctx.Err(), context.Canceled):
-			return task.StatusCancelled, true
-		case runCtx.Err() != nil:
-			return task.StatusTimeout, true
-		}
-		return "", false
-	}
-
-	connectTimeout := b.cfg.ConnectTimeout
-	if opts.ConnectTimeout > 0 {
-		connectTimeout = opts.ConnectTimeout
-	}
+	hr := backend.NewHostRun(ctx, opts.Timeout)
+	defer hr.Close()
+	runCtx, stopped := hr.Ctx, hr.Stopped
+	connectTimeout := opts.ConnectTimeoutOr(b.cfg.ConnectTimeout)
 	dir, err := b.prepare(addr, connectTimeout)
 	if err != nil {
 		return fail(task.StatusFailed, err)

@@ -116,27 +116,10 @@ func (b *Backend) Run(ctx context.Context, host task.Host, steps []backend.Step,
 		return fail(task.StatusUnreachable, err)
 	}
 
-	runCtx := ctx
-	if opts.Timeout > 0 {
-		var cancel context.CancelFunc
-		runCtx, cancel = context.WithTimeout(ctx, opts.Timeout)
-		defer cancel()
-	}
-	// stopped says why the run ended early, if it did.
-	stopped := func() (task.Status, bool) {
-		switch {
-		case errors.Is(ctx.Err(), context.Canceled):
-			return task.StatusCancelled, true
-		case runCtx.Err() != nil:
-			return task.StatusTimeout, true
-		}
-		return "", false
-	}
-
-	connectTimeout := b.cfg.ConnectTimeout
-	if opts.ConnectTimeout > 0 {
-		connectTimeout = opts.ConnectTimeout
-	}
+	hr := backend.NewHostRun(ctx, opts.Timeout)
+	defer hr.Close()
+	runCtx, stopped := hr.Ctx, hr.Stopped
+	connectTimeout := opts.ConnectTimeoutOr(b.cfg.ConnectTimeout)
 	client, err := b.dial(runCtx, tgt, connectTimeout)
 	if err != nil {
 		if st, ok := stopped(); ok {
