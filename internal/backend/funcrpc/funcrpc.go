@@ -198,15 +198,27 @@ func (b *Backend) Run(ctx context.Context, host task.Host, steps []backend.Step,
 	if limit <= 0 {
 		limit = b.cfg.Timeout
 	}
-	runCtx, cancel := context.WithTimeout(ctx, limit)
-	defer cancel()
-	client := b.client(identity, opts.ConnectTimeout)
+	hr := backend.NewHostRun(ctx, limit)
+	defer hr.Close()
+	runCtx := hr.Ctx
+	// errStatus says why a call failed: the run was stopped, the minion was
+	// never reached, or the call itself failed.
+	errStatus := func(err error) task.Status {
+		if st, ok := hr.Stopped(); ok {
+			return st
+		}
+		if errors.Is(err, errUnreachable) {
+			return task.StatusUnreachable
+		}
+		return task.StatusFailed
+	}
+	client := b.client(identity, opts.ConnectTimeoutOr(DefaultConnectTimeout))
 	defer client.CloseIdleConnections()
 	c := &call{b: b, client: client, url: "https://" + addr + "/"}
 
 	for i, step := range steps {
 		if runCtx.Err() != nil {
-			return finish(stopStatus(ctx, runCtx, runCtx.Err()), fmt.Sprintf("step %d: stopped before it started", i+1))
+			return finish(errStatus(nil), fmt.Sprintf("step %d: stopped before it started", i+1))
 		}
 		if step.Copy != nil {
 			params, err := copyParams(step.Copy)
@@ -215,7 +227,7 @@ func (b *Backend) Run(ctx context.Context, host task.Host, steps []backend.Step,
 			}
 			v, err := c.do(runCtx, "copyfile.copyfile", params...)
 			if err != nil {
-				return finish(stopStatus(ctx, runCtx, err), fmt.Sprintf("step %d (copy to %s): %v", i+1, step.Copy.Dest, err))
+				return finish(errStatus(err), fmt.Sprintf("step %d (copy to %s): %v", i+1, step.Copy.Dest, err))
 			}
 			if err := copyResult(v); err != nil {
 				return finish(task.StatusFailed, fmt.Sprintf("step %d (copy to %s): %v", i+1, step.Copy.Dest, err))
@@ -231,7 +243,7 @@ func (b *Backend) Run(ctx context.Context, host task.Host, steps []backend.Step,
 		wrapped, remoteSecs := wrapTimeout(runCtx, step.Command)
 		v, err := c.do(runCtx, "command.run", wrapped)
 		if err != nil {
-			st := stopStatus(ctx, runCtx, err)
+			st := errStatus(err)
 			msg := fmt.Sprintf("step %d: %v", i+1, err)
 			if st == task.StatusCancelled {
 				// funcd offers no way to stop a running call (package doc).
@@ -284,9 +296,6 @@ func (b *Backend) address(h task.Host) (addr, identity string, err error) {
 // identity. One per run, since the identity differs per host; a run's
 // steps share its connection.
 func (b *Backend) client(identity string, connectTimeout time.Duration) *http.Client {
-	if connectTimeout <= 0 {
-		connectTimeout = DefaultConnectTimeout
-	}
 	tlsConf := &tls.Config{
 		MinVersion:   tls.VersionTLS12,
 		Certificates: []tls.Certificate{b.cert},
@@ -325,20 +334,6 @@ func (b *Backend) verifyMinion(cs tls.ConnectionState, identity string) error {
 		return nil
 	}
 	return fmt.Errorf("%w: it is for %q (SANs %v %v), not %q", errMinionIdentity, leaf.Subject.CommonName, leaf.DNSNames, leaf.IPAddresses, identity)
-}
-
-// stopStatus tells a stopped run (cancelled, timed out) from a failed or
-// unreachable one.
-func stopStatus(parent, run context.Context, err error) task.Status {
-	switch {
-	case errors.Is(parent.Err(), context.Canceled):
-		return task.StatusCancelled
-	case run.Err() != nil:
-		return task.StatusTimeout
-	case errors.Is(err, errUnreachable):
-		return task.StatusUnreachable
-	}
-	return task.StatusFailed
 }
 
 // errUnreachable marks failures before the minion got the call: refused or

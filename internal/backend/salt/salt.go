@@ -219,11 +219,16 @@ func (b *Backend) Run(ctx context.Context, host task.Host, steps []backend.Step,
 	if limit <= 0 {
 		limit = b.cfg.Timeout
 	}
-	runCtx, cancel := context.WithTimeout(ctx, limit)
-	defer cancel()
-	connectTimeout := opts.ConnectTimeout
-	if connectTimeout <= 0 {
-		connectTimeout = defaultConnectTimeout
+	hr := backend.NewHostRun(ctx, limit)
+	defer hr.Close()
+	runCtx := hr.Ctx
+	connectTimeout := opts.ConnectTimeoutOr(defaultConnectTimeout)
+	// errStatus says why a call failed: the run was stopped, or salt-api failed.
+	errStatus := func() task.Status {
+		if st, ok := hr.Stopped(); ok {
+			return st
+		}
+		return task.StatusFailed
 	}
 	tag, err := newTag()
 	if err != nil {
@@ -240,7 +245,7 @@ func (b *Backend) Run(ctx context.Context, host task.Host, steps []backend.Step,
 
 	for i, step := range steps {
 		if runCtx.Err() != nil {
-			return finish(b.errorStatus(ctx, runCtx, runCtx.Err()), fmt.Sprintf("step %d: stopped before it started", i+1))
+			return finish(errStatus(), fmt.Sprintf("step %d: stopped before it started", i+1))
 		}
 		if step.Copy != nil {
 			chunk, err := b.copyChunk(runCtx, host.Name, tag, step.Copy, opts.ConnectTimeout)
@@ -249,7 +254,7 @@ func (b *Backend) Run(ctx context.Context, host task.Host, steps []backend.Step,
 			}
 			out, err := b.call(runCtx, connectTimeout, chunk)
 			if err != nil {
-				return stopped(b.errorStatus(ctx, runCtx, err), fmt.Sprintf("step %d (copy to %s): %v", i+1, step.Copy.Dest, err))
+				return stopped(errStatus(), fmt.Sprintf("step %d (copy to %s): %v", i+1, step.Copy.Dest, err))
 			}
 			r := minionResult(out, host.Name)
 			if r.status != task.StatusOK {
@@ -268,7 +273,7 @@ func (b *Backend) Run(ctx context.Context, host task.Host, steps []backend.Step,
 		}
 		out, err := b.call(runCtx, connectTimeout, b.commandChunk(runCtx, host.Name, tag, step.Command, "", opts.ConnectTimeout))
 		if err != nil {
-			return stopped(b.errorStatus(ctx, runCtx, err), fmt.Sprintf("step %d: %v", i+1, err))
+			return stopped(errStatus(), fmt.Sprintf("step %d: %v", i+1, err))
 		}
 		r := minionResult(out, host.Name)
 		_, _ = stdout.Write([]byte(r.stdout))
@@ -279,18 +284,6 @@ func (b *Backend) Run(ctx context.Context, host task.Host, steps []backend.Step,
 		}
 	}
 	return finish(task.StatusOK, "")
-}
-
-// errorStatus tells a run that was stopped (cancelled, timed out) from one
-// that failed talking to salt-api.
-func (b *Backend) errorStatus(parent, run context.Context, err error) task.Status {
-	switch {
-	case errors.Is(parent.Err(), context.Canceled):
-		return task.StatusCancelled
-	case run.Err() != nil || errors.Is(err, context.DeadlineExceeded):
-		return task.StatusTimeout
-	}
-	return task.StatusFailed
 }
 
 // lowstate is one chunk of the rest_cherrypy request body.
