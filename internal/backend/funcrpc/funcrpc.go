@@ -70,6 +70,7 @@ import (
 
 	"github.com/omserver/omserver-go/internal/backend"
 	"github.com/omserver/omserver-go/internal/backend/copysrc"
+	"github.com/omserver/omserver-go/internal/module"
 	"github.com/omserver/omserver-go/internal/task"
 )
 
@@ -425,10 +426,8 @@ func wrapTimeout(ctx context.Context, command string) (string, int64) {
 			secs = 1
 		}
 	}
-	return fmt.Sprintf("timeout -k %d %d /bin/sh -c %s", killGrace, secs, shellQuote(command)), secs
+	return fmt.Sprintf("timeout -k %d %d /bin/sh -c %s", killGrace, secs, module.ShellQuote(command)), secs
 }
-
-func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
 // copyParams reads the source file and builds copyfile.copyfile's
 // parameters: path, base64 data, mode, uid, gid.

@@ -66,6 +66,7 @@ import (
 
 	"github.com/omserver/omserver-go/internal/backend"
 	"github.com/omserver/omserver-go/internal/backend/copysrc"
+	"github.com/omserver/omserver-go/internal/module"
 	"github.com/omserver/omserver-go/internal/task"
 )
 
@@ -307,7 +308,7 @@ type lowstate struct {
 // when the host's time is up (cmd.run_all's timeout); answerWait bounds how
 // long salt waits for a minion that does not acknowledge the job at all.
 func (b *Backend) commandChunk(ctx context.Context, minion, tag, command, stdin string, answerWait time.Duration) lowstate {
-	command = "exec /bin/sh -c " + shellQuote(command) + " " + tagPrefix + tag
+	command = "exec /bin/sh -c " + module.ShellQuote(command) + " " + tagPrefix + tag
 	kw := map[string]any{
 		"python_shell": true,
 		"shell":        "/bin/sh",
@@ -407,14 +408,9 @@ func (b *Backend) copyChunk(ctx context.Context, minion, tag string, c *backend.
 // its mode and renames it over dest, so a half-written file never replaces
 // the old one.
 func copyCommand(dest string, mode os.FileMode) string {
-	tmpl := shellQuote(path.Join(path.Dir(dest), ".omserver-copy.XXXXXX"))
+	tmpl := module.ShellQuote(path.Join(path.Dir(dest), ".omserver-copy.XXXXXX"))
 	return fmt.Sprintf(`t=$(mktemp %s) && { base64 -d >"$t" && chmod %04o "$t" && mv -f "$t" %s || { rm -f "$t"; exit 1; }; }`,
-		tmpl, uint32(mode.Perm()), shellQuote(dest))
-}
-
-// shellQuote single-quotes s for a POSIX shell.
-func shellQuote(s string) string {
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+		tmpl, uint32(mode.Perm()), module.ShellQuote(dest))
 }
 
 // errLoginRefused is the login failure, kept distinct so a run reports it
