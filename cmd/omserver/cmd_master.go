@@ -179,6 +179,7 @@ func buildBackends(mc config.MasterConfig, log zerolog.Logger) (map[string]backe
 	try("func", mc.Func.CertFile != "", func() (backend.Backend, error) {
 		return funcrpc.New(funcrpc.Config{
 			Port: mc.Func.Port, CertFile: mc.Func.CertFile, KeyFile: mc.Func.KeyFile, CAFile: mc.Func.CAFile,
+			Hosts: mc.Func.Hosts,
 		}, log)
 	})
 	if err := errors.Join(errs...); err != nil {

@@ -152,6 +152,8 @@ type FuncConfig struct {
 	CertFile string `yaml:"cert_file"`
 	KeyFile  string `yaml:"key_file"`
 	CAFile   string `yaml:"ca_file"`
+	// Hosts maps a target (IP or hostname) to the address to dial instead.
+	Hosts map[string]string `yaml:"hosts"`
 }
 
 // Duration is a time.Duration written as "30s", "5m" in the file.
