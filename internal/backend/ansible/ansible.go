@@ -206,6 +206,9 @@ func (b *Backend) invoke(ctx context.Context, dir, module string, args map[strin
 	r, perr := parseCallback(out.Bytes(), inventoryAlias)
 	if perr != nil {
 		detail := strings.TrimSpace(errOut.String())
+		if strings.Contains(detail, "Invalid callback for stdout specified") {
+			detail += " (the " + StdoutCallback + " callback comes with the ansible.posix collection: Debian package ansible, or ansible-galaxy collection install ansible.posix)"
+		}
 		if runErr != nil {
 			return moduleResult{}, fmt.Errorf("ansible %s: %v: %s (%v)", module, runErr, oneLine(detail), perr)
 		}
