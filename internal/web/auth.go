@@ -312,9 +312,12 @@ func (s *Server) pageLoginPost(w http.ResponseWriter, r *http.Request) {
 	if len(name) > 64 {
 		name = name[:64]
 	}
-	if !s.limiter.allow(ip, name, time.Now()) {
+	allowed, report := s.limiter.begin(ip, name, time.Now())
+	if !allowed {
 		s.metrics.loginFailures.Inc()
-		s.audit(r, name, "login.ratelimited", "too many attempts from "+ip)
+		if report {
+			s.audit(r, name, "login.ratelimited", "too many attempts from "+ip)
+		}
 		w.Header().Set("Retry-After", "60")
 		s.renderWith(w, r, http.StatusTooManyRequests, "login", "Log in", form, "",
 			"Too many login attempts for this user or from this address. Wait a minute and try again.")
@@ -326,12 +329,12 @@ func (s *Server) pageLoginPost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !ok {
-		s.limiter.fail(ip, name, time.Now())
 		s.metrics.loginFailures.Inc()
 		s.audit(r, name, "login.failed", "")
 		s.renderWith(w, r, http.StatusUnauthorized, "login", "Log in", form, "", "Wrong user name or password, or the account is disabled.")
 		return
 	}
+	s.limiter.succeeded(ip, name, time.Now())
 	if err := s.startSession(r.Context(), w, u, r.RemoteAddr); err != nil {
 		s.serverError(w, r, "start session", err)
 		return

@@ -3,8 +3,11 @@ package web
 import (
 	"context"
 	"net/http"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/rs/zerolog"
 )
@@ -274,23 +277,115 @@ func TestLoginRateLimit(t *testing.T) {
 func TestLimiterPerUserAndIP(t *testing.T) {
 	l := newLoginLimiter(2)
 	now := testNow()
-	l.fail("1.1.1.1", "a", now)
-	l.fail("2.2.2.2", "a", now)
-	if l.allow("3.3.3.3", "a", now) {
-		t.Fatal("a third attempt on the same name from a new address was allowed")
+	mustBegin := func(ip, user string, at time.Time, want bool, why string) {
+		t.Helper()
+		if ok, _ := l.begin(ip, user, at); ok != want {
+			t.Fatalf("%s: begin(%s, %s) = %v", why, ip, user, ok)
+		}
 	}
-	if !l.allow("1.1.1.1", "c", now) {
-		t.Fatal("an address with one failure left was refused")
+	mustBegin("1.1.1.1", "a", now, true, "first attempt")
+	mustBegin("2.2.2.2", "a", now, true, "second attempt on a from another address")
+	mustBegin("3.3.3.3", "a", now, false, "a third attempt on the same name from a new address")
+	mustBegin("1.1.1.1", "c", now, true, "an address with one attempt left")
+	mustBegin("1.1.1.1", "zz", now, false, "an address that spent its attempts, with a fresh name")
+	mustBegin("4.4.4.4", "b", now, true, "an unrelated name and address")
+	mustBegin("3.3.3.3", "a", now.Add(2*loginRefill), true, "attempts come back after the refill time")
+
+	// A success gives its attempt back.
+	l2 := newLoginLimiter(1)
+	mustL2 := func(want bool, why string) {
+		t.Helper()
+		if ok, _ := l2.begin("5.5.5.5", "d", now); ok != want {
+			t.Fatalf("%s: got %v", why, ok)
+		}
 	}
-	l.fail("1.1.1.1", "c", now)
-	if l.allow("1.1.1.1", "zz", now) {
-		t.Fatal("an address that spent its failures was allowed with a fresh name")
+	mustL2(true, "first")
+	l2.succeeded("5.5.5.5", "d", now)
+	mustL2(true, "after a success")
+	mustL2(false, "after a failure (not given back)")
+}
+
+// TestLimiterRefusedCreatesNoEntries: refused attempts from a spent address
+// with ever new names must not grow the map (a full map is pruned, which
+// would hand out fresh attempts), and only the first refusal per period is
+// worth an audit entry.
+func TestLimiterRefusedCreatesNoEntries(t *testing.T) {
+	l := newLoginLimiter(1)
+	now := testNow()
+	if ok, _ := l.begin("1.1.1.1", "a", now); !ok {
+		t.Fatal("first attempt refused")
 	}
-	if !l.allow("4.4.4.4", "b", now) {
-		t.Fatal("an unrelated name and address were refused")
+	reports := 0
+	for i := range 100 {
+		ok, report := l.begin("1.1.1.1", "name"+strconv.Itoa(i), now)
+		if ok {
+			t.Fatalf("attempt %d allowed from a spent address", i)
+		}
+		if report {
+			reports++
+		}
 	}
-	if !l.allow("3.3.3.3", "a", now.Add(2*loginRefill)) {
-		t.Fatal("attempts did not come back after the refill time")
+	if len(l.keys) != 2 {
+		t.Fatalf("%d limiter entries after refused attempts, want 2", len(l.keys))
+	}
+	if reports != 1 {
+		t.Fatalf("%d refusals reported, want 1", reports)
+	}
+	if _, report := l.begin("1.1.1.1", "x", now.Add(loginRefill/2)); report {
+		t.Fatal("a second refusal within the period was reported")
+	}
+}
+
+// TestLoginRateLimitParallel: parallel wrong passwords cannot all be
+// checked; at most the burst is, however they are timed.
+func TestLoginRateLimitParallel(t *testing.T) {
+	e := newEnv(t) // burst 3
+	const n = 20
+	codes := make(chan int, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			body := form("username", "operator", "password", "wrong-"+strconv.Itoa(i))
+			hr, _ := http.NewRequest("POST", e.ts.URL+"/login", strings.NewReader(body))
+			hr.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			res, err := http.DefaultClient.Do(hr)
+			if err != nil {
+				codes <- 0
+				return
+			}
+			res.Body.Close()
+			codes <- res.StatusCode
+		}()
+	}
+	wg.Wait()
+	close(codes)
+	checked := 0
+	for c := range codes {
+		switch c {
+		case http.StatusUnauthorized:
+			checked++
+		case http.StatusTooManyRequests:
+		default:
+			t.Fatalf("unexpected status %d", c)
+		}
+	}
+	if checked > 3 {
+		t.Fatalf("%d of %d parallel wrong passwords were checked; the burst is 3", checked, n)
+	}
+	entries, _, err := e.st.ListAudit(context.Background(), 100, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	limited := 0
+	for _, en := range entries {
+		if en.Action == "login.ratelimited" {
+			limited++
+		}
+	}
+	if limited != 1 {
+		t.Fatalf("%d login.ratelimited audit entries for one burst of refusals, want 1", limited)
 	}
 }
 
