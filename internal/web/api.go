@@ -688,6 +688,14 @@ func (s *Server) updateUser(r *http.Request, id int64, roleName string, disabled
 		if err := s.st.SetUserDisabled(r.Context(), id, *disabled); err != nil {
 			return err
 		}
+		// Its sessions end now, not merely while it is disabled: enabling
+		// the account again must not bring back a session that may have
+		// been the reason for disabling it.
+		if *disabled {
+			if _, err := s.st.DeleteUserSessions(r.Context(), id); err != nil {
+				return err
+			}
+		}
 		changes = append(changes, fmt.Sprintf("disabled=%t", *disabled))
 	}
 	if hash != "" {

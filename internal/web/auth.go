@@ -335,6 +335,13 @@ func (s *Server) pageLoginPost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.limiter.succeeded(ip, name, time.Now())
+	// A session this browser already had ends: a login always starts a
+	// fresh one, and the old one must not linger (e.g. another user's).
+	if c, err := r.Cookie(sessionCookie); err == nil && c.Value != "" && len(c.Value) <= 128 {
+		if err := s.st.DeleteSession(r.Context(), store.HashToken(c.Value)); err != nil && !errors.Is(err, store.ErrNotFound) {
+			s.log.Error().Err(err).Msg("delete previous session")
+		}
+	}
 	if err := s.startSession(r.Context(), w, u, r.RemoteAddr); err != nil {
 		s.serverError(w, r, "start session", err)
 		return

@@ -456,3 +456,27 @@ func TestBaseURLOriginTrusted(t *testing.T) {
 		t.Error("nil master accepted")
 	}
 }
+
+// TestDisableEndsSessions: a disabled account's sessions end for good;
+// enabling it again does not bring them back.
+func TestDisableEndsSessions(t *testing.T) {
+	e := newEnv(t)
+	id := itoa(e.users["viewer"].ID)
+	e.do(req{method: "GET", path: "/api/v1/me", as: "viewer"}).want(t, http.StatusOK)
+	e.do(req{method: "PUT", path: "/api/v1/users/" + id, as: "admin", body: `{"disabled":true}`}).want(t, http.StatusOK)
+	e.do(req{method: "GET", path: "/api/v1/me", as: "viewer"}).want(t, http.StatusUnauthorized)
+	e.do(req{method: "POST", path: "/users/" + id, as: "admin", body: form("disabled", "false")}).want(t, http.StatusSeeOther)
+	e.do(req{method: "GET", path: "/api/v1/me", as: "viewer"}).want(t, http.StatusUnauthorized)
+}
+
+// TestLoginEndsPreviousSession: logging in from a browser that already
+// holds a session (here another user's) ends that session.
+func TestLoginEndsPreviousSession(t *testing.T) {
+	e := newEnv(t)
+	r := e.do(req{method: "POST", path: "/login", as: "operator", body: form("username", "viewer", "password", testPassword)})
+	r.want(t, http.StatusSeeOther)
+	if !strings.Contains(r.header.Get("Set-Cookie"), sessionCookie+"=") {
+		t.Fatal("no new session cookie")
+	}
+	e.do(req{method: "GET", path: "/api/v1/me", as: "operator"}).want(t, http.StatusUnauthorized)
+}
