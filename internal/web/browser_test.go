@@ -114,3 +114,49 @@ func TestDashboardInBrowser(t *testing.T) {
 	}
 	e.waitStatus(id, store.RunFailed)
 }
+
+// TestDashboardStreamLost: when the browser gives up on a run's event
+// stream (here the session ended and the reconnect is refused), the
+// dashboard says so and lets the operator go on, instead of showing
+// "running" forever with Run disabled.
+func TestDashboardStreamLost(t *testing.T) {
+	e := newEnv(t)
+	ctx := browsertest.New(t, 60*time.Second)
+	err := chromedp.Do(ctx,
+		chromedp.Navigate(e.ts.URL+"/login"),
+		chromedp.SendKeys(chromedp.CSS(`#username`), "operator"),
+		chromedp.SendKeys(chromedp.CSS(`#password`), testPassword),
+		chromedp.Click(chromedp.CSS(`#login-submit`)),
+		chromedp.WaitReady(chromedp.CSS(`#fun-categ option[value="11"]`)),
+		browsertest.Choose("#fun-categ", "11"),
+		chromedp.WaitReady(chromedp.CSS(`#app-categ option[value="1"]`)),
+		browsertest.Choose("#app-categ", "1"),
+		chromedp.WaitReady(chromedp.CSS(`#servers option[value="192.168.1.10"]`)),
+		browsertest.Choose("#servers", "192.168.1.10"),
+		browsertest.Choose("#module", "1003"),
+		chromedp.Click(chromedp.CSS(`#run`)),
+		chromedp.WaitVisible(chromedp.CSS(`#output .host-result[data-host="192.168.1.10"].status-pending`)),
+		chromedp.WaitVisible(chromedp.CSS(`#run-status[data-state="running"]`)),
+	)
+	if err != nil {
+		t.Fatalf("starting the run: %v", err)
+	}
+	call := e.master.nextCall(t)
+	defer func() { call.Finish <- nil }()
+	if _, err := e.st.DeleteUserSessions(context.Background(), e.users["operator"].ID); err != nil {
+		t.Fatal(err)
+	}
+	e.srv.EndStreams() // the browser reconnects, without a valid session
+	err = chromedp.Do(ctx,
+		chromedp.WaitVisible(chromedp.CSS(`#run-status[data-state="lost"]`)),
+		chromedp.Poll[chromedp.Void](`!document.querySelector('#run').disabled && document.querySelector('#cancel').disabled`),
+	)
+	if err != nil {
+		st, _ := chromedp.Run(context.WithoutCancel(ctx), chromedp.Evaluate[string](`document.querySelector('#run-status').outerHTML`))
+		t.Fatalf("after the stream was refused: %v; status: %s", err, st)
+	}
+	status, _ := chromedp.Run(ctx, chromedp.TextContent(chromedp.CSS(`#run-status`)))
+	if !strings.Contains(status, "lost the live output") {
+		t.Fatalf("status %q", status)
+	}
+}

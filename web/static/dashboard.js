@@ -166,7 +166,17 @@
       });
       setStatus('running', false);
       cancelBtn.disabled = false;
-      current.source = window.OMS.follow(output, res.run_id, finish);
+      current.source = window.OMS.follow(output, res.run_id, finish, function (state, msg) {
+        if (!current || current.id !== res.run_id) { return; }
+        if (state === 'live') { setStatus('running', false); return; }
+        setStatus(msg, true);
+        statusEl.setAttribute('data-state', state);
+        if (state === 'lost') {
+          // Nothing more will arrive here: let the operator go on.
+          runBtn.disabled = false; cancelBtn.disabled = true;
+          current = null;
+        }
+      });
     }).catch(function (e) {
       runBtn.disabled = false;
       setStatus(e.message, true);

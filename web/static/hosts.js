@@ -66,14 +66,37 @@
     return order.map(function (s) { return counts[s] + ' ' + (s === 'noresult' ? 'no result' : s); }).join(', ');
   }
 
+  // lostMessage is shown when the browser gives up on a run's stream (it
+  // does so when the server refuses it, e.g. after the session ended).
+  var lostMessage = 'lost the live output of this run: the server refused the event stream ' +
+    '(has your session ended? log in again); the run itself goes on, see its details page';
+
   // follow streams a run's events into the pane; onDone gets the end.
-  function follow(output, runID, onDone) {
+  // onState, if given, hears 'reconnecting' (the stream broke and the
+  // browser retries), 'live' (it is back) and 'lost' (the browser gave up).
+  function follow(output, runID, onDone, onState) {
     var src = new EventSource('/api/v1/runs/' + encodeURIComponent(runID) + '/events');
+    var broken = false, ended = false;
+    var tell = function (state, msg) { if (onState) { onState(state, msg); } };
     src.addEventListener('result', function (ev) { result(output, JSON.parse(ev.data)); });
     src.addEventListener('done', function (ev) {
+      ended = true;
       src.close();
       noResult(output);
       onDone(JSON.parse(ev.data));
+    });
+    src.addEventListener('open', function () {
+      if (broken) { broken = false; tell('live', ''); }
+    });
+    src.addEventListener('error', function () {
+      if (ended) { return; }
+      if (src.readyState === EventSource.CLOSED) {
+        ended = true;
+        tell('lost', lostMessage);
+        return;
+      }
+      broken = true;
+      tell('reconnecting', 'connection to the server lost; reconnecting…');
     });
     return src;
   }
