@@ -303,7 +303,11 @@ func (s *Server) apiFunCreate(w http.ResponseWriter, r *http.Request) {
 	if !s.decodeJSON(w, r, &b) {
 		return
 	}
-	id, err := s.st.CreateFunCateg(r.Context(), b.Name)
+	err := s.funNameFree(r.Context(), b.Name, 0)
+	var id int64
+	if err == nil {
+		id, err = s.st.CreateFunCateg(r.Context(), b.Name)
+	}
 	if err != nil {
 		s.apiStoreError(w, r, "create function category", err)
 		return
@@ -320,6 +324,10 @@ func (s *Server) apiFunUpdate(w http.ResponseWriter, r *http.Request) {
 	}
 	var b nameBody
 	if !s.decodeJSON(w, r, &b) {
+		return
+	}
+	if err := s.funNameFree(r.Context(), b.Name, id); err != nil {
+		s.apiStoreError(w, r, "update function category", err)
 		return
 	}
 	if err := s.st.UpdateFunCateg(r.Context(), id, b.Name); err != nil {
@@ -354,7 +362,11 @@ func (s *Server) apiAppCreate(w http.ResponseWriter, r *http.Request) {
 	if !s.decodeJSON(w, r, &b) {
 		return
 	}
-	id, err := s.st.CreateAppCateg(r.Context(), store.AppCateg{FunCategID: b.FunCategID, Name: b.Name})
+	err := s.appNameFree(r.Context(), b.FunCategID, b.Name, 0)
+	var id int64
+	if err == nil {
+		id, err = s.st.CreateAppCateg(r.Context(), store.AppCateg{FunCategID: b.FunCategID, Name: b.Name})
+	}
 	if err != nil {
 		s.apiStoreError(w, r, "create application category", err)
 		return
@@ -374,6 +386,10 @@ func (s *Server) apiAppUpdate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c := store.AppCateg{ID: id, FunCategID: b.FunCategID, Name: b.Name}
+	if err := s.appNameFree(r.Context(), b.FunCategID, b.Name, id); err != nil {
+		s.apiStoreError(w, r, "update application category", err)
+		return
+	}
 	if err := s.st.UpdateAppCateg(r.Context(), c); err != nil {
 		s.apiStoreError(w, r, "update application category", err)
 		return

@@ -360,3 +360,38 @@ func TestPaging(t *testing.T) {
 	e.do(req{method: "GET", path: "/api/v1/runs?page=3&per_page=20", as: "viewer"}).want(t, http.StatusOK, `"total":55`, `"page":3`)
 	e.do(req{method: "GET", path: "/runs?page=abc", as: "viewer"}).want(t, http.StatusBadRequest)
 }
+
+// TestDuplicateCategoryNames: a second category with a name already in
+// use (as MySQL compares: case and surrounding space ignored) is refused
+// with 409 and changes nothing; the same application name under another
+// function category is fine.
+func TestDuplicateCategoryNames(t *testing.T) {
+	e := newEnv(t)
+	before := e.snapshot()
+	for _, c := range []req{
+		{method: "POST", path: "/api/v1/fun-categs", body: `{"name":"Linux.Web"}`},
+		{method: "POST", path: "/api/v1/fun-categs", body: `{"name":"linux.web"}`},
+		{method: "PUT", path: "/api/v1/fun-categs/1", body: `{"name":"Linux.Web"}`},
+		{method: "POST", path: "/api/v1/app-categs", body: `{"fun_categ_id":11,"name":"WWW.domain.com"}`},
+		{method: "PUT", path: "/api/v1/app-categs/2", body: `{"fun_categ_id":11,"name":"www.domain.com"}`},
+	} {
+		c.as = "admin"
+		r := e.do(c).want(t, http.StatusConflict)
+		if msg := r.jsonError(t); !strings.Contains(msg, "already named") {
+			t.Fatalf("%s %s: message %q", c.method, c.path, msg)
+		}
+	}
+	for _, c := range []req{
+		{method: "POST", path: "/inventory/fun-categs", body: form("name", " Linux.Web ")},
+		{method: "POST", path: "/inventory/fun-categs/1", body: form("name", "Linux.Web")},
+		{method: "POST", path: "/inventory/app-categs", body: form("fun_id", "11", "name", "www.domain.com")},
+	} {
+		c.as = "admin"
+		e.do(c).want(t, http.StatusConflict, "already named")
+	}
+	e.assertUnchanged(before)
+	// Keeping its own name, or renaming to it in another case, is fine.
+	e.do(req{method: "PUT", path: "/api/v1/fun-categs/11", as: "admin", body: `{"name":"Linux.Web"}`}).want(t, http.StatusOK)
+	e.do(req{method: "POST", path: "/inventory/app-categs/1", as: "admin", body: form("fun_id", "11", "name", "www.domain.com")}).want(t, http.StatusSeeOther)
+	e.do(req{method: "POST", path: "/api/v1/app-categs", as: "admin", body: `{"fun_categ_id":1,"name":"www.domain.com"}`}).want(t, http.StatusCreated)
+}

@@ -457,7 +457,11 @@ func (s *Server) pageFunSave(w http.ResponseWriter, r *http.Request) {
 	name := strings.TrimSpace(r.PostForm.Get("name"))
 	who := authOf(r).Name
 	if urlParam(r, "id") == "" {
-		id, err := s.st.CreateFunCateg(r.Context(), name)
+		err := s.funNameFree(r.Context(), name, 0)
+		var id int64
+		if err == nil {
+			id, err = s.st.CreateFunCateg(r.Context(), name)
+		}
 		if err == nil {
 			s.audit(r, who, "fun_categ.create", fmt.Sprintf("%d %q", id, name))
 		}
@@ -469,7 +473,10 @@ func (s *Server) pageFunSave(w http.ResponseWriter, r *http.Request) {
 		s.renderError(w, r, http.StatusBadRequest, "function category "+err.Error())
 		return
 	}
-	err = s.st.UpdateFunCateg(r.Context(), id, name)
+	err = s.funNameFree(r.Context(), name, id)
+	if err == nil {
+		err = s.st.UpdateFunCateg(r.Context(), id, name)
+	}
 	if err == nil {
 		s.audit(r, who, "fun_categ.update", fmt.Sprintf("%d %q", id, name))
 	}
@@ -510,7 +517,11 @@ func (s *Server) pageAppSave(w http.ResponseWriter, r *http.Request) {
 	c := store.AppCateg{FunCategID: funID, Name: strings.TrimSpace(r.PostForm.Get("name"))}
 	who := authOf(r).Name
 	if urlParam(r, "id") == "" {
-		id, err := s.st.CreateAppCateg(r.Context(), c)
+		err := s.appNameFree(r.Context(), funID, c.Name, 0)
+		var id int64
+		if err == nil {
+			id, err = s.st.CreateAppCateg(r.Context(), c)
+		}
 		if err == nil {
 			s.audit(r, who, "app_categ.create", fmt.Sprintf("%d %q in %d", id, c.Name, funID))
 		}
@@ -521,7 +532,10 @@ func (s *Server) pageAppSave(w http.ResponseWriter, r *http.Request) {
 		s.renderError(w, r, http.StatusBadRequest, "application category "+err.Error())
 		return
 	}
-	err = s.st.UpdateAppCateg(r.Context(), c)
+	err = s.appNameFree(r.Context(), funID, c.Name, c.ID)
+	if err == nil {
+		err = s.st.UpdateAppCateg(r.Context(), c)
+	}
 	if err == nil {
 		s.audit(r, who, "app_categ.update", fmt.Sprintf("%d %q in %d", c.ID, c.Name, funID))
 	}
