@@ -525,3 +525,43 @@ func TestResultStoreFailureIsShownAndNoted(t *testing.T) {
 		t.Fatalf("run error %q", run.Error)
 	}
 }
+
+// TestStreamsPerUserBounded: one user cannot hold more live event streams
+// than the limit (each lasts as long as the run); others are unaffected,
+// and a closed stream frees its place.
+func TestStreamsPerUserBounded(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.MaxStreamsPerUser = 2 })
+	id := e.startRun("operator", `{"module_id":1003,"hosts":["192.168.1.10"]}`)
+	call := e.master.nextCall(t)
+	defer func() { call.Finish <- nil }()
+	first := e.openEvents(id, "viewer")
+	first.next()
+	e.openEvents(id, "viewer").next()
+	r := e.do(req{method: "GET", path: "/api/v1/runs/" + id + "/events", as: "viewer"}).want(t, http.StatusTooManyRequests)
+	if msg := r.jsonError(t); !strings.Contains(msg, "live run streams open") {
+		t.Fatalf("message %q", msg)
+	}
+	e.openEvents(id, "operator").next()
+	first.cancel()
+	deadline := time.Now().Add(testTimeout)
+	for {
+		hr, _ := http.NewRequest(http.MethodGet, e.ts.URL+"/api/v1/runs/"+id+"/events", nil)
+		hr.AddCookie(&http.Cookie{Name: sessionCookie, Value: e.cookie["viewer"]})
+		ctx, cancel := context.WithCancel(context.Background())
+		res, err := http.DefaultClient.Do(hr.WithContext(ctx))
+		if err != nil {
+			cancel()
+			t.Fatal(err)
+		}
+		code := res.StatusCode
+		cancel()
+		res.Body.Close()
+		if code == http.StatusOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a closed stream never freed its place (status %d)", code)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

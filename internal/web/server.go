@@ -66,6 +66,9 @@ type Config struct {
 	LoginRateBurst int           // login attempts allowed in a burst, per IP and per user name; default 5
 	MaxBodyBytes   int64         // request body cap; default 1 MiB
 	MasterName     string        // shown in logs and /healthz
+	// MaxStreamsPerUser bounds the live event streams one user (all their
+	// sessions and tokens) may hold open at once; default 32.
+	MaxStreamsPerUser int
 }
 
 func (c *Config) setDefaults() {
@@ -84,6 +87,9 @@ func (c *Config) setDefaults() {
 	if c.MasterName == "" {
 		c.MasterName = "master"
 	}
+	if c.MaxStreamsPerUser <= 0 {
+		c.MaxStreamsPerUser = 32
+	}
 }
 
 // Server is the web tier. Create it with New.
@@ -96,6 +102,7 @@ type Server struct {
 	pages   *pages
 	limiter *loginLimiter
 	runs    *runManager
+	streamN streamCounter
 	handler http.Handler
 
 	// base is the parent context of the runs, which outlive requests;

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/omserver/omserver-go/internal/task"
@@ -33,6 +34,14 @@ func (s *Server) apiRunEvents(w http.ResponseWriter, r *http.Request) {
 		s.apiStoreError(w, r, "run", err)
 		return
 	}
+	who := authOf(r)
+	if !s.streamN.acquire(who.UserID, s.cfg.MaxStreamsPerUser) {
+		w.Header().Set("Retry-After", "10")
+		writeJSONError(w, http.StatusTooManyRequests, fmt.Sprintf(
+			"you already have %d live run streams open (the limit); close some run pages or dashboards and try again", s.cfg.MaxStreamsPerUser))
+		return
+	}
+	defer s.streamN.release(who.UserID)
 	rc := http.NewResponseController(w)
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream; charset=utf-8")
@@ -106,6 +115,37 @@ func (s *Server) apiRunEvents(w http.ResponseWriter, r *http.Request) {
 		// The subscriber fell behind and was dropped: resynchronise.
 	}
 	s.log.Warn().Str("run_id", id).Msg("sse: client kept falling behind; stream ended")
+}
+
+// streamCounter counts the open event streams per user: each holds a
+// connection and a goroutine for as long as a run lasts, so one user (or
+// one leaked token) must not be able to open them without bound.
+type streamCounter struct {
+	mu sync.Mutex
+	n  map[int64]int
+}
+
+func (c *streamCounter) acquire(user int64, max int) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n == nil {
+		c.n = make(map[int64]int)
+	}
+	if c.n[user] >= max {
+		return false
+	}
+	c.n[user]++
+	return true
+}
+
+func (c *streamCounter) release(user int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n[user] <= 1 {
+		delete(c.n, user)
+		return
+	}
+	c.n[user]--
 }
 
 // follow relays live results until the run ends (false: stream over) or the
