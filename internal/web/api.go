@@ -417,7 +417,11 @@ func (s *Server) apiServerUpsert(w http.ResponseWriter, r *http.Request) {
 	if !s.decodeJSON(w, r, &sv) {
 		return
 	}
-	created, err := s.st.UpsertServer(r.Context(), sv)
+	err := legacyName("server", sv.Name)
+	var created bool
+	if err == nil {
+		created, err = s.st.UpsertServer(r.Context(), sv)
+	}
 	if err != nil {
 		s.apiStoreError(w, r, "save server", err)
 		return
@@ -551,7 +555,11 @@ func (s *Server) apiModuleCreate(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, http.StatusBadRequest, "module id must be positive, or 0 for the next free id")
 		return
 	}
-	id, err := s.st.CreateModule(r.Context(), store.Module{ID: b.ID, Name: b.Name, Caption: b.Caption, Params: b.Params})
+	err := legacyModule(b.Name, b.Caption)
+	var id int64
+	if err == nil {
+		id, err = s.st.CreateModule(r.Context(), store.Module{ID: b.ID, Name: b.Name, Caption: b.Caption, Params: b.Params})
+	}
 	if err != nil {
 		s.apiStoreError(w, r, "create module", err)
 		return
@@ -595,6 +603,9 @@ func (s *Server) apiModuleUpdate(w http.ResponseWriter, r *http.Request) {
 // module updated with no parameters keeps none (its legacy form is replaced
 // by an empty one).
 func (s *Server) saveModule(r *http.Request, id int64, b moduleBody) error {
+	if err := legacyModule(b.Name, b.Caption); err != nil {
+		return err
+	}
 	m := store.Module{ID: id, Name: b.Name, Caption: b.Caption, Params: b.Params}
 	if len(b.Params) == 0 {
 		m.Extend = ""

@@ -183,3 +183,37 @@ func BenchmarkSSEFanout(b *testing.B) {
 		})
 	}
 }
+
+// TestLegacySeparatorsRefused: names that would break the legacy text
+// formats (a comma in a listed name, "@@" in a module's fields) are
+// refused with 400 and change nothing.
+func TestLegacySeparatorsRefused(t *testing.T) {
+	e := newEnv(t)
+	before := e.snapshot()
+	for _, c := range []req{
+		{method: "POST", path: "/api/v1/fun-categs", body: `{"name":"Linux,Web2"}`},
+		{method: "PUT", path: "/api/v1/fun-categs/1", body: `{"name":"a,b"}`},
+		{method: "POST", path: "/api/v1/app-categs", body: `{"fun_categ_id":11,"name":"a,b"}`},
+		{method: "POST", path: "/api/v1/servers", body: `{"ip":"192.168.9.9","name":"a,b","app_id":1}`},
+		{method: "POST", path: "/api/v1/modules", body: `{"name":"m,n","caption":"c","params":[]}`},
+		{method: "POST", path: "/api/v1/modules", body: `{"name":"m@@n","caption":"c","params":[]}`},
+		{method: "PUT", path: "/api/v1/modules/1003", body: `{"name":"查看系统版本","caption":"a@@b","params":[]}`},
+	} {
+		c.as = "admin"
+		r := e.do(c).want(t, http.StatusBadRequest)
+		if msg := r.jsonError(t); !strings.Contains(msg, "legacy") {
+			t.Fatalf("%s %s %s: message %q", c.method, c.path, c.body, msg)
+		}
+	}
+	for _, c := range []req{
+		{method: "POST", path: "/inventory/fun-categs", body: form("name", "x,y")},
+		{method: "POST", path: "/inventory/app-categs/1", body: form("fun_id", "11", "name", "x,y")},
+		{method: "POST", path: "/inventory/servers", body: form("app_id", "1", "lip", "192.168.9.9", "name", "x,y")},
+		{method: "POST", path: "/modules/new", body: form("name", "x,y", "caption", "c", "rows", "0")},
+		{method: "POST", path: "/modules/1003/edit", body: form("name", "x", "caption", "a@@b", "rows", "0")},
+	} {
+		c.as = "admin"
+		e.do(c).want(t, http.StatusBadRequest, "legacy")
+	}
+	e.assertUnchanged(before)
+}

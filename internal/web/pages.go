@@ -343,7 +343,11 @@ func (s *Server) pageModuleSave(w http.ResponseWriter, r *http.Request) {
 	}
 	m := store.Module{ID: form.ID, Name: form.Name, Caption: form.Caption, Params: params}
 	if isNew {
-		id, err := s.st.CreateModule(r.Context(), m)
+		err := legacyModule(m.Name, m.Caption)
+		var id int64
+		if err == nil {
+			id, err = s.st.CreateModule(r.Context(), m)
+		}
 		if err == nil {
 			s.audit(r, authOf(r).Name, "module.create", fmt.Sprintf("%d %q", id, m.Name))
 		}
@@ -567,7 +571,9 @@ func (s *Server) pageServerSave(w http.ResponseWriter, r *http.Request) {
 	f := r.PostForm
 	sv := store.Server{IP: strings.TrimSpace(f.Get("lip")), Name: strings.TrimSpace(f.Get("name")),
 		WIP: strings.TrimSpace(f.Get("wip")), OS: strings.TrimSpace(f.Get("os")), AppID: appID}
-	_, err = s.st.UpsertServer(r.Context(), sv)
+	if err = legacyName("server", sv.Name); err == nil {
+		_, err = s.st.UpsertServer(r.Context(), sv)
+	}
 	if err == nil {
 		s.audit(r, authOf(r).Name, "server.save", fmt.Sprintf("%s %q app %d", sv.IP, sv.Name, sv.AppID))
 	}

@@ -52,7 +52,10 @@ func writeError(w http.ResponseWriter, r *http.Request, status int, msg string) 
 // user; unexpected errors become 500 with a generic message (the details go
 // to the log).
 func storeStatus(err error) (int, string) {
+	var br *badRequest
 	switch {
+	case errors.As(err, &br):
+		return http.StatusBadRequest, br.msg
 	case errors.Is(err, store.ErrNotFound):
 		return http.StatusNotFound, cleanStoreMsg(err)
 	case errors.Is(err, store.ErrInvalid):
