@@ -262,12 +262,19 @@ func encodeCommand(command string) string {
 // change (Linux /proc) and sends TERM, then KILL, to the group. Without
 // /proc the command runs without a watchdog. The watchdog's output goes to
 // /dev/null so the module never waits on it.
+//
+// The connection can also close before the wrapper starts (ansible killed
+// while its python module was starting on the target): the leader is then
+// already re-parented to init (or gone), so a watchdog comparing against
+// that parent would wait forever. The wrapper then runs nothing and exits
+// 255; sshd's session parent is never pid 1 while the connection lives.
 const remoteWrapper = `c=$(printf '%s' '@B64@' | base64 -d) || exit 127
 ppidof() { sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f2; }
-sid=$(sed 's/.*) //' /proc/$$/stat 2>/dev/null | cut -d' ' -f4)
-pp=; [ -n "$sid" ] && pp=$(ppidof "$sid")
 w=
-if [ -n "$pp" ]; then
+if [ -r /proc/$$/stat ]; then
+  sid=$(sed 's/.*) //' /proc/$$/stat | cut -d' ' -f4)
+  pp=$(ppidof "$sid")
+  case $pp in ''|1) echo "omserver: the ssh connection closed before the command started; not running it" >&2; exit 255;; esac
   (trap '' TERM; while [ "$(ppidof "$sid")" = "$pp" ]; do sleep 1; done; kill -s TERM 0; sleep 2; kill -s KILL 0) </dev/null >/dev/null 2>&1 &
   w=$!
 fi
