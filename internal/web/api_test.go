@@ -395,3 +395,24 @@ func TestDuplicateCategoryNames(t *testing.T) {
 	e.do(req{method: "POST", path: "/inventory/app-categs/1", as: "admin", body: form("fun_id", "11", "name", "www.domain.com")}).want(t, http.StatusSeeOther)
 	e.do(req{method: "POST", path: "/api/v1/app-categs", as: "admin", body: `{"fun_categ_id":1,"name":"www.domain.com"}`}).want(t, http.StatusCreated)
 }
+
+// TestJSONErrorsInCallerTerms: a body of the wrong shape is refused with
+// the JSON field and kind, not Go's struct and type names.
+func TestJSONErrorsInCallerTerms(t *testing.T) {
+	e := newEnv(t)
+	before := e.snapshot()
+	for _, c := range []struct{ body, want string }{
+		{`{"module_id":"1003","hosts":["192.168.1.10"]}`, `field "module_id" must be an integer, not string`},
+		{`{"module_id":1003,"hosts":"192.168.1.10"}`, `field "hosts" must be an array, not string`},
+		{`{"module_id":1003,"hosts":["192.168.1.10"],"params":{"sys_param_1":5}}`, `must be a string, not number`},
+		{`[1]`, `the body must be an object, not array`},
+		{`{"module_id":1003,"nope":1}`, `unknown field "nope"`},
+	} {
+		msg := e.do(req{method: "POST", path: "/api/v1/runs", as: "operator", body: c.body}).want(t, http.StatusBadRequest).jsonError(t)
+		if !strings.Contains(msg, c.want) || strings.Contains(msg, "Go ") || strings.Contains(msg, "runRequest") {
+			t.Fatalf("%s: message %q, want it to say %q in JSON terms", c.body, msg, c.want)
+		}
+	}
+	e.master.assertNoCall(t)
+	e.assertUnchanged(before)
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 
@@ -114,7 +115,7 @@ func (s *Server) decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool 
 			writeJSONError(w, http.StatusBadRequest, "request body is empty: a JSON object is expected")
 			return false
 		}
-		writeJSONError(w, http.StatusBadRequest, "request body is not valid JSON for this endpoint: "+err.Error())
+		writeJSONError(w, http.StatusBadRequest, "request body is not valid JSON for this endpoint: "+jsonErrorText(err))
 		return false
 	}
 	if dec.More() {
@@ -165,4 +166,46 @@ func pageParam(r *http.Request, defPer int) (page, per int, err error) {
 		per = n
 	}
 	return page, per, nil
+}
+
+// jsonErrorText says what is wrong with a JSON body in the caller's terms
+// (field names and JSON kinds), not the decoder's (Go struct and type
+// names, which mean nothing to a script's author and describe our code).
+func jsonErrorText(err error) string {
+	var ute *json.UnmarshalTypeError
+	if errors.As(err, &ute) {
+		field := ute.Field
+		if field == "" {
+			field = "the body"
+		} else {
+			field = "field " + strconv.Quote(field)
+		}
+		return fmt.Sprintf("%s must be %s, not %s", field, jsonKind(ute.Type), ute.Value)
+	}
+	return strings.TrimPrefix(err.Error(), "json: ")
+}
+
+// jsonKind names the JSON value a Go type is decoded from.
+func jsonKind(t reflect.Type) string {
+	if t == nil {
+		return "a different kind of value"
+	}
+	switch t.Kind() {
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.String:
+		return "a string"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.Map, reflect.Struct:
+		return "an object"
+	case reflect.Pointer:
+		return jsonKind(t.Elem())
+	}
+	return "a different kind of value"
 }
