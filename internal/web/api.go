@@ -680,6 +680,10 @@ func (s *Server) apiUserCreate(w http.ResponseWriter, r *http.Request) {
 		s.apiStoreError(w, r, "create user", err)
 		return
 	}
+	// Read back, so the answer carries what was stored (its creation time).
+	if stored, err := s.st.GetUser(r.Context(), u.ID); err == nil {
+		u = stored
+	}
 	writeJSON(w, http.StatusCreated, u)
 }
 

@@ -416,3 +416,20 @@ func TestJSONErrorsInCallerTerms(t *testing.T) {
 	e.master.assertNoCall(t)
 	e.assertUnchanged(before)
 }
+
+// TestUserCreateAnswer: the answer to creating a user is the stored user
+// (with its creation time), never its password hash.
+func TestUserCreateAnswer(t *testing.T) {
+	e := newEnv(t)
+	r := e.do(req{method: "POST", path: "/api/v1/users", as: "admin", body: `{"name":"newop","role":"operator","password":"a-long-password"}`}).want(t, http.StatusCreated)
+	var u struct {
+		ID        int64     `json:"id"`
+		CreatedAt time.Time `json:"created_at"`
+	}
+	if err := json.Unmarshal([]byte(r.body), &u); err != nil {
+		t.Fatal(err)
+	}
+	if u.ID <= 0 || u.CreatedAt.IsZero() || strings.Contains(r.body, "$2a$") {
+		t.Fatalf("answer %s", r.body)
+	}
+}
