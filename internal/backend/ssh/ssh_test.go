@@ -379,7 +379,9 @@ func TestCommandTimeoutStopsRemoteProcess(t *testing.T) {
 	s := startSSHD(t)
 	b := newBackend(t, testConfig(s))
 	const marker = "sleep 73101"
-	r := run(t, b, "127.0.0.2", backend.Options{Timeout: time.Second}, cmd("echo started; "+marker+"; echo never"))
+	// The timeout covers connecting too: it must leave a loaded machine
+	// time to log in and print "started" before it expires.
+	r := run(t, b, "127.0.0.2", backend.Options{Timeout: 5 * time.Second}, cmd("echo started; "+marker+"; echo never"))
 	if r.Status != task.StatusTimeout || r.ExitCode != -1 {
 		t.Fatalf("status %s exit %d error %q, want timeout -1", r.Status, r.ExitCode, r.Error)
 	}
