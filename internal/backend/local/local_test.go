@@ -100,7 +100,8 @@ func TestRunResults(t *testing.T) {
 		{"stops at first failure", []backend.Step{cmd("echo one"), cmd("false"), cmd("echo three")}, backend.Options{}, task.StatusFailed, 1, "one\n", "", false, "step 2: exit status 1"},
 		{"output cap", []backend.Step{cmd("head -c 5000 /dev/zero | tr '\\0' x")}, backend.Options{OutputCap: 100}, task.StatusOK, 0, strings.Repeat("x", 100), "", true, ""},
 		{"no stdin", []backend.Step{cmd("cat; echo done")}, backend.Options{}, task.StatusOK, 0, "done\n", "", false, ""},
-		{"timeout", []backend.Step{cmd("echo started; sleep 300")}, backend.Options{Timeout: 300 * time.Millisecond}, task.StatusTimeout, -1, "started\n", "", false, "timed out"},
+		// Long enough for a loaded machine to start sh and print "started".
+		{"timeout", []backend.Step{cmd("echo started; sleep 300")}, backend.Options{Timeout: 2 * time.Second}, task.StatusTimeout, -1, "started\n", "", false, "timed out"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -164,7 +165,9 @@ func TestStopKillsProcessGroup(t *testing.T) {
 			defer cancel()
 			opts := backend.Options{}
 			if mode == "timeout" {
-				opts.Timeout = 500 * time.Millisecond
+				// Long enough for a loaded machine to start sh and
+				// write the pid file before the timeout kills it.
+				opts.Timeout = 2 * time.Second
 			}
 			done := make(chan task.HostResult, 1)
 			go func() {
