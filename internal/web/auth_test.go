@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/omserver/omserver-go/internal/store"
 )
 
 // every endpoint of the router, with a body that would be valid for an admin.
@@ -42,12 +44,15 @@ var endpoints = []struct {
 	{"GET", "/tokens", ""},
 	{"POST", "/tokens", "name=t1"},
 	{"POST", "/tokens/1/delete", ""},
+	{"GET", "/account", ""},
+	{"POST", "/account/password", "current_password=" + testPassword + "&new_password=another-pass&new_password2=another-pass"},
 	{"GET", "/autoadmin/server_fun_categ/", ""},
 	{"GET", "/autoadmin/server_app_categ/?fun_categId=11", ""},
 	{"GET", "/autoadmin/server_list/?app_categId=1", ""},
 	{"GET", "/autoadmin/module_list/", ""},
 	{"GET", "/autoadmin/module_info/?Module_Id=1001", ""},
 	{"GET", "/api/v1/me", ""},
+	{"PUT", "/api/v1/me/password", `{"current_password":"` + testPassword + `","new_password":"another-pass"}`},
 	{"GET", "/api/v1/fun-categs", ""},
 	{"GET", "/api/v1/app-categs?fun_id=11", ""},
 	{"GET", "/api/v1/servers?app_id=1", ""},
@@ -125,7 +130,7 @@ func isAdminOnly(method, path string) bool {
 		return true
 	case strings.HasPrefix(path, "/modules/"), strings.HasPrefix(path, "/inventory/"):
 		return true
-	case strings.HasPrefix(path, "/api/v1/") && method != "GET" && !strings.HasPrefix(path, "/api/v1/runs") && !strings.HasPrefix(path, "/api/v1/tokens"):
+	case strings.HasPrefix(path, "/api/v1/") && method != "GET" && !strings.HasPrefix(path, "/api/v1/runs") && !strings.HasPrefix(path, "/api/v1/tokens") && !strings.HasPrefix(path, "/api/v1/me"):
 		return true
 	}
 	return false
@@ -479,4 +484,67 @@ func TestLoginEndsPreviousSession(t *testing.T) {
 		t.Fatal("no new session cookie")
 	}
 	e.do(req{method: "GET", path: "/api/v1/me", as: "operator"}).want(t, http.StatusUnauthorized)
+}
+
+// TestChangeOwnPassword: any user changes their own password given the
+// current one; a wrong current password or a bad new one changes nothing;
+// success ends every session of the account but keeps this browser
+// logged in with a fresh one.
+func TestChangeOwnPassword(t *testing.T) {
+	e := newEnv(t)
+	hashOf := func() string {
+		u, err := e.st.GetUser(context.Background(), e.users["viewer"].ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return u.PasswordHash
+	}
+	orig := hashOf()
+	for _, c := range []struct {
+		body string
+		code int
+		want string
+	}{
+		{`{"current_password":"wrong","new_password":"another-pass"}`, http.StatusForbidden, "current password is wrong"},
+		{`{"current_password":"` + testPassword + `","new_password":"short"}`, http.StatusBadRequest, "at least 8"},
+		{`{"current_password":"` + testPassword + `","new_password":"` + testPassword + `"}`, http.StatusBadRequest, "same as the current"},
+	} {
+		r := e.do(req{method: "PUT", path: "/api/v1/me/password", as: "viewer", body: c.body}).want(t, c.code)
+		if msg := r.jsonError(t); !strings.Contains(msg, c.want) {
+			t.Fatalf("%s: message %q", c.body, msg)
+		}
+	}
+	e.do(req{method: "POST", path: "/account/password", as: "viewer",
+		body: form("current_password", testPassword, "new_password", "another-pass", "new_password2", "different-pass")}).want(t, http.StatusBadRequest, "differ")
+	e.do(req{method: "POST", path: "/account/password", as: "viewer",
+		body:   form("current_password", testPassword, "new_password", "another-pass", "new_password2", "another-pass"),
+		header: map[string]string{"Sec-Fetch-Site": "cross-site"}}).want(t, http.StatusForbidden)
+	if hashOf() != orig {
+		t.Fatal("a refused change changed the password")
+	}
+	// Another session of the same user, to see it end.
+	other, _ := newSecret()
+	if err := e.st.CreateSession(context.Background(), store.HashToken(other), e.users["viewer"].ID, time.Now().Add(time.Hour), "test"); err != nil {
+		t.Fatal(err)
+	}
+	r := e.do(req{method: "POST", path: "/account/password", as: "viewer",
+		body: form("current_password", testPassword, "new_password", "another-pass", "new_password2", "another-pass")}).want(t, http.StatusSeeOther)
+	if loc := r.header.Get("Location"); loc != "/account?ok=password" {
+		t.Fatalf("redirect to %q", loc)
+	}
+	var fresh string
+	for _, c := range (&http.Response{Header: r.header}).Cookies() {
+		if c.Name == sessionCookie {
+			fresh = c.Value
+		}
+	}
+	if fresh == "" {
+		t.Fatal("no fresh session cookie")
+	}
+	e.do(req{method: "GET", path: "/api/v1/me", as: "viewer"}).want(t, http.StatusUnauthorized)
+	e.cookie["other"], e.cookie["fresh"] = other, fresh
+	e.do(req{method: "GET", path: "/api/v1/me", as: "other"}).want(t, http.StatusUnauthorized)
+	e.do(req{method: "GET", path: "/account?ok=password", as: "fresh"}).want(t, http.StatusOK, "Password changed", "viewer")
+	e.do(req{method: "POST", path: "/login", body: form("username", "viewer", "password", testPassword)}).want(t, http.StatusUnauthorized)
+	e.do(req{method: "POST", path: "/login", body: form("username", "viewer", "password", "another-pass")}).want(t, http.StatusSeeOther)
 }

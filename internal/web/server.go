@@ -256,6 +256,8 @@ func (s *Server) routes() (http.Handler, error) {
 		r.Get("/tokens", s.pageTokens)
 		r.Post("/tokens", s.pageTokenCreate)
 		r.Post("/tokens/{id}/delete", s.pageTokenDelete)
+		r.Get("/account", s.pageAccount)
+		r.Post("/account/password", s.pageAccountPassword)
 		r.Group(func(r chi.Router) {
 			r.Use(s.requirePage(roleAdmin))
 			r.Get("/modules/new", s.pageModuleNew)
@@ -292,6 +294,7 @@ func (s *Server) routes() (http.Handler, error) {
 	r.Route("/api/v1", func(r chi.Router) {
 		r.Use(s.requireAPI(roleViewer))
 		r.Get("/me", s.apiMe)
+		r.Put("/me/password", s.apiPasswordChange)
 		r.Get("/fun-categs", s.apiFunCategs)
 		r.Get("/app-categs", s.apiAppCategs)
 		r.Get("/servers", s.apiServers)

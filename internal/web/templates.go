@@ -18,7 +18,7 @@ var templateFiles embed.FS
 
 // pageNames are the page templates; each is parsed together with the layout.
 func pageNames() []string {
-	return []string{"login", "error", "dashboard", "runs", "run", "modules", "module_edit", "inventory", "users", "audit", "tokens"}
+	return []string{"login", "error", "dashboard", "runs", "run", "modules", "module_edit", "inventory", "users", "audit", "tokens", "account"}
 }
 
 type pages struct {
@@ -95,6 +95,8 @@ func flashMessage(code string) string {
 		return "Servers imported."
 	case "created":
 		return "Created."
+	case "password":
+		return "Password changed. Your other sessions have ended."
 	}
 	return ""
 }
