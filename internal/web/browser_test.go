@@ -118,17 +118,28 @@ func TestDashboardInBrowser(t *testing.T) {
 // TestDashboardStreamLost: when the browser gives up on a run's event
 // stream (here the session ended and the reconnect is refused), the
 // dashboard says so and lets the operator go on, instead of showing
-// "running" forever with Run disabled.
+// "running" forever with Run disabled; a request refused for the ended
+// session says to log in again. Empty categories and applications say
+// they are empty.
 func TestDashboardStreamLost(t *testing.T) {
 	e := newEnv(t)
+	emptyApp, err := e.st.CreateAppCateg(context.Background(), store.AppCateg{FunCategID: 11, Name: "empty.domain.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx := browsertest.New(t, 60*time.Second)
-	err := chromedp.Do(ctx,
+	err = chromedp.Do(ctx,
 		chromedp.Navigate(e.ts.URL+"/login"),
 		chromedp.SendKeys(chromedp.CSS(`#username`), "operator"),
 		chromedp.SendKeys(chromedp.CSS(`#password`), testPassword),
 		chromedp.Click(chromedp.CSS(`#login-submit`)),
 		chromedp.WaitReady(chromedp.CSS(`#fun-categ option[value="11"]`)),
+		browsertest.Choose("#fun-categ", "1"),
+		chromedp.Poll[chromedp.Void](`document.querySelector('#app-categ').options[0].textContent === "(no applications in this category)"`),
 		browsertest.Choose("#fun-categ", "11"),
+		chromedp.WaitReady(chromedp.CSS(`#app-categ option[value="`+itoa(emptyApp)+`"]`)),
+		browsertest.Choose("#app-categ", itoa(emptyApp)),
+		chromedp.Poll[chromedp.Void](`(() => { const o = document.querySelector('#servers option'); return !!o && o.disabled && o.textContent.includes("no servers in this application"); })()`),
 		chromedp.WaitReady(chromedp.CSS(`#app-categ option[value="1"]`)),
 		browsertest.Choose("#app-categ", "1"),
 		chromedp.WaitReady(chromedp.CSS(`#servers option[value="192.168.1.10"]`)),
@@ -159,4 +170,13 @@ func TestDashboardStreamLost(t *testing.T) {
 	if !strings.Contains(status, "lost the live output") {
 		t.Fatalf("status %q", status)
 	}
+	err = chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`#run`)),
+		chromedp.Poll[chromedp.Void](`document.querySelector('#run-status').textContent.includes("session has ended")`),
+	)
+	if err != nil {
+		st, _ := chromedp.Run(context.WithoutCancel(ctx), chromedp.TextContent(chromedp.CSS(`#run-status`)))
+		t.Fatalf("Run without a session: %v; status %q", err, st)
+	}
+	e.master.assertNoCall(t)
 }

@@ -12,6 +12,7 @@
   if (!funSel) { return; }
 
   var servers = [];   // servers of the chosen application
+  var serversLoaded = false; // servers holds a loaded application's list
   var modules = {};   // module id -> module
   var current = null; // {id, source, hosts}
 
@@ -27,6 +28,7 @@
         try { data = text ? JSON.parse(text) : null; } catch (e) { data = null; }
         if (!resp.ok) {
           var msg = (data && data.error) ? data.error : ('HTTP ' + resp.status);
+          if (resp.status === 401) { msg = 'your session has ended: reload the page and log in again'; }
           throw new Error(msg);
         }
         return data;
@@ -64,6 +66,12 @@
     Array.prototype.forEach.call(srvSel.selectedOptions, function (o) { chosen[o.value] = true; });
     fill(srvSel, servers, null, function (s) { return s.ip; }, serverText);
     Array.prototype.forEach.call(srvSel.options, function (o) { o.selected = !!chosen[o.value]; });
+    if (serversLoaded && servers.length === 0) {
+      var none = document.createElement('option');
+      none.disabled = true; none.value = '';
+      none.textContent = '(no servers in this application: add them on the Inventory page)';
+      srvSel.appendChild(none);
+    }
   }
 
   function loadFun() {
@@ -73,19 +81,21 @@
   }
 
   funSel.addEventListener('change', function () {
-    servers = []; renderServers();
+    servers = []; serversLoaded = false; renderServers();
     fill(appSel, [], '<-请选择应用类别->', null, null);
     if (!funSel.value) { return; }
     api('GET', '/api/v1/app-categs?fun_id=' + encodeURIComponent(funSel.value)).then(function (list) {
-      fill(appSel, list || [], '<-请选择应用类别->', function (a) { return a.id; }, function (a) { return a.name; });
+      var apps = list || [];
+      fill(appSel, apps, apps.length ? '<-请选择应用类别->' : '(no applications in this category)',
+        function (a) { return a.id; }, function (a) { return a.name; });
     }).catch(function (e) { setStatus(e.message, true); });
   });
 
   appSel.addEventListener('change', function () {
-    servers = []; renderServers();
+    servers = []; serversLoaded = false; renderServers();
     if (!appSel.value) { return; }
     api('GET', '/api/v1/servers?app_id=' + encodeURIComponent(appSel.value)).then(function (list) {
-      servers = list || []; renderServers();
+      servers = list || []; serversLoaded = true; renderServers();
     }).catch(function (e) { setStatus(e.message, true); });
   });
 
