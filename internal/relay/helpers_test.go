@@ -29,6 +29,7 @@ import (
 	"github.com/omserver/omserver-go/internal/cipher"
 	"github.com/omserver/omserver-go/internal/relay/relaypb"
 	"github.com/omserver/omserver-go/internal/task"
+	"github.com/omserver/omserver-go/internal/testutil/porttest"
 )
 
 const (
@@ -206,16 +207,11 @@ func newTestClient(t testing.TB, cfg ClientConfig) *Client {
 	return c
 }
 
-// closedPort returns a loopback address nothing listens on.
+// closedPort returns a loopback address nothing listens on, held for the
+// whole test so no other listener can take it meanwhile.
 func closedPort(t testing.TB) string {
 	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := lis.Addr().String()
-	lis.Close()
-	return addr
+	return porttest.ClosedAddr(t)
 }
 
 func testCtx(t testing.TB) context.Context {

@@ -22,6 +22,7 @@ import (
 
 	"github.com/omserver/omserver-go/internal/backend"
 	"github.com/omserver/omserver-go/internal/task"
+	"github.com/omserver/omserver-go/internal/testutil/porttest"
 	"github.com/omserver/omserver-go/internal/testutil/sshdtest"
 )
 
@@ -65,16 +66,9 @@ func run(t testing.TB, b *Backend, ip string, opts backend.Options, steps ...bac
 
 func cmd(c string) backend.Step { return backend.Step{Command: c} }
 
-func closedPort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	_ = l.Close()
-	return port
-}
+// closedPort is a loopback port where connections are refused, held for
+// the whole test so no other listener can take it meanwhile.
+func closedPort(t *testing.T) int { return porttest.Closed(t) }
 
 func TestRunOnLogicalHosts(t *testing.T) {
 	s := startSSHD(t)
