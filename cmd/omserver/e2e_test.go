@@ -18,14 +18,21 @@ import (
 	"github.com/omserver/omserver-go/internal/store"
 )
 
-func freeAddr(t *testing.T) string {
+// freeAddrs returns n distinct free loopback addresses for servers the
+// test starts. All n listeners are held until every address is chosen, so
+// the kernel cannot hand the same port out twice.
+func freeAddrs(t *testing.T, n int) []string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	addrs := make([]string, 0, n)
+	for i := 0; i < n; i++ {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		addrs = append(addrs, l.Addr().String())
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return addrs
 }
 
 // waitHTTP polls url until it answers 200, within a bounded time.
@@ -57,7 +64,8 @@ func waitHTTP(t *testing.T, url string, errc <-chan error) {
 // the relay, reads the result back from the API, and stops both gracefully.
 func TestMasterAndWebCommands(t *testing.T) {
 	dir := t.TempDir()
-	relayAddr, masterHTTP, webAddr := freeAddr(t), freeAddr(t), freeAddr(t)
+	addrs := freeAddrs(t, 3)
+	relayAddr, masterHTTP, webAddr := addrs[0], addrs[1], addrs[2]
 	dbPath := filepath.Join(dir, "om.db")
 	cfg := writeConfig(t, fmt.Sprintf(`
 log: {level: warn}
