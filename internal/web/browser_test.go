@@ -2,6 +2,8 @@ package web
 
 import (
 	"context"
+	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -179,4 +181,46 @@ func TestDashboardStreamLost(t *testing.T) {
 		t.Fatalf("Run without a session: %v; status %q", err, st)
 	}
 	e.master.assertNoCall(t)
+}
+
+// TestRunPageCancel: a run can be cancelled from its own page (the
+// dashboard that started it may be closed); viewers get no Cancel button.
+func TestRunPageCancel(t *testing.T) {
+	e := newEnv(t)
+	id := e.startRun("operator", `{"module_id":1003,"hosts":["192.168.1.10"]}`)
+	call := e.master.nextCall(t)
+	page := e.do(req{method: "GET", path: "/runs/" + id, as: "viewer"}).want(t, http.StatusOK)
+	if strings.Contains(page.body, `id="cancel"`) {
+		t.Fatal("a viewer is offered Cancel")
+	}
+	ctx := browsertest.New(t, 60*time.Second)
+	err := chromedp.Do(ctx,
+		chromedp.Navigate(e.ts.URL+"/login?next="+url.QueryEscape("/runs/"+id)),
+		chromedp.SendKeys(chromedp.CSS(`#username`), "operator"),
+		chromedp.SendKeys(chromedp.CSS(`#password`), testPassword),
+		chromedp.Click(chromedp.CSS(`#login-submit`)),
+		chromedp.WaitVisible(chromedp.CSS(`#output .host-result[data-host="192.168.1.10"].status-pending`)),
+		chromedp.Click(chromedp.CSS(`#cancel`)),
+	)
+	if err != nil {
+		t.Fatalf("run page: %v", err)
+	}
+	select {
+	case got := <-e.master.cancels:
+		if got != id {
+			t.Fatalf("cancelled %q, want %q", got, id)
+		}
+	case <-time.After(testTimeout):
+		t.Fatal("Cancel on the run page did not reach the master")
+	}
+	call.send(t, task.HostResult{Host: task.Host{IP: "192.168.1.10"}, Status: task.StatusCancelled, ExitCode: -1})
+	call.Finish <- nil
+	err = chromedp.Do(ctx,
+		chromedp.WaitVisible(chromedp.CSS(`#output .host-result[data-host="192.168.1.10"].status-cancelled`)),
+		chromedp.Poll[chromedp.Void](`document.querySelector('#run-status').textContent.startsWith("cancelled") && document.querySelector('#cancel').hidden`),
+	)
+	if err != nil {
+		t.Fatalf("after cancel: %v", err)
+	}
+	e.waitStatus(id, store.RunCancelled)
 }
