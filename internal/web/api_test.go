@@ -433,3 +433,14 @@ func TestUserCreateAnswer(t *testing.T) {
 		t.Fatalf("answer %s", r.body)
 	}
 }
+
+// TestNotFoundPage: an unknown page is the site's error page (escaped),
+// an unknown legacy or API path stays plain text or JSON.
+func TestNotFoundPage(t *testing.T) {
+	e := newEnv(t)
+	r := e.do(req{method: "GET", path: "/no/such/<b>page", as: "viewer"}).want(t, http.StatusNotFound, "Page not found", `href="/runs"`)
+	if strings.Contains(r.body, "<b>page") || !strings.HasPrefix(r.header.Get("Content-Type"), "text/html") {
+		t.Fatalf("not an escaped HTML page: %s %.300s", r.header.Get("Content-Type"), r.body)
+	}
+	e.do(req{method: "GET", path: "/api/v1/nope", as: "viewer"}).want(t, http.StatusNotFound, `"error"`)
+}

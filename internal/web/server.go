@@ -338,7 +338,9 @@ func (s *Server) routes() (http.Handler, error) {
 		})
 	})
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, r, http.StatusNotFound, "page not found: "+r.URL.Path)
+		// A browser gets the site's error page (with its navigation), a
+		// script plain text.
+		s.renderError(w, r, http.StatusNotFound, "Page not found: "+clipRunes(r.URL.Path, 200))
 	})
 	return r, nil
 }
