@@ -58,6 +58,19 @@ func checkName(what, name string, max int) error {
 	return nil
 }
 
+// checkLegacyName is checkName for names the legacy /autoadmin/ text
+// endpoints list: they join names with ',', so a comma in one would shift
+// every later name against its id for the scripts that parse them.
+func checkLegacyName(what, name string, max int) error {
+	if err := checkName(what, name, max); err != nil {
+		return err
+	}
+	if strings.Contains(name, ",") {
+		return invalid("%s: name contains ',', the separator of the legacy /autoadmin/ lists", what)
+	}
+	return nil
+}
+
 // ListFunCategs returns every function category, by id.
 func (s *Store) ListFunCategs(ctx context.Context) ([]FunCateg, error) {
 	out := []FunCateg{}
@@ -77,7 +90,7 @@ func (s *Store) GetFunCateg(ctx context.Context, id int64) (FunCateg, error) {
 
 // CreateFunCateg adds a function category and returns its id.
 func (s *Store) CreateFunCateg(ctx context.Context, name string) (int64, error) {
-	if err := checkName("function category", name, MaxCategNameLen); err != nil {
+	if err := checkLegacyName("function category", name, MaxCategNameLen); err != nil {
 		return 0, err
 	}
 	res, err := s.db.ExecContext(ctx, `INSERT INTO server_fun_categ (server_categ_name) VALUES (?)`, name)
@@ -89,7 +102,7 @@ func (s *Store) CreateFunCateg(ctx context.Context, name string) (int64, error) 
 
 // UpdateFunCateg renames a function category.
 func (s *Store) UpdateFunCateg(ctx context.Context, id int64, name string) error {
-	if err := checkName("function category", name, MaxCategNameLen); err != nil {
+	if err := checkLegacyName("function category", name, MaxCategNameLen); err != nil {
 		return err
 	}
 	return s.inTx(ctx, func(tx *sqlx.Tx) error {
@@ -144,7 +157,7 @@ func (s *Store) GetAppCateg(ctx context.Context, id int64) (AppCateg, error) {
 }
 
 func checkAppCateg(ctx context.Context, q sqlx.QueryerContext, c AppCateg) error {
-	if err := checkName("application category", c.Name, MaxCategNameLen); err != nil {
+	if err := checkLegacyName("application category", c.Name, MaxCategNameLen); err != nil {
 		return err
 	}
 	if err := exists(ctx, q, `SELECT 1 FROM server_fun_categ WHERE ID = ?`, c.FunCategID); err != nil {
@@ -288,7 +301,7 @@ func CheckServer(sv Server) error {
 	if addr.String() != sv.IP {
 		return invalid("server: address %q is not in canonical form (%s)", sv.IP, addr)
 	}
-	if err := checkName("server "+sv.IP, sv.Name, MaxServerNameLen); err != nil {
+	if err := checkLegacyName("server "+sv.IP, sv.Name, MaxServerNameLen); err != nil {
 		return err
 	}
 	if strings.ContainsAny(sv.Name, " \t*@") {

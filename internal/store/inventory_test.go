@@ -24,6 +24,7 @@ func TestFunAndAppCategs(t *testing.T) {
 			{"blank", "   ", ErrInvalid},
 			{"too long", strings.Repeat("x", MaxCategNameLen+1), ErrInvalid},
 			{"pipe breaks legacy format", "a|b", ErrInvalid},
+			{"comma breaks legacy lists", "a,b", ErrInvalid},
 			{"newline", "a\nb", ErrInvalid},
 			{"invalid utf8", "a\xffb", ErrInvalid},
 			{"64 chinese characters fit", strings.Repeat("中", MaxCategNameLen), nil},

@@ -100,8 +100,11 @@ func (s *Store) GetModule(ctx context.Context, id int64) (Module, error) {
 // the legacy module_info endpoint keeps working. When Params is empty,
 // Extend must parse as a legacy form, and module_params stays NULL.
 func prepareModule(m Module) (extend string, params sql.NullString, err error) {
-	if err := checkName("module", m.Name, MaxModuleNameLen); err != nil {
+	if err := checkLegacyName("module", m.Name, MaxModuleNameLen); err != nil {
 		return "", params, err
+	}
+	if strings.Contains(m.Name, "@@") || strings.Contains(m.Caption, "@@") {
+		return "", params, invalid("module: name and caption may not contain \"@@\", the field separator of the legacy module_info answer")
 	}
 	if !utf8.ValidString(m.Caption) || utf8.RuneCountInString(m.Caption) > MaxModuleCaptionLen {
 		return "", params, invalid("module: caption must be valid UTF-8 of at most %d characters", MaxModuleCaptionLen)

@@ -54,6 +54,8 @@ func TestModules(t *testing.T) {
 			want error
 		}{
 			{"no name", Module{Caption: "c"}, ErrInvalid},
+			{"comma in name", Module{Name: "a,b"}, ErrInvalid},
+			{"@@ in caption", Module{Name: "n", Caption: "x@@y"}, ErrInvalid},
 			{"name too long", Module{Name: strings.Repeat("模", 65)}, ErrInvalid},
 			{"caption too long", Module{Name: "n", Caption: strings.Repeat("c", 256)}, ErrInvalid},
 			{"bad legacy html", Module{Name: "n", Extend: `<select name="sys_param_1"></select>`}, ErrInvalid},
