@@ -749,8 +749,12 @@ func TestUnresponsiveMasterGivesUpAfterDialTimeout(t *testing.T) {
 	live := newFakeExec(instantRun)
 	liveAddr := startServer(t, serverConfig(p, "aead"), live)
 
+	// The dial timeout also bounds connecting and logging in to the live
+	// master below: short enough to keep the test quick, long enough for
+	// a TLS handshake on a loaded machine.
+	const dialTimeout = 3 * time.Second
 	cfg := clientConfig(p, "aead", hung.Addr().String())
-	cfg.DialTimeout = time.Second
+	cfg.DialTimeout = dialTimeout
 	c := newTestClient(t, cfg)
 	// The caller's deadline is far away: only the dial timeout can end this.
 	err = c.Run(testCtx(t), newTask("r1", 1003, hosts("127.0.0.1"), nil), func(task.HostResult) {})
@@ -759,7 +763,7 @@ func TestUnresponsiveMasterGivesUpAfterDialTimeout(t *testing.T) {
 
 	// Listed first, the hung master is skipped for the live one.
 	cfg = clientConfig(p, "aead", hung.Addr().String(), liveAddr)
-	cfg.DialTimeout = time.Second
+	cfg.DialTimeout = dialTimeout
 	c = newTestClient(t, cfg)
 	if err := c.Run(testCtx(t), newTask("r2", 1003, hosts("127.0.0.1"), nil), func(task.HostResult) {}); err != nil {
 		t.Fatalf("failover past a hung master: %v", err)
