@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/omserver/omserver-go/internal/config"
@@ -16,7 +19,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs := newFlagSet("demo", stderr)
 	listen := fs.String("listen", "127.0.0.1:8080", "web address (loopback only)")
 	dataDir := fs.String("data", "data", "directory for the SQLite database and generated files")
-	modulesDir := fs.String("modules", "", "module directory (default: the modules built into the binary)")
+	modulesDir := fs.String("modules", "", "module directory (default: the modules built into the binary, extracted afresh to DATA/modules at each start)")
 	resetAdmin := fs.Bool("reset-admin", false, "give the admin user a new password and print it")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	if err := parseFlags(fs, args); err != nil {
@@ -42,10 +45,24 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fmt.Fprintf(stdout, "  then pick Linux.Web -> www.domain.com -> 127.0.0.1 (localhost) -> 查看系统版本 (1003) -> Run\n")
 	fmt.Fprintf(stdout, "  Ctrl-C stops it.\n\n")
 
+	// SIGHUP reloads the modules, as for `omserver master`.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
 	var runErr error
-	select {
-	case <-ctx.Done():
-	case runErr = <-inst.Err():
+wait:
+	for {
+		select {
+		case <-ctx.Done():
+			break wait
+		case runErr = <-inst.Err():
+			break wait
+		case <-hup:
+			if err := inst.ReloadModules(); err != nil { // the master logs a success itself
+				log.Error().Err(err).Msg("module reload refused; the loaded modules stay")
+			}
+		}
 	}
 	stopCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()

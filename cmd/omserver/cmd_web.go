@@ -66,6 +66,7 @@ func cmdWeb(ctx context.Context, args []string, stderr io.Writer) error {
 	ws, err := web.New(web.Config{
 		Listen: wc.Listen, BaseURL: wc.BaseURL, SecureCookies: secure,
 		SessionTTL: wc.SessionTTL.Or(0), MaxBodyBytes: wc.MaxBodyBytes, LoginRateBurst: wc.LoginRateBurst,
+		MaxStreamsPerUser: wc.MaxStreamsPerUser,
 	}, st, client, log)
 	if err != nil {
 		return err

@@ -55,12 +55,14 @@ type WebConfig struct {
 	MaxBodyBytes  int64    `yaml:"max_body_bytes"`
 	// LoginRateBurst is how many failed logins an address or a user name may
 	// have before further attempts wait (about one a minute is refilled).
-	LoginRateBurst int            `yaml:"login_rate_burst"`
-	TLSCert        string         `yaml:"tls_cert"` // serve HTTPS directly; or put a reverse proxy in front
-	TLSKey         string         `yaml:"tls_key"`
-	Database       DatabaseConfig `yaml:"database"`
-	Masters        []string       `yaml:"masters"` // relay addresses, tried in order (failover)
-	Relay          RelayClient    `yaml:"relay"`
+	LoginRateBurst int `yaml:"login_rate_burst"`
+	// MaxStreamsPerUser bounds the live result streams one user holds open.
+	MaxStreamsPerUser int            `yaml:"max_streams_per_user"`
+	TLSCert           string         `yaml:"tls_cert"` // serve HTTPS directly; or put a reverse proxy in front
+	TLSKey            string         `yaml:"tls_key"`
+	Database          DatabaseConfig `yaml:"database"`
+	Masters           []string       `yaml:"masters"` // relay addresses, tried in order (failover)
+	Relay             RelayClient    `yaml:"relay"`
 }
 
 // DatabaseConfig chooses the store.
@@ -192,14 +194,15 @@ func Default() Config {
 		Cipher: "aead",
 		Log:    LogConfig{Level: "info", Format: "json"},
 		Web: WebConfig{
-			Listen:         "127.0.0.1:8080",
-			SecureCookies:  &secure,
-			SessionTTL:     Duration(12 * time.Hour),
-			MaxBodyBytes:   1 << 20,
-			LoginRateBurst: 5,
-			Database:       DatabaseConfig{Driver: "sqlite", DSN: "data/omserver.db", MigrateOnStart: true},
-			Masters:        []string{"127.0.0.1:7070"},
-			Relay:          RelayClient{User: "omuser", DialTimeout: Duration(5 * time.Second)},
+			Listen:            "127.0.0.1:8080",
+			SecureCookies:     &secure,
+			SessionTTL:        Duration(12 * time.Hour),
+			MaxBodyBytes:      1 << 20,
+			LoginRateBurst:    5,
+			MaxStreamsPerUser: 32,
+			Database:          DatabaseConfig{Driver: "sqlite", DSN: "data/omserver.db", MigrateOnStart: true},
+			Masters:           []string{"127.0.0.1:7070"},
+			Relay:             RelayClient{User: "omuser", DialTimeout: Duration(5 * time.Second)},
 		},
 		Master: MasterConfig{
 			Listen:         "127.0.0.1:7070",

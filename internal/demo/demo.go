@@ -189,6 +189,10 @@ func (i *Instance) goRun(fn func() error) {
 	}()
 }
 
+// ReloadModules reloads the master's module directory, as SIGHUP does for
+// `omserver master`; running tasks keep the modules they started with.
+func (i *Instance) ReloadModules() error { return i.master.Reload() }
+
 // Err delivers the first failure of a background server.
 func (i *Instance) Err() <-chan error { return i.errs }
 
