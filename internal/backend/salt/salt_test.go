@@ -513,7 +513,9 @@ func TestCancellationStopsRemoteCommand(t *testing.T) {
 }
 
 func TestTimeoutStopsRemoteCommand(t *testing.T) {
-	res := stopCase(t, backend.Options{Timeout: 2 * time.Second, ConnectTimeout: 2500 * time.Millisecond}, func(context.CancelFunc) {})
+	// The timeout must leave a loaded machine time to log in and start
+	// the command, which the test waits to see running before it expires.
+	res := stopCase(t, backend.Options{Timeout: 5 * time.Second, ConnectTimeout: 2500 * time.Millisecond}, func(context.CancelFunc) {})
 	if res.Status != task.StatusTimeout || !strings.Contains(res.Error, "the remote command was stopped") {
 		t.Fatalf("result = %+v", res)
 	}
