@@ -39,6 +39,15 @@ func startSSHD(t testing.TB) *sshdtest.Server {
 	return sshdtest.Start(t, sshdtest.WithListenAddrs(logicalHosts...))
 }
 
+// remoteMarker is a sleep command line that marks one test's remote
+// process for pgrep: unique to this sshd (its port) and to n, and never a
+// prefix of another package's markers (7 digits starting with 7), so
+// parallel test binaries and leftovers of earlier runs are not mistaken
+// for it.
+func remoteMarker(s *sshdtest.Server, n int) string {
+	return fmt.Sprintf("sleep 7%05d%d", s.Port, n)
+}
+
 func testConfig(s *sshdtest.Server) Config {
 	return Config{
 		User:           s.User,
@@ -372,7 +381,7 @@ func TestWrongClientKeyIsAuthFailure(t *testing.T) {
 func TestCommandTimeoutStopsRemoteProcess(t *testing.T) {
 	s := startSSHD(t)
 	b := newBackend(t, testConfig(s))
-	const marker = "sleep 73101"
+	marker := remoteMarker(s, 1)
 	// The timeout covers connecting too: it must leave a loaded machine
 	// time to log in and print "started" before it expires.
 	r := run(t, b, "127.0.0.2", backend.Options{Timeout: 5 * time.Second}, cmd("echo started; "+marker+"; echo never"))
@@ -390,7 +399,7 @@ func TestCommandTimeoutStopsRemoteProcess(t *testing.T) {
 func TestCancelStopsRemoteProcessTree(t *testing.T) {
 	s := startSSHD(t)
 	b := newBackend(t, testConfig(s))
-	const marker = "sleep 73202"
+	marker := remoteMarker(s, 2)
 	// A compound command with a background child and a TERM-ignoring
 	// child: the signal request alone would reach none of these.
 	command := "(" + marker + ") & (trap '' TERM; " + marker + "; true) & " + marker + "; wait"

@@ -66,7 +66,7 @@ func TestWatchdogStopsCommandWhenConnectionDrops(t *testing.T) {
 		{name: "wrapped command stopped", wrap: true, wantAlive: false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			marker := "sleep 7340" + map[bool]string{false: "1", true: "2"}[tc.wrap]
+			marker := remoteMarker(s, map[bool]int{false: 1, true: 2}[tc.wrap])
 			t.Cleanup(func() { _ = exec.Command("pkill", "-u", s.User, "-f", marker).Run() })
 			client := s.Dial(t, s.Addr)
 			sess, err := client.NewSession()

@@ -81,7 +81,8 @@ func TestProcessesMatchingSeesAndLosesAProcess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const marker = "sleep 47113"
+	// Unique to this sshd, so a parallel test binary's sleep is not it.
+	marker := fmt.Sprintf("sleep 8%05d", s.Port)
 	if err := sess.Start(marker + "; true"); err != nil {
 		t.Fatal(err)
 	}
