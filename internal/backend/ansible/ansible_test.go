@@ -86,6 +86,7 @@ func TestRunAgainstSSHD(t *testing.T) {
 		wantCode     int
 		wantOut      string
 		wantErr      string // substring of Error, "" for none
+		orErr        string // another substring ansible may give instead
 		wantOutTrunc bool
 	}{
 		{name: "ok command", ip: "127.0.0.1",
@@ -112,9 +113,14 @@ func TestRunAgainstSSHD(t *testing.T) {
 		{name: "copy into a missing directory fails", ip: "127.0.0.1",
 			steps:      []backend.Step{{Copy: &backend.Copy{Src: src, Dest: "/nonexistent-dir/x/app.conf"}, Command: "echo never"}},
 			wantStatus: task.StatusFailed, wantCode: -1, wantOut: "", wantErr: "copy to /nonexistent-dir/x/app.conf failed"},
+		// With pipelining ansible writes the module to ssh's stdin; when
+		// ssh has already died of the refused connection (a loaded
+		// machine delays that write), ansible reports the broken pipe and
+		// drops ssh's "Connection refused". Either way: unreachable.
 		{name: "unreachable (closed port)", ip: "127.0.0.2",
 			steps:      []backend.Step{{Command: "echo never"}},
-			wantStatus: task.StatusUnreachable, wantCode: -1, wantErr: "Connection refused"},
+			wantStatus: task.StatusUnreachable, wantCode: -1, wantErr: "Connection refused",
+			orErr: "Data could not be sent to remote host \"127.0.0.2\""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -129,8 +135,9 @@ func TestRunAgainstSSHD(t *testing.T) {
 			if r.StdoutTruncated != tc.wantOutTrunc {
 				t.Errorf("stdout truncated %v, want %v", r.StdoutTruncated, tc.wantOutTrunc)
 			}
-			if tc.wantErr == "" && r.Error != "" || !strings.Contains(r.Error, tc.wantErr) {
-				t.Errorf("error %q, want it to contain %q", r.Error, tc.wantErr)
+			errOK := strings.Contains(r.Error, tc.wantErr) || tc.orErr != "" && strings.Contains(r.Error, tc.orErr)
+			if tc.wantErr == "" && r.Error != "" || !errOK {
+				t.Errorf("error %q, want it to contain %q (or %q)", r.Error, tc.wantErr, tc.orErr)
 			}
 			if r.Host.IP != tc.ip || r.Started.IsZero() || r.Duration <= 0 {
 				t.Errorf("host %v started %v duration %v", r.Host, r.Started, r.Duration)
