@@ -24,11 +24,9 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
-	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -405,36 +403,24 @@ pipelining = True
 // validateSteps refuses steps no module should produce, before starting
 // ansible.
 func validateSteps(steps []backend.Step) error {
-	if len(steps) == 0 {
-		return errors.New("no steps to run")
+	if err := backend.ValidateSteps(steps); err != nil {
+		return err
 	}
 	for i, s := range steps {
-		if s.Copy == nil && strings.TrimSpace(s.Command) == "" {
-			return fmt.Errorf("step %d: neither a copy nor a command", i+1)
+		c := s.Copy
+		if c == nil {
+			continue
 		}
-		if strings.ContainsRune(s.Command, 0) {
-			return fmt.Errorf("step %d: command holds a NUL byte", i+1)
+		// ansible renders templates in module arguments on the master.
+		if hasJinja(c.Src) || hasJinja(c.Dest) {
+			return fmt.Errorf("step %d: copy paths may not contain template delimiters ({{, {%%, {#)", i+1)
 		}
-		if c := s.Copy; c != nil {
-			if !filepath.IsAbs(c.Src) || filepath.Clean(c.Src) != c.Src {
-				return fmt.Errorf("step %d: copy source %q is not a clean absolute path", i+1, c.Src)
-			}
-			if !path.IsAbs(c.Dest) || path.Clean(c.Dest) != c.Dest || c.Dest == "/" {
-				return fmt.Errorf("step %d: copy destination %q is not a clean absolute file path", i+1, c.Dest)
-			}
-			if hasJinja(c.Src) || hasJinja(c.Dest) {
-				return fmt.Errorf("step %d: copy paths may not contain template delimiters ({{, {%%, {#)", i+1)
-			}
-			if c.Mode&^os.ModePerm != 0 {
-				return fmt.Errorf("step %d: copy mode %v holds more than permission bits", i+1, c.Mode)
-			}
-			st, err := os.Stat(c.Src)
-			if err != nil {
-				return fmt.Errorf("step %d: copy source: %w", i+1, err)
-			}
-			if !st.Mode().IsRegular() {
-				return fmt.Errorf("step %d: copy source %s is not a regular file", i+1, c.Src)
-			}
+		st, err := os.Stat(c.Src)
+		if err != nil {
+			return fmt.Errorf("step %d: copy source: %w", i+1, err)
+		}
+		if !st.Mode().IsRegular() {
+			return fmt.Errorf("step %d: copy source %s is not a regular file", i+1, c.Src)
 		}
 	}
 	return nil

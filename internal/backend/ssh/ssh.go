@@ -15,7 +15,6 @@ import (
 	"net"
 	"os"
 	"path"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -108,7 +107,7 @@ func (b *Backend) Run(ctx context.Context, host task.Host, steps []backend.Step,
 		return res
 	}
 
-	if err := validateSteps(steps); err != nil {
+	if err := backend.ValidateSteps(steps); err != nil {
 		return fail(task.StatusFailed, err)
 	}
 	tgt, err := b.cfg.targetFor(host.IP, host.Name)
@@ -162,33 +161,6 @@ func (b *Backend) Run(ctx context.Context, host task.Host, steps []backend.Step,
 	res.Status = task.StatusOK
 	log.Debug().Dur("took", time.Since(start)).Msg("done")
 	return res
-}
-
-// validateSteps refuses steps no module should produce, before connecting.
-func validateSteps(steps []backend.Step) error {
-	if len(steps) == 0 {
-		return errors.New("no steps to run")
-	}
-	for i, s := range steps {
-		if s.Copy == nil && strings.TrimSpace(s.Command) == "" {
-			return fmt.Errorf("step %d: neither a copy nor a command", i+1)
-		}
-		if strings.ContainsRune(s.Command, 0) {
-			return fmt.Errorf("step %d: command holds a NUL byte", i+1)
-		}
-		if c := s.Copy; c != nil {
-			if !filepath.IsAbs(c.Src) {
-				return fmt.Errorf("step %d: copy source %q is not an absolute path", i+1, c.Src)
-			}
-			if !path.IsAbs(c.Dest) || path.Clean(c.Dest) != c.Dest || c.Dest == "/" {
-				return fmt.Errorf("step %d: copy destination %q is not a clean absolute file path", i+1, c.Dest)
-			}
-			if c.Mode&^os.ModePerm != 0 {
-				return fmt.Errorf("step %d: copy mode %v holds more than permission bits", i+1, c.Mode)
-			}
-		}
-	}
-	return nil
 }
 
 // dial connects and authenticates, all within connectTimeout and ctx.
