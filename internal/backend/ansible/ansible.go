@@ -79,15 +79,10 @@ func (b *Backend) Name() string { return "ansible" }
 // Run runs steps on host in order, one ansible invocation per copy and per
 // command, stopping at the first that does not succeed.
 func (b *Backend) Run(ctx context.Context, host task.Host, steps []backend.Step, opts backend.Options) (res task.HostResult) {
-	start := time.Now()
-	res = task.HostResult{Host: host, ExitCode: -1, Started: start}
-	stdout := &task.CappedBuffer{Cap: opts.OutputCap}
-	stderr := &task.CappedBuffer{Cap: opts.OutputCap}
-	defer func() {
-		res.Stdout, res.StdoutTruncated = stdout.String(), stdout.Truncated()
-		res.Stderr, res.StderrTruncated = stderr.String(), stderr.Truncated()
-		res.Duration = time.Since(start)
-	}()
+	res, out := backend.NewResult(host, opts)
+	stdout, stderr := out.Stdout, out.Stderr
+	// Named result: the output is filled in on every return path.
+	defer out.Fill(&res)
 	fail := func(st task.Status, err error) task.HostResult {
 		res.Status, res.Error = st, err.Error()
 		return res
@@ -165,7 +160,7 @@ func (b *Backend) Run(ctx context.Context, host task.Host, steps []backend.Step,
 		}
 	}
 	res.Status = task.StatusOK
-	log.Debug().Dur("took", time.Since(start)).Msg("done")
+	log.Debug().Dur("took", time.Since(res.Started)).Msg("done")
 	return res
 }
 

@@ -180,15 +180,11 @@ func (b *Backend) Name() string { return "func" }
 // Run implements backend.Backend: it runs steps in order on one minion and
 // stops at the first step that fails.
 func (b *Backend) Run(ctx context.Context, host task.Host, steps []backend.Step, opts backend.Options) task.HostResult {
-	started := time.Now()
-	res := task.HostResult{Host: host, ExitCode: -1, Started: started}
-	stdout := &task.CappedBuffer{Cap: opts.OutputCap}
-	stderr := &task.CappedBuffer{Cap: opts.OutputCap}
+	res, out := backend.NewResult(host, opts)
+	stdout, stderr := out.Stdout, out.Stderr
 	finish := func(status task.Status, msg string) task.HostResult {
 		res.Status, res.Error = status, msg
-		res.Stdout, res.StdoutTruncated = stdout.String(), stdout.Truncated()
-		res.Stderr, res.StderrTruncated = stderr.String(), stderr.Truncated()
-		res.Duration = time.Since(started)
+		out.Fill(&res)
 		return res
 	}
 	addr, identity, err := b.address(host)

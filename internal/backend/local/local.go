@@ -53,12 +53,12 @@ func (b *Backend) Name() string { return Name }
 
 // Run implements backend.Backend.
 func (b *Backend) Run(ctx context.Context, host task.Host, steps []backend.Step, opts backend.Options) task.HostResult {
-	started := time.Now()
-	res := task.HostResult{Host: host, ExitCode: -1, Started: started}
+	res, out := backend.NewResult(host, opts)
+	stdout, stderr := out.Stdout, out.Stderr
 	finish := func(st task.Status, msg string) task.HostResult {
 		res.Status = st
 		res.Error = msg
-		res.Duration = time.Since(started)
+		out.Fill(&res)
 		return res
 	}
 	if err := b.checkThisHost(host); err != nil {
@@ -66,37 +66,27 @@ func (b *Backend) Run(ctx context.Context, host task.Host, steps []backend.Step,
 		return finish(task.StatusUnreachable, err.Error())
 	}
 
-	runCtx := ctx
-	if opts.Timeout > 0 {
-		var cancel context.CancelFunc
-		runCtx, cancel = context.WithTimeout(ctx, opts.Timeout)
-		defer cancel()
-	}
-	stdout := &task.CappedBuffer{Cap: opts.OutputCap}
-	stderr := &task.CappedBuffer{Cap: opts.OutputCap}
-	collect := func() {
-		res.Stdout, res.StdoutTruncated = stdout.String(), stdout.Truncated()
-		res.Stderr, res.StderrTruncated = stderr.String(), stderr.Truncated()
-	}
+	hr := backend.NewHostRun(ctx, opts.Timeout)
+	defer hr.Close()
+	runCtx := hr.Ctx
 	// stopped says why runCtx ended, when it did.
 	stopped := func() (task.Status, string, bool) {
-		if runCtx.Err() == nil {
+		st, ok := hr.Stopped()
+		switch {
+		case !ok:
 			return "", "", false
+		case st == task.StatusCancelled:
+			return st, "cancelled", true
 		}
-		if errors.Is(ctx.Err(), context.Canceled) {
-			return task.StatusCancelled, "cancelled", true
-		}
-		return task.StatusTimeout, fmt.Sprintf("timed out after %s", time.Since(started).Round(time.Millisecond)), true
+		return st, fmt.Sprintf("timed out after %s", time.Since(res.Started).Round(time.Millisecond)), true
 	}
 
 	for i, st := range steps {
 		if status, msg, done := stopped(); done {
-			collect()
 			return finish(status, msg)
 		}
 		if st.Copy != nil {
 			if err := copyFile(st.Copy); err != nil {
-				collect()
 				return finish(task.StatusFailed, fmt.Sprintf("step %d: %v", i+1, err))
 			}
 		}
@@ -106,15 +96,12 @@ func (b *Backend) Run(ctx context.Context, host task.Host, steps []backend.Step,
 		code, err := runShell(runCtx, st.Command, stdout, stderr)
 		res.ExitCode = code
 		if status, msg, done := stopped(); done {
-			collect()
 			return finish(status, msg)
 		}
 		if err != nil {
-			collect()
 			return finish(task.StatusFailed, fmt.Sprintf("step %d: %v", i+1, err))
 		}
 	}
-	collect()
 	return finish(task.StatusOK, "")
 }
 

@@ -201,16 +201,11 @@ func (b *Backend) Close() { b.client.CloseIdleConnections() }
 // Run implements backend.Backend: it runs steps in order on the minion whose
 // id is host.Name and stops at the first step that fails.
 func (b *Backend) Run(ctx context.Context, host task.Host, steps []backend.Step, opts backend.Options) task.HostResult {
-	started := time.Now()
-	res := task.HostResult{Host: host, ExitCode: -1, Started: started}
-	stdout := &task.CappedBuffer{Cap: opts.OutputCap}
-	stderr := &task.CappedBuffer{Cap: opts.OutputCap}
+	res, out := backend.NewResult(host, opts)
+	stdout, stderr := out.Stdout, out.Stderr
 	finish := func(status task.Status, msg string) task.HostResult {
-		res.Status = status
-		res.Error = msg
-		res.Stdout, res.StdoutTruncated = stdout.String(), stdout.Truncated()
-		res.Stderr, res.StderrTruncated = stderr.String(), stderr.Truncated()
-		res.Duration = time.Since(started)
+		res.Status, res.Error = status, msg
+		out.Fill(&res)
 		return res
 	}
 	if host.Name == "" {

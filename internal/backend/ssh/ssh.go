@@ -92,16 +92,10 @@ func (b *Backend) Name() string { return "ssh" }
 
 // Run runs steps on host, in order, stopping at the first that fails.
 func (b *Backend) Run(ctx context.Context, host task.Host, steps []backend.Step, opts backend.Options) (res task.HostResult) {
-	start := time.Now()
-	res = task.HostResult{Host: host, ExitCode: -1, Started: start}
-	stdout := &task.CappedBuffer{Cap: opts.OutputCap}
-	stderr := &task.CappedBuffer{Cap: opts.OutputCap}
+	res, out := backend.NewResult(host, opts)
+	stdout, stderr := out.Stdout, out.Stderr
 	// Named result: the output is filled in on every return path.
-	defer func() {
-		res.Stdout, res.StdoutTruncated = stdout.String(), stdout.Truncated()
-		res.Stderr, res.StderrTruncated = stderr.String(), stderr.Truncated()
-		res.Duration = time.Since(start)
-	}()
+	defer out.Fill(&res)
 	fail := func(st task.Status, err error) task.HostResult {
 		res.Status, res.Error = st, err.Error()
 		return res
@@ -159,7 +153,7 @@ func (b *Backend) Run(ctx context.Context, host task.Host, steps []backend.Step,
 		}
 	}
 	res.Status = task.StatusOK
-	log.Debug().Dur("took", time.Since(start)).Msg("done")
+	log.Debug().Dur("took", time.Since(res.Started)).Msg("done")
 	return res
 }
 
