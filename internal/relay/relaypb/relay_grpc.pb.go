@@ -133,16 +133,16 @@ type MasterServer interface {
 type UnimplementedMasterServer struct{}
 
 func (UnimplementedMasterServer) Login(context.Context, *LoginRequest) (*LoginResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "method Login not implemented")
+	return nil, status.Error(codes.Unimplemented, "method Login is not offered by this server")
 }
 func (UnimplementedMasterServer) Run(*Envelope, grpc.ServerStreamingServer[Envelope]) error {
-	return status.Error(codes.Unimplemented, "method Run not implemented")
+	return status.Error(codes.Unimplemented, "method Run is not offered by this server")
 }
 func (UnimplementedMasterServer) Cancel(context.Context, *Envelope) (*CancelResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "method Cancel not implemented")
+	return nil, status.Error(codes.Unimplemented, "method Cancel is not offered by this server")
 }
 func (UnimplementedMasterServer) Health(context.Context, *HealthRequest) (*HealthResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "method Health not implemented")
+	return nil, status.Error(codes.Unimplemented, "method Health is not offered by this server")
 }
 func (UnimplementedMasterServer) mustEmbedUnimplementedMasterServer() {}
 func (UnimplementedMasterServer) testEmbeddedByValue()                {}
