@@ -144,15 +144,18 @@ type HistoryQuery struct {
 	From    time.Time // the reported time is at or after From
 	To      time.Time // the reported time is at or before To
 	// Key pagination, at most one of them: rows with an id below BeforeID
-	// (older), or the oldest rows with an id above AfterID (newer).
+	// (older), or the oldest rows with an id above AfterID (newer). Newer
+	// asks for the latter even with AfterID 0 (every row, oldest first: a
+	// live stream that started on an empty table).
 	BeforeID int64
 	AfterID  int64
+	Newer    bool
 	Limit    int // 1..MaxHistoryPage; default 50
 }
 
 // HistoryPage is one page of rows, newest first. More says that further
 // rows exist in the direction of travel: older ones (no key, or BeforeID)
-// or newer ones (AfterID).
+// or newer ones (AfterID, Newer).
 type HistoryPage struct {
 	Rows []HistoryRow
 	More bool
@@ -174,7 +177,8 @@ func (s *Store) ListHistory(ctx context.Context, q HistoryQuery) (HistoryPage, e
 	if q.Limit < 1 || q.Limit > MaxHistoryPage {
 		return HistoryPage{}, invalid("history: limit must be 1..%d", MaxHistoryPage)
 	}
-	if q.BeforeID != 0 && q.AfterID != 0 {
+	forward := q.AfterID > 0 || q.Newer
+	if q.BeforeID != 0 && forward {
 		return HistoryPage{}, invalid("history: give either before or after, not both")
 	}
 	if q.BeforeID < 0 || q.AfterID < 0 {
@@ -217,7 +221,7 @@ func (s *Store) ListHistory(ctx context.Context, q HistoryQuery) (HistoryPage, e
 	case q.BeforeID > 0:
 		where = append(where, `ID < ?`)
 		args = append(args, q.BeforeID)
-	case q.AfterID > 0:
+	case forward:
 		where = append(where, `ID > ?`)
 		args = append(args, q.AfterID)
 		order = `ID ASC`
@@ -236,7 +240,7 @@ func (s *Store) ListHistory(ctx context.Context, q HistoryQuery) (HistoryPage, e
 	if len(rows) > q.Limit {
 		page.Rows, page.More = rows[:q.Limit], true
 	}
-	if q.AfterID > 0 {
+	if forward {
 		for i, j := 0, len(page.Rows)-1; i < j; i, j = i+1, j-1 {
 			page.Rows[i], page.Rows[j] = page.Rows[j], page.Rows[i]
 		}

@@ -181,6 +181,10 @@ func TestHistoryList(t *testing.T) {
 		if !p.More || len(p.Rows) != 5 || p.Rows[0].ID != ids[14] || p.Rows[4].ID != ids[10] {
 			t.Fatalf("after page %v more=%v", cmds(p), p.More)
 		}
+		p = list(HistoryQuery{Newer: true, Limit: 2})
+		if !p.More || len(p.Rows) != 2 || p.Rows[0].ID != ids[1] || p.Rows[1].ID != ids[0] {
+			t.Fatalf("from the start %v more=%v", cmds(p), p.More)
+		}
 		p = list(HistoryQuery{AfterID: ids[27], Limit: 5})
 		if p.More || len(p.Rows) != 2 || p.Rows[0].ID != ids[29] {
 			t.Fatalf("last after page %v more=%v", cmds(p), p.More)
@@ -212,6 +216,7 @@ func TestHistoryList(t *testing.T) {
 			{Limit: MaxHistoryPage + 1},
 			{Limit: -1},
 			{BeforeID: 5, AfterID: 3},
+			{BeforeID: 5, Newer: true},
 			{BeforeID: -1},
 			{Hosts: make([]string, MaxHistoryHosts+1)},
 			{Command: "\xff"},
