@@ -39,8 +39,8 @@ func TestParseRow(t *testing.T) {
 		return v
 	}
 	ok := []struct {
-		name string
-		q    url.Values
+		name  string
+		q     url.Values
 		check func(store.HistoryRow) bool
 	}{
 		{"token parameter", with("token", "omi_x"), func(r store.HistoryRow) bool { return r.IP == "192.168.1.10" }},

@@ -307,7 +307,9 @@ func (s *Server) routes() (http.Handler, error) {
 			r.Post("/omaudit/tokens/{id}/delete", s.h(s.pageIngestTokenDelete))
 		})
 	})
-	r.Get("/omaudit", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/omaudit/", http.StatusMovedPermanently) })
+	r.Get("/omaudit", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/omaudit/", http.StatusMovedPermanently)
+	})
 	// 安全审计 ingest: no login; the collector's ingest token (see omaudit).
 	r.Get("/omaudit/omaudit_pull/", s.h(s.omauditPull))
 
