@@ -623,6 +623,94 @@ func (c *Client) cancelOn(ctx context.Context, m *masterConn, runID string) (boo
 	}
 }
 
+// maxCatalogBytes bounds a decrypted catalog: a few thousand modules with
+// their parameter schemas.
+const maxCatalogBytes = 16 << 20
+
+// Catalog returns the module catalog of the first usable master, in
+// configuration order: a master that is down or refuses the login is
+// skipped; any other failure is returned.
+func (c *Client) Catalog(ctx context.Context) ([]task.ModuleInfo, error) {
+	var down []error
+	for _, m := range c.masters {
+		mods, err := c.catalogOn(ctx, m)
+		if err == nil {
+			return mods, nil
+		}
+		if ctx.Err() != nil {
+			return nil, err
+		}
+		if !errors.Is(err, ErrMasterDown) && !errors.Is(err, ErrLoginRefused) {
+			return nil, err
+		}
+		down = append(down, err)
+	}
+	if len(down) == 1 {
+		return nil, down[0]
+	}
+	return nil, allDownError(down)
+}
+
+func (c *Client) catalogOn(ctx context.Context, m *masterConn) ([]task.ModuleInfo, error) {
+	stale := ""
+	for attempt := 0; ; attempt++ {
+		token, err := c.login(ctx, m, stale)
+		if err != nil {
+			return nil, err
+		}
+		cctx, cancel := context.WithTimeout(ctx, c.cfg.DialTimeout+c.cfg.CallTimeout)
+		cctx = metadata.AppendToOutgoingContext(cctx, "authorization", "Bearer "+token)
+		env, err := m.rpc.Catalog(cctx, &relaypb.CatalogRequest{})
+		cancel()
+		if err != nil {
+			err = c.callError(ctx, m, err, false)
+			var e *Error
+			if attempt == 0 && errors.As(err, &e) && e.Code == codes.Unauthenticated {
+				stale = token
+				continue
+			}
+			return nil, err
+		}
+		mods, err := openCatalog(c.codec, env.GetSealed())
+		if err != nil {
+			return nil, &Error{Addr: m.addr, Kind: ErrBadResult, Msg: err.Error()}
+		}
+		return mods, nil
+	}
+}
+
+// openCatalog decrypts and checks a catalog: every module with a positive,
+// unique id, a name, a version and a parameter schema that is JSON.
+func openCatalog(codec cipher.Codec, sealed string) ([]task.ModuleInfo, error) {
+	plain, err := codec.Open(sealed)
+	if err != nil {
+		return nil, fmt.Errorf("cannot open catalog envelope: %w", err)
+	}
+	var doc catalogDoc
+	if err := decodeStrict(plain, maxCatalogBytes, &doc); err != nil {
+		if errors.Is(err, errBadJSON) && codec.Scheme() == cipher.SchemeLegacy {
+			return nil, errors.New("cannot open catalog envelope: decrypted data is not the expected JSON (wrong SECRET_KEY?)")
+		}
+		return nil, fmt.Errorf("bad catalog: %w", err)
+	}
+	seen := make(map[int]bool, len(doc.Modules))
+	for _, mi := range doc.Modules {
+		switch {
+		case mi.ID <= 0 || seen[mi.ID]:
+			return nil, fmt.Errorf("bad catalog: module id %d is not positive or listed twice", mi.ID)
+		case mi.Name == "" || mi.Version == "":
+			return nil, fmt.Errorf("bad catalog: module %d has no name or no version", mi.ID)
+		case !json.Valid(mi.Params):
+			return nil, fmt.Errorf("bad catalog: module %d: parameter schema is not JSON", mi.ID)
+		}
+		seen[mi.ID] = true
+	}
+	if doc.Modules == nil {
+		doc.Modules = []task.ModuleInfo{}
+	}
+	return doc.Modules, nil
+}
+
 // MasterHealth is one master's answer to Health.
 type MasterHealth struct {
 	Addr    string

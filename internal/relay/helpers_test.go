@@ -280,6 +280,14 @@ func (f *fakeExec) Cancel(runID string) bool {
 
 func (f *fakeExec) ModuleCount() int { return 7 }
 
+// fakeCatalog is what every fakeExec's Catalog answers.
+var fakeCatalog = []task.ModuleInfo{
+	{ID: 1003, Name: "view OS version", Caption: "cat /etc/os-release", Params: json.RawMessage(`[]`), Version: "aa11"},
+	{ID: 1007, Name: "restart a service", Params: json.RawMessage(`[{"name":"sys_param_1","type":"choice","options":[{"value":"nginx"}]}]`), Version: "bb22"},
+}
+
+func (f *fakeExec) Catalog() ([]task.ModuleInfo, error) { return fakeCatalog, nil }
+
 func (f *fakeExec) ran() []task.Task {
 	f.mu.Lock()
 	defer f.mu.Unlock()

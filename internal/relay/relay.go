@@ -13,6 +13,8 @@
 //     {"type":"result"} per host in completion order, then {"type":"done"}.
 //   - Cancel: a sealed {"run_id", "issued_at", "nonce"} request.
 //   - Health: unauthenticated, no secrets.
+//   - Catalog: the master's loaded modules (task.ModuleInfo: id, name,
+//     caption, parameter schema, version hash), sealed.
 //
 // Every sealed task and cancel request carries an issue time and a nonce
 // that the master checks against a replay guard, because the legacy cipher

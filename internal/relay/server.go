@@ -46,6 +46,18 @@ type ModuleCounter interface {
 	ModuleCount() int
 }
 
+// Cataloger is implemented by an Executor that can describe its modules;
+// the Catalog call answers with it (and is refused when the executor is
+// not one).
+type Cataloger interface {
+	Catalog() ([]task.ModuleInfo, error)
+}
+
+// catalogDoc is the sealed JSON document of a Catalog answer.
+type catalogDoc struct {
+	Modules []task.ModuleInfo `json:"modules"`
+}
+
 // ServerConfig configures the master side of the relay.
 type ServerConfig struct {
 	Listen    string // "127.0.0.1:7000"; ListenAndServe only
@@ -498,4 +510,34 @@ func (h *service) Health(context.Context, *relaypb.HealthRequest) (*relaypb.Heal
 		resp.Modules = int32(mc.ModuleCount())
 	}
 	return resp, nil
+}
+
+func (h *service) Catalog(ctx context.Context, _ *relaypb.CatalogRequest) (*relaypb.Envelope, error) {
+	s := h.s
+	who := peerHost(ctx)
+	if err := s.authorize(ctx); err != nil {
+		s.log.Warn().Str("peer", who).Msg("relay catalog refused: not logged in")
+		return nil, err
+	}
+	cat, ok := s.exec.(Cataloger)
+	if !ok {
+		return nil, status.Error(codes.Unimplemented, "this master does not serve a module catalog")
+	}
+	mods, err := cat.Catalog()
+	if err != nil {
+		s.log.Error().Err(err).Msg("relay catalog")
+		return nil, status.Error(codes.Internal, "cannot describe the modules")
+	}
+	if mods == nil {
+		mods = []task.ModuleInfo{}
+	}
+	plain, err := json.Marshal(catalogDoc{Modules: mods})
+	if err != nil {
+		return nil, status.Errorf(codes.Internal, "encoding the catalog: %v", err)
+	}
+	sealed, err := s.codec.Seal(plain)
+	if err != nil {
+		return nil, status.Errorf(codes.Internal, "sealing the catalog: %v", err)
+	}
+	return &relaypb.Envelope{Sealed: sealed}, nil
 }

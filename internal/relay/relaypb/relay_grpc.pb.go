@@ -27,10 +27,11 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Master_Login_FullMethodName  = "/omserver.relay.v1.Master/Login"
-	Master_Run_FullMethodName    = "/omserver.relay.v1.Master/Run"
-	Master_Cancel_FullMethodName = "/omserver.relay.v1.Master/Cancel"
-	Master_Health_FullMethodName = "/omserver.relay.v1.Master/Health"
+	Master_Login_FullMethodName   = "/omserver.relay.v1.Master/Login"
+	Master_Run_FullMethodName     = "/omserver.relay.v1.Master/Run"
+	Master_Cancel_FullMethodName  = "/omserver.relay.v1.Master/Cancel"
+	Master_Health_FullMethodName  = "/omserver.relay.v1.Master/Health"
+	Master_Catalog_FullMethodName = "/omserver.relay.v1.Master/Catalog"
 )
 
 // MasterClient is the client API for Master service.
@@ -48,6 +49,11 @@ type MasterClient interface {
 	Cancel(ctx context.Context, in *Envelope, opts ...grpc.CallOption) (*CancelResponse, error)
 	// Health needs no login and reveals no secret.
 	Health(ctx context.Context, in *HealthRequest, opts ...grpc.CallOption) (*HealthResponse, error)
+	// Catalog answers the master's loaded modules as a sealed JSON document
+	// {"modules": [{id, name, caption, params, version}, ...]} ordered by id
+	// (internal/task.ModuleInfo), so the web tier can show drift between its
+	// module table and what the master would run. Needs a login.
+	Catalog(ctx context.Context, in *CatalogRequest, opts ...grpc.CallOption) (*Envelope, error)
 }
 
 type masterClient struct {
@@ -107,6 +113,16 @@ func (c *masterClient) Health(ctx context.Context, in *HealthRequest, opts ...gr
 	return out, nil
 }
 
+func (c *masterClient) Catalog(ctx context.Context, in *CatalogRequest, opts ...grpc.CallOption) (*Envelope, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Envelope)
+	err := c.cc.Invoke(ctx, Master_Catalog_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // MasterServer is the server API for Master service.
 // All implementations must embed UnimplementedMasterServer
 // for forward compatibility.
@@ -122,6 +138,11 @@ type MasterServer interface {
 	Cancel(context.Context, *Envelope) (*CancelResponse, error)
 	// Health needs no login and reveals no secret.
 	Health(context.Context, *HealthRequest) (*HealthResponse, error)
+	// Catalog answers the master's loaded modules as a sealed JSON document
+	// {"modules": [{id, name, caption, params, version}, ...]} ordered by id
+	// (internal/task.ModuleInfo), so the web tier can show drift between its
+	// module table and what the master would run. Needs a login.
+	Catalog(context.Context, *CatalogRequest) (*Envelope, error)
 	mustEmbedUnimplementedMasterServer()
 }
 
@@ -143,6 +164,9 @@ func (UnimplementedMasterServer) Cancel(context.Context, *Envelope) (*CancelResp
 }
 func (UnimplementedMasterServer) Health(context.Context, *HealthRequest) (*HealthResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Health is not offered by this server")
+}
+func (UnimplementedMasterServer) Catalog(context.Context, *CatalogRequest) (*Envelope, error) {
+	return nil, status.Error(codes.Unimplemented, "method Catalog is not offered by this server")
 }
 func (UnimplementedMasterServer) mustEmbedUnimplementedMasterServer() {}
 func (UnimplementedMasterServer) testEmbeddedByValue()                {}
@@ -230,6 +254,24 @@ func _Master_Health_Handler(srv interface{}, ctx context.Context, dec func(inter
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Master_Catalog_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CatalogRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MasterServer).Catalog(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Master_Catalog_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MasterServer).Catalog(ctx, req.(*CatalogRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Master_ServiceDesc is the grpc.ServiceDesc for Master service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -248,6 +290,10 @@ var Master_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Health",
 			Handler:    _Master_Health_Handler,
+		},
+		{
+			MethodName: "Catalog",
+			Handler:    _Master_Catalog_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
