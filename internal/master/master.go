@@ -41,6 +41,12 @@ type Config struct {
 	ConnectTimeout time.Duration // per host dial and auth; 0: backend default
 	HostTimeout    time.Duration // per host run, for modules without a timeout; 0: no limit
 	OutputCap      int           // bytes kept of each of stdout and stderr; 0: task.DefaultOutputCap
+	// Journal keeps accepted run ids and runs' events on disk; Start,
+	// Follow and Ack need it (the relay uses them). Run does not.
+	Journal *Journal
+	// Observe, when set, sees every event of every run as it is emitted
+	// (for metrics); it must not block.
+	Observe func(task.Event)
 }
 
 // Master dispatches tasks. It is safe for concurrent use.
@@ -48,6 +54,7 @@ type Master struct {
 	cfg      Config
 	dir      string
 	backends map[string]backend.Backend
+	journal  *Journal
 	log      zerolog.Logger
 
 	modules  atomic.Pointer[moduleSet] // swapped whole by Reload
@@ -82,6 +89,7 @@ func New(cfg Config, modulesDir string, backends map[string]backend.Backend, log
 		cfg:      cfg,
 		dir:      modulesDir,
 		backends: backends,
+		journal:  cfg.Journal,
 		log:      log.With().Str("component", "master").Logger(),
 		global:   make(chan struct{}, cfg.Forks),
 		runs:     make(map[string]context.CancelCauseFunc),
