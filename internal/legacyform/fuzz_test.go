@@ -4,6 +4,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/omserver/omserver-go/internal/param"
 )
 
 // FuzzParse: Parse never panics; whatever it accepts is a valid schema of
@@ -32,7 +34,7 @@ func FuzzParse(f *testing.F) {
 			if !strings.HasPrefix(p.Name, "sys_param_") {
 				t.Fatalf("name %q", p.Name)
 			}
-			if p.Type == TypeSelect && len(p.Options) == 0 {
+			if p.Type == param.Choice && len(p.Options) == 0 {
 				t.Fatalf("select %s without options", p.Name)
 			}
 		}

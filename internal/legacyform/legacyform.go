@@ -9,61 +9,29 @@
 package legacyform
 
 import (
-	"errors"
 	"fmt"
 	"regexp"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"golang.org/x/net/html"
 	"golang.org/x/net/html/atom"
+
+	"github.com/omserver/omserver-go/internal/param"
 )
 
-// Parameter types.
-const (
-	TypeText   = "text"
-	TypeNumber = "number"
-	TypeSelect = "select"
-)
-
-// Limits applied while parsing.
+// Limits applied while parsing; the schema's own limits (parameters,
+// options, lengths, labels) are param's.
 const (
 	// MaxInputBytes is the largest module_extend accepted (the widened column
 	// is a TEXT, 64 KiB).
 	MaxInputBytes = 64 << 10
 	// DefaultMaxLength is the length limit of a text input that declares none.
 	DefaultMaxLength = 255
-	// MaxMaxLength caps any declared maxlength (task.MaxParamBytes).
-	MaxMaxLength = 4096
-	// MaxLabelRunes caps a label; of a longer text only the end is kept.
-	MaxLabelRunes = 255
-	// MaxParams is the largest number of parameters a form may declare.
-	MaxParams = 32
-	// MaxOptions is the largest number of options a select may declare.
-	MaxOptions = 1000
 	// numberMaxLength is the length limit of a number input without maxlength:
 	// enough for any int64.
 	numberMaxLength = 20
 )
-
-// Option is one choice of a select parameter.
-type Option struct {
-	Value string `json:"value"`
-	Label string `json:"label"`
-}
-
-// Param is one declared parameter of a module's form.
-type Param struct {
-	Name      string   `json:"name"`  // sys_param_N
-	Label     string   `json:"label"` // the text shown before the control
-	Type      string   `json:"type"`  // text, number or select
-	MaxLength int      `json:"max_length,omitempty"`
-	Default   string   `json:"default,omitempty"`
-	Options   []Option `json:"options,omitempty"`
-	Min       *int64   `json:"min,omitempty"`
-	Max       *int64   `json:"max,omitempty"`
-}
 
 var nameRE = regexp.MustCompile(`^sys_param_[1-9][0-9]{0,2}$`)
 
@@ -101,7 +69,7 @@ func skipped(a atom.Atom) bool {
 //     in a single select: the LAST option carrying the selected attribute, or
 //     the first option when none does. (Module 1005 marks seven options
 //     selected; browsers show "resinjar", and so do we.)
-func Parse(s string) ([]Param, error) {
+func Parse(s string) ([]param.Param, error) {
 	if len(s) > MaxInputBytes {
 		return nil, fmt.Errorf("legacyform: input is %d bytes, more than the limit of %d", len(s), MaxInputBytes)
 	}
@@ -123,7 +91,7 @@ func Parse(s string) ([]Param, error) {
 }
 
 type parser struct {
-	params []Param
+	params []param.Param
 	seen   map[string]bool
 	label  strings.Builder
 }
@@ -165,8 +133,8 @@ func (p *parser) walk(n *html.Node) error {
 func (p *parser) takeLabel() string {
 	l := collapse(p.label.String())
 	p.label.Reset()
-	if r := []rune(l); len(r) > MaxLabelRunes {
-		l = strings.TrimSpace(string(r[len(r)-MaxLabelRunes:]))
+	if r := []rune(l); len(r) > param.MaxLabelRunes {
+		l = strings.TrimSpace(string(r[len(r)-param.MaxLabelRunes:]))
 	}
 	return l
 }
@@ -184,15 +152,15 @@ func attr(n *html.Node, key string) (string, bool) {
 	return "", false
 }
 
-func (p *parser) add(param Param) error {
-	if p.seen[param.Name] {
-		return fmt.Errorf("legacyform: parameter %s declared twice", param.Name)
+func (p *parser) add(pm param.Param) error {
+	if p.seen[pm.Name] {
+		return fmt.Errorf("legacyform: parameter %s declared twice", pm.Name)
 	}
-	if len(p.params) >= MaxParams {
-		return fmt.Errorf("legacyform: more than %d parameters", MaxParams)
+	if len(p.params) >= param.MaxParams {
+		return fmt.Errorf("legacyform: more than %d parameters", param.MaxParams)
 	}
-	p.seen[param.Name] = true
-	p.params = append(p.params, param)
+	p.seen[pm.Name] = true
+	p.params = append(p.params, pm)
 	return nil
 }
 
@@ -206,14 +174,14 @@ func (p *parser) input(n *html.Node) error {
 	typ = strings.ToLower(strings.TrimSpace(typ))
 	value, _ := attr(n, "value")
 	value = strings.ToValidUTF8(value, "\uFFFD")
-	param := Param{Name: name, Label: label, Default: value}
+	pm := param.Param{Name: name, Label: label, Default: value}
 	ml, hasML := attr(n, "maxlength")
 	maxLen, mlErr := strconv.Atoi(strings.TrimSpace(ml))
 	if !hasML || mlErr != nil || maxLen <= 0 {
 		maxLen = 0
 	}
-	if maxLen > MaxMaxLength {
-		maxLen = MaxMaxLength
+	if maxLen > param.MaxLength {
+		maxLen = param.MaxLength
 	}
 	switch typ {
 	case "", "text":
@@ -224,32 +192,32 @@ func (p *parser) input(n *html.Node) error {
 			if v < lo {
 				lo = v
 			}
-			param.Type, param.MaxLength, param.Min, param.Max = TypeNumber, maxLen, &lo, &hi
+			pm.Type, pm.MaxLength, pm.Min, pm.Max = param.Number, maxLen, &lo, &hi
 			break
 		}
 		if maxLen == 0 {
 			maxLen = DefaultMaxLength
 		}
-		param.Type, param.MaxLength = TypeText, maxLen
+		pm.Type, pm.MaxLength = param.Text, maxLen
 	case "number":
 		if maxLen == 0 {
 			maxLen = numberMaxLength
 		}
-		param.Type, param.MaxLength = TypeNumber, maxLen
+		pm.Type, pm.MaxLength = param.Number, maxLen
 		var err error
-		if param.Min, err = intAttr(n, "min"); err != nil {
+		if pm.Min, err = intAttr(n, "min"); err != nil {
 			return fmt.Errorf("legacyform: %s: %w", name, err)
 		}
-		if param.Max, err = intAttr(n, "max"); err != nil {
+		if pm.Max, err = intAttr(n, "max"); err != nil {
 			return fmt.Errorf("legacyform: %s: %w", name, err)
 		}
 	default:
 		return fmt.Errorf("legacyform: %s: input type %q is not supported (text or number)", name, typ)
 	}
-	if err := checkParam(param); err != nil {
+	if err := checkParam(pm); err != nil {
 		return err
 	}
-	return p.add(param)
+	return p.add(pm)
 }
 
 func intAttr(n *html.Node, key string) (*int64, error) {
@@ -293,7 +261,7 @@ func (p *parser) selectControl(n *html.Node) error {
 	if _, multi := attr(n, "multiple"); multi {
 		return fmt.Errorf("legacyform: %s: multiple selects are not supported", name)
 	}
-	param := Param{Name: name, Label: label, Type: TypeSelect}
+	pm := param.Param{Name: name, Label: label, Type: param.Choice}
 	seen := map[string]bool{}
 	selected := ""
 	hasSelected := false
@@ -324,11 +292,11 @@ func (p *parser) selectControl(n *html.Node) error {
 				if seen[value] {
 					continue
 				}
-				if len(param.Options) >= MaxOptions {
-					return fmt.Errorf("legacyform: %s: more than %d options", name, MaxOptions)
+				if len(pm.Options) >= param.MaxOptions {
+					return fmt.Errorf("legacyform: %s: more than %d options", name, param.MaxOptions)
 				}
 				seen[value] = true
-				param.Options = append(param.Options, Option{Value: value, Label: text})
+				pm.Options = append(pm.Options, param.Option{Value: value, Label: text})
 			}
 		}
 		return nil
@@ -336,17 +304,17 @@ func (p *parser) selectControl(n *html.Node) error {
 	if err := collect(n.FirstChild); err != nil {
 		return err
 	}
-	if len(param.Options) == 0 {
+	if len(pm.Options) == 0 {
 		return fmt.Errorf("legacyform: %s: select has no options", name)
 	}
-	param.Default = param.Options[0].Value
+	pm.Default = pm.Options[0].Value
 	if hasSelected {
-		param.Default = selected
+		pm.Default = selected
 	}
-	if err := checkParam(param); err != nil {
+	if err := checkParam(pm); err != nil {
 		return err
 	}
-	return p.add(param)
+	return p.add(pm)
 }
 
 func textOf(n *html.Node) string {
@@ -365,125 +333,28 @@ func textOf(n *html.Node) string {
 	return b.String()
 }
 
-// checkParam verifies one parameter is self-consistent.
-func checkParam(p Param) error {
+// checkParam verifies one parameter is self-consistent and named as the
+// legacy forms name their controls.
+func checkParam(p param.Param) error {
 	if !ValidName(p.Name) {
 		return fmt.Errorf("legacyform: parameter name %q is not sys_param_N", p.Name)
 	}
-	if utf8.RuneCountInString(p.Label) > MaxLabelRunes {
-		return fmt.Errorf("legacyform: %s: label longer than %d characters", p.Name, MaxLabelRunes)
-	}
-	switch p.Type {
-	case TypeText, TypeNumber:
-		if len(p.Options) > 0 {
-			return fmt.Errorf("legacyform: %s: a %s parameter has no options", p.Name, p.Type)
-		}
-		if p.MaxLength < 1 || p.MaxLength > MaxMaxLength {
-			return fmt.Errorf("legacyform: %s: max length %d outside 1..%d", p.Name, p.MaxLength, MaxMaxLength)
-		}
-		if utf8.RuneCountInString(p.Default) > p.MaxLength {
-			return fmt.Errorf("legacyform: %s: default value longer than max length %d", p.Name, p.MaxLength)
-		}
-		if p.Type == TypeText {
-			if p.Min != nil || p.Max != nil {
-				return fmt.Errorf("legacyform: %s: a text parameter has no min/max", p.Name)
-			}
-			return nil
-		}
-		if p.Min != nil && p.Max != nil && *p.Min > *p.Max {
-			return fmt.Errorf("legacyform: %s: min %d is greater than max %d", p.Name, *p.Min, *p.Max)
-		}
-		if p.Default != "" {
-			if err := checkNumber(p, p.Default); err != nil {
-				return fmt.Errorf("legacyform: %s: default: %w", p.Name, err)
-			}
-		}
-	case TypeSelect:
-		if len(p.Options) == 0 {
-			return fmt.Errorf("legacyform: %s: select has no options", p.Name)
-		}
-		if p.Min != nil || p.Max != nil {
-			return fmt.Errorf("legacyform: %s: a select has no min/max", p.Name)
-		}
-		seen := map[string]bool{}
-		for _, o := range p.Options {
-			if seen[o.Value] {
-				return fmt.Errorf("legacyform: %s: option %q listed twice", p.Name, o.Value)
-			}
-			seen[o.Value] = true
-		}
-		if !seen[p.Default] {
-			return fmt.Errorf("legacyform: %s: default %q is not one of the options", p.Name, p.Default)
-		}
-	default:
-		return fmt.Errorf("legacyform: %s: unknown type %q (text, number or select)", p.Name, p.Type)
+	if err := param.Schema([]param.Param{p}).Check(); err != nil {
+		return fmt.Errorf("legacyform: %w", err)
 	}
 	return nil
 }
 
-func checkNumber(p Param, v string) error {
-	n, err := strconv.ParseInt(v, 10, 64)
-	if err != nil {
-		return fmt.Errorf("%q is not an integer", v)
-	}
-	if p.Min != nil && n < *p.Min {
-		return fmt.Errorf("%d is less than the minimum %d", n, *p.Min)
-	}
-	if p.Max != nil && n > *p.Max {
-		return fmt.Errorf("%d is more than the maximum %d", n, *p.Max)
-	}
-	return nil
-}
-
-// Validate checks a whole schema: every parameter self-consistent, names
-// unique, at most MaxParams parameters.
-func Validate(params []Param) error {
-	if len(params) > MaxParams {
-		return fmt.Errorf("legacyform: %d parameters, more than the limit of %d", len(params), MaxParams)
-	}
-	seen := map[string]bool{}
+// Validate checks a whole schema of a legacy form: every parameter named
+// sys_param_N, and the schema as param.Schema.Check wants it.
+func Validate(params []param.Param) error {
 	for _, p := range params {
-		if err := checkParam(p); err != nil {
-			return err
+		if !ValidName(p.Name) {
+			return fmt.Errorf("legacyform: parameter name %q is not sys_param_N", p.Name)
 		}
-		if seen[p.Name] {
-			return fmt.Errorf("legacyform: parameter %s declared twice", p.Name)
-		}
-		seen[p.Name] = true
 	}
-	return nil
-}
-
-// ErrBadValue is wrapped by Param.Check when a submitted value is refused.
-var ErrBadValue = errors.New("bad parameter value")
-
-// Check validates a submitted value against the parameter's declaration.
-// It is a convenience for the web tier; the master validates again.
-func (p Param) Check(v string) error {
-	if !utf8.ValidString(v) {
-		return fmt.Errorf("%s: %w: not valid UTF-8", p.Name, ErrBadValue)
-	}
-	switch p.Type {
-	case TypeText:
-		if utf8.RuneCountInString(v) > p.MaxLength {
-			return fmt.Errorf("%s: %w: longer than %d characters", p.Name, ErrBadValue, p.MaxLength)
-		}
-	case TypeNumber:
-		if len(v) > p.MaxLength {
-			return fmt.Errorf("%s: %w: longer than %d characters", p.Name, ErrBadValue, p.MaxLength)
-		}
-		if err := checkNumber(p, v); err != nil {
-			return fmt.Errorf("%s: %w: %w", p.Name, ErrBadValue, err)
-		}
-	case TypeSelect:
-		for _, o := range p.Options {
-			if o.Value == v {
-				return nil
-			}
-		}
-		return fmt.Errorf("%s: %w: %q is not one of the options", p.Name, ErrBadValue, v)
-	default:
-		return fmt.Errorf("%s: unknown parameter type %q", p.Name, p.Type)
+	if err := param.Schema(params).Check(); err != nil {
+		return fmt.Errorf("legacyform: %w", err)
 	}
 	return nil
 }
@@ -491,7 +362,7 @@ func (p Param) Check(v string) error {
 // Render produces legacy HTML for params, every text and attribute escaped,
 // so that the legacy module_info endpoint can serve modules created in the
 // new interface. Parse(Render(ps)) returns ps for any schema Parse returned.
-func Render(params []Param) string {
+func Render(params []param.Param) string {
 	var b strings.Builder
 	for i, p := range params {
 		if i > 0 {
@@ -500,7 +371,7 @@ func Render(params []Param) string {
 		b.WriteString(html.EscapeString(p.Label))
 		name := html.EscapeString(p.Name)
 		switch p.Type {
-		case TypeSelect:
+		case param.Choice:
 			fmt.Fprintf(&b, `<select name="%s" id="%s">`, name, name)
 			for _, o := range p.Options {
 				sel := ""
@@ -510,8 +381,11 @@ func Render(params []Param) string {
 				fmt.Fprintf(&b, ` <option value="%s"%s>%s</option>`, html.EscapeString(o.Value), sel, html.EscapeString(o.Label))
 			}
 			b.WriteString(` </select>`)
-		case TypeNumber:
-			fmt.Fprintf(&b, `<input name="%s" id="%s" type="number" size="5" maxlength="%d"`, name, name, p.MaxLength)
+		case param.Number:
+			fmt.Fprintf(&b, `<input name="%s" id="%s" type="number" size="5"`, name, name)
+			if p.MaxLength > 0 {
+				fmt.Fprintf(&b, ` maxlength="%d"`, p.MaxLength)
+			}
 			if p.Min != nil {
 				fmt.Fprintf(&b, ` min="%d"`, *p.Min)
 			}

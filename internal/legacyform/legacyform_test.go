@@ -5,6 +5,9 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/omserver/omserver-go/internal/param"
+	"github.com/omserver/omserver-go/internal/task"
 )
 
 func i64(v int64) *int64 { return &v }
@@ -21,22 +24,22 @@ var dumpForms = map[int]string{
 	1007: `进程服务名称： <select name="sys_param_1" id="sys_param_1">   <option value="resin" selected>resin</option>   <option value="nginx">nginx</option>   <option value="haproxy">haproxy</option>   <option value="apache">apache</option>   <option value="mysql">mysql</option>   <option value="lighttpd">lighttpd</option> </select>`,
 }
 
-var services = []Option{{"resin", "resin"}, {"nginx", "nginx"}, {"haproxy", "haproxy"}, {"apache", "apache"}, {"mysql", "mysql"}, {"lighttpd", "lighttpd"}}
+var services = []param.Option{{Value: "resin", Label: "resin"}, {Value: "nginx", Label: "nginx"}, {Value: "haproxy", Label: "haproxy"}, {Value: "apache", Label: "apache"}, {Value: "mysql", Label: "mysql"}, {Value: "lighttpd", Label: "lighttpd"}}
 
 func TestParseDumpModules(t *testing.T) {
-	lineCount := []Param{{Name: "sys_param_1", Label: "返回信息行数：", Type: TypeNumber, MaxLength: 3, Default: "50", Min: i64(1), Max: i64(999)}}
-	want := map[int][]Param{
+	lineCount := []param.Param{{Name: "sys_param_1", Label: "返回信息行数：", Type: param.Number, MaxLength: 3, Default: "50", Min: i64(1), Max: i64(999)}}
+	want := map[int][]param.Param{
 		1001: lineCount,
 		1002: lineCount,
 		1003: nil,
 		1004: nil,
 		// Seven options carry "selected"; a browser preselects the last one.
-		1005: {{Name: "sys_param_1", Label: "选择同步文件：", Type: TypeSelect, Default: "resinjar", Options: []Option{
-			{"nginx", "nginx启动脚本"}, {"nginx_config", "nginx配置文件"}, {"haproxy", "Haproxy配置文件"},
-			{"syslog", "syslog配置文件"}, {"sysctl", "sysctl配置文件"}, {"resin", "resin配置文件"},
-			{"resinhttpd", "resin_httpd"}, {"resinjar", "resin.jar"}}}},
-		1006: {{Name: "sys_param_1", Label: "进程服务名称：", Type: TypeSelect, Default: "resin", Options: services}},
-		1007: {{Name: "sys_param_1", Label: "进程服务名称：", Type: TypeSelect, Default: "resin", Options: services}},
+		1005: {{Name: "sys_param_1", Label: "选择同步文件：", Type: param.Choice, Default: "resinjar", Options: []param.Option{
+			{Value: "nginx", Label: "nginx启动脚本"}, {Value: "nginx_config", Label: "nginx配置文件"}, {Value: "haproxy", Label: "Haproxy配置文件"},
+			{Value: "syslog", Label: "syslog配置文件"}, {Value: "sysctl", Label: "sysctl配置文件"}, {Value: "resin", Label: "resin配置文件"},
+			{Value: "resinhttpd", Label: "resin_httpd"}, {Value: "resinjar", Label: "resin.jar"}}}},
+		1006: {{Name: "sys_param_1", Label: "进程服务名称：", Type: param.Choice, Default: "resin", Options: services}},
+		1007: {{Name: "sys_param_1", Label: "进程服务名称：", Type: param.Choice, Default: "resin", Options: services}},
 	}
 	for id := 1001; id <= 1007; id++ {
 		got, err := Parse(dumpForms[id])
@@ -59,40 +62,40 @@ func TestParse(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		in   string
-		want []Param
+		want []param.Param
 	}{
 		{"script, style, iframe and handlers are dropped",
 			`<script>alert(1)</script><style>x{}</style><iframe src="//evil"></iframe>Lines: <input name="sys_param_1" onfocus="alert(1)" maxlength="10" value="ab" style="x">`,
-			[]Param{{Name: "sys_param_1", Label: "Lines:", Type: TypeText, MaxLength: 10, Default: "ab"}}},
+			[]param.Param{{Name: "sys_param_1", Label: "Lines:", Type: param.Text, MaxLength: 10, Default: "ab"}}},
 		{"controls not named sys_param_N are ignored",
 			`A <input name="other" value="x"> B <input name="sys_param_2"> <select name="x"><option>1</option></select>`,
-			[]Param{{Name: "sys_param_2", Label: "B", Type: TypeText, MaxLength: DefaultMaxLength}}},
+			[]param.Param{{Name: "sys_param_2", Label: "B", Type: param.Text, MaxLength: DefaultMaxLength}}},
 		{"no selected option: the first is the default; duplicates and disabled dropped; text as value",
 			`<select name="sys_param_1"><option>  a  b </option><option value="c" disabled>C</option><option value="a b">dup</option><optgroup label="g"><option value="d">D</option></optgroup></select>`,
-			[]Param{{Name: "sys_param_1", Type: TypeSelect, Default: "a b", Options: []Option{{"a b", "a b"}, {"d", "D"}}}}},
+			[]param.Param{{Name: "sys_param_1", Type: param.Choice, Default: "a b", Options: []param.Option{{Value: "a b", Label: "a b"}, {Value: "d", Label: "D"}}}}},
 		{"html5 number with bounds",
 			`N <input type="number" name="sys_param_1" min="-5" max="5" value="0">`,
-			[]Param{{Name: "sys_param_1", Label: "N", Type: TypeNumber, MaxLength: 20, Default: "0", Min: i64(-5), Max: i64(5)}}},
+			[]param.Param{{Name: "sys_param_1", Label: "N", Type: param.Number, MaxLength: 20, Default: "0", Min: i64(-5), Max: i64(5)}}},
 		{"short numeric text input with 0 default: min 0",
 			`<input name="sys_param_1" maxlength="2" value="0">`,
-			[]Param{{Name: "sys_param_1", Type: TypeNumber, MaxLength: 2, Default: "0", Min: i64(0), Max: i64(99)}}},
+			[]param.Param{{Name: "sys_param_1", Type: param.Number, MaxLength: 2, Default: "0", Min: i64(0), Max: i64(99)}}},
 		{"short non-numeric text stays text",
 			`<input name="sys_param_1" maxlength="3" value="abc">`,
-			[]Param{{Name: "sys_param_1", Type: TypeText, MaxLength: 3, Default: "abc"}}},
+			[]param.Param{{Name: "sys_param_1", Type: param.Text, MaxLength: 3, Default: "abc"}}},
 		{"inputmode turns the number heuristic off",
 			`<input name="sys_param_1" inputmode="text" maxlength="3" value="50">`,
-			[]Param{{Name: "sys_param_1", Type: TypeText, MaxLength: 3, Default: "50"}}},
+			[]param.Param{{Name: "sys_param_1", Type: param.Text, MaxLength: 3, Default: "50"}}},
 		{"entities decoded in labels and values",
 			`a &lt;b&gt; &amp; <input name="sys_param_1" value="&quot;x&quot;">`,
-			[]Param{{Name: "sys_param_1", Label: "a <b> &", Type: TypeText, MaxLength: DefaultMaxLength, Default: `"x"`}}},
+			[]param.Param{{Name: "sys_param_1", Label: "a <b> &", Type: param.Text, MaxLength: DefaultMaxLength, Default: `"x"`}}},
 		{"two parameters, labels split at each control",
 			`文件：<select name="sys_param_1"><option value="a">A</option></select><br>行数：<input name="sys_param_2" maxlength="3" value="10">`,
-			[]Param{
-				{Name: "sys_param_1", Label: "文件：", Type: TypeSelect, Default: "a", Options: []Option{{"a", "A"}}},
-				{Name: "sys_param_2", Label: "行数：", Type: TypeNumber, MaxLength: 3, Default: "10", Min: i64(1), Max: i64(999)}}},
+			[]param.Param{
+				{Name: "sys_param_1", Label: "文件：", Type: param.Choice, Default: "a", Options: []param.Option{{Value: "a", Label: "A"}}},
+				{Name: "sys_param_2", Label: "行数：", Type: param.Number, MaxLength: 3, Default: "10", Min: i64(1), Max: i64(999)}}},
 		{"a long text before the control: its end is the label",
 			"<p>" + strings.Repeat("说明 ", 300) + "</p>行数：<input name=\"sys_param_1\" maxlength=\"8\">",
-			[]Param{{Name: "sys_param_1", Label: strings.Repeat("说明 ", 84) + "行数：", Type: TypeText, MaxLength: 8}}},
+			[]param.Param{{Name: "sys_param_1", Label: strings.Repeat("说明 ", 84) + "行数：", Type: param.Text, MaxLength: 8}}},
 		{"only whitespace", "  \n ", nil},
 		{"only text", "no controls here", nil},
 	} {
@@ -117,9 +120,9 @@ func TestParseErrors(t *testing.T) {
 		{"unsupported input type", `<input type="hidden" name="sys_param_1" value="x">`, "not supported"},
 		{"checkbox", `<input type="checkbox" name="sys_param_1">`, "not supported"},
 		{"oversized", strings.Repeat("a", MaxInputBytes+1), "limit"},
-		{"default longer than maxlength", `<input name="sys_param_1" maxlength="5" value="toolongvalue">`, "longer than"},
-		{"number default not integer", `<input type="number" name="sys_param_1" value="1.5">`, "not an integer"},
-		{"number default out of range", `<input type="number" name="sys_param_1" min="1" max="3" value="9">`, "maximum"},
+		{"default longer than maxlength", `<input name="sys_param_1" maxlength="5" value="toolongvalue">`, "more than max_length 5"},
+		{"number default not integer", `<input type="number" name="sys_param_1" value="1.5">`, "not a base-10 integer"},
+		{"number default out of range", `<input type="number" name="sys_param_1" min="1" max="3" value="9">`, "more than the maximum 3"},
 		{"bad min", `<input type="number" name="sys_param_1" min="x">`, "not an integer"},
 		{"min above max", `<input type="number" name="sys_param_1" min="5" max="1">`, "greater"},
 	} {
@@ -134,7 +137,7 @@ func TestParseErrors(t *testing.T) {
 		})
 	}
 	var many strings.Builder
-	for i := 1; i <= MaxParams+1; i++ {
+	for i := 1; i <= param.MaxParams+1; i++ {
 		many.WriteString(`<input name="sys_param_` + string(rune('0'+i/10)) + string(rune('0'+i%10)) + `">`)
 	}
 	if _, err := Parse(strings.ReplaceAll(many.String(), "sys_param_0", "sys_param_")); err == nil || !strings.Contains(err.Error(), "more than") {
@@ -143,9 +146,9 @@ func TestParseErrors(t *testing.T) {
 }
 
 func TestRenderEscapes(t *testing.T) {
-	params := []Param{
-		{Name: "sys_param_1", Label: `<script>alert("x")</script>`, Type: TypeText, MaxLength: 40, Default: `"><img src=x onerror=alert(1)>`},
-		{Name: "sys_param_2", Label: "svc", Type: TypeSelect, Default: `a"b`, Options: []Option{{`a"b`, "<b>bold</b>"}, {"c", "&amp;"}}},
+	params := []param.Param{
+		{Name: "sys_param_1", Label: `<script>alert("x")</script>`, Type: param.Text, MaxLength: 40, Default: `"><img src=x onerror=alert(1)>`},
+		{Name: "sys_param_2", Label: "svc", Type: param.Choice, Default: `a"b`, Options: []param.Option{{Value: `a"b`, Label: "<b>bold</b>"}, {Value: "c", Label: "&amp;"}}},
 	}
 	out := Render(params)
 	for _, bad := range []string{"<script", "<img", "<b>", `"><`} {
@@ -166,7 +169,7 @@ func TestValidateAndCheck(t *testing.T) {
 		ok bool
 	}{{"1", true}, {"999", true}, {"50", true}, {"0", false}, {"1000", false}, {"-1", false}, {"5; rm -rf /", false}, {"", false}, {"1e2", false}} {
 		err := p[0].Check(tc.v)
-		if (err == nil) != tc.ok || (err != nil && !errors.Is(err, ErrBadValue)) {
+		if (err == nil) != tc.ok || (err != nil && !errors.Is(err, task.ErrInvalidParams)) {
 			t.Errorf("number Check(%q) = %v; want ok=%v", tc.v, err, tc.ok)
 		}
 	}
@@ -179,18 +182,18 @@ func TestValidateAndCheck(t *testing.T) {
 			t.Errorf("select Check(%q) = %v; want ok=%v", tc.v, err, tc.ok)
 		}
 	}
-	txt := Param{Name: "sys_param_1", Type: TypeText, MaxLength: 3}
+	txt := param.Param{Name: "sys_param_1", Type: param.Text, MaxLength: 3}
 	if txt.Check("abcd") == nil || txt.Check("\xff") == nil || txt.Check("中文字") != nil {
 		t.Error("text Check length rules")
 	}
-	for _, bad := range [][]Param{
-		{{Name: "x", Type: TypeText, MaxLength: 1}},
+	for _, bad := range [][]param.Param{
+		{{Name: "x", Type: param.Text, MaxLength: 1}},
 		{{Name: "sys_param_1", Type: "date", MaxLength: 1}},
-		{{Name: "sys_param_1", Type: TypeText}},
-		{{Name: "sys_param_1", Type: TypeSelect}},
-		{{Name: "sys_param_1", Type: TypeText, MaxLength: 1}, {Name: "sys_param_1", Type: TypeText, MaxLength: 1}},
-		{{Name: "sys_param_1", Type: TypeSelect, Default: "a", Options: []Option{{"a", ""}, {"a", ""}}}},
-		{{Name: "sys_param_1", Type: TypeText, MaxLength: 1, Min: i64(1)}},
+		{{Name: "sys_param_1", Type: param.Text}},
+		{{Name: "sys_param_1", Type: param.Choice}},
+		{{Name: "sys_param_1", Type: param.Text, MaxLength: 1}, {Name: "sys_param_1", Type: param.Text, MaxLength: 1}},
+		{{Name: "sys_param_1", Type: param.Choice, Default: "a", Options: []param.Option{{Value: "a", Label: ""}, {Value: "a", Label: ""}}}},
+		{{Name: "sys_param_1", Type: param.Text, MaxLength: 1, Min: i64(1)}},
 	} {
 		if err := Validate(bad); err == nil {
 			t.Errorf("Validate(%+v) accepted", bad)

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/omserver/omserver-go/internal/task"
 )
 
 // unquoteWord reverses ShellQuote the way a POSIX shell reads one word made
@@ -49,8 +51,8 @@ func FuzzValidateParams(f *testing.F) {
 		in := map[string]string{"num": num, "host": host, "free": free, "svc": svc}
 		vals, err := s.ValidateParams(in)
 		if err != nil {
-			if !errors.Is(err, ErrInvalidParams) {
-				t.Fatalf("error does not wrap ErrInvalidParams: %v", err)
+			if !errors.Is(err, task.ErrInvalidParams) {
+				t.Fatalf("error does not wrap task.ErrInvalidParams: %v", err)
 			}
 			if steps, err2 := s.Expand(in); steps != nil || err2 == nil {
 				t.Fatalf("Expand gave steps for refused params")
@@ -110,7 +112,7 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("accepted id %d for Mid_1700.yaml", s.ID)
 		}
 		steps, err := s.Expand(nil)
-		if err != nil && !errors.Is(err, ErrInvalidParams) {
+		if err != nil && !errors.Is(err, task.ErrInvalidParams) {
 			t.Fatalf("Expand of an accepted spec: %v", err)
 		}
 		_ = steps

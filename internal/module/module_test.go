@@ -8,6 +8,9 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/omserver/omserver-go/internal/param"
+	"github.com/omserver/omserver-go/internal/task"
 )
 
 const shippedDir = "../../modules"
@@ -53,7 +56,7 @@ func TestShippedModulesLoad(t *testing.T) {
 	}
 	for id, want := range wantOptions {
 		p, ok := specs[id].Param("sys_param_1")
-		if !ok || p.Type != TypeChoice {
+		if !ok || p.Type != param.Choice {
 			t.Fatalf("module %d: sys_param_1 is not a choice", id)
 		}
 		var got []string
@@ -66,7 +69,7 @@ func TestShippedModulesLoad(t *testing.T) {
 	}
 	for _, id := range []int{1001, 1002} {
 		p, _ := specs[id].Param("sys_param_1")
-		if p.Type != TypeNumber || *p.Min != 1 || *p.Max != 999 || p.Default != "50" {
+		if p.Type != param.Number || *p.Min != 1 || *p.Max != 999 || p.Default != "50" {
 			t.Errorf("module %d sys_param_1 = %+v, want number 1..999 default 50", id, p)
 		}
 	}
@@ -81,7 +84,7 @@ func TestShippedModulesExpandToValidShell(t *testing.T) {
 	}
 	for _, s := range specs {
 		sets := []map[string]string{{}}
-		if p, ok := s.Param("sys_param_1"); ok && p.Type == TypeChoice {
+		if p, ok := s.Param("sys_param_1"); ok && p.Type == param.Choice {
 			sets = nil
 			for _, o := range p.Options {
 				sets = append(sets, map[string]string{"sys_param_1": o.Value})
@@ -147,7 +150,7 @@ func TestExpand(t *testing.T) {
 	}
 	// An unknown name runs nothing, as in the original.
 	steps, err = specs[1007].Expand(map[string]string{"sys_param_1": "sshd"})
-	if !errors.Is(err, ErrInvalidParams) || steps != nil {
+	if !errors.Is(err, task.ErrInvalidParams) || steps != nil {
 		t.Fatalf("1007 unknown service: steps %v, err %v", steps, err)
 	}
 }
@@ -194,7 +197,7 @@ func TestLoadErrors(t *testing.T) {
 		{"unclosed reference", "", goodHead + "steps: [{run: 'echo {{a'}]\n", []string{`steps[0].run: unclosed "{{"`}},
 		{"number without range", "", goodHead + "params: [{name: n, type: number}]\nsteps: [{run: 'echo {{n}}'}]\n", []string{"params[0].min: required", "params[0].max: required"}},
 		{"min above max", "", goodHead + "params: [{name: n, type: number, min: 5, max: 1}]\nsteps: [{run: 'echo {{n}}'}]\n", []string{"params[0].max: max 1 is less than min 5"}},
-		{"default out of range", "", goodHead + "params: [{name: n, type: number, min: 1, max: 9, default: 10}]\nsteps: [{run: 'echo {{n}}'}]\n", []string{"params[0].default: parameter \"n\": 10 is outside [1, 9]"}},
+		{"default out of range", "", goodHead + "params: [{name: n, type: number, min: 1, max: 9, default: 10}]\nsteps: [{run: 'echo {{n}}'}]\n", []string{"params[0].default: parameter \"n\": 10 is more than the maximum 9"}},
 		{"text without max_length", "", goodHead + "params: [{name: s, type: text}]\nsteps: [{run: 'echo {{s}}'}]\n", []string{"params[0].max_length: required for text"}},
 		{"bad pattern", "", goodHead + "params: [{name: s, type: text, max_length: 9, pattern: '(a'}]\nsteps: [{run: 'echo {{s}}'}]\n", []string{"params[0].pattern: not a valid RE2 pattern"}},
 		{"options on text", "", goodHead + "params: [{name: s, type: text, max_length: 9, options: [{value: a}]}]\nsteps: [{run: 'echo {{s}}'}]\n", []string{"params[0].options: not allowed for type text"}},

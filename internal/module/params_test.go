@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/omserver/omserver-go/internal/task"
 )
 
 // paramSpec is a module with one parameter of each type, loaded through
@@ -52,9 +54,9 @@ func TestValidateParams(t *testing.T) {
 		{"unknown parameter", map[string]string{"host": "h", "sys_param_9": "1"}, nil, []string{`unknown parameter "sys_param_9"`}},
 		{"choice outside options", map[string]string{"host": "h", "svc": "sshd"}, nil, []string{`parameter "svc": "sshd" is not one of the options ["nginx" "mysql"]`}},
 		{"choice case differs", map[string]string{"host": "h", "svc": "NGINX"}, nil, []string{`parameter "svc"`}},
-		{"number too big", map[string]string{"host": "h", "num": "1000"}, nil, []string{`parameter "num": 1000 is outside [1, 999]`}},
-		{"number zero", map[string]string{"host": "h", "num": "0"}, nil, []string{`parameter "num": 0 is outside`}},
-		{"number negative", map[string]string{"host": "h", "num": "-1"}, nil, []string{`parameter "num": -1 is outside`}},
+		{"number too big", map[string]string{"host": "h", "num": "1000"}, nil, []string{`parameter "num": 1000 is more than the maximum 999`}},
+		{"number zero", map[string]string{"host": "h", "num": "0"}, nil, []string{`parameter "num": 0 is less than the minimum 1`}},
+		{"number negative", map[string]string{"host": "h", "num": "-1"}, nil, []string{`parameter "num": -1 is less than the minimum 1`}},
 		{"number with command", map[string]string{"host": "h", "num": "50; rm -rf /"}, nil, []string{`parameter "num": "50; rm -rf /" is not a base-10 integer`}},
 		{"number plus sign", map[string]string{"host": "h", "num": "+5"}, nil, []string{"not a base-10 integer"}},
 		{"number spaces", map[string]string{"host": "h", "num": " 5"}, nil, []string{"not a base-10 integer"}},
@@ -97,8 +99,8 @@ func TestValidateParams(t *testing.T) {
 			if err == nil {
 				t.Fatalf("accepted: %v", got)
 			}
-			if !errors.Is(err, ErrInvalidParams) {
-				t.Errorf("error %v does not wrap ErrInvalidParams", err)
+			if !errors.Is(err, task.ErrInvalidParams) {
+				t.Errorf("error %v does not wrap task.ErrInvalidParams", err)
 			}
 			for _, w := range tc.errHas {
 				if !strings.Contains(err.Error(), w) {

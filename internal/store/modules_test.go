@@ -1,22 +1,25 @@
 package store
 
 import (
+	"encoding/json"
 	"errors"
 	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/omserver/omserver-go/internal/legacyform"
+	"github.com/omserver/omserver-go/internal/param"
+	"github.com/omserver/omserver-go/internal/task"
 )
 
 func TestModules(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, s *Store) {
 		ctx := testCtx(t)
 		lo, hi := int64(1), int64(500)
-		params := []legacyform.Param{
-			{Name: "sys_param_1", Label: "Lines <b>", Type: legacyform.TypeNumber, MaxLength: 3, Default: "50", Min: &lo, Max: &hi},
-			{Name: "sys_param_2", Label: "Service", Type: legacyform.TypeSelect, Default: "b",
-				Options: []legacyform.Option{{Value: "a", Label: "A"}, {Value: "b", Label: `"B" & <script>`}}},
+		params := []param.Param{
+			{Name: "sys_param_1", Label: "Lines <b>", Type: param.Number, MaxLength: 3, Default: "50", Min: &lo, Max: &hi},
+			{Name: "sys_param_2", Label: "Service", Type: param.Choice, Default: "b",
+				Options: []param.Option{{Value: "a", Label: "A"}, {Value: "b", Label: `"B" & <script>`}}},
 		}
 		id, err := s.CreateModule(ctx, Module{Name: "<script>alert(1)</script>", Caption: "caption", Params: params})
 		if err != nil {
@@ -59,8 +62,8 @@ func TestModules(t *testing.T) {
 			{"name too long", Module{Name: strings.Repeat("模", 65)}, ErrInvalid},
 			{"caption too long", Module{Name: "n", Caption: strings.Repeat("c", 256)}, ErrInvalid},
 			{"bad legacy html", Module{Name: "n", Extend: `<select name="sys_param_1"></select>`}, ErrInvalid},
-			{"bad params", Module{Name: "n", Params: []legacyform.Param{{Name: "lines", Type: "text", MaxLength: 3}}}, ErrInvalid},
-			{"select default not an option", Module{Name: "n", Params: []legacyform.Param{{Name: "sys_param_1", Type: "select", Default: "z", Options: []legacyform.Option{{Value: "a"}}}}}, ErrInvalid},
+			{"bad params", Module{Name: "n", Params: []param.Param{{Name: "lines", Type: "text", MaxLength: 3}}}, ErrInvalid},
+			{"select default not an option", Module{Name: "n", Params: []param.Param{{Name: "sys_param_1", Type: "select", Default: "z", Options: []param.Option{{Value: "a"}}}}}, ErrInvalid},
 			{"id taken", Module{ID: id, Name: "dup"}, ErrConflict},
 			{"negative id", Module{ID: -5, Name: "neg"}, ErrInvalid},
 		} {
@@ -128,6 +131,63 @@ func TestModules(t *testing.T) {
 		}
 		if _, err := s.GetModule(ctx, 5000); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "hidden") {
 			t.Errorf("get odd module = %v", err)
+		}
+	})
+}
+
+// Rows written before the shared parameter schema (module_params holding
+// legacyform's JSON, or only module_extend HTML) read back unchanged, and
+// their schema marshals to the same JSON, so API answers keep their bytes.
+func TestModulesOldRowsReadable(t *testing.T) {
+	// Verbatim what the previous release stored for TestModules' schema.
+	const stored = `[{"name":"sys_param_1","label":"Lines \u003cb\u003e","type":"number","max_length":3,"default":"50","min":1,"max":500},` +
+		`{"name":"sys_param_2","label":"Service","type":"select","default":"b","options":[{"value":"a","label":"A"},{"value":"b","label":"\"B\" \u0026 \u003cscript\u003e"}]}]`
+	lo, hi := int64(1), int64(500)
+	want := []param.Param{
+		{Name: "sys_param_1", Label: "Lines <b>", Type: param.Number, MaxLength: 3, Default: "50", Min: &lo, Max: &hi},
+		{Name: "sys_param_2", Label: "Service", Type: param.Choice, Default: "b",
+			Options: []param.Option{{Value: "a", Label: "A"}, {Value: "b", Label: `"B" & <script>`}}},
+	}
+	forEachBackend(t, func(t *testing.T, s *Store) {
+		ctx := testCtx(t)
+		if _, err := s.db.ExecContext(ctx, `INSERT INTO module_list (ID, module_name, module_caption, module_extend, module_params) VALUES (?, ?, ?, ?, ?)`,
+			3001, "old json", "c", "ignored when module_params is set", stored); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.db.ExecContext(ctx, `INSERT INTO module_list (ID, module_name, module_caption, module_extend, module_params) VALUES (?, ?, ?, ?, NULL)`,
+			3002, "old html", "c", `行数：<input name="sys_param_1" maxlength="3" value="50"> <input name="sys_param_2" maxlength="9" value="x">`); err != nil {
+			t.Fatal(err)
+		}
+		m, err := s.GetModule(ctx, 3001)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(m.Params, want) {
+			t.Fatalf("old JSON row: params %+v\nwant %+v", m.Params, want)
+		}
+		again, err := json.Marshal(m.Params)
+		if err != nil || string(again) != stored {
+			t.Fatalf("re-marshalled %s, %v\nwant %s", again, err, stored)
+		}
+		h, err := s.GetModule(ctx, 3002)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(h.Params) != 2 || h.Params[0].Type != param.Number || h.Params[1].Type != param.Text || h.Params[1].Default != "x" {
+			t.Fatalf("old HTML row: params %+v", h.Params)
+		}
+		// Both validate values through the shared schema.
+		if _, err := param.Schema(m.Params).Validate(map[string]string{"sys_param_2": "z"}); !errors.Is(err, task.ErrInvalidParams) {
+			t.Fatalf("old row's schema accepted an unknown option: %v", err)
+		}
+		all, err := s.ListModules(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range all {
+			if l.FormError != "" {
+				t.Errorf("module %d listed with form error %q", l.ID, l.FormError)
+			}
 		}
 	})
 }

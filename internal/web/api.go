@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/omserver/omserver-go/internal/legacyform"
+	"github.com/omserver/omserver-go/internal/param"
 	"github.com/omserver/omserver-go/internal/store"
 	"github.com/omserver/omserver-go/internal/task"
 )
@@ -17,17 +17,17 @@ import (
 // stored (for editing) and as plain text (for display); never the stored
 // form HTML.
 type moduleView struct {
-	ID          int64              `json:"id"`
-	Name        string             `json:"name"`
-	Caption     string             `json:"caption"`
-	CaptionText string             `json:"caption_text"`
-	Params      []legacyform.Param `json:"params"`
+	ID          int64         `json:"id"`
+	Name        string        `json:"name"`
+	Caption     string        `json:"caption"`
+	CaptionText string        `json:"caption_text"`
+	Params      []param.Param `json:"params"`
 }
 
 func toModuleView(m store.Module) moduleView {
 	ps := m.Params
 	if ps == nil {
-		ps = []legacyform.Param{}
+		ps = []param.Param{}
 	}
 	return moduleView{ID: m.ID, Name: m.Name, Caption: m.Caption, CaptionText: captionText(m.Caption), Params: ps}
 }
@@ -540,10 +540,10 @@ func parseServerCSV(text string, appID int64) ([]store.Server, error) {
 // --- admin: modules ---
 
 type moduleBody struct {
-	ID      int64              `json:"id"`
-	Name    string             `json:"name"`
-	Caption string             `json:"caption"`
-	Params  []legacyform.Param `json:"params"`
+	ID      int64         `json:"id"`
+	Name    string        `json:"name"`
+	Caption string        `json:"caption"`
+	Params  []param.Param `json:"params"`
 }
 
 func (s *Server) apiModuleCreate(w http.ResponseWriter, r *http.Request) {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/omserver/omserver-go/internal/legacyform"
+	"github.com/omserver/omserver-go/internal/param"
 	"github.com/omserver/omserver-go/internal/store"
 	"github.com/omserver/omserver-go/internal/task"
 )
@@ -183,10 +184,10 @@ type moduleForm struct {
 // blankRows is how many empty parameter rows the form offers.
 const blankRows = 3
 
-func rowsFromParams(ps []legacyform.Param) []paramRow {
+func rowsFromParams(ps []param.Param) []paramRow {
 	rows := make([]paramRow, 0, len(ps)+blankRows)
 	for _, p := range ps {
-		row := paramRow{Name: p.Name, Label: p.Label, Type: p.Type, Default: p.Default}
+		row := paramRow{Name: p.Name, Label: p.Label, Type: string(p.Type), Default: p.Default}
 		if p.MaxLength > 0 {
 			row.MaxLength = strconv.Itoa(p.MaxLength)
 		}
@@ -204,19 +205,19 @@ func rowsFromParams(ps []legacyform.Param) []paramRow {
 		rows = append(rows, row)
 	}
 	for range blankRows {
-		rows = append(rows, paramRow{Type: legacyform.TypeText})
+		rows = append(rows, paramRow{Type: string(param.Text)})
 	}
 	return rows
 }
 
 // paramsFromForm turns the structured rows back into a schema; the store
 // validates the schema as a whole.
-func paramsFromForm(r *http.Request) ([]legacyform.Param, []paramRow, error) {
+func paramsFromForm(r *http.Request) ([]param.Param, []paramRow, error) {
 	n, err := strconv.Atoi(r.PostForm.Get("rows"))
-	if err != nil || n < 0 || n > legacyform.MaxParams+blankRows {
+	if err != nil || n < 0 || n > param.MaxParams+blankRows {
 		return nil, nil, badReq("the form's row count is missing or out of range")
 	}
-	var out []legacyform.Param
+	var out []param.Param
 	var rows []paramRow
 	for i := range n {
 		get := func(k string) string { return strings.TrimSpace(r.PostForm.Get(fmt.Sprintf("p%d_%s", i, k))) }
@@ -226,7 +227,7 @@ func paramsFromForm(r *http.Request) ([]legacyform.Param, []paramRow, error) {
 		if row.Name == "" {
 			continue
 		}
-		p := legacyform.Param{Name: row.Name, Label: row.Label, Type: row.Type, Default: row.Default}
+		p := param.Param{Name: row.Name, Label: row.Label, Type: param.Type(row.Type), Default: row.Default}
 		if !legacyform.ValidName(p.Name) {
 			return nil, rows, badReq("row %d: name %q must be sys_param_N", i+1, clipRunes(p.Name, 40))
 		}
@@ -236,9 +237,9 @@ func paramsFromForm(r *http.Request) ([]legacyform.Param, []paramRow, error) {
 				return nil, rows, badReq("row %d (%s): max length %q is not a number", i+1, p.Name, row.MaxLength)
 			}
 			p.MaxLength = v
-		} else if p.Type == legacyform.TypeText {
+		} else if p.Type == param.Text {
 			p.MaxLength = legacyform.DefaultMaxLength
-		} else if p.Type == legacyform.TypeNumber {
+		} else if p.Type == param.Number {
 			p.MaxLength = 20
 		}
 		for _, mm := range []struct {
@@ -255,7 +256,7 @@ func paramsFromForm(r *http.Request) ([]legacyform.Param, []paramRow, error) {
 			}
 			*mm.dst = &v
 		}
-		if p.Type == legacyform.TypeSelect {
+		if p.Type == param.Choice {
 			for ln, line := range strings.Split(row.Options, "\n") {
 				line = strings.TrimSpace(line)
 				if line == "" {
@@ -269,7 +270,7 @@ func paramsFromForm(r *http.Request) ([]legacyform.Param, []paramRow, error) {
 				if v == "" {
 					return nil, rows, badReq("row %d (%s): option line %d has an empty value", i+1, p.Name, ln+1)
 				}
-				p.Options = append(p.Options, legacyform.Option{Value: v, Label: l})
+				p.Options = append(p.Options, param.Option{Value: v, Label: l})
 			}
 			if p.Default == "" && len(p.Options) > 0 {
 				p.Default = p.Options[0].Value

@@ -14,7 +14,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/omserver/omserver-go/internal/legacyform"
+	"github.com/omserver/omserver-go/internal/param"
 	"github.com/omserver/omserver-go/internal/store"
 	"github.com/omserver/omserver-go/internal/task"
 )
@@ -103,11 +103,11 @@ type runRequest struct {
 // schema and returns the full parameter set (defaults filled in). The
 // master validates again; this is so a bad request is refused before
 // anything is recorded.
-func validateParams(schema []legacyform.Param, in map[string]string) (map[string]string, error) {
+func validateParams(schema []param.Param, in map[string]string) (map[string]string, error) {
 	if len(in) > task.MaxParams {
 		return nil, badReq("%d parameters is more than the limit of %d", len(in), task.MaxParams)
 	}
-	declared := make(map[string]legacyform.Param, len(schema))
+	declared := make(map[string]param.Param, len(schema))
 	for _, p := range schema {
 		declared[p.Name] = p
 	}
@@ -147,7 +147,7 @@ func validateParams(schema []legacyform.Param, in map[string]string) (map[string
 	return out, nil
 }
 
-func declaredNames(schema []legacyform.Param) string {
+func declaredNames(schema []param.Param) string {
 	if len(schema) == 0 {
 		return "no parameters"
 	}
