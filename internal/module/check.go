@@ -141,9 +141,15 @@ func (c *checker) param(field string, rp *rawParam) (param.Param, bool) {
 			c.add(field+"."+key, "not allowed for type %s", rp.Type)
 		}
 	}
+	if typ != param.Text {
+		notFor("multiline", rp.Multiline != nil)
+	}
+	if typ != param.Boolean && typ != param.Fixed {
+		notFor("value", rp.Value != nil)
+	}
 	switch {
 	case !known:
-		c.add(field+".type", "%q is not number, text or choice", rp.Type)
+		c.add(field+".type", "%q is not number, text, choice, boolean or fixed", rp.Type)
 	case typ == param.Number:
 		notFor("pattern", rp.Pattern != "")
 		notFor("max_length", rp.MaxLength != nil)
@@ -172,6 +178,27 @@ func (c *checker) param(field string, rp *rawParam) (param.Param, bool) {
 		if _, err := param.CompilePattern(rp.Pattern); err != nil {
 			c.add(field+".pattern", "%v", err)
 		}
+		p.Multiline = rp.Multiline != nil && *rp.Multiline
+	case typ == param.Boolean || typ == param.Fixed:
+		notFor("min", rp.Min != nil)
+		notFor("max", rp.Max != nil)
+		notFor("pattern", rp.Pattern != "")
+		notFor("max_length", rp.MaxLength != nil)
+		notFor("options", rp.Options != nil)
+		switch {
+		case rp.Value == nil:
+			c.add(field+".value", "required for %s", rp.Type)
+		case typ == param.Boolean && *rp.Value == "":
+			c.add(field+".value", "empty: a boolean sends its value when checked and \"\" when not, so the value must not be empty")
+		case !utf8.ValidString(*rp.Value) || len(*rp.Value) > param.MaxValueBytes || hasControl(*rp.Value):
+			c.add(field+".value", "must be UTF-8 text of at most %d bytes without control characters or line breaks", param.MaxValueBytes)
+		default:
+			p.Value = *rp.Value
+		}
+		if typ == param.Fixed {
+			notFor("default", rp.Default != nil)
+			p.Default = p.Value
+		}
 	case typ == param.Choice:
 		notFor("min", rp.Min != nil)
 		notFor("max", rp.Max != nil)
@@ -179,11 +206,15 @@ func (c *checker) param(field string, rp *rawParam) (param.Param, bool) {
 		notFor("max_length", rp.MaxLength != nil)
 		c.options(field, rp, &p)
 	}
-	if rp.Default == nil {
-		p.Required = true
-	} else if *rp.Default == "" {
-		c.add(field+".default", "empty; omit default to make the parameter required")
-	} else if len(c.errs) == n {
+	switch {
+	case typ == param.Fixed:
+		// Its value is its default.
+	case rp.Default == nil:
+		// A boolean without default is unchecked; anything else is required.
+		p.Required = typ != param.Boolean
+	case *rp.Default == "":
+		c.add(field+".default", "empty; omit default to make the parameter required (a boolean: unchecked)")
+	case len(c.errs) == n:
 		p.Default = *rp.Default
 		if _, err := p.Normalise(p.Default); err != nil {
 			c.add(field+".default", "%v", err)
@@ -218,7 +249,7 @@ func (c *checker) options(field string, rp *rawParam, p *param.Param) {
 				c.add(of+".vars", "%q is not a var name ([A-Za-z_][A-Za-z0-9_]*)", k)
 			}
 			if len(val) > maxVarBytes || !utf8.ValidString(val) || strings.ContainsFunc(val, func(r rune) bool {
-				// Also keeps NUL and SOH, the loader's placeholders, out.
+				// Also keeps NUL, SOH and STX, the loader's placeholders, out.
 				return unicode.IsControl(r) && r != '\n' && r != '\t'
 			}) {
 				c.add(of+".vars."+k, "must be UTF-8 text of at most %d bytes without control characters other than newline and tab", maxVarBytes)
@@ -239,8 +270,8 @@ func (c *checker) step(field string, rs *rawStep, s *Spec, declared map[string]b
 		st.Run = *rs.Run
 		if strings.TrimSpace(st.Run) == "" {
 			c.add(field+".run", "empty command")
-		} else if strings.ContainsAny(st.Run, "\x00\x01") {
-			c.add(field+".run", "contains a NUL or SOH byte")
+		} else if strings.ContainsAny(st.Run, "\x00\x01\x02") {
+			c.add(field+".run", "contains a NUL, SOH or STX byte")
 		} else if segs, ok := c.template(field+".run", st.Run, s, declared, true); ok {
 			c.combinations(field+".run", segs, s, func(cmd string) error {
 				if err := checkPlacement(cmd); err != nil {
@@ -358,9 +389,12 @@ func (c *checker) combinations(field string, segs []segment, s *Spec, check func
 			case sg.vr != "":
 				b.WriteString(vars[sg.param][sg.vr])
 			default:
-				if p, _ := s.Param(sg.param); p.Type == param.Text {
+				switch p, _ := s.Param(sg.param); {
+				case p.Type == param.Text && p.Multiline:
+					b.WriteRune(multiPlaceholder)
+				case p.Type == param.Text:
 					b.WriteRune(textPlaceholder)
-				} else {
+				default:
 					b.WriteRune(placeholder)
 				}
 			}

@@ -88,6 +88,8 @@ type rawParam struct {
 	Max       *int64      `yaml:"max"`
 	Pattern   string      `yaml:"pattern"`
 	MaxLength *int        `yaml:"max_length"`
+	Multiline *bool       `yaml:"multiline"`
+	Value     *string     `yaml:"value"`
 	Default   *string     `yaml:"default"`
 	Options   []rawOption `yaml:"options"`
 }

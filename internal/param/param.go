@@ -33,19 +33,24 @@ type Type string
 // The parameter types.
 const (
 	// Text is free text up to MaxLength characters, optionally matching
-	// Pattern. Control characters are refused.
+	// Pattern. Control characters are refused; with Multiline, line feeds
+	// are allowed (a CR LF pair is normalised to LF).
 	Text Type = "text"
 	// Number is a base-10 integer within [Min, Max] (either may be open).
 	Number Type = "number"
 	// Choice is one of Options. Its name is "select", as stored rows and
 	// API clients have always had it; module files may write "choice".
 	Choice Type = "select"
+	// Boolean is a checkbox: Value when checked, "" when not.
+	Boolean Type = "boolean"
+	// Fixed accepts only Value (a legacy form's hidden input).
+	Fixed Type = "fixed"
 )
 
 // ParseType returns the type called s, accepting "choice" for Choice.
 func ParseType(s string) (Type, bool) {
 	switch t := Type(s); t {
-	case Text, Number, Choice:
+	case Text, Number, Choice, Boolean, Fixed:
 		return t, true
 	case "choice":
 		return Choice, true
@@ -54,7 +59,7 @@ func ParseType(s string) (Type, bool) {
 }
 
 // TypeNames lists the type names for messages.
-const TypeNames = "text, number or choice (or select)"
+const TypeNames = "text, number, choice (or select), boolean or fixed"
 
 // Limits of a schema and of the values submitted for it, shared with the
 // task every tier checks.
@@ -89,10 +94,13 @@ type Param struct {
 	Options   []Option `json:"options,omitempty"`    // Choice only
 	Min       *int64   `json:"min,omitempty"`        // Number only
 	Max       *int64   `json:"max,omitempty"`        // Number only
+	Multiline bool     `json:"multiline,omitempty"`  // Text only: line feeds allowed
 	Pattern   string   `json:"pattern,omitempty"`    // Text only: RE2, anchored at both ends
 	// Required: a request must give a value; without it a missing value
 	// takes Default, or "" when there is none.
 	Required bool `json:"required,omitempty"`
+	// Value: Boolean's value when checked; Fixed's only value.
+	Value string `json:"value,omitempty"`
 }
 
 // Schema is a module's parameters in form order.
@@ -159,12 +167,14 @@ func (p *Param) checkDecl() error {
 	}
 	has := map[string]bool{
 		"max_length": p.MaxLength != 0, "options": len(p.Options) > 0, "min": p.Min != nil, "max": p.Max != nil,
-		"pattern": p.Pattern != "",
+		"multiline": p.Multiline, "pattern": p.Pattern != "", "value": p.Value != "",
 	}
 	allowed := map[Type][]string{
-		Text:   {"max_length", "pattern"},
-		Number: {"max_length", "min", "max"},
-		Choice: {"options"},
+		Text:    {"max_length", "multiline", "pattern"},
+		Number:  {"max_length", "min", "max"},
+		Choice:  {"options"},
+		Boolean: {"value"},
+		Fixed:   {"value"},
 	}
 	fields, ok := allowed[p.Type]
 	if !ok {
@@ -173,7 +183,7 @@ func (p *Param) checkDecl() error {
 	for _, f := range fields {
 		delete(has, f)
 	}
-	for _, f := range []string{"max_length", "options", "min", "max", "pattern"} {
+	for _, f := range []string{"max_length", "options", "min", "max", "multiline", "pattern", "value"} {
 		if has[f] {
 			return fail("a %s parameter has no %s", p.Type, f)
 		}
@@ -212,6 +222,19 @@ func (p *Param) checkDecl() error {
 			if utf8.RuneCountInString(o.Label) > MaxLabelRunes {
 				return fail("option %.64q: label longer than %d characters", o.Value, MaxLabelRunes)
 			}
+		}
+	case Boolean, Fixed:
+		if p.Type == Boolean && p.Value == "" {
+			return fail("a boolean needs the value it carries when checked")
+		}
+		if !utf8.ValidString(p.Value) || len(p.Value) > MaxValueBytes {
+			return fail("value: must be valid UTF-8 of at most %d bytes", MaxValueBytes)
+		}
+		if err := singleLine(p.Value); err != nil {
+			return fail("value: %v", err)
+		}
+		if p.Type == Fixed && p.Default != p.Value {
+			return fail("a fixed parameter's default must be its value %.64q", p.Value)
 		}
 	}
 	if p.Required && p.Default != "" {
@@ -306,7 +329,8 @@ func (p *Param) Check(v string) error {
 }
 
 // Normalise validates one submitted value and returns it as it is passed
-// on: a number in canonical form. The error is a *ValueError.
+// on: a number in canonical form, a multi-line text with LF line ends. The
+// error is a *ValueError.
 func (p *Param) Normalise(v string) (string, error) {
 	norm, err := p.normalise(v)
 	if err != nil {
@@ -334,7 +358,12 @@ func (p *Param) normalise(v string) (string, error) {
 	}
 	switch p.Type {
 	case Text:
-		if err := singleLine(v); err != nil {
+		if p.Multiline {
+			v = strings.ReplaceAll(v, "\r\n", "\n")
+			if err := multiLine(v); err != nil {
+				return "", err
+			}
+		} else if err := singleLine(v); err != nil {
 			return "", err
 		}
 		if n := utf8.RuneCountInString(v); n > p.MaxLength {
@@ -368,6 +397,16 @@ func (p *Param) normalise(v string) (string, error) {
 			return "", fmt.Errorf("%.64q is not one of the options %s", v, p.optionList())
 		}
 		return v, nil
+	case Boolean:
+		if v != "" && v != p.Value {
+			return "", fmt.Errorf("%.64q is neither %.64q (checked) nor \"\" (not checked)", v, p.Value)
+		}
+		return v, nil
+	case Fixed:
+		if v != p.Value {
+			return "", fmt.Errorf("%.64q is not the fixed value %.64q", v, p.Value)
+		}
+		return v, nil
 	}
 	return "", fmt.Errorf("unknown type %.32q", p.Type)
 }
@@ -377,6 +416,14 @@ func (p *Param) normalise(v string) (string, error) {
 func singleLine(v string) error {
 	if HasControl(v) {
 		return errors.New("contains a control character or line break")
+	}
+	return nil
+}
+
+// multiLine allows line feeds and refuses every other control character.
+func multiLine(v string) error {
+	if strings.ContainsFunc(v, func(r rune) bool { return r != '\n' && isControl(r) }) {
+		return errors.New("contains a control character other than a line feed")
 	}
 	return nil
 }

@@ -203,3 +203,130 @@ func TestParseType(t *testing.T) {
 		}
 	}
 }
+
+func TestNewKinds(t *testing.T) {
+	s := Schema{
+		{Name: "script", Type: Text, Multiline: true, MaxLength: 10},
+		{Name: "force", Type: Boolean, Value: "-f"},
+		{Name: "verbose", Type: Boolean, Value: "-v", Default: "-v"},
+		{Name: "dir", Type: Fixed, Value: "/var/log", Default: "/var/log"},
+		{Name: "blank", Type: Fixed},
+	}
+	if err := s.Check(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Validate(map[string]string{"script": "a\r\nb\n"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"script": "a\nb\n", "force": "", "verbose": "-v", "dir": "/var/log", "blank": ""}
+	for k, v := range want {
+		if got[k] != v || len(got) != len(want) {
+			t.Fatalf("Validate = %q, want %q", got, want)
+		}
+	}
+	for _, tc := range []struct {
+		in   map[string]string
+		want string
+	}{
+		{map[string]string{"script": "a\rb"}, "control character other than a line feed"},
+		{map[string]string{"script": "a\tb"}, "control character other than a line feed"},
+		{map[string]string{"script": "a\u0085b"}, "control character other than a line feed"},
+		{map[string]string{"script": "a\u2028b"}, "control character other than a line feed"},
+		{map[string]string{"script": strings.Repeat("\r\n", 11)}, "11 characters is more than max_length 10"},
+		{map[string]string{"force": "yes"}, `parameter "force": "yes" is neither "-f" (checked) nor "" (not checked)`},
+		{map[string]string{"verbose": "-f"}, `"-f" is neither "-v"`},
+		{map[string]string{"dir": "/etc"}, `parameter "dir": "/etc" is not the fixed value "/var/log"`},
+		{map[string]string{"blank": " "}, `" " is not the fixed value ""`},
+	} {
+		if _, err := s.Validate(tc.in); !errors.Is(err, task.ErrInvalidParams) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Validate(%q) = %v, want an error containing %q", tc.in, err, tc.want)
+		}
+	}
+	// Only a multi-line text keeps a line feed.
+	single := Param{Name: "s", Type: Text, MaxLength: 10}
+	if err := single.Check("a\nb"); err == nil {
+		t.Error("single-line text accepted a line feed")
+	}
+
+	for _, tc := range []struct {
+		name string
+		p    Param
+		want string
+	}{
+		{"multiline on a number", Param{Name: "a", Type: Number, Multiline: true}, "a number parameter has no multiline"},
+		{"value on text", Param{Name: "a", Type: Text, MaxLength: 1, Value: "x"}, "a text parameter has no value"},
+		{"boolean without value", Param{Name: "a", Type: Boolean}, "needs the value it carries when checked"},
+		{"boolean with options", Param{Name: "a", Type: Boolean, Value: "x", Options: []Option{{Value: "x"}}}, "a boolean parameter has no options"},
+		{"boolean default neither", Param{Name: "a", Type: Boolean, Value: "x", Default: "y"}, `default: "y" is neither "x"`},
+		{"boolean value with a line break", Param{Name: "a", Type: Boolean, Value: "x\ny"}, "value: contains a control character"},
+		{"boolean value not UTF-8", Param{Name: "a", Type: Boolean, Value: "\xff"}, "value: must be valid UTF-8"},
+		{"fixed default differs", Param{Name: "a", Type: Fixed, Value: "x", Default: "y"}, `default must be its value "x"`},
+		{"fixed default missing", Param{Name: "a", Type: Fixed, Value: "x"}, `default must be its value "x"`},
+		{"fixed value too long", Param{Name: "a", Type: Fixed, Value: strings.Repeat("x", 4097), Default: strings.Repeat("x", 4097)}, "at most 4096 bytes"},
+		{"multi-line default with a tab", Param{Name: "a", Type: Text, Multiline: true, MaxLength: 9, Default: "a\tb"}, "default: contains a control character other than a line feed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := (Schema{tc.p}).Check(); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Check = %v, want an error containing %q", err, tc.want)
+			}
+		})
+	}
+
+	b, err := json.Marshal(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const wantJSON = `[{"name":"script","label":"","type":"text","max_length":10,"multiline":true},` +
+		`{"name":"force","label":"","type":"boolean","value":"-f"},` +
+		`{"name":"verbose","label":"","type":"boolean","default":"-v","value":"-v"},` +
+		`{"name":"dir","label":"","type":"fixed","default":"/var/log","value":"/var/log"},` +
+		`{"name":"blank","label":"","type":"fixed"}]`
+	if string(b) != wantJSON {
+		t.Fatalf("JSON\n got %s\nwant %s", b, wantJSON)
+	}
+	var back Schema
+	if err := json.Unmarshal(b, &back); err != nil || back.Check() != nil {
+		t.Fatalf("round trip: %+v %v", back, err)
+	}
+}
+
+// FuzzValidate: an accepted value set holds every declared parameter and
+// nothing else, each value accepted again by its own parameter (normalising
+// is idempotent), with control characters only as line feeds of the
+// multi-line text.
+func FuzzValidate(f *testing.F) {
+	s := append(schema(), Schema{
+		{Name: "script", Type: Text, Multiline: true, MaxLength: 64},
+		{Name: "force", Type: Boolean, Value: "-f"},
+		{Name: "dir", Type: Fixed, Value: "/var/log", Default: "/var/log"},
+	}...)
+	f.Add("host", "h", "script", "a\r\nb", "num", "007")
+	f.Add("host", "h", "force", "-f", "free", "a\nb")
+	f.Add("sys_param_1", "x", "dir", "/etc", "svc", "mysql")
+	f.Fuzz(func(t *testing.T, k1, v1, k2, v2, k3, v3 string) {
+		out, err := s.Validate(map[string]string{k1: v1, k2: v2, k3: v3})
+		if err != nil {
+			if !errors.Is(err, task.ErrInvalidParams) {
+				t.Fatalf("error does not wrap task.ErrInvalidParams: %v", err)
+			}
+			return
+		}
+		if len(out) != len(s) {
+			t.Fatalf("accepted %q", out)
+		}
+		for _, p := range s {
+			v, ok := out[p.Name]
+			if !ok {
+				t.Fatalf("%s missing from %q", p.Name, out)
+			}
+			again, err := p.Normalise(v)
+			if err != nil || again != v {
+				t.Fatalf("%s=%q normalises to %q, %v", p.Name, v, again, err)
+			}
+			if strings.ContainsFunc(v, func(r rune) bool { return isControl(r) && !(p.Multiline && r == '\n') }) {
+				t.Fatalf("accepted a control character in %s=%q", p.Name, v)
+			}
+		}
+	})
+}
