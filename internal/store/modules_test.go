@@ -109,10 +109,10 @@ func TestModules(t *testing.T) {
 		if _, err := s.GetModule(ctx, lid); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "not valid JSON") {
 			t.Errorf("corrupt schema = %v", err)
 		}
-		// A legacy row with a form the parser refuses (here a hidden input)
+		// A legacy row with a form the parser refuses (here a file input)
 		// is still listed, flagged, and the other modules stay usable.
 		if _, err := s.db.ExecContext(ctx, `INSERT INTO module_list (ID, module_name, module_caption, module_extend) VALUES (?, ?, ?, ?)`,
-			5000, "odd", "", `<input type="hidden" name="sys_param_1" value="x">`); err != nil {
+			5000, "odd", "", `<input type="file" name="sys_param_1">`); err != nil {
 			t.Fatal(err)
 		}
 		list, err := s.ListModules(ctx)
@@ -123,13 +123,13 @@ func TestModules(t *testing.T) {
 		for _, m := range list {
 			byID[m.ID] = m
 		}
-		if odd := byID[5000]; odd.Name != "odd" || !strings.Contains(odd.FormError, "hidden") || len(odd.Params) != 0 {
+		if odd := byID[5000]; odd.Name != "odd" || !strings.Contains(odd.FormError, `<input type="file" name="sys_param_1">`) || len(odd.Params) != 0 {
 			t.Errorf("odd module listed as %+v", odd)
 		}
 		if byID[lid].FormError == "" {
 			t.Errorf("corrupt schema module not flagged: %+v", byID[lid])
 		}
-		if _, err := s.GetModule(ctx, 5000); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "hidden") {
+		if _, err := s.GetModule(ctx, 5000); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "a file cannot be passed to a module") {
 			t.Errorf("get odd module = %v", err)
 		}
 	})
@@ -188,6 +188,43 @@ func TestModulesOldRowsReadable(t *testing.T) {
 			if l.FormError != "" {
 				t.Errorf("module %d listed with form error %q", l.ID, l.FormError)
 			}
+		}
+	})
+}
+
+// The kinds legacy forms brought (multi-line text, radio choice without
+// default, checkbox, hidden) store as JSON and as rendered legacy HTML,
+// and read back the same from either.
+func TestModulesNewKinds(t *testing.T) {
+	params := []param.Param{
+		{Name: "sys_param_1", Label: "脚本", Type: param.Text, Multiline: true, MaxLength: 500, Default: "echo a\necho b"},
+		{Name: "sys_param_2", Label: "重启", Type: param.Choice, Options: []param.Option{{Value: "yes", Label: "是"}, {Value: "no", Label: "否"}}},
+		{Name: "sys_param_3", Label: "强制", Type: param.Boolean, Value: "-f", Default: "-f"},
+		{Name: "sys_param_4", Type: param.Fixed, Value: "/var/log", Default: "/var/log"},
+	}
+	forEachBackend(t, func(t *testing.T, s *Store) {
+		ctx := testCtx(t)
+		id, err := s.CreateModule(ctx, Module{Name: "kinds", Caption: "c", Params: params})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := s.GetModule(ctx, id)
+		if err != nil || !reflect.DeepEqual(m.Params, params) {
+			t.Fatalf("stored as JSON: %+v, %v", m.Params, err)
+		}
+		// A legacy module holding the rendered form parses to the same schema.
+		lid, err := s.CreateModule(ctx, Module{Name: "kinds html", Caption: "c", Extend: m.Extend})
+		if err != nil {
+			t.Fatal(err)
+		}
+		l, err := s.GetModule(ctx, lid)
+		if err != nil || !reflect.DeepEqual(l.Params, params) {
+			t.Fatalf("stored as HTML %s: %+v, %v", m.Extend, l.Params, err)
+		}
+		// A fixed parameter whose default is not its value is refused.
+		bad := []param.Param{{Name: "sys_param_1", Type: param.Fixed, Value: "a", Default: "b"}}
+		if _, err := s.CreateModule(ctx, Module{Name: "bad", Params: bad}); !errors.Is(err, ErrInvalid) {
+			t.Fatalf("bad fixed parameter: %v", err)
 		}
 	})
 }
