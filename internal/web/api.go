@@ -3,24 +3,27 @@ package web
 import (
 	"errors"
 	"fmt"
+	"html/template"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/omserver/omserver-go/internal/caption"
 	"github.com/omserver/omserver-go/internal/param"
 	"github.com/omserver/omserver-go/internal/store"
 	"github.com/omserver/omserver-go/internal/task"
 )
 
-// moduleView is a module as the API and pages show it: the caption both as
-// stored (for editing) and as plain text (for display); never the stored
-// form HTML.
+// moduleView is a module as the API and pages show it: the caption as
+// stored (for editing), as plain text, and as sanitised HTML (for display);
+// never the stored form HTML.
 type moduleView struct {
 	ID          int64         `json:"id"`
 	Name        string        `json:"name"`
 	Caption     string        `json:"caption"`
 	CaptionText string        `json:"caption_text"`
+	CaptionHTML template.HTML `json:"caption_html"` // only ever from caption.HTML
 	Params      []param.Param `json:"params"`
 }
 
@@ -29,7 +32,8 @@ func toModuleView(m store.Module) moduleView {
 	if ps == nil {
 		ps = []param.Param{}
 	}
-	return moduleView{ID: m.ID, Name: m.Name, Caption: m.Caption, CaptionText: captionText(m.Caption), Params: ps}
+	return moduleView{ID: m.ID, Name: m.Name, Caption: m.Caption, CaptionText: captionText(m.Caption),
+		CaptionHTML: caption.HTML(m.Caption), Params: ps}
 }
 
 func (s *Server) apiMe(w http.ResponseWriter, r *http.Request) {
