@@ -279,3 +279,43 @@ func TestCommandEnvironmentHasNoSecrets(t *testing.T) {
 		t.Fatalf("environment without a usable PATH:\n%s", res.Stdout)
 	}
 }
+
+// Output reaches the OnOutput hook while the command runs: the command
+// prints a line, then waits for a file the test creates only once that
+// line has arrived; without streaming the line would come only at the
+// end, which never comes.
+func TestOutputStreamsWhileRunning(t *testing.T) {
+	b := newBackend()
+	gate := filepath.Join(t.TempDir(), "gate")
+	chunks := make(chan string, 16)
+	done := make(chan task.HostResult, 1)
+	go func() {
+		done <- run(t, b, localhost, backend.Options{OnOutput: func(s task.Stream, d []byte) { chunks <- string(s) + ":" + string(d) }},
+			cmd("echo first; while [ ! -e '"+gate+"' ]; do sleep 0.05; done; echo second"))
+	}()
+	select {
+	case c := <-chunks:
+		if c != "stdout:first\n" {
+			t.Fatalf("first chunk %q", c)
+		}
+	case res := <-done:
+		t.Fatalf("the command ended before any output arrived: %+v", res)
+	case <-time.After(30 * time.Second):
+		t.Fatal("no output while the command runs")
+	}
+	select {
+	case res := <-done:
+		t.Fatalf("Run returned while its command waits: %+v", res)
+	default:
+	}
+	if err := os.WriteFile(gate, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	res := <-done
+	if res.Status != task.StatusOK || res.Stdout != "first\nsecond\n" {
+		t.Fatalf("result %+v", res)
+	}
+	if c := <-chunks; c != "stdout:second\n" {
+		t.Fatalf("second chunk %q", c)
+	}
+}

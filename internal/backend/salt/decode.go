@@ -36,6 +36,7 @@ func decodeReturn(body []byte) (map[string]json.RawMessage, error) {
 // result is one minion's cmd.run_all outcome mapped onto task statuses.
 type result struct {
 	status         task.Status
+	exited         bool // the command ran and exited with retcode
 	retcode        int
 	stdout, stderr string
 	err            string // why, when status is not ok
@@ -88,7 +89,7 @@ func minionResult(ret map[string]json.RawMessage, minion string) result {
 	if err != nil || code < -1<<31 || code > 1<<31-1 {
 		return result{status: task.StatusFailed, retcode: -1, err: fmt.Sprintf("minion result has a non-integer retcode %q", r.Retcode.String())}
 	}
-	out := result{retcode: int(code), status: task.StatusOK}
+	out := result{retcode: int(code), status: task.StatusOK, exited: true}
 	if r.Stdout != nil {
 		out.stdout = *r.Stdout
 	}

@@ -1,6 +1,6 @@
 package ssh
 
-import "strings"
+import "github.com/omserver/omserver-go/internal/backend"
 
 // watchdogScript runs the step's command ($1) so that closing the session's
 // stdin stops it, with everything it started.
@@ -32,10 +32,5 @@ const watchdogScript = `exec 3<&0 4>&2 2>/dev/null; ` +
 // command line: the login shell execs sh with the watchdog script and cmd
 // as its first argument.
 func wrapCommand(cmd string) string {
-	return "exec sh -c " + shellQuote(watchdogScript) + " omserver-step " + shellQuote(cmd)
-}
-
-// shellQuote single-quotes s for a POSIX shell.
-func shellQuote(s string) string {
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+	return "exec sh -c " + backend.ShellQuote(watchdogScript) + " omserver-step " + backend.ShellQuote(cmd)
 }
