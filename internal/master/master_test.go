@@ -142,20 +142,45 @@ type collector struct {
 	overlap atomic.Bool
 	mu      sync.Mutex
 	results []task.HostResult
+	seqs    []uint64 // of every event, in emit order
+	done    int      // done events seen
 	ch      chan task.HostResult
 }
 
 func newCollector(n int) *collector { return &collector{ch: make(chan task.HostResult, n)} }
 
-func (c *collector) emit(r task.HostResult) {
+func (c *collector) emit(ev task.Event) {
 	if !c.inEmit.CompareAndSwap(false, true) {
 		c.overlap.Store(true)
 	}
+	defer c.inEmit.Store(false)
 	c.mu.Lock()
+	c.seqs = append(c.seqs, ev.Seq)
+	if ev.Type == task.EventDone {
+		c.done++
+		c.mu.Unlock()
+		return
+	}
+	r := *ev.Result
 	c.results = append(c.results, r)
 	c.mu.Unlock()
 	c.ch <- r
-	c.inEmit.Store(false)
+}
+
+// checkSeqs asserts the events were numbered 1..n without gaps and ended
+// with exactly one done event.
+func (c *collector) checkSeqs(t *testing.T) {
+	t.Helper()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, s := range c.seqs {
+		if s != uint64(i+1) {
+			t.Fatalf("event %d has seq %d; want gap-free numbering from 1: %v", i, s, c.seqs)
+		}
+	}
+	if c.done != 1 || len(c.seqs) != len(c.results)+1 {
+		t.Fatalf("%d done events for %d results and %d events", c.done, len(c.results), len(c.seqs))
+	}
 }
 
 func TestShippedModulesLoadIntoMaster(t *testing.T) {
@@ -179,6 +204,7 @@ func TestModule1003RunsLocally(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	c.checkSeqs(t)
 	byIP := map[string]task.HostResult{}
 	for _, r := range c.results {
 		byIP[r.Host.IP] = r
@@ -223,7 +249,7 @@ func TestRefusedTasksRunNothing(t *testing.T) {
 		target error
 		errHas string
 	}{
-		{"unknown module", newTask("a", 1099, h, nil), ErrUnknownModule, "module 1099 is not installed on this master"},
+		{"unknown module", newTask("a", 1099, h, nil), task.ErrUnknownModule, "module 1099 is not installed on this master"},
 		{"choice outside options", newTask("b", 1007, h, map[string]string{"sys_param_1": "sshd"}), module.ErrInvalidParams, `"sshd" is not one of the options`},
 		{"choice injection", newTask("c", 1006, h, map[string]string{"sys_param_1": "nginx; rm -rf /"}), module.ErrInvalidParams, "is not one of the options"},
 		{"number out of range", newTask("d", 1001, h, map[string]string{"sys_param_1": "1000"}), module.ErrInvalidParams, "1000 is outside [1, 999]"},
@@ -235,14 +261,14 @@ func TestRefusedTasksRunNothing(t *testing.T) {
 		{"text newline", newTask("j", 2, h, map[string]string{"sys_param_1": "a\nid"}), module.ErrInvalidParams, "control character or line break"},
 		{"text at-at", newTask("k", 2, h, map[string]string{"sys_param_1": "a@@b"}), module.ErrInvalidParams, "does not match the pattern"},
 		{"text missing", newTask("l", 2, h, nil), module.ErrInvalidParams, "missing and has no default"},
-		{"backend missing", newTask("m", 3, h, nil), ErrUnknownBackend, `needs backend "salt"`},
+		{"backend missing", newTask("m", 3, h, nil), task.ErrUnknownBackend, `needs backend "salt"`},
 		{"no hosts", newTask("n", 1, nil, nil), nil, "no hosts"},
 		{"no run id", newTask("", 1, h, nil), nil, "run id"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			emitted := 0
-			err := m.Run(context.Background(), tc.task, func(task.HostResult) { emitted++ })
+			err := m.Run(context.Background(), tc.task, func(task.Event) { emitted++ })
 			if err == nil {
 				t.Fatal("task accepted")
 			}
@@ -259,7 +285,7 @@ func TestRefusedTasksRunNothing(t *testing.T) {
 	}
 	// The same master runs a valid task, so the refusals above were not
 	// an artefact of a broken setup.
-	if err := m.Run(context.Background(), newTask("ok", 2, h, map[string]string{"sys_param_1": "web-1.example"}), func(task.HostResult) {}); err != nil {
+	if err := m.Run(context.Background(), newTask("ok", 2, h, map[string]string{"sys_param_1": "web-1.example"}), func(task.Event) {}); err != nil {
 		t.Fatal(err)
 	}
 	if rec.calls.Load() != 3 || rec.steps[0][0].Command != "echo 'web-1.example'" {
@@ -452,8 +478,8 @@ func TestContextCancelAndDuplicateRun(t *testing.T) {
 	go func() { done <- m.Run(ctx, newTask("dup", 1, hosts(2), nil), c.emit) }()
 	<-f.started
 	<-f.started
-	err := m.Run(context.Background(), newTask("dup", 1, hosts(1), nil), func(task.HostResult) { t.Error("duplicate run emitted") })
-	if !errors.Is(err, ErrDuplicateRun) {
+	err := m.Run(context.Background(), newTask("dup", 1, hosts(1), nil), func(task.Event) { t.Error("duplicate run emitted") })
+	if !errors.Is(err, task.ErrDuplicateRun) {
 		t.Fatalf("duplicate run id: %v", err)
 	}
 	cancel()
@@ -467,7 +493,7 @@ func TestContextCancelAndDuplicateRun(t *testing.T) {
 	}
 	// The id is free again once the run is over.
 	f.block = false
-	if err := m.Run(context.Background(), newTask("dup", 1, hosts(1), nil), func(task.HostResult) {}); err != nil {
+	if err := m.Run(context.Background(), newTask("dup", 1, hosts(1), nil), func(task.Event) {}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -475,10 +501,10 @@ func TestContextCancelAndDuplicateRun(t *testing.T) {
 func TestTimeoutsPassedToBackend(t *testing.T) {
 	f := newFake(false, 0)
 	m := newMaster(t, Config{HostTimeout: 42 * time.Second, ConnectTimeout: 3 * time.Second, OutputCap: 1234}, writeModules(t, testModules), map[string]backend.Backend{"fake": f})
-	if err := m.Run(context.Background(), newTask("t1", 1, hosts(1), nil), func(task.HostResult) {}); err != nil {
+	if err := m.Run(context.Background(), newTask("t1", 1, hosts(1), nil), func(task.Event) {}); err != nil {
 		t.Fatal(err)
 	}
-	if err := m.Run(context.Background(), newTask("t2", 2, hosts(1), map[string]string{"sys_param_1": "x"}), func(task.HostResult) {}); err != nil {
+	if err := m.Run(context.Background(), newTask("t2", 2, hosts(1), map[string]string{"sys_param_1": "x"}), func(task.Event) {}); err != nil {
 		t.Fatal(err)
 	}
 	want := []backend.Options{
@@ -570,7 +596,7 @@ func TestReload(t *testing.T) {
 	}
 	// The next run uses the new set.
 	f.block = false
-	if err := m.Run(context.Background(), newTask("after", 1, h, nil), func(task.HostResult) {}); err != nil {
+	if err := m.Run(context.Background(), newTask("after", 1, h, nil), func(task.Event) {}); err != nil {
 		t.Fatal(err)
 	}
 	if f.steps[1][0].Command != "echo two" {
@@ -622,8 +648,8 @@ func TestShutdown(t *testing.T) {
 		go func() { shut <- m.Shutdown(context.Background()) }()
 		// New runs are refused once shutdown has begun.
 		for {
-			err := m.Run(context.Background(), newTask("late", 1, []task.Host{{IP: "127.0.0.9", Name: "free"}}, nil), func(task.HostResult) {})
-			if errors.Is(err, ErrShuttingDown) {
+			err := m.Run(context.Background(), newTask("late", 1, []task.Host{{IP: "127.0.0.9", Name: "free"}}, nil), func(task.Event) {})
+			if errors.Is(err, task.ErrShuttingDown) {
 				break
 			}
 			if err != nil {
@@ -723,7 +749,11 @@ func BenchmarkDispatch(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		n := 0
-		if err := m.Run(context.Background(), newTask(fmt.Sprintf("bench-%d", i), 2, hs, map[string]string{"sys_param_1": "x"}), func(task.HostResult) { n++ }); err != nil {
+		if err := m.Run(context.Background(), newTask(fmt.Sprintf("bench-%d", i), 2, hs, map[string]string{"sys_param_1": "x"}), func(ev task.Event) {
+			if ev.Type == task.EventResult {
+				n++
+			}
+		}); err != nil {
 			b.Fatal(err)
 		}
 		if n != len(hs) {

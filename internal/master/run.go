@@ -10,24 +10,26 @@ import (
 	"github.com/omserver/omserver-go/internal/task"
 )
 
-// Run runs t and calls emit once per host, as soon as that host is done
-// (completion order), never concurrently. Everything that can refuse the
+// Run runs t and calls emit, never concurrently, with the run's events
+// numbered from 1: one result event per host as soon as that host is done
+// (completion order), then one done event. Everything that can refuse the
 // task (its shape, the module, its parameters, the backend, a duplicate
 // run id, shutdown) is checked before any host runs, and then Run returns
-// the error without calling emit. Otherwise Run returns nil after every
-// host has exactly one result, cancelled ones included: Cancel(t.RunID) or
-// the end of ctx cancels the hosts in progress and reports the hosts not
-// yet started as cancelled without running them.
-func (m *Master) Run(ctx context.Context, t task.Task, emit func(task.HostResult)) error {
+// the error (wrapping one of internal/task's errors) without calling emit.
+// Otherwise Run returns nil after every host has exactly one result,
+// cancelled ones included: Cancel(t.RunID) or the end of ctx cancels the
+// hosts in progress and reports the hosts not yet started as cancelled
+// without running them.
+func (m *Master) Run(ctx context.Context, t task.Task, emit func(task.Event)) error {
 	if err := t.Validate(); err != nil {
 		return err
 	}
 	if emit == nil {
-		emit = func(task.HostResult) {}
+		emit = func(task.Event) {}
 	}
 	spec, ok := m.Module(t.ModuleID)
 	if !ok {
-		return fmt.Errorf("%w: module %d is not installed on this master", ErrUnknownModule, t.ModuleID)
+		return fmt.Errorf("%w: module %d is not installed on this master", task.ErrUnknownModule, t.ModuleID)
 	}
 	steps, err := spec.Expand(t.Params)
 	if err != nil {
@@ -39,7 +41,7 @@ func (m *Master) Run(ctx context.Context, t task.Task, emit func(task.HostResult
 	}
 	be, ok := m.backends[name]
 	if !ok {
-		return fmt.Errorf("%w: module %d needs backend %q, which this master does not have (configured: %v)", ErrUnknownBackend, spec.ID, name, backendNames(m.backends))
+		return fmt.Errorf("%w: module %d needs backend %q, which this master does not have (configured: %v)", task.ErrUnknownBackend, spec.ID, name, backendNames(m.backends))
 	}
 
 	runCtx, cancel := context.WithCancelCause(ctx)
@@ -63,12 +65,16 @@ func (m *Master) Run(ctx context.Context, t task.Task, emit func(task.HostResult
 	go m.dispatch(runCtx, be, t.Hosts, steps, opts, results)
 
 	counts := make(map[task.Status]int)
+	var seq uint64
 	for range t.Hosts {
 		r := <-results
 		r.RunID = t.RunID
 		counts[r.Status]++
-		emit(r)
+		seq++
+		emit(task.Event{Seq: seq, RunID: t.RunID, Type: task.EventResult, Result: &r})
 	}
+	seq++
+	emit(task.Event{Seq: seq, RunID: t.RunID, Type: task.EventDone})
 	ev := log.Info().Dur("elapsed", time.Since(start)).Int("hosts", len(t.Hosts))
 	for st, n := range counts {
 		ev = ev.Int(string(st), n)
@@ -85,10 +91,10 @@ func (m *Master) register(runID string, cancel context.CancelCauseFunc) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closing {
-		return ErrShuttingDown
+		return fmt.Errorf("%w: the master takes no new runs", task.ErrShuttingDown)
 	}
 	if _, dup := m.runs[runID]; dup {
-		return fmt.Errorf("%w: %q", ErrDuplicateRun, runID)
+		return fmt.Errorf("%w: %q is already running", task.ErrDuplicateRun, runID)
 	}
 	m.runs[runID] = cancel
 	m.running.Add(1)

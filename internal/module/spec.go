@@ -12,12 +12,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/omserver/omserver-go/internal/task"
+
 	"gopkg.in/yaml.v3"
 )
 
 // ErrInvalidParams is wrapped by every parameter validation error, so a
 // caller can tell a refused request from an internal failure.
-var ErrInvalidParams = errors.New("invalid module parameters")
+var ErrInvalidParams = task.ErrInvalidParams
 
 // Parameter types.
 const (
