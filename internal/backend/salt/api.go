@@ -7,9 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
 )
 
@@ -17,48 +17,82 @@ import (
 // as such rather than as a generic HTTP error.
 var errLoginRefused = errors.New("salt-api refused login")
 
+// errTokenRejected is a 401 to a call: the token was refused, possibly
+// after the job was published (salt's local client polls
+// saltutil.find_job with the caller's token while a job runs, and an
+// expired token turns that poll into a 401 while the job runs on).
+var errTokenRejected = errors.New("salt-api rejected the token")
+
+// errNotSent marks (see notSent) a call that certainly ran nothing: it
+// never reached salt-api, or salt-api refused it before running anything.
+var errNotSent = errors.New("not sent")
+
+// notSent marks err with errNotSent, keeping its message.
+func notSent(err error) error { return notSentError{err} }
+
+type notSentError struct{ err error }
+
+func (e notSentError) Error() string        { return e.err.Error() }
+func (e notSentError) Unwrap() error        { return e.err }
+func (e notSentError) Is(target error) bool { return target == errNotSent }
+
+// callPolicy says how a call treats a rejected token.
+type callPolicy int
+
+const (
+	// sendOnce: a 401 is returned, never answered by sending again. For
+	// everything that runs a step: the job may have started.
+	sendOnce callPolicy = iota
+	// resendOn401: log in again and send once more. Only for calls that
+	// are harmless twice (killing a tagged process tree).
+	resendOn401
+)
+
 // call runs one lowstate chunk and returns the "return" member's first
-// element, logging in first when needed and once more on a 401.
-func (b *Backend) call(ctx context.Context, connectTimeout time.Duration, chunk lowstate) (map[string]json.RawMessage, error) {
+// element. The token it sends lives until need at least (logging in
+// first when the cached one would not).
+func (b *Backend) call(ctx context.Context, connectTimeout time.Duration, need time.Time, chunk lowstate, policy callPolicy) (map[string]json.RawMessage, error) {
 	body, err := json.Marshal([]lowstate{chunk})
 	if err != nil {
-		return nil, fmt.Errorf("encoding lowstate: %w", err)
+		return nil, notSent(fmt.Errorf("encoding lowstate: %w", err))
 	}
-	for attempt := 0; ; attempt++ {
-		token, err := b.token(ctx, connectTimeout)
+	for {
+		token, fresh, err := b.token(ctx, connectTimeout, need)
 		if err != nil {
-			return nil, err
+			return nil, notSent(err)
 		}
 		status, resp, err := b.post(ctx, "/", token, body)
 		if err != nil {
 			return nil, err
 		}
-		if status == http.StatusUnauthorized {
+		switch {
+		case status == http.StatusUnauthorized:
 			b.session.invalidate(token)
-			if attempt == 0 {
+			if policy == resendOn401 && !fresh {
 				b.log.Info().Msg("salt-api rejected the cached token; logging in again")
 				continue
 			}
-			return nil, fmt.Errorf("%w: a fresh token was rejected too (HTTP 401; check the eauth user may run cmd.run_all on this minion)", errLoginRefused)
+			if fresh {
+				return nil, fmt.Errorf("%w (HTTP 401: %s), though it was just issued: check the eauth user may run cmd.run_all on this minion", errTokenRejected, errorText(resp))
+			}
+			return nil, fmt.Errorf("%w (HTTP 401: %s)", errTokenRejected, errorText(resp))
+		case status == http.StatusBadRequest, status == http.StatusNotAcceptable:
+			// Refused while reading the request, before anything ran.
+			return nil, notSent(fmt.Errorf("salt-api answered HTTP %d %s: %s", status, http.StatusText(status), errorText(resp)))
+		case status != http.StatusOK:
+			return nil, fmt.Errorf("salt-api answered HTTP %d %s: %s", status, http.StatusText(status), errorText(resp))
 		}
-		if status != http.StatusOK {
-			return nil, fmt.Errorf("salt-api answered HTTP %d: %s", status, snippet(resp))
-		}
-		ret, err := decodeReturn(resp)
-		if err != nil {
-			return nil, err
-		}
-		return ret, nil
+		return decodeReturn(resp)
 	}
 }
 
 // post sends a JSON body to salt-api and returns the status and the body,
-// read up to the configured limit.
+// read up to the configured limit. A failure to connect is errNotSent.
 func (b *Backend) post(ctx context.Context, p, token string, body []byte) (int, []byte, error) {
 	u := b.base.JoinPath(p)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(body))
 	if err != nil {
-		return 0, nil, fmt.Errorf("building salt-api request: %w", err)
+		return 0, nil, notSent(fmt.Errorf("building salt-api request: %w", err))
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
@@ -70,7 +104,12 @@ func (b *Backend) post(ctx context.Context, p, token string, body []byte) (int, 
 		if ctx.Err() != nil {
 			return 0, nil, fmt.Errorf("salt-api request stopped: %w", ctx.Err())
 		}
-		return 0, nil, fmt.Errorf("salt-api %s unreachable: %w", b.base.Redacted(), unwrapURLError(err))
+		err = fmt.Errorf("salt-api %s unreachable: %w", b.base.Redacted(), unwrapURLError(err))
+		var op *net.OpError
+		if errors.As(err, &op) && op.Op == "dial" {
+			err = notSent(err)
+		}
+		return 0, nil, err
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, b.cfg.MaxResponseBytes+1))
@@ -92,17 +131,4 @@ func unwrapURLError(err error) error {
 		return ue.Err
 	}
 	return err
-}
-
-// snippet is the start of a response body, for error messages.
-func snippet(b []byte) string {
-	const max = 200
-	s := strings.TrimSpace(strings.ToValidUTF8(string(b), "?"))
-	if len(s) > max {
-		s = s[:max] + "..."
-	}
-	if s == "" {
-		return "(empty body)"
-	}
-	return s
 }

@@ -92,18 +92,38 @@ func (s *minionSession) Command(ctx context.Context, command string, stdout, std
 	return -1, backend.WithStatus(r.status, errors.New(r.err))
 }
 
-// run makes one call and reads the minion's result. When the run was
-// stopped (cancelled, or out of time) during the call, it kills what the
-// call may have started on the minion and says what became of it.
+// run makes one call and reads the minion's result. The call is sent once:
+// whatever happens after it may have reached salt-api, it is never sent
+// again. When it fails after that point (the run was stopped, the token
+// was rejected while the job ran, salt-api failed or the connection
+// broke), run kills what the call may have started on the minion and says
+// what became of it.
 func (s *minionSession) run(ctx context.Context, chunk lowstate) (result, error) {
-	out, err := s.b.call(ctx, s.connectTimeout, chunk)
-	if err != nil {
-		if ctx.Err() != nil {
-			return result{}, errors.New(s.b.stopRemote(ctx, s.minion, s.tag, s.connectTimeout))
-		}
+	out, err := s.b.call(ctx, s.connectTimeout, s.tokenNeed(ctx), chunk, sendOnce)
+	switch {
+	case err == nil:
+		return minionResult(out, s.minion), nil
+	case ctx.Err() != nil:
+		return result{}, errors.New(s.b.stopRemote(ctx, s.minion, s.tag, s.connectTimeout))
+	case errors.Is(err, errNotSent):
 		return result{}, err
+	case errors.Is(err, errTokenRejected):
+		return result{}, fmt.Errorf("%v after the command was sent; it may have started, so it was not sent again; %s",
+			err, s.b.stopRemote(ctx, s.minion, s.tag, s.connectTimeout))
 	}
-	return minionResult(out, s.minion), nil
+	return result{}, fmt.Errorf("%v; the command may have started and was not sent again; %s",
+		err, s.b.stopRemote(ctx, s.minion, s.tag, s.connectTimeout))
+}
+
+// tokenNeed is how long the token of a step's call must live: the host's
+// deadline (the minion kills the command then: cmd.run_all's timeout)
+// plus the margin for salt to collect and report the result.
+func (s *minionSession) tokenNeed(ctx context.Context) time.Time {
+	dl, ok := ctx.Deadline()
+	if !ok {
+		dl = time.Now().Add(DefaultTimeout)
+	}
+	return dl.Add(s.b.cfg.TokenTTLMargin)
 }
 
 // lowstate is one chunk of the rest_cherrypy request body.
@@ -124,7 +144,8 @@ type lowstate struct {
 // commandChunk builds a cmd.run_all call of command through /bin/sh, with
 // stdin when it is not empty. The command runs in a shell whose $0 carries
 // the run's tag, so stopRemote can find it. The minion kills the command
-// when the host's time is up (cmd.run_all's timeout); answerWait bounds how
+// killBackstop after the host's time is up (cmd.run_all's timeout); the
+// backend stops it at the deadline itself. answerWait bounds how
 // long salt waits for a minion that does not acknowledge the job at all.
 func (b *Backend) commandChunk(ctx context.Context, minion, tag, command, stdin string, answerWait time.Duration) lowstate {
 	command = "exec /bin/sh -c " + backend.ShellQuote(command) + " " + tagPrefix + tag
@@ -132,7 +153,7 @@ func (b *Backend) commandChunk(ctx context.Context, minion, tag, command, stdin 
 		"python_shell": true,
 		"shell":        "/bin/sh",
 		"rstrip":       false, // keep the output exactly, as the other backends do
-		"timeout":      remainingSeconds(ctx),
+		"timeout":      remainingSeconds(ctx) + int(killBackstop/time.Second),
 	}
 	if stdin != "" {
 		kw["stdin"] = stdin
@@ -147,6 +168,13 @@ func (b *Backend) commandChunk(ctx context.Context, minion, tag, command, stdin 
 		Timeout: int(math.Ceil(answerWait.Seconds())),
 	}
 }
+
+// killBackstop is how long after the host's deadline the minion kills the
+// command itself (cmd.run_all's timeout), should the backend's own stop at
+// the deadline fail. It comes after the deadline, not at it: cmd.run_all
+// kills only the shell it started, which would orphan the shell's children
+// out of reach of stopRemote, which finds them through the tagged shell.
+const killBackstop = 15 * time.Second
 
 // tagPrefix starts the $0 of every command the backend starts on a minion.
 const tagPrefix = "omserver-run-"
@@ -163,8 +191,11 @@ func newTag() (string, error) {
 }
 
 // stopRemote kills, on the minion, the process tree of the command tagged
-// tag: the synchronous local client hands out no job id before the job
-// ends, so saltutil.kill_job cannot be aimed at it, and salt itself keeps
+// tag. The synchronous local client hands out no job id before the job
+// ends, so saltutil.kill_job cannot be aimed at it; and kill_job would not
+// be enough anyway: it sends SIGKILL to the minion's job process
+// (https://docs.saltproject.io/en/latest/ref/modules/all/salt.modules.saltutil.html#salt.modules.saltutil.kill_job),
+// not to the shell cmd.run_all started, which runs on. Salt itself keeps
 // the command running when the API call is abandoned. It runs as a new
 // cmd.run_all that finds the tagged shell with pgrep -f (the [x] bracket
 // keeps the pattern from matching the killer's own command line), stops
@@ -182,7 +213,9 @@ func (b *Backend) stopRemote(parent context.Context, minion, tag string, connect
 		Kwarg:   map[string]any{"python_shell": true, "shell": "/bin/sh", "timeout": int(stopTimeout / time.Second)},
 		Timeout: int(math.Ceil(connectTimeout.Seconds())),
 	}
-	out, err := b.call(ctx, connectTimeout, chunk)
+	// Killing the tagged tree twice is harmless, so this call, unlike a
+	// step's, may log in again and resend after a 401.
+	out, err := b.call(ctx, connectTimeout, time.Now().Add(stopTimeout), chunk, resendOn401)
 	if err != nil {
 		b.log.Warn().Str("minion", minion).Err(err).Msg("could not stop a cancelled command")
 		return fmt.Sprintf("stopping the remote command failed: %v", err)

@@ -37,7 +37,22 @@
 // the tagged shell with pgrep -f and kills its whole process tree (the
 // minion needs pgrep, from procps), then reports the host cancelled or
 // timed out. The command's $0 is the tag. cmd.run_all's own timeout is set
-// to the host's remaining time as a second bound.
+// a little beyond the host's remaining time, as a second bound.
+//
+// Never twice: a step's call is sent once. Its login token must outlive
+// the host's deadline plus TokenTTLMargin before it is sent (a cached token
+// that would not is replaced by a fresh login; a fresh one that would not
+// means salt's token_expire is shorter than the run may last, and the host
+// fails without sending anything). Salt's local client polls the minion
+// with the caller's token while a job runs, so a token that dies anyway
+// (salt-api restarted with its token store cleared, an operator revoked
+// it) makes salt-api answer 401 while the job runs on. A 401, or any other
+// failure after the call may have reached salt-api, is therefore never
+// answered by sending the command again: the backend kills what the call
+// may have started (the tag kill below) and reports the host failed.
+//
+// Output: salt-api answers once per call, so a command's output is passed
+// on (Options.OnOutput) when its call returns; it cannot stream.
 package salt
 
 import (
@@ -59,7 +74,11 @@ const (
 	DefaultTimeout          = 10 * time.Minute
 	DefaultTokenTTLMargin   = time.Minute
 	DefaultMaxResponseBytes = 32 << 20
-	DefaultEAuth            = "auto"
+	// DefaultEAuth is the external auth backend used when none is
+	// configured: pam, salt-api's usual one. (Salt's "auto" backend is
+	// not auto-detection: it is a testing backend that approves any
+	// password: https://docs.saltproject.io/en/latest/ref/auth/all/index.html.)
+	DefaultEAuth = "pam"
 	// MaxCopyBytes bounds the file a copy step may send: it travels base64
 	// encoded inside one JSON request and one Salt event.
 	MaxCopyBytes = 16 << 20
@@ -72,7 +91,7 @@ const (
 type Config struct {
 	URL                string // base URL of salt-api, e.g. https://salt-master:8000
 	Username, Password string
-	EAuth              string // external auth backend: pam, ldap, auto...; empty means "auto"
+	EAuth              string // salt external auth backend (pam, ldap, file, ...); empty means pam
 	CAFile             string // PEM bundle to verify salt-api's certificate; empty means system roots
 	InsecureSkipVerify bool   // do not verify salt-api's certificate (testing only)
 	// Timeout bounds one host's run when Options.Timeout is zero.
@@ -122,6 +141,9 @@ func New(cfg Config, log zerolog.Logger) (*Backend, error) {
 	}
 	if cfg.Password == "" {
 		return nil, errors.New("salt: salt-api password is empty")
+	}
+	if cfg.EAuth == "auto" {
+		log.Warn().Msg(`salt eauth "auto" is Salt's testing backend, which approves any password; use pam, ldap or another real backend`)
 	}
 	if cfg.EAuth == "" {
 		cfg.EAuth = DefaultEAuth
