@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -318,4 +319,65 @@ func TestOutputStreamsWhileRunning(t *testing.T) {
 	if c := <-chunks; c != "stdout:second\n" {
 		t.Fatalf("second chunk %q", c)
 	}
+}
+
+// TestHelperMaster is not a test: TestChildrenDieWithTheMaster runs this
+// test binary again as a stand-in master that runs one long command.
+func TestHelperMaster(t *testing.T) {
+	pidFile := os.Getenv("OMSERVER_LOCAL_HELPER_PIDFILE")
+	if pidFile == "" {
+		t.Skip("helper process of TestChildrenDieWithTheMaster")
+	}
+	New(zerolog.Nop()).Run(context.Background(), localhost,
+		[]backend.Step{cmd("sleep 7301 & echo $! > '" + pidFile + ".tmp'; mv '" + pidFile + ".tmp' '" + pidFile + "'; wait")}, backend.Options{})
+	os.Exit(0)
+}
+
+// A kill -9 of the master takes its commands' process trees with it: the
+// grandchild (a background sleep of the module's shell) is gone soon after.
+func TestChildrenDieWithTheMaster(t *testing.T) {
+	pidFile := filepath.Join(t.TempDir(), "grandchild.pid")
+	helper := exec.Command(os.Args[0], "-test.run=^TestHelperMaster$", "-test.count=1")
+	helper.Env = append(os.Environ(), "OMSERVER_LOCAL_HELPER_PIDFILE="+pidFile)
+	if err := helper.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = helper.Process.Kill(); _ = helper.Wait() })
+	var pid int
+	for i := 0; ; i++ {
+		if data, err := os.ReadFile(pidFile); err == nil {
+			if pid, err = strconv.Atoi(strings.TrimSpace(string(data))); err != nil {
+				t.Fatalf("pid file %q: %v", data, err)
+			}
+			break
+		}
+		if i == 600 {
+			t.Fatal("the helper master never started its command")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGKILL) })
+	if !processAlive(pid) {
+		t.Fatalf("grandchild %d is not running", pid)
+	}
+	if err := helper.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = helper.Wait()
+	for i := 0; processAlive(pid); i++ {
+		if i == 300 { // 15 s: the watchdog needs well under a second
+			t.Fatalf("grandchild %d outlived the kill -9 of its master", pid)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// processAlive reports whether pid runs (a zombie does not count).
+func processAlive(pid int) bool {
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	i := strings.LastIndexByte(string(stat), ')')
+	return i >= 0 && i+2 < len(stat) && stat[i+2] != 'Z'
 }

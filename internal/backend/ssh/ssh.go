@@ -229,7 +229,7 @@ func runCommand(ctx context.Context, client *gossh.Client, cmd string, stdout, s
 		return -1, fmt.Errorf("stdin pipe: %w", err)
 	}
 	sess.Stdout, sess.Stderr = stdout, stderr
-	if err := sess.Start(wrapCommand(cmd)); err != nil {
+	if err := sess.Start(backend.WatchdogCommand(cmd)); err != nil {
 		return -1, fmt.Errorf("start command: %w", err)
 	}
 	done := make(chan error, 1)
