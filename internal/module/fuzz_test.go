@@ -7,9 +7,11 @@ import (
 	"testing"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/omserver/omserver-go/internal/backend"
 )
 
-// unquoteWord reverses ShellQuote the way a POSIX shell reads one word made
+// unquoteWord reverses backend.ShellQuote the way a POSIX shell reads one word made
 // only of '...' strings and \' escapes; ok is false when anything would be
 // read unquoted.
 func unquoteWord(w string) (string, bool) {
@@ -69,12 +71,12 @@ func FuzzValidateParams(f *testing.F) {
 		}
 		cmd := steps[0].Command
 		unit := map[string]string{"nginx": "nginx", "mysql": "mariadb"}[vals["svc"]]
-		want := "echo " + ShellQuote(vals["num"]) + " " + ShellQuote(vals["host"]) + " " + ShellQuote(vals["free"]) + " " + unit
+		want := "echo " + backend.ShellQuote(vals["num"]) + " " + backend.ShellQuote(vals["host"]) + " " + backend.ShellQuote(vals["free"]) + " " + unit
 		if cmd != want {
 			t.Fatalf("expanded %q, want %q", cmd, want)
 		}
 		for _, k := range []string{"num", "host", "free"} {
-			got, ok := unquoteWord(ShellQuote(vals[k]))
+			got, ok := unquoteWord(backend.ShellQuote(vals[k]))
 			if !ok || got != vals[k] {
 				t.Fatalf("quoted %s does not read back: %q -> %q", k, vals[k], got)
 			}

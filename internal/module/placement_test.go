@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/omserver/omserver-go/internal/backend"
 )
 
 // TestPlacementSoundAgainstRealShell builds random commands from a small
@@ -23,7 +25,7 @@ func TestPlacementSoundAgainstRealShell(t *testing.T) {
 		iterations = 100
 	}
 	rng := rand.New(rand.NewSource(1))
-	payload := ShellQuote("$(touch m1)`touch m2`;touch m3 ")
+	payload := backend.ShellQuote("$(touch m1)`touch m2`;touch m3 ")
 	dir := t.TempDir()
 	accepted := 0
 	for i := 0; i < iterations; i++ {
