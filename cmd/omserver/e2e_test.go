@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/omserver/omserver-go/internal/store"
+	"github.com/omserver/omserver-go/internal/task"
 )
 
 // freeAddrs returns n distinct free loopback addresses for servers the
@@ -127,7 +128,7 @@ master:
 	}
 
 	var got struct {
-		Status  string `json:"status"`
+		Status  task.RunStatus `json:"status"`
 		Results []struct {
 			Status string `json:"status"`
 			Stdout string `json:"stdout"`
@@ -144,12 +145,12 @@ master:
 		if err := json.Unmarshal(body, &got); err != nil {
 			t.Fatalf("run %s: %v: %s", started.RunID, err, body)
 		}
-		if got.Status != store.RunRunning {
+		if got.Status != task.RunRunning {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	if got.Status != store.RunDone || len(got.Results) != 1 || got.Results[0].Status != "ok" || !strings.Contains(got.Results[0].Stdout, "Linux") {
+	if got.Status != task.RunDone || len(got.Results) != 1 || got.Results[0].Status != "ok" || !strings.Contains(got.Results[0].Stdout, "Linux") {
 		t.Fatalf("run through omserver web -> relay -> omserver master: %+v", got)
 	}
 

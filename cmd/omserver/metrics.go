@@ -39,18 +39,20 @@ func newMeteredMaster(m *master.Master, reg prometheus.Registerer) *meteredMaste
 	reg.MustRegister(mm.runs, mm.hosts, mm.duration, mm.running)
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "omserver_master_modules", Help: "Modules loaded.",
-	}, func() float64 { return float64(len(m.Modules())) }))
+	}, func() float64 { return float64(m.ModuleCount()) }))
 	return mm
 }
 
 // Run counts the run and each host's result.
-func (mm *meteredMaster) Run(ctx context.Context, t task.Task, emit func(task.HostResult)) error {
+func (mm *meteredMaster) Run(ctx context.Context, t task.Task, emit func(task.Event)) error {
 	mm.running.Inc()
 	defer mm.running.Dec()
-	err := mm.Master.Run(ctx, t, func(r task.HostResult) {
-		mm.hosts.WithLabelValues(string(r.Status)).Inc()
-		mm.duration.Observe(r.Duration.Seconds())
-		emit(r)
+	err := mm.Master.Run(ctx, t, func(ev task.Event) {
+		if r := ev.Result; r != nil {
+			mm.hosts.WithLabelValues(string(r.Status)).Inc()
+			mm.duration.Observe(r.Duration.Seconds())
+		}
+		emit(ev)
 	})
 	outcome := "ok"
 	if err != nil {
@@ -59,6 +61,3 @@ func (mm *meteredMaster) Run(ctx context.Context, t task.Task, emit func(task.Ho
 	mm.runs.WithLabelValues(outcome).Inc()
 	return err
 }
-
-// ModuleCount lets the relay's health call report the module count.
-func (mm *meteredMaster) ModuleCount() int { return len(mm.Modules()) }

@@ -19,14 +19,7 @@ import (
 
 	"github.com/omserver/omserver-go/internal/backend"
 	"github.com/omserver/omserver-go/internal/module"
-)
-
-// Sentinel errors of Run.
-var (
-	ErrUnknownModule  = errors.New("unknown module")
-	ErrDuplicateRun   = errors.New("run id already running")
-	ErrShuttingDown   = errors.New("master is shutting down")
-	ErrUnknownBackend = errors.New("unknown backend")
+	"github.com/omserver/omserver-go/internal/task"
 )
 
 // DefaultForks is the default number of hosts a master works on at once.
@@ -83,7 +76,7 @@ func New(cfg Config, modulesDir string, backends map[string]backend.Backend, log
 		return nil, errors.New("master: no default backend configured")
 	}
 	if _, ok := backends[cfg.DefaultBackend]; !ok {
-		return nil, fmt.Errorf("master: default backend %q: %w (configured: %v)", cfg.DefaultBackend, ErrUnknownBackend, backendNames(backends))
+		return nil, fmt.Errorf("master: default backend %q: %w (configured: %v)", cfg.DefaultBackend, task.ErrUnknownBackend, backendNames(backends))
 	}
 	m := &Master{
 		cfg:      cfg,
@@ -114,7 +107,7 @@ func backendNames(b map[string]backend.Backend) []string {
 }
 
 // warnBackends logs modules that force a backend this master lacks: they
-// load, but every run of them is refused with ErrUnknownBackend.
+// load, but every run of them is refused with task.ErrUnknownBackend.
 func (m *Master) warnBackends(specs map[int]*module.Spec) {
 	for _, s := range specs {
 		if s.Backend != "" {
@@ -170,6 +163,10 @@ func (m *Master) Modules() []*module.Spec {
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
 }
+
+// ModuleCount is how many modules are loaded (reported by the relay's
+// Health call).
+func (m *Master) ModuleCount() int { return len(*m.modules.Load()) }
 
 // Module returns the loaded module with the given id.
 func (m *Master) Module(id int) (*module.Spec, bool) {

@@ -142,20 +142,51 @@ type collector struct {
 	overlap atomic.Bool
 	mu      sync.Mutex
 	results []task.HostResult
+	seqs    []uint64 // of every event, in emit order
+	done    int      // done events seen
+	outputs int      // output events seen
 	ch      chan task.HostResult
 }
 
 func newCollector(n int) *collector { return &collector{ch: make(chan task.HostResult, n)} }
 
-func (c *collector) emit(r task.HostResult) {
+func (c *collector) emit(ev task.Event) {
 	if !c.inEmit.CompareAndSwap(false, true) {
 		c.overlap.Store(true)
 	}
+	defer c.inEmit.Store(false)
 	c.mu.Lock()
+	c.seqs = append(c.seqs, ev.Seq)
+	switch ev.Type {
+	case task.EventDone:
+		c.done++
+		c.mu.Unlock()
+		return
+	case task.EventOutput:
+		c.outputs++
+		c.mu.Unlock()
+		return
+	}
+	r := *ev.Result
 	c.results = append(c.results, r)
 	c.mu.Unlock()
 	c.ch <- r
-	c.inEmit.Store(false)
+}
+
+// checkSeqs asserts the events were numbered 1..n without gaps and ended
+// with exactly one done event.
+func (c *collector) checkSeqs(t *testing.T) {
+	t.Helper()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, s := range c.seqs {
+		if s != uint64(i+1) {
+			t.Fatalf("event %d has seq %d; want gap-free numbering from 1: %v", i, s, c.seqs)
+		}
+	}
+	if c.done != 1 || len(c.seqs) != len(c.results)+c.outputs+1 {
+		t.Fatalf("%d done events for %d results and %d events", c.done, len(c.results), len(c.seqs))
+	}
 }
 
 func TestShippedModulesLoadIntoMaster(t *testing.T) {
@@ -179,6 +210,7 @@ func TestModule1003RunsLocally(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	c.checkSeqs(t)
 	byIP := map[string]task.HostResult{}
 	for _, r := range c.results {
 		byIP[r.Host.IP] = r
@@ -223,7 +255,7 @@ func TestRefusedTasksRunNothing(t *testing.T) {
 		target error
 		errHas string
 	}{
-		{"unknown module", newTask("a", 1099, h, nil), ErrUnknownModule, "module 1099 is not installed on this master"},
+		{"unknown module", newTask("a", 1099, h, nil), task.ErrUnknownModule, "module 1099 is not installed on this master"},
 		{"choice outside options", newTask("b", 1007, h, map[string]string{"sys_param_1": "sshd"}), task.ErrInvalidParams, `"sshd" is not one of the options`},
 		{"choice injection", newTask("c", 1006, h, map[string]string{"sys_param_1": "nginx; rm -rf /"}), task.ErrInvalidParams, "is not one of the options"},
 		{"number out of range", newTask("d", 1001, h, map[string]string{"sys_param_1": "1000"}), task.ErrInvalidParams, "1000 is more than the maximum 999"},
@@ -235,14 +267,14 @@ func TestRefusedTasksRunNothing(t *testing.T) {
 		{"text newline", newTask("j", 2, h, map[string]string{"sys_param_1": "a\nid"}), task.ErrInvalidParams, "control character or line break"},
 		{"text at-at", newTask("k", 2, h, map[string]string{"sys_param_1": "a@@b"}), task.ErrInvalidParams, "does not match the pattern"},
 		{"text missing", newTask("l", 2, h, nil), task.ErrInvalidParams, "missing and has no default"},
-		{"backend missing", newTask("m", 3, h, nil), ErrUnknownBackend, `needs backend "salt"`},
+		{"backend missing", newTask("m", 3, h, nil), task.ErrUnknownBackend, `needs backend "salt"`},
 		{"no hosts", newTask("n", 1, nil, nil), nil, "no hosts"},
 		{"no run id", newTask("", 1, h, nil), nil, "run id"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			emitted := 0
-			err := m.Run(context.Background(), tc.task, func(task.HostResult) { emitted++ })
+			err := m.Run(context.Background(), tc.task, func(task.Event) { emitted++ })
 			if err == nil {
 				t.Fatal("task accepted")
 			}
@@ -259,7 +291,7 @@ func TestRefusedTasksRunNothing(t *testing.T) {
 	}
 	// The same master runs a valid task, so the refusals above were not
 	// an artefact of a broken setup.
-	if err := m.Run(context.Background(), newTask("ok", 2, h, map[string]string{"sys_param_1": "web-1.example"}), func(task.HostResult) {}); err != nil {
+	if err := m.Run(context.Background(), newTask("ok", 2, h, map[string]string{"sys_param_1": "web-1.example"}), func(task.Event) {}); err != nil {
 		t.Fatal(err)
 	}
 	if rec.calls.Load() != 3 || rec.steps[0][0].Command != "echo 'web-1.example'" {
@@ -452,8 +484,8 @@ func TestContextCancelAndDuplicateRun(t *testing.T) {
 	go func() { done <- m.Run(ctx, newTask("dup", 1, hosts(2), nil), c.emit) }()
 	<-f.started
 	<-f.started
-	err := m.Run(context.Background(), newTask("dup", 1, hosts(1), nil), func(task.HostResult) { t.Error("duplicate run emitted") })
-	if !errors.Is(err, ErrDuplicateRun) {
+	err := m.Run(context.Background(), newTask("dup", 1, hosts(1), nil), func(task.Event) { t.Error("duplicate run emitted") })
+	if !errors.Is(err, task.ErrDuplicateRun) {
 		t.Fatalf("duplicate run id: %v", err)
 	}
 	cancel()
@@ -467,7 +499,7 @@ func TestContextCancelAndDuplicateRun(t *testing.T) {
 	}
 	// The id is free again once the run is over.
 	f.block = false
-	if err := m.Run(context.Background(), newTask("dup", 1, hosts(1), nil), func(task.HostResult) {}); err != nil {
+	if err := m.Run(context.Background(), newTask("dup", 1, hosts(1), nil), func(task.Event) {}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -475,15 +507,21 @@ func TestContextCancelAndDuplicateRun(t *testing.T) {
 func TestTimeoutsPassedToBackend(t *testing.T) {
 	f := newFake(false, 0)
 	m := newMaster(t, Config{HostTimeout: 42 * time.Second, ConnectTimeout: 3 * time.Second, OutputCap: 1234}, writeModules(t, testModules), map[string]backend.Backend{"fake": f})
-	if err := m.Run(context.Background(), newTask("t1", 1, hosts(1), nil), func(task.HostResult) {}); err != nil {
+	if err := m.Run(context.Background(), newTask("t1", 1, hosts(1), nil), func(task.Event) {}); err != nil {
 		t.Fatal(err)
 	}
-	if err := m.Run(context.Background(), newTask("t2", 2, hosts(1), map[string]string{"sys_param_1": "x"}), func(task.HostResult) {}); err != nil {
+	if err := m.Run(context.Background(), newTask("t2", 2, hosts(1), map[string]string{"sys_param_1": "x"}), func(task.Event) {}); err != nil {
 		t.Fatal(err)
 	}
 	want := []backend.Options{
 		{ConnectTimeout: 3 * time.Second, Timeout: 42 * time.Second, OutputCap: 1234}, // module without timeout
 		{ConnectTimeout: 3 * time.Second, Timeout: 7 * time.Second, OutputCap: 1234},  // module timeout: 7s
+	}
+	for i := range f.opts {
+		if f.opts[i].OnOutput == nil {
+			t.Fatalf("host %d got no live output hook", i)
+		}
+		f.opts[i].OnOutput = nil // a func compares only with nil
 	}
 	if fmt.Sprint(f.opts) != fmt.Sprint(want) {
 		t.Fatalf("options %+v, want %+v", f.opts, want)
@@ -570,7 +608,7 @@ func TestReload(t *testing.T) {
 	}
 	// The next run uses the new set.
 	f.block = false
-	if err := m.Run(context.Background(), newTask("after", 1, h, nil), func(task.HostResult) {}); err != nil {
+	if err := m.Run(context.Background(), newTask("after", 1, h, nil), func(task.Event) {}); err != nil {
 		t.Fatal(err)
 	}
 	if f.steps[1][0].Command != "echo two" {
@@ -622,8 +660,8 @@ func TestShutdown(t *testing.T) {
 		go func() { shut <- m.Shutdown(context.Background()) }()
 		// New runs are refused once shutdown has begun.
 		for {
-			err := m.Run(context.Background(), newTask("late", 1, []task.Host{{IP: "127.0.0.9", Name: "free"}}, nil), func(task.HostResult) {})
-			if errors.Is(err, ErrShuttingDown) {
+			err := m.Run(context.Background(), newTask("late", 1, []task.Host{{IP: "127.0.0.9", Name: "free"}}, nil), func(task.Event) {})
+			if errors.Is(err, task.ErrShuttingDown) {
 				break
 			}
 			if err != nil {
@@ -723,7 +761,11 @@ func BenchmarkDispatch(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		n := 0
-		if err := m.Run(context.Background(), newTask(fmt.Sprintf("bench-%d", i), 2, hs, map[string]string{"sys_param_1": "x"}), func(task.HostResult) { n++ }); err != nil {
+		if err := m.Run(context.Background(), newTask(fmt.Sprintf("bench-%d", i), 2, hs, map[string]string{"sys_param_1": "x"}), func(ev task.Event) {
+			if ev.Type == task.EventResult {
+				n++
+			}
+		}); err != nil {
 			b.Fatal(err)
 		}
 		if n != len(hs) {
@@ -731,4 +773,65 @@ func BenchmarkDispatch(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N*len(hs))/b.Elapsed().Seconds(), "hosts/s")
+}
+
+// TestLiveOutputPrecedesResult: a host's printed lines reach emit while the
+// command still runs, as output events numbered before its result.
+func TestLiveOutputPrecedesResult(t *testing.T) {
+	state := t.TempDir()
+	gate := filepath.Join(state, "go-on")
+	dir := writeModules(t, map[string]string{"Mid_9.yaml": fmt.Sprintf(`id: 9
+name: two lines
+steps:
+  - run: 'echo first; i=0; while [ ! -e %s ] && [ $i -lt 300 ]; do sleep 0.05; i=$((i+1)); done; echo second >&2'
+`, gate)})
+	m := newMaster(t, Config{DefaultBackend: "local"}, dir, map[string]backend.Backend{"local": local.New(zerolog.Nop())})
+	var (
+		mu     sync.Mutex
+		events []task.Event
+	)
+	firstSeen := make(chan struct{})
+	var once sync.Once
+	done := make(chan error, 1)
+	go func() {
+		done <- m.Run(context.Background(), newTask("live", 9, []task.Host{{IP: "127.0.0.1", Name: "localhost"}}, nil), func(ev task.Event) {
+			mu.Lock()
+			events = append(events, ev)
+			mu.Unlock()
+			if ev.Type == task.EventOutput && strings.Contains(ev.Output.Data, "first") {
+				once.Do(func() { close(firstSeen) })
+			}
+		})
+	}()
+	select {
+	case <-firstSeen: // the command is still waiting for the gate
+	case <-time.After(15 * time.Second):
+		t.Fatal("no live output while the command ran")
+	}
+	if err := os.WriteFile(gate, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	var kinds []string
+	for i, ev := range events {
+		if ev.Seq != uint64(i+1) {
+			t.Fatalf("event %d has seq %d", i, ev.Seq)
+		}
+		k := string(ev.Type)
+		if ev.Output != nil {
+			k += ":" + string(ev.Output.Stream) + ":" + strings.TrimSpace(ev.Output.Data)
+		}
+		kinds = append(kinds, k)
+	}
+	want := "output:stdout:first output:stderr:second result done"
+	if strings.Join(kinds, " ") != want {
+		t.Fatalf("events %q, want %q", strings.Join(kinds, " "), want)
+	}
+	if r := events[2].Result; r.Stdout != "first\n" || r.Stderr != "second\n" {
+		t.Fatalf("result keeps %q / %q", r.Stdout, r.Stderr)
+	}
 }

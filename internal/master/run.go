@@ -4,30 +4,33 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/omserver/omserver-go/internal/backend"
 	"github.com/omserver/omserver-go/internal/task"
 )
 
-// Run runs t and calls emit once per host, as soon as that host is done
-// (completion order), never concurrently. Everything that can refuse the
+// Run runs t and calls emit, never concurrently, with the run's events
+// numbered from 1: one result event per host as soon as that host is done
+// (completion order), then one done event. Everything that can refuse the
 // task (its shape, the module, its parameters, the backend, a duplicate
 // run id, shutdown) is checked before any host runs, and then Run returns
-// the error without calling emit. Otherwise Run returns nil after every
-// host has exactly one result, cancelled ones included: Cancel(t.RunID) or
-// the end of ctx cancels the hosts in progress and reports the hosts not
-// yet started as cancelled without running them.
-func (m *Master) Run(ctx context.Context, t task.Task, emit func(task.HostResult)) error {
+// the error (wrapping one of internal/task's errors) without calling emit.
+// Otherwise Run returns nil after every host has exactly one result,
+// cancelled ones included: Cancel(t.RunID) or the end of ctx cancels the
+// hosts in progress and reports the hosts not yet started as cancelled
+// without running them.
+func (m *Master) Run(ctx context.Context, t task.Task, emit func(task.Event)) error {
 	if err := t.Validate(); err != nil {
 		return err
 	}
 	if emit == nil {
-		emit = func(task.HostResult) {}
+		emit = func(task.Event) {}
 	}
 	spec, ok := m.Module(t.ModuleID)
 	if !ok {
-		return fmt.Errorf("%w: module %d is not installed on this master", ErrUnknownModule, t.ModuleID)
+		return fmt.Errorf("%w: module %d is not installed on this master", task.ErrUnknownModule, t.ModuleID)
 	}
 	steps, err := spec.Expand(t.Params)
 	if err != nil {
@@ -39,7 +42,7 @@ func (m *Master) Run(ctx context.Context, t task.Task, emit func(task.HostResult
 	}
 	be, ok := m.backends[name]
 	if !ok {
-		return fmt.Errorf("%w: module %d needs backend %q, which this master does not have (configured: %v)", ErrUnknownBackend, spec.ID, name, backendNames(m.backends))
+		return fmt.Errorf("%w: module %d needs backend %q, which this master does not have (configured: %v)", task.ErrUnknownBackend, spec.ID, name, backendNames(m.backends))
 	}
 
 	runCtx, cancel := context.WithCancelCause(ctx)
@@ -60,14 +63,34 @@ func (m *Master) Run(ctx context.Context, t task.Task, emit func(task.HostResult
 	start := time.Now()
 
 	results := make(chan task.HostResult, len(t.Hosts))
-	go m.dispatch(runCtx, be, t.Hosts, steps, opts, results)
+	out := newOutputQueue(t.RunID)
+	go m.dispatch(runCtx, be, t.Hosts, steps, opts, out, results)
 
 	counts := make(map[task.Status]int)
-	for range t.Hosts {
-		r := <-results
-		r.RunID = t.RunID
-		counts[r.Status]++
-		emit(r)
+	var seq uint64
+	send := func(ev task.Event) {
+		seq++
+		ev.Seq = seq
+		emit(ev)
+	}
+	for left := len(t.Hosts); left > 0; {
+		select {
+		case ev := <-out.c:
+			send(ev)
+		case r := <-results:
+			// Every chunk of this host was queued before its result:
+			// pass them on first, so a host's output precedes its end.
+			out.drain(send)
+			r.RunID = t.RunID
+			counts[r.Status]++
+			send(task.Event{RunID: t.RunID, Type: task.EventResult, Result: &r})
+			left--
+		}
+	}
+	out.drain(send)
+	send(task.Event{RunID: t.RunID, Type: task.EventDone})
+	if n := out.dropped.Load(); n > 0 {
+		log.Warn().Int64("chunks", n).Msg("live output chunks dropped: the reader fell behind (results keep the output)")
 	}
 	ev := log.Info().Dur("elapsed", time.Since(start)).Int("hosts", len(t.Hosts))
 	for st, n := range counts {
@@ -85,10 +108,10 @@ func (m *Master) register(runID string, cancel context.CancelCauseFunc) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closing {
-		return ErrShuttingDown
+		return fmt.Errorf("%w: the master takes no new runs", task.ErrShuttingDown)
 	}
 	if _, dup := m.runs[runID]; dup {
-		return fmt.Errorf("%w: %q", ErrDuplicateRun, runID)
+		return fmt.Errorf("%w: %q is already running", task.ErrDuplicateRun, runID)
 	}
 	m.runs[runID] = cancel
 	m.running.Add(1)
@@ -105,7 +128,7 @@ func (m *Master) unregister(runID string) {
 // dispatch starts one goroutine per host, at most Forks of this run and
 // Forks master-wide at once, and sends exactly one result per host on
 // results (buffered for every host, so senders never block).
-func (m *Master) dispatch(ctx context.Context, be backend.Backend, hosts []task.Host, steps []backend.Step, opts backend.Options, results chan<- task.HostResult) {
+func (m *Master) dispatch(ctx context.Context, be backend.Backend, hosts []task.Host, steps []backend.Step, opts backend.Options, out *outputQueue, results chan<- task.HostResult) {
 	perRun := make(chan struct{}, m.cfg.Forks)
 	for i, h := range hosts {
 		if !acquire(ctx, perRun) {
@@ -127,7 +150,9 @@ func (m *Master) dispatch(ctx context.Context, be backend.Backend, hosts []task.
 		}
 		go func() {
 			defer func() { <-m.global; <-perRun }()
-			results <- m.runHost(ctx, be, h, steps, opts)
+			hostOpts := opts
+			hostOpts.OnOutput = out.hook(h)
+			results <- m.runHost(ctx, be, h, steps, hostOpts)
 		}()
 	}
 }
@@ -200,4 +225,45 @@ func safeRun(ctx context.Context, be backend.Backend, h task.Host, steps []backe
 		}
 	}()
 	return be.Run(ctx, h, steps, opts)
+}
+
+// outputBuffer bounds the live output chunks of one run waiting to be
+// emitted; beyond it chunks are dropped (the results keep the output).
+const outputBuffer = 1024
+
+// outputQueue carries live output chunks from the hosts' goroutines to the
+// one goroutine that emits a run's events. Hooks never block: the
+// backend's contract is that OnOutput returns at once.
+type outputQueue struct {
+	runID   string
+	c       chan task.Event
+	dropped atomic.Int64
+}
+
+func newOutputQueue(runID string) *outputQueue {
+	return &outputQueue{runID: runID, c: make(chan task.Event, outputBuffer)}
+}
+
+// hook is the OnOutput of one host.
+func (q *outputQueue) hook(h task.Host) func(task.Stream, []byte) {
+	return func(stream task.Stream, data []byte) {
+		ev := task.Event{RunID: q.runID, Type: task.EventOutput, Output: &task.Output{Host: h, Stream: stream, Data: string(data)}}
+		select {
+		case q.c <- ev:
+		default:
+			q.dropped.Add(1)
+		}
+	}
+}
+
+// drain passes every queued chunk to send without waiting for more.
+func (q *outputQueue) drain(send func(task.Event)) {
+	for {
+		select {
+		case ev := <-q.c:
+			send(ev)
+		default:
+			return
+		}
+	}
 }

@@ -8,10 +8,11 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/omserver/omserver-go/internal/backend"
 	"github.com/omserver/omserver-go/internal/task"
 )
 
-// unquoteWord reverses ShellQuote the way a POSIX shell reads one word made
+// unquoteWord reverses backend.ShellQuote the way a POSIX shell reads one word made
 // only of '...' strings and \' escapes; ok is false when anything would be
 // read unquoted.
 func unquoteWord(w string) (string, bool) {
@@ -71,12 +72,12 @@ func FuzzValidateParams(f *testing.F) {
 		}
 		cmd := steps[0].Command
 		unit := map[string]string{"nginx": "nginx", "mysql": "mariadb"}[vals["svc"]]
-		want := "echo " + ShellQuote(vals["num"]) + " " + ShellQuote(vals["host"]) + " " + ShellQuote(vals["free"]) + " " + unit
+		want := "echo " + backend.ShellQuote(vals["num"]) + " " + backend.ShellQuote(vals["host"]) + " " + backend.ShellQuote(vals["free"]) + " " + unit
 		if cmd != want {
 			t.Fatalf("expanded %q, want %q", cmd, want)
 		}
 		for _, k := range []string{"num", "host", "free"} {
-			got, ok := unquoteWord(ShellQuote(vals[k]))
+			got, ok := unquoteWord(backend.ShellQuote(vals[k]))
 			if !ok || got != vals[k] {
 				t.Fatalf("quoted %s does not read back: %q -> %q", k, vals[k], got)
 			}
@@ -160,11 +161,11 @@ func FuzzValidateKinds(f *testing.F) {
 		if err != nil || len(steps) != 1 {
 			t.Fatalf("Expand after ValidateParams accepted: %v", err)
 		}
-		want := "printf '%s|' " + ShellQuote(v) + " " + ShellQuote(long) + " " + ShellQuote("-a") + " " + ShellQuote(dir)
+		want := "printf '%s|' " + backend.ShellQuote(v) + " " + backend.ShellQuote(long) + " " + backend.ShellQuote("-a") + " " + backend.ShellQuote(dir)
 		if steps[0].Command != want {
 			t.Fatalf("expanded %q, want %q", steps[0].Command, want)
 		}
-		if got, ok := unquoteWord(ShellQuote(v)); !ok || got != v {
+		if got, ok := unquoteWord(backend.ShellQuote(v)); !ok || got != v {
 			t.Fatalf("quoted body does not read back: %q -> %q", v, got)
 		}
 	})

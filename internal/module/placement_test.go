@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/omserver/omserver-go/internal/backend"
 )
 
 // TestPlacementSoundAgainstRealShell builds random commands from a small
@@ -28,8 +30,8 @@ func TestPlacementSoundAgainstRealShell(t *testing.T) {
 		ph      rune
 		payload string
 	}{
-		{placeholder, ShellQuote("$(touch m1)`touch m2`;touch m3 ")},
-		{multiPlaceholder, ShellQuote("x\n$(touch m1)`touch m2`;touch m3 \ntouch m4 #")},
+		{placeholder, backend.ShellQuote("$(touch m1)`touch m2`;touch m3 ")},
+		{multiPlaceholder, backend.ShellQuote("x\n$(touch m1)`touch m2`;touch m3 \ntouch m4 #")},
 	} {
 		rng := rand.New(rand.NewSource(1))
 		dir := t.TempDir()

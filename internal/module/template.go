@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/omserver/omserver-go/internal/backend"
 )
 
 // segment is a piece of a parsed template: literal text, or a reference to
@@ -81,18 +83,12 @@ func render(segs []segment, values map[string]string, vars map[string]map[string
 			if !ok {
 				return "", fmt.Errorf("{{%s}}: no value", sg.param)
 			}
-			b.WriteString(ShellQuote(v))
+			b.WriteString(backend.ShellQuote(v))
 		default:
 			return "", fmt.Errorf("{{%s}}: a parameter value cannot be used here, only an option var", sg.param)
 		}
 	}
 	return b.String(), nil
-}
-
-// ShellQuote returns s as one single-quoted POSIX sh word: inside single
-// quotes nothing is special, and a single quote itself is written as '\”.
-func ShellQuote(s string) string {
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // Placeholders stand for quoted parameter values while the loader lexes a

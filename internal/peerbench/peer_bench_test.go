@@ -58,7 +58,11 @@ func BenchmarkFanout(b *testing.B) {
 				ok := 0
 				t := task.Task{RunID: fmt.Sprintf("bench-%s-%d", bc.name, i), ModuleID: 1003, Hosts: hosts,
 					IssuedAt: time.Now(), Nonce: fmt.Sprint(i)}
-				err := m.Run(context.Background(), t, func(r task.HostResult) {
+				err := m.Run(context.Background(), t, func(ev task.Event) {
+					r := ev.Result
+					if r == nil {
+						return
+					}
 					if r.Status == task.StatusOK {
 						ok++
 					} else {

@@ -26,7 +26,7 @@ func BenchmarkRelayRun(b *testing.B) {
 			b.ResetTimer()
 			for i := 0; b.Loop(); i++ {
 				n := 0
-				if err := c.Run(ctx, newTask(fmt.Sprintf("bench-%d", i), 1003, hs, nil), func(task.HostResult) { n++ }); err != nil {
+				if err := c.Run(ctx, newTask(fmt.Sprintf("bench-%d", i), 1003, hs, nil), onResults(func(task.HostResult) { n++ })); err != nil {
 					b.Fatal(err)
 				}
 				if n != len(hs) {

@@ -22,18 +22,20 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/omserver/omserver-go/internal/apperr"
 	"github.com/omserver/omserver-go/internal/cipher"
 	"github.com/omserver/omserver-go/internal/relay/relaypb"
 	"github.com/omserver/omserver-go/internal/task"
 )
 
 // Kinds of client failure; every error the Client returns about a master
-// wraps one of them (test with errors.Is) inside an *Error.
+// wraps one of them (test with errors.Is) inside an *Error, which also
+// carries the failure's apperr category.
 var (
 	// ErrMasterDown: the master could not be reached (connection refused,
 	// TLS handshake failed, no answer within the dial timeout) or is
-	// shutting down.
-	ErrMasterDown = errors.New("master unreachable")
+	// shutting down. It is task.ErrMasterDown.
+	ErrMasterDown = task.ErrMasterDown
 	// ErrLoginRefused: wrong relay user or password, or too many failures.
 	ErrLoginRefused = errors.New("master refused login")
 	// ErrRejected: the master refused the request itself (bad envelope,
@@ -44,10 +46,12 @@ var (
 	ErrBadResult = errors.New("bad message from master")
 	// ErrInterrupted: the connection to the master was lost after it had
 	// accepted the run; some hosts may have run it. The client does not run
-	// it on another master, since that could run it twice.
-	ErrInterrupted = errors.New("master went away during the run")
-	// ErrRunNotFound: no master knows the run to cancel.
-	ErrRunNotFound = errors.New("run not found on any master")
+	// it on another master, since that could run it twice. It is
+	// task.ErrInterrupted.
+	ErrInterrupted = task.ErrInterrupted
+	// ErrRunNotFound: no master knows the run to cancel. It is
+	// task.ErrRunNotFound.
+	ErrRunNotFound = task.ErrRunNotFound
 )
 
 // Error is a failure reported by or about one master.
@@ -57,10 +61,6 @@ type Error struct {
 	Code codes.Code // the gRPC status code when the master answered; codes.OK otherwise
 	Msg  string     // the master's message, or what went wrong
 }
-
-// Interrupted reports whether the master accepted the run and was lost
-// during it: the web tier records such a run as interrupted, not failed.
-func (e *Error) Interrupted() bool { return errors.Is(e.Kind, ErrInterrupted) }
 
 func (e *Error) Error() string {
 	switch e.Kind {
@@ -79,7 +79,18 @@ func (e *Error) Error() string {
 	}
 }
 
-func (e *Error) Unwrap() error { return e.Kind }
+// Unwrap exposes the kind and the category: a task sentinel carries its
+// own; a rejection takes the category of the master's status code.
+func (e *Error) Unwrap() error {
+	if k, ok := e.Kind.(*apperr.Error); ok {
+		return k
+	}
+	kind := apperr.Unavailable // a refused login or a garbled stream: the run could not be handed over
+	if e.Kind == ErrRejected {
+		kind = kindOf(e.Code)
+	}
+	return &apperr.Error{Kind: kind, Err: e.Kind}
+}
 
 // ClientConfig configures the web tier's side of the relay.
 type ClientConfig struct {
@@ -226,14 +237,15 @@ func (c *Client) Close() error {
 	return errors.Join(errs...)
 }
 
-// Run asks a master to run t and calls onResult for each host's result as
-// it arrives (from one goroutine, in the master's completion order). It
+// Run asks a master to run t and calls onEvent for each output chunk and
+// host result as it arrives (from one goroutine, in the master's order;
+// the done event ends Run and is not passed on). It
 // fills t.IssuedAt and t.Nonce when empty. Masters are tried in order: the
 // next one only when the previous is down, or refused the task as shutting
 // down, before running anything; so a run never executes twice (a master
 // lost after it accepted the run gives ErrInterrupted). Logging in happens
 // lazily and is retried once when the master no longer knows the session.
-func (c *Client) Run(ctx context.Context, t task.Task, onResult func(task.HostResult)) error {
+func (c *Client) Run(ctx context.Context, t task.Task, onEvent func(task.Event)) error {
 	if t.IssuedAt.IsZero() {
 		t.IssuedAt = time.Now().UTC()
 	}
@@ -245,7 +257,7 @@ func (c *Client) Run(ctx context.Context, t task.Task, onResult func(task.HostRe
 		t.Nonce = n
 	}
 	if err := t.Validate(); err != nil {
-		return fmt.Errorf("relay: invalid task: %w", err)
+		return err
 	}
 	plain, err := json.Marshal(t)
 	if err != nil {
@@ -258,7 +270,7 @@ func (c *Client) Run(ctx context.Context, t task.Task, onResult func(task.HostRe
 		if err != nil {
 			return fmt.Errorf("relay: sealing task: %w", err)
 		}
-		delivered, err := c.runOn(ctx, m, t, sealed, onResult)
+		delivered, err := c.runOn(ctx, m, t, sealed, onEvent)
 		if err == nil {
 			return nil
 		}
@@ -277,7 +289,7 @@ func (c *Client) Run(ctx context.Context, t task.Task, onResult func(task.HostRe
 }
 
 // allDownError says why each master was unreachable; errors.Is finds
-// ErrMasterDown through it.
+// ErrMasterDown through it, and apperr.KindOf finds Unavailable.
 type allDownError []error
 
 func (e allDownError) Error() string {
@@ -291,15 +303,15 @@ func (e allDownError) Error() string {
 func (e allDownError) Unwrap() []error { return e }
 
 // runOn runs t on one master, logging in again once if the session is gone.
-// delivered tells whether any result reached onResult.
-func (c *Client) runOn(ctx context.Context, m *masterConn, t task.Task, sealed string, onResult func(task.HostResult)) (delivered bool, err error) {
+// delivered tells whether any event reached onEvent.
+func (c *Client) runOn(ctx context.Context, m *masterConn, t task.Task, sealed string, onEvent func(task.Event)) (delivered bool, err error) {
 	stale := ""
 	for attempt := 0; ; attempt++ {
 		token, err := c.login(ctx, m, stale)
 		if err != nil {
 			return false, err
 		}
-		delivered, err = c.stream(ctx, m, token, t, sealed, onResult)
+		delivered, err = c.stream(ctx, m, token, t, sealed, onEvent)
 		var e *Error
 		if attempt == 0 && !delivered && errors.As(err, &e) && e.Code == codes.Unauthenticated {
 			c.log.Info().Str("master", m.addr).Msg("relay session no longer valid; logging in again")
@@ -311,7 +323,7 @@ func (c *Client) runOn(ctx context.Context, m *masterConn, t task.Task, sealed s
 }
 
 // stream makes the Run call and reads its events.
-func (c *Client) stream(ctx context.Context, m *masterConn, token string, t task.Task, sealed string, onResult func(task.HostResult)) (delivered bool, err error) {
+func (c *Client) stream(ctx context.Context, m *masterConn, token string, t task.Task, sealed string, onEvent func(task.Event)) (delivered bool, err error) {
 	runCtx, cancel := context.WithCancel(ctx)
 	// Cancelling the call on any way out tells the master to stop the run.
 	defer cancel()
@@ -354,11 +366,11 @@ func (c *Client) stream(ctx context.Context, m *masterConn, token string, t task
 		if ev.RunID != t.RunID || (ev.Result != nil && ev.Result.RunID != t.RunID) {
 			return delivered, &Error{Addr: m.addr, Kind: ErrBadResult, Msg: fmt.Sprintf("event for run %q in the stream of run %q", ev.RunID, t.RunID)}
 		}
-		if ev.Type == eventDone {
+		if ev.Type == task.EventDone {
 			return delivered, nil
 		}
 		delivered = true
-		onResult(*ev.Result)
+		onEvent(ev)
 	}
 }
 
@@ -375,45 +387,56 @@ func mayHaveRun(st grpc.ClientStream) bool {
 // openEvent decrypts and decodes one streamed event. Unknown fields are
 // tolerated (a newer master may add some); anything that does not parse is
 // an error, which with the legacy scheme is how a wrong key shows.
-func openEvent(codec cipher.Codec, sealed string) (event, error) {
+func openEvent(codec cipher.Codec, sealed string) (task.Event, error) {
 	plain, err := codec.Open(sealed)
 	if err != nil {
 		if errors.Is(err, cipher.ErrAuth) {
-			return event{}, errors.New("cannot open result envelope: message authentication failed (wrong SECRET_KEY?)")
+			return task.Event{}, errors.New("cannot open result envelope: message authentication failed (wrong SECRET_KEY?)")
 		}
-		return event{}, fmt.Errorf("cannot open result envelope: %w", err)
+		return task.Event{}, fmt.Errorf("cannot open result envelope: %w", err)
 	}
 	ev, err := decodeEvent(plain)
 	if err != nil {
 		if errors.Is(err, errBadJSON) && codec.Scheme() == cipher.SchemeLegacy {
-			return event{}, errors.New("cannot open result envelope: decrypted data is not the expected JSON (wrong SECRET_KEY?)")
+			return task.Event{}, errors.New("cannot open result envelope: decrypted data is not the expected JSON (wrong SECRET_KEY?)")
 		}
-		return event{}, fmt.Errorf("bad event: %w", err)
+		return task.Event{}, fmt.Errorf("bad event: %w", err)
 	}
 	return ev, nil
 }
 
-// decodeEvent decodes and checks one decrypted event: a known type, and
-// for a result a result with a known status.
-func decodeEvent(plain []byte) (event, error) {
-	var ev event
+// decodeEvent decodes and checks one decrypted event: a known type
+// carrying exactly what that type carries, a result with a known status,
+// output of a known stream for a named host.
+func decodeEvent(plain []byte) (task.Event, error) {
+	var ev task.Event
 	if err := json.Unmarshal(plain, &ev); err != nil {
-		return event{}, fmt.Errorf("%w: %v", errBadJSON, err)
+		return task.Event{}, fmt.Errorf("%w: %v", errBadJSON, err)
 	}
 	switch ev.Type {
-	case eventResult:
-		if ev.Result == nil {
-			return event{}, errors.New("result event without a result")
+	case task.EventResult:
+		if ev.Result == nil || ev.Output != nil {
+			return task.Event{}, errors.New("result event without a result, or with output")
 		}
 		if !ev.Result.Status.Valid() {
-			return event{}, fmt.Errorf("result for host %s has unknown status %q", ev.Result.Host, ev.Result.Status)
+			return task.Event{}, fmt.Errorf("result for host %s has unknown status %q", ev.Result.Host, ev.Result.Status)
 		}
-	case eventDone:
-		if ev.Result != nil {
-			return event{}, errors.New("done event carries a result")
+	case task.EventOutput:
+		if ev.Output == nil || ev.Result != nil {
+			return task.Event{}, errors.New("output event without output, or with a result")
+		}
+		if !ev.Output.Stream.Valid() {
+			return task.Event{}, fmt.Errorf("output for host %s names unknown stream %q", ev.Output.Host, ev.Output.Stream)
+		}
+		if ev.Output.Host.IP == "" && ev.Output.Host.Name == "" {
+			return task.Event{}, errors.New("output event without a host")
+		}
+	case task.EventDone:
+		if ev.Result != nil || ev.Output != nil {
+			return task.Event{}, errors.New("done event carries a result or output")
 		}
 	default:
-		return event{}, fmt.Errorf("unknown event type %q", ev.Type)
+		return task.Event{}, fmt.Errorf("unknown event type %q", ev.Type)
 	}
 	return ev, nil
 }

@@ -66,7 +66,7 @@ func startRogue(t *testing.T, p pki, r *rogueMaster) string {
 }
 
 func resultEvent(runID string) string {
-	b, _ := json.Marshal(event{Type: eventResult, RunID: runID, Result: &task.HostResult{RunID: runID, Host: task.Host{IP: "127.0.0.1"}, Status: task.StatusOK}})
+	b, _ := json.Marshal(task.Event{Seq: 1, Type: task.EventResult, RunID: runID, Result: &task.HostResult{RunID: runID, Host: task.Host{IP: "127.0.0.1"}, Status: task.StatusOK}})
 	return string(b)
 }
 
@@ -92,13 +92,22 @@ func TestClientRejectsResultsItCannotOpen(t *testing.T) {
 		}, `unknown status "rebooted"`, 0, false},
 		{"replayed result", "aead", testSecret, ok, "replayed message", 1, true},
 		{"empty result", "aead", testSecret, func(id string) []string { return []string{`{"type":"result","run_id":"` + id + `"}`} }, "result event without a result", 0, false},
+		{"output without host", "aead", testSecret, func(id string) []string {
+			return []string{`{"type":"output","run_id":"` + id + `","output":{"host":{},"stream":"stdout","data":"x"}}`}
+		}, "output event without a host", 0, false},
+		{"output of unknown stream", "aead", testSecret, func(id string) []string {
+			return []string{`{"type":"output","run_id":"` + id + `","output":{"host":{"ip":"127.0.0.1"},"stream":"stdin","data":"x"}}`}
+		}, `unknown stream "stdin"`, 0, false},
+		{"done with output", "aead", testSecret, func(id string) []string {
+			return []string{`{"type":"done","run_id":"` + id + `","output":{"host":{"ip":"127.0.0.1"},"stream":"stdout","data":"x"}}`}
+		}, "done event carries a result or output", 0, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			addr := startRogue(t, p, &rogueMaster{codec: mustCodec(t, tc.scheme, tc.rogueKey), send: tc.send, dup: tc.dup})
 			c := newTestClient(t, clientConfig(p, tc.scheme, addr))
 			n := 0
-			err := c.Run(testCtx(t), newTask("run-rogue", 1003, hosts("127.0.0.1"), nil), func(task.HostResult) { n++ })
+			err := c.Run(testCtx(t), newTask("run-rogue", 1003, hosts("127.0.0.1"), nil), onResults(func(task.HostResult) { n++ }))
 			assertRelayError(t, err, ErrBadResult, codes.OK, tc.want)
 			if n != tc.wantResult {
 				t.Fatalf("onResult called %d times, want %d", n, tc.wantResult)

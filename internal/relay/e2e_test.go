@@ -69,7 +69,7 @@ func TestEndToEndModule1003(t *testing.T) {
 			c := newTestClient(t, clientConfig(p, scheme, addr))
 			var res collect
 			tk := newTask("e2e-1003-"+scheme, 1003, hosts("127.0.0.1", "127.0.0.2"), nil)
-			if err := c.Run(testCtx(t), tk, res.add); err != nil {
+			if err := c.Run(testCtx(t), tk, onResults(res.add)); err != nil {
 				t.Fatalf("Run: %v", err)
 			}
 			got := res.all()
@@ -133,7 +133,7 @@ steps:
 
 	var order []string
 	tk := newTask("e2e-order", 9001, hosts("127.0.0.1", "127.0.0.2", "127.0.0.3"), nil)
-	err := c.Run(testCtx(t), tk, func(r task.HostResult) {
+	err := c.Run(testCtx(t), tk, onResults(func(r task.HostResult) {
 		if r.Status != task.StatusOK {
 			t.Errorf("host %s: %s %s %s", r.Host, r.Status, r.Error, r.Stderr)
 			return
@@ -144,7 +144,7 @@ steps:
 		if err := os.WriteFile(filepath.Join(state, "received."+ticket), nil, 0o644); err != nil {
 			t.Error(err)
 		}
-	})
+	}))
 	if err != nil {
 		t.Fatalf("Run: %v", err)
 	}
@@ -225,12 +225,12 @@ func TestEndToEndCancel(t *testing.T) {
 	var res collect
 	tk := newTask("e2e-cancel", 9002, hosts("127.0.0.1", "127.0.0.2"), nil)
 	errc := make(chan error, 1)
-	go func() { errc <- c.Run(testCtx(t), tk, res.add) }()
+	go func() { errc <- c.Run(testCtx(t), tk, onResults(res.add)) }()
 	pids := waitPIDs(t, state, 2)
 	// The same run id again while it runs is refused, and runs nothing.
 	dup := tk
 	dup.Nonce, dup.IssuedAt = "", time.Time{}
-	err := c.Run(testCtx(t), dup, func(task.HostResult) { t.Error("the duplicate run produced a result") })
+	err := c.Run(testCtx(t), dup, onResults(func(task.HostResult) { t.Error("the duplicate run produced a result") }))
 	assertRelayError(t, err, ErrRejected, codes.AlreadyExists, "already running")
 	c.mu.Lock()
 	owner := c.runs[tk.RunID]
@@ -269,7 +269,7 @@ func TestEndToEndClientGoneCancelsRun(t *testing.T) {
 	ctx, cancel := context.WithCancel(testCtx(t))
 	errc := make(chan error, 1)
 	tk := newTask("e2e-gone", 9002, hosts("127.0.0.1"), nil)
-	go func() { errc <- c.Run(ctx, tk, func(task.HostResult) {}) }()
+	go func() { errc <- c.Run(ctx, tk, onResults(func(task.HostResult) {})) }()
 	pids := waitPIDs(t, state, 1)
 	cancel()
 	if err := <-errc; !errors.Is(err, context.Canceled) {
@@ -313,7 +313,7 @@ func TestEndToEndRefusals(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			n := 0
-			err := c.Run(testCtx(t), tc.tk, func(task.HostResult) { n++ })
+			err := c.Run(testCtx(t), tc.tk, onResults(func(task.HostResult) { n++ }))
 			assertRelayError(t, err, ErrRejected, tc.code, tc.want)
 			t.Logf("refused as: %v", err)
 			if n != 0 {

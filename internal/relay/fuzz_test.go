@@ -2,6 +2,8 @@ package relay
 
 import (
 	"testing"
+
+	"github.com/omserver/omserver-go/internal/task"
 )
 
 // FuzzDecodeTask feeds the master's task decoder (what follows a
@@ -65,6 +67,8 @@ func FuzzDecodeEvent(f *testing.F) {
 		`{"type":"result","run_id":"r1","result":{"status":"rebooted"}}`,
 		`{"type":"result","run_id":"r1"}`,
 		`{"type":"shell"}`,
+		`{"seq":3,"type":"output","run_id":"r1","output":{"host":{"ip":"127.0.0.1"},"stream":"stderr","data":"line\n"}}`,
+		`{"type":"output","run_id":"r1","output":{"host":{"ip":"127.0.0.1"},"stream":"stdin","data":"x"}}`,
 		`null`,
 		"\x9c\x01garbage",
 	} {
@@ -76,13 +80,17 @@ func FuzzDecodeEvent(f *testing.F) {
 			return
 		}
 		switch ev.Type {
-		case eventResult:
-			if ev.Result == nil || !ev.Result.Status.Valid() {
-				t.Fatalf("accepted a result event with result %+v", ev.Result)
+		case task.EventResult:
+			if ev.Result == nil || !ev.Result.Status.Valid() || ev.Output != nil {
+				t.Fatalf("accepted a result event with result %+v, output %+v", ev.Result, ev.Output)
 			}
-		case eventDone:
-			if ev.Result != nil {
-				t.Fatal("accepted a done event with a result")
+		case task.EventOutput:
+			if ev.Output == nil || !ev.Output.Stream.Valid() || ev.Result != nil || (ev.Output.Host.IP == "" && ev.Output.Host.Name == "") {
+				t.Fatalf("accepted an output event with output %+v, result %+v", ev.Output, ev.Result)
+			}
+		case task.EventDone:
+			if ev.Result != nil || ev.Output != nil {
+				t.Fatal("accepted a done event with a result or output")
 			}
 		default:
 			t.Fatalf("accepted event type %q", ev.Type)

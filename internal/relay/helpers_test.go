@@ -246,7 +246,14 @@ func newFakeExec(run func(ctx context.Context, t task.Task, emit func(task.HostR
 	return &fakeExec{run: run, cancels: make(map[string]context.CancelFunc)}
 }
 
-func (f *fakeExec) Run(ctx context.Context, t task.Task, emit func(task.HostResult)) error {
+// Run numbers the results f.run emits as result events; the relay server
+// adds the done event.
+func (f *fakeExec) Run(ctx context.Context, t task.Task, emitEvent func(task.Event)) error {
+	var seq uint64
+	emit := func(r task.HostResult) {
+		seq++
+		emitEvent(task.Event{Seq: seq, RunID: t.RunID, Type: task.EventResult, Result: &r})
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	f.mu.Lock()
@@ -277,6 +284,16 @@ func (f *fakeExec) ran() []task.Task {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([]task.Task(nil), f.tasks...)
+}
+
+// onResults adapts a results callback to Client.Run's event callback: it
+// gets each result event's result and fails on nothing else.
+func onResults(fn func(task.HostResult)) func(task.Event) {
+	return func(ev task.Event) {
+		if ev.Type == task.EventResult {
+			fn(*ev.Result)
+		}
+	}
 }
 
 // instantRun reports every host ok at once.

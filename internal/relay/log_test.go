@@ -58,7 +58,7 @@ func TestLogsNameThePeerButNoSecret(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if err := c.Run(testCtx(t), newTask("r-log", 1003, hosts("127.0.0.1"), nil), func(task.HostResult) {}); err != nil {
+	if err := c.Run(testCtx(t), newTask("r-log", 1003, hosts("127.0.0.1"), nil), onResults(func(task.HostResult) {})); err != nil {
 		t.Fatal(err)
 	}
 	c.Cancel(testCtx(t), "r-log")

@@ -8,7 +8,8 @@
 //     with a random session token kept in the master's memory. The token
 //     travels in the "authorization: Bearer <token>" metadata of later calls.
 //   - Run: a task (internal/task.Task as JSON) sealed with the cipher keyed by
-//     SECRET_KEY, answered by a stream of sealed JSON events, one
+//     SECRET_KEY, answered by a stream of sealed JSON events (task.Event,
+//     numbered by seq): {"type":"output"} chunks while hosts print, one
 //     {"type":"result"} per host in completion order, then {"type":"done"}.
 //   - Cancel: a sealed {"run_id", "issued_at", "nonce"} request.
 //   - Health: unauthenticated, no secrets.
@@ -66,19 +67,6 @@ const (
 	mdAccepted   = "omserver-run-accepted"
 	mdNothingRan = "omserver-run-nothing-ran"
 )
-
-// Event types of the Run stream.
-const (
-	eventResult = "result"
-	eventDone   = "done"
-)
-
-// event is the sealed JSON document of each streamed message.
-type event struct {
-	Type   string           `json:"type"`
-	RunID  string           `json:"run_id"`
-	Result *task.HostResult `json:"result,omitempty"`
-}
 
 // cancelRequest is the sealed JSON document of a Cancel call. Issue time and
 // nonce make a captured request useless later (legacy scheme).

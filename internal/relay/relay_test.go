@@ -10,10 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/omserver/omserver-go/internal/apperr"
+
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/omserver/omserver-go/internal/master"
 	"github.com/omserver/omserver-go/internal/module"
 	"github.com/omserver/omserver-go/internal/relay/relaypb"
 	"github.com/omserver/omserver-go/internal/task"
@@ -66,7 +67,7 @@ func TestRunStreamsResultsInCompletionOrder(t *testing.T) {
 			got := make(chan task.HostResult)
 			errc := make(chan error, 1)
 			tk := newTask("run-order-"+scheme, 1003, hosts("127.0.0.1", "127.0.0.2", "127.0.0.3"), map[string]string{"lines": "5"})
-			go func() { errc <- c.Run(testCtx(t), tk, func(r task.HostResult) { got <- r }) }()
+			go func() { errc <- c.Run(testCtx(t), tk, onResults(func(r task.HostResult) { got <- r })) }()
 
 			order := []int{2, 0, 1}
 			for _, i := range order {
@@ -101,13 +102,13 @@ func TestWrongPasswordRefused(t *testing.T) {
 	cfg := clientConfig(p, "aead", addr)
 	cfg.Password = "not the password"
 	c := newTestClient(t, cfg)
-	err := c.Run(testCtx(t), newTask("r1", 1003, hosts("127.0.0.1"), nil), func(task.HostResult) { t.Error("got a result") })
+	err := c.Run(testCtx(t), newTask("r1", 1003, hosts("127.0.0.1"), nil), onResults(func(task.HostResult) { t.Error("got a result") }))
 	assertRelayError(t, err, ErrLoginRefused, codes.Unauthenticated, "master "+addr+" refused login: wrong user or password")
 	// Keep trying: the master stops even checking and says why.
 	for i := 1; i < loginBurst; i++ {
-		c.Run(testCtx(t), newTask("r1", 1003, hosts("127.0.0.1"), nil), func(task.HostResult) {})
+		c.Run(testCtx(t), newTask("r1", 1003, hosts("127.0.0.1"), nil), onResults(func(task.HostResult) {}))
 	}
-	err = c.Run(testCtx(t), newTask("r1", 1003, hosts("127.0.0.1"), nil), func(task.HostResult) {})
+	err = c.Run(testCtx(t), newTask("r1", 1003, hosts("127.0.0.1"), nil), onResults(func(task.HostResult) {}))
 	assertRelayError(t, err, ErrLoginRefused, codes.ResourceExhausted, "refused login: too many failed logins from this address")
 	if len(exec.ran()) != 0 {
 		t.Fatal("a task ran after a refused login")
@@ -175,7 +176,7 @@ func TestClientLogsInAgainAfterMasterRestart(t *testing.T) {
 	addr := lis.Addr().String()
 	_, stop := startServerOn(t, lis, cfg, exec)
 	c := newTestClient(t, clientConfig(p, "aead", addr))
-	if err := c.Run(testCtx(t), newTask("r1", 1003, hosts("127.0.0.1"), nil), func(task.HostResult) {}); err != nil {
+	if err := c.Run(testCtx(t), newTask("r1", 1003, hosts("127.0.0.1"), nil), onResults(func(task.HostResult) {})); err != nil {
 		t.Fatal(err)
 	}
 	// A restarted master has forgotten every session: the client's token
@@ -187,7 +188,7 @@ func TestClientLogsInAgainAfterMasterRestart(t *testing.T) {
 	}
 	startServerOn(t, lis2, cfg, exec)
 	n := 0
-	if err := c.Run(testCtx(t), newTask("r2", 1003, hosts("127.0.0.1"), nil), func(task.HostResult) { n++ }); err != nil {
+	if err := c.Run(testCtx(t), newTask("r2", 1003, hosts("127.0.0.1"), nil), onResults(func(task.HostResult) { n++ })); err != nil {
 		t.Fatalf("Run after master restart: %v", err)
 	}
 	if n != 1 || len(exec.ran()) != 2 {
@@ -207,7 +208,7 @@ func TestWrongSecretKeyRefused(t *testing.T) {
 			// Many times: with the legacy scheme each attempt decrypts to
 			// different random garbage, and every one must be recognised.
 			for i := 0; i < 40; i++ {
-				err := c.Run(testCtx(t), newTask(fmt.Sprintf("r%d", i), 1003, hosts("127.0.0.1"), nil), func(task.HostResult) { t.Error("got a result") })
+				err := c.Run(testCtx(t), newTask(fmt.Sprintf("r%d", i), 1003, hosts("127.0.0.1"), nil), onResults(func(task.HostResult) { t.Error("got a result") }))
 				assertRelayError(t, err, ErrRejected, codes.InvalidArgument, "wrong SECRET_KEY?")
 				if !strings.Contains(err.Error(), "cannot open task envelope") {
 					t.Fatalf("error %q does not say the task could not be opened", err)
@@ -225,7 +226,7 @@ func TestSchemeMismatchRefused(t *testing.T) {
 	exec := newFakeExec(instantRun)
 	addr := startServer(t, serverConfig(p, "aead"), exec)
 	c := newTestClient(t, clientConfig(p, "legacy", addr))
-	err := c.Run(testCtx(t), newTask("r1", 1003, hosts("127.0.0.1"), nil), func(task.HostResult) {})
+	err := c.Run(testCtx(t), newTask("r1", 1003, hosts("127.0.0.1"), nil), onResults(func(task.HostResult) {}))
 	assertRelayError(t, err, ErrRejected, codes.InvalidArgument, "cipher scheme mismatch")
 	if err := c.Health(testCtx(t)); err == nil || !strings.Contains(err.Error(), `master expects cipher scheme "aead"`) {
 		t.Fatalf("Health with a scheme mismatch: %v", err)
@@ -351,7 +352,7 @@ func TestInvalidTaskRefused(t *testing.T) {
 	}
 	// The client refuses an invalid task before sending anything.
 	c := newTestClient(t, clientConfig(p, "aead", addr))
-	if err := c.Run(testCtx(t), newTask("", 1003, hosts("127.0.0.1"), nil), func(task.HostResult) {}); err == nil || !strings.Contains(err.Error(), "run id") {
+	if err := c.Run(testCtx(t), newTask("", 1003, hosts("127.0.0.1"), nil), onResults(func(task.HostResult) {})); err == nil || !strings.Contains(err.Error(), "run id") {
 		t.Fatalf("client with an invalid task: %v", err)
 	}
 }
@@ -372,10 +373,10 @@ func TestOversizedTaskRefused(t *testing.T) {
 		return hosts(ips...)
 	}
 	// Just over the limit: the decoder refuses it.
-	err := c.Run(testCtx(t), newTask("big1", 1003, many(150), nil), func(task.HostResult) {})
+	err := c.Run(testCtx(t), newTask("big1", 1003, many(150), nil), onResults(func(task.HostResult) {}))
 	assertRelayError(t, err, ErrRejected, codes.InvalidArgument, "more than the limit of 4096")
 	// Far over: gRPC refuses the message before it is even decrypted.
-	err = c.Run(testCtx(t), newTask("big2", 1003, many(2000), nil), func(task.HostResult) {})
+	err = c.Run(testCtx(t), newTask("big2", 1003, many(2000), nil), onResults(func(task.HostResult) {}))
 	assertRelayError(t, err, ErrRejected, codes.ResourceExhausted, "larger than max")
 	if len(exec.ran()) != 0 {
 		t.Fatal("an oversized task ran")
@@ -403,7 +404,7 @@ func TestCancelStopsRun(t *testing.T) {
 			var results []task.HostResult
 			errc := make(chan error, 1)
 			go func() {
-				errc <- c.Run(testCtx(t), tk, func(r task.HostResult) { mu.Lock(); results = append(results, r); mu.Unlock() })
+				errc <- c.Run(testCtx(t), tk, onResults(func(r task.HostResult) { mu.Lock(); results = append(results, r); mu.Unlock() }))
 			}()
 			<-started
 			if err := c.Cancel(testCtx(t), tk.RunID); err != nil {
@@ -445,7 +446,7 @@ func TestClientContextCancelCancelsRunOnMaster(t *testing.T) {
 	ctx, cancel := context.WithCancel(testCtx(t))
 	errc := make(chan error, 1)
 	go func() {
-		errc <- c.Run(ctx, newTask("run-gone", 1001, hosts("127.0.0.1"), nil), func(task.HostResult) {})
+		errc <- c.Run(ctx, newTask("run-gone", 1001, hosts("127.0.0.1"), nil), onResults(func(task.HostResult) {}))
 	}()
 	<-started
 	cancel()
@@ -468,7 +469,7 @@ func TestMasterDownClearError(t *testing.T) {
 	cfg := clientConfig(p, "aead", addr)
 	cfg.DialTimeout = 2 * time.Second
 	c := newTestClient(t, cfg)
-	err := c.Run(testCtx(t), newTask("r1", 1003, hosts("127.0.0.1"), nil), func(task.HostResult) {})
+	err := c.Run(testCtx(t), newTask("r1", 1003, hosts("127.0.0.1"), nil), onResults(func(task.HostResult) {}))
 	assertRelayError(t, err, ErrMasterDown, codes.Unavailable, "master "+addr+" is unreachable: ")
 	if err := c.Health(testCtx(t)); !errors.Is(err, ErrMasterDown) {
 		t.Fatalf("Health: %v", err)
@@ -480,7 +481,7 @@ func TestMasterDownClearError(t *testing.T) {
 	// Two dead masters: the error names both.
 	dead2 := closedPort(t)
 	c2 := newTestClient(t, clientConfig(p, "aead", addr, dead2))
-	err = c2.Run(testCtx(t), newTask("r2", 1003, hosts("127.0.0.1"), nil), func(task.HostResult) {})
+	err = c2.Run(testCtx(t), newTask("r2", 1003, hosts("127.0.0.1"), nil), onResults(func(task.HostResult) {}))
 	if !errors.Is(err, ErrMasterDown) || !strings.Contains(err.Error(), "all masters unreachable") ||
 		!strings.Contains(err.Error(), addr) || !strings.Contains(err.Error(), dead2) {
 		t.Fatalf("two dead masters: %v", err)
@@ -493,7 +494,7 @@ func TestFailoverToSecondMaster(t *testing.T) {
 	live := startServer(t, serverConfig(p, "aead"), exec)
 	c := newTestClient(t, clientConfig(p, "aead", closedPort(t), live))
 	var got []task.HostResult
-	if err := c.Run(testCtx(t), newTask("r1", 1003, hosts("127.0.0.1", "127.0.0.2"), nil), func(r task.HostResult) { got = append(got, r) }); err != nil {
+	if err := c.Run(testCtx(t), newTask("r1", 1003, hosts("127.0.0.1", "127.0.0.2"), nil), onResults(func(r task.HostResult) { got = append(got, r) })); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
 	if len(got) != 2 || len(exec.ran()) != 1 {
@@ -517,7 +518,7 @@ func TestNoFailoverAfterRejection(t *testing.T) {
 	a1 := startServer(t, serverConfig(p, "aead"), first)
 	a2 := startServer(t, serverConfig(p, "aead"), second)
 	c := newTestClient(t, clientConfig(p, "aead", a1, a2))
-	err := c.Run(testCtx(t), newTask("r1", 1003, hosts("127.0.0.1"), nil), func(task.HostResult) {})
+	err := c.Run(testCtx(t), newTask("r1", 1003, hosts("127.0.0.1"), nil), onResults(func(task.HostResult) {}))
 	assertRelayError(t, err, ErrRejected, codes.Internal, "run failed: disk on fire")
 	if len(second.ran()) != 0 {
 		t.Fatal("a run the first master refused was sent to the second")
@@ -532,14 +533,14 @@ func TestTLSRequirements(t *testing.T) {
 	// A client that does not trust the master's CA.
 	other := newPKI(t)
 	c := newTestClient(t, clientConfig(other, "aead", addr))
-	err := c.Run(testCtx(t), newTask("r1", 1003, hosts("127.0.0.1"), nil), func(task.HostResult) {})
+	err := c.Run(testCtx(t), newTask("r1", 1003, hosts("127.0.0.1"), nil), onResults(func(task.HostResult) {}))
 	assertRelayError(t, err, ErrMasterDown, codes.Unavailable, "certificate")
 
 	// A plaintext client against a TLS master.
 	cfg := clientConfig(p, "aead", addr)
 	cfg.Insecure = true
 	c = newTestClient(t, cfg)
-	err = c.Run(testCtx(t), newTask("r2", 1003, hosts("127.0.0.1"), nil), func(task.HostResult) {})
+	err = c.Run(testCtx(t), newTask("r2", 1003, hosts("127.0.0.1"), nil), onResults(func(task.HostResult) {}))
 	if !errors.Is(err, ErrMasterDown) {
 		t.Fatalf("plaintext client: %v", err)
 	}
@@ -555,13 +556,13 @@ func TestMutualTLS(t *testing.T) {
 	addr := startServer(t, cfg, newFakeExec(instantRun))
 
 	without := newTestClient(t, clientConfig(p, "aead", addr))
-	if err := without.Run(testCtx(t), newTask("r1", 1003, hosts("127.0.0.1"), nil), func(task.HostResult) {}); !errors.Is(err, ErrMasterDown) {
+	if err := without.Run(testCtx(t), newTask("r1", 1003, hosts("127.0.0.1"), nil), onResults(func(task.HostResult) {})); !errors.Is(err, ErrMasterDown) {
 		t.Fatalf("client without certificate: %v", err)
 	}
 	ccfg := clientConfig(p, "aead", addr)
 	ccfg.CertFile, ccfg.KeyFile = p.ClientCertFile, p.ClientKeyFile
 	with := newTestClient(t, ccfg)
-	if err := with.Run(testCtx(t), newTask("r2", 1003, hosts("127.0.0.1"), nil), func(task.HostResult) {}); err != nil {
+	if err := with.Run(testCtx(t), newTask("r2", 1003, hosts("127.0.0.1"), nil), onResults(func(task.HostResult) {})); err != nil {
 		t.Fatalf("client with certificate: %v", err)
 	}
 }
@@ -575,7 +576,7 @@ func TestPlaintextOnLoopback(t *testing.T) {
 	ccfg.Insecure = true
 	c := newTestClient(t, ccfg)
 	n := 0
-	if err := c.Run(testCtx(t), newTask("r1", 1003, hosts("127.0.0.1"), nil), func(task.HostResult) { n++ }); err != nil || n != 1 {
+	if err := c.Run(testCtx(t), newTask("r1", 1003, hosts("127.0.0.1"), nil), onResults(func(task.HostResult) { n++ })); err != nil || n != 1 {
 		t.Fatalf("plaintext loopback run: %d results, %v", n, err)
 	}
 }
@@ -705,11 +706,12 @@ func TestRunStatusMapping(t *testing.T) {
 		code codes.Code
 		msg  string
 	}{
-		{fmt.Errorf("%w: module 9 is not installed", master.ErrUnknownModule), codes.NotFound, "module 9 is not installed"},
+		{fmt.Errorf("%w: module 9 is not installed", task.ErrUnknownModule), codes.NotFound, "module 9 is not installed"},
 		{fmt.Errorf("module 1001: %w: sys_param_1 must be a number", module.ErrInvalidParams), codes.InvalidArgument, "sys_param_1 must be a number"},
-		{fmt.Errorf("%w: r1", master.ErrDuplicateRun), codes.AlreadyExists, "already running"},
-		{master.ErrShuttingDown, codes.Unavailable, "shutting down"},
-		{fmt.Errorf("%w: salt", master.ErrUnknownBackend), codes.FailedPrecondition, "salt"},
+		{fmt.Errorf("%w: r1", task.ErrDuplicateRun), codes.AlreadyExists, "already accepted"},
+		{task.ErrShuttingDown, codes.Unavailable, "shutting down"},
+		{fmt.Errorf("%w: salt", task.ErrUnknownBackend), codes.AlreadyExists, "salt"},
+		{apperr.Errorf(apperr.Forbidden, "budget exceeded"), codes.PermissionDenied, "budget exceeded"},
 		{context.Canceled, codes.Canceled, "run cancelled"},
 		{errors.New("boom"), codes.Internal, "run failed: boom"},
 	}
@@ -723,13 +725,13 @@ func TestRunStatusMapping(t *testing.T) {
 
 func TestShuttingDownMasterFailsOver(t *testing.T) {
 	p := newPKI(t)
-	closing := newFakeExec(func(context.Context, task.Task, func(task.HostResult)) error { return master.ErrShuttingDown })
+	closing := newFakeExec(func(context.Context, task.Task, func(task.HostResult)) error { return task.ErrShuttingDown })
 	live := newFakeExec(instantRun)
 	a1 := startServer(t, serverConfig(p, "aead"), closing)
 	a2 := startServer(t, serverConfig(p, "aead"), live)
 	c := newTestClient(t, clientConfig(p, "aead", a1, a2))
 	n := 0
-	if err := c.Run(testCtx(t), newTask("r1", 1003, hosts("127.0.0.1"), nil), func(task.HostResult) { n++ }); err != nil || n != 1 {
+	if err := c.Run(testCtx(t), newTask("r1", 1003, hosts("127.0.0.1"), nil), onResults(func(task.HostResult) { n++ })); err != nil || n != 1 {
 		t.Fatalf("Run: %d results, %v", n, err)
 	}
 	if len(closing.ran()) != 1 || len(live.ran()) != 1 {
@@ -757,7 +759,7 @@ func TestUnresponsiveMasterGivesUpAfterDialTimeout(t *testing.T) {
 	cfg.DialTimeout = dialTimeout
 	c := newTestClient(t, cfg)
 	// The caller's deadline is far away: only the dial timeout can end this.
-	err = c.Run(testCtx(t), newTask("r1", 1003, hosts("127.0.0.1"), nil), func(task.HostResult) {})
+	err = c.Run(testCtx(t), newTask("r1", 1003, hosts("127.0.0.1"), nil), onResults(func(task.HostResult) {}))
 	assertRelayError(t, err, ErrMasterDown, codes.OK, "master "+hung.Addr().String()+" is unreachable")
 	t.Logf("hung master: %v", err)
 
@@ -765,7 +767,7 @@ func TestUnresponsiveMasterGivesUpAfterDialTimeout(t *testing.T) {
 	cfg = clientConfig(p, "aead", hung.Addr().String(), liveAddr)
 	cfg.DialTimeout = dialTimeout
 	c = newTestClient(t, cfg)
-	if err := c.Run(testCtx(t), newTask("r2", 1003, hosts("127.0.0.1"), nil), func(task.HostResult) {}); err != nil {
+	if err := c.Run(testCtx(t), newTask("r2", 1003, hosts("127.0.0.1"), nil), onResults(func(task.HostResult) {})); err != nil {
 		t.Fatalf("failover past a hung master: %v", err)
 	}
 	if len(live.ran()) != 1 {
@@ -788,7 +790,7 @@ func TestConcurrentRunsShareOneLogin(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs <- c.Run(testCtx(t), newTask(fmt.Sprintf("par-%d", i), 1003, hosts("127.0.0.1"), nil), func(task.HostResult) {})
+			errs <- c.Run(testCtx(t), newTask(fmt.Sprintf("par-%d", i), 1003, hosts("127.0.0.1"), nil), onResults(func(task.HostResult) {}))
 		}()
 	}
 	wg.Wait()
@@ -827,15 +829,14 @@ func TestMasterLostMidRunIsNotRetriedElsewhere(t *testing.T) {
 
 	errc := make(chan error, 1)
 	go func() {
-		errc <- c.Run(testCtx(t), newTask("r-lost", 1007, hosts("127.0.0.1"), nil), func(task.HostResult) {})
+		errc <- c.Run(testCtx(t), newTask("r-lost", 1007, hosts("127.0.0.1"), nil), onResults(func(task.HostResult) {}))
 	}()
 	<-started
 	stop() // the first master goes away with the run in progress
 	err = <-errc
 	assertRelayError(t, err, ErrInterrupted, codes.OK, "went away during the run")
-	var ie interface{ Interrupted() bool }
-	if !errors.As(err, &ie) || !ie.Interrupted() {
-		t.Fatalf("%v does not report Interrupted() to the web tier", err)
+	if !errors.Is(err, task.ErrInterrupted) || apperr.KindOf(err) != apperr.Interrupted {
+		t.Fatalf("%v is not task.ErrInterrupted (category %v) for the web tier", err, apperr.KindOf(err))
 	}
 	t.Logf("lost master: %v", err)
 	if len(second.ran()) != 0 {

@@ -22,19 +22,20 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/omserver/omserver-go/internal/cipher"
-	"github.com/omserver/omserver-go/internal/module"
 	"github.com/omserver/omserver-go/internal/relay/relaypb"
 	"github.com/omserver/omserver-go/internal/task"
 )
 
 // Executor runs tasks; *master.Master is the real one.
 type Executor interface {
-	// Run runs t, calling emit once per host as each finishes, and returns
-	// when every host is done. It must stop the run when ctx ends. It
-	// returns an error only when it refused the task before running
+	// Run runs t, calling emit (never concurrently) with its events:
+	// output chunks, one result per host as each finishes, then done; it
+	// returns when every host is done. It must stop the run when ctx ends.
+	// It returns an error only when it refused the task before running
 	// anything on any host (the relay tells the client so, which lets the
-	// client try another master without running anything twice).
-	Run(ctx context.Context, t task.Task, emit func(task.HostResult)) error
+	// client try another master without running anything twice); the
+	// error's apperr category becomes the gRPC status code.
+	Run(ctx context.Context, t task.Task, emit func(task.Event)) error
 	// Cancel stops a running run; false when no run has that id.
 	Cancel(runID string) bool
 }
@@ -43,11 +44,6 @@ type Executor interface {
 // modules it has loaded; Health includes the count when it does.
 type ModuleCounter interface {
 	ModuleCount() int
-}
-
-// moduleLister is *master.Master's way of telling its module count.
-type moduleLister interface {
-	Modules() []*module.Spec
 }
 
 // ServerConfig configures the master side of the relay.
@@ -358,7 +354,7 @@ func (s *Server) openTask(sealed string) (task.Task, error) {
 }
 
 // seal encrypts one event.
-func (s *Server) seal(ev event) (*relaypb.Envelope, error) {
+func (s *Server) seal(ev task.Event) (*relaypb.Envelope, error) {
 	plain, err := json.Marshal(ev)
 	if err != nil {
 		return nil, fmt.Errorf("encoding %s event: %w", ev.Type, err)
@@ -391,27 +387,39 @@ func (h *service) Run(req *relaypb.Envelope, stream grpc.ServerStreamingServer[r
 	// The executor may emit from several goroutines; a gRPC stream takes
 	// one sender at a time, and nothing may be sent once Run has returned.
 	var (
-		mu      sync.Mutex
-		closed  bool
-		sendErr error
-		sent    int
+		mu       sync.Mutex
+		closed   bool
+		sendErr  error
+		sent     int    // results sent
+		lastSeq  uint64 // of the last event sent
+		doneSent bool
 	)
-	emit := func(r task.HostResult) {
+	emit := func(ev task.Event) {
 		mu.Lock()
 		defer mu.Unlock()
 		if closed || sendErr != nil {
 			return
 		}
-		env, err := s.seal(event{Type: eventResult, RunID: t.RunID, Result: &r})
+		ev.RunID = t.RunID
+		if ev.Result != nil {
+			ev.Result.RunID = t.RunID
+		}
+		env, err := s.seal(ev)
 		if err == nil {
 			err = stream.Send(env)
 		}
 		if err != nil {
 			sendErr = err
-			log.Warn().Err(err).Str("host", r.Host.String()).Msg("relay: cannot send result; the web tier will not see it")
+			log.Warn().Err(err).Str("event", string(ev.Type)).Msg("relay: cannot send an event; the web tier will not see it")
 			return
 		}
-		sent++
+		lastSeq = ev.Seq
+		switch ev.Type {
+		case task.EventResult:
+			sent++
+		case task.EventDone:
+			doneSent = true
+		}
 	}
 	// From here on the task may run: say so before anything can, so a
 	// client that loses the connection later knows not to run it again
@@ -440,13 +448,17 @@ func (h *service) Run(req *relaypb.Envelope, stream grpc.ServerStreamingServer[r
 		log.Warn().Err(sendErr).Int("sent", sent).Msg("relay run finished but results were lost")
 		return status.Errorf(codes.Unavailable, "sending results: %v", sendErr)
 	}
-	env, err := s.seal(event{Type: eventDone, RunID: t.RunID})
-	if err == nil {
-		err = stream.Send(env)
-	}
-	if err != nil {
-		log.Warn().Err(err).Msg("relay: cannot send the done event")
-		return status.Errorf(codes.Unavailable, "sending done: %v", err)
+	if !doneSent {
+		// An executor that does not number its events still ends the
+		// stream the one way a client recognises.
+		env, err := s.seal(task.Event{Seq: lastSeq + 1, Type: task.EventDone, RunID: t.RunID})
+		if err == nil {
+			err = stream.Send(env)
+		}
+		if err != nil {
+			log.Warn().Err(err).Msg("relay: cannot send the done event")
+			return status.Errorf(codes.Unavailable, "sending done: %v", err)
+		}
 	}
 	log.Info().Int("sent", sent).Dur("took", s.now().Sub(started)).Msg("relay run finished")
 	return nil
@@ -482,11 +494,8 @@ func (h *service) Cancel(ctx context.Context, req *relaypb.Envelope) (*relaypb.C
 func (h *service) Health(context.Context, *relaypb.HealthRequest) (*relaypb.HealthResponse, error) {
 	s := h.s
 	resp := &relaypb.HealthResponse{Serving: true, Version: s.cfg.Version, Scheme: s.codec.Scheme()}
-	switch e := s.exec.(type) {
-	case ModuleCounter:
-		resp.Modules = int32(e.ModuleCount())
-	case moduleLister:
-		resp.Modules = int32(len(e.Modules()))
+	if mc, ok := s.exec.(ModuleCounter); ok {
+		resp.Modules = int32(mc.ModuleCount())
 	}
 	return resp, nil
 }

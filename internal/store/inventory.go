@@ -88,16 +88,60 @@ func (s *Store) GetFunCateg(ctx context.Context, id int64) (FunCateg, error) {
 	return c, classify(err, fmt.Sprintf("function category %d", id))
 }
 
+// Category names are what operators pick from on the dashboard, so two
+// entries with the same name would make them guess. The original schema
+// has no unique index on them (and existing databases may hold duplicates,
+// so one cannot be added by a migration): new duplicates are refused here,
+// compared as the original schema's default collation does
+// (case-insensitively, ignoring surrounding space).
+
+// funNameFree refuses a function category name another one (not self) has.
+func funNameFree(ctx context.Context, q sqlx.QueryerContext, name string, self int64) error {
+	var other FunCateg
+	err := sqlx.GetContext(ctx, q, &other, `SELECT ID, server_categ_name FROM server_fun_categ
+		WHERE LOWER(TRIM(server_categ_name)) = LOWER(TRIM(?)) AND ID <> ? LIMIT 1`, name, self)
+	if isNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("store: function category names: %w", err)
+	}
+	return fmt.Errorf("function category %d is already named %q; choose another name: %w", other.ID, other.Name, ErrConflict)
+}
+
+// appNameFree refuses an application name another application (not self)
+// of the same function category has.
+func appNameFree(ctx context.Context, q sqlx.QueryerContext, c AppCateg) error {
+	var other AppCateg
+	err := sqlx.GetContext(ctx, q, &other, `SELECT ID, server_categ_id, app_categ_name FROM server_app_categ
+		WHERE server_categ_id = ? AND LOWER(TRIM(app_categ_name)) = LOWER(TRIM(?)) AND ID <> ? LIMIT 1`, c.FunCategID, c.Name, c.ID)
+	if isNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("store: application names: %w", err)
+	}
+	return fmt.Errorf("application category %d of this function category is already named %q; choose another name: %w", other.ID, other.Name, ErrConflict)
+}
+
 // CreateFunCateg adds a function category and returns its id.
 func (s *Store) CreateFunCateg(ctx context.Context, name string) (int64, error) {
 	if err := checkLegacyName("function category", name, MaxCategNameLen); err != nil {
 		return 0, err
 	}
-	res, err := s.db.ExecContext(ctx, `INSERT INTO server_fun_categ (server_categ_name) VALUES (?)`, name)
-	if err != nil {
-		return 0, classify(err, "create function category")
-	}
-	return res.LastInsertId()
+	var id int64
+	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+		if err := funNameFree(ctx, tx, name, 0); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `INSERT INTO server_fun_categ (server_categ_name) VALUES (?)`, name)
+		if err != nil {
+			return classify(err, "create function category")
+		}
+		id, err = res.LastInsertId()
+		return err
+	})
+	return id, err
 }
 
 // UpdateFunCateg renames a function category.
@@ -108,6 +152,9 @@ func (s *Store) UpdateFunCateg(ctx context.Context, id int64, name string) error
 	return s.inTx(ctx, func(tx *sqlx.Tx) error {
 		if err := exists(ctx, tx, `SELECT 1 FROM server_fun_categ WHERE ID = ?`, id); err != nil {
 			return classify(err, fmt.Sprintf("function category %d", id))
+		}
+		if err := funNameFree(ctx, tx, name, id); err != nil {
+			return err
 		}
 		_, err := tx.ExecContext(ctx, `UPDATE server_fun_categ SET server_categ_name = ? WHERE ID = ?`, name, id)
 		return classify(err, "update function category")
@@ -163,7 +210,7 @@ func checkAppCateg(ctx context.Context, q sqlx.QueryerContext, c AppCateg) error
 	if err := exists(ctx, q, `SELECT 1 FROM server_fun_categ WHERE ID = ?`, c.FunCategID); err != nil {
 		return invalid("application category: function category %d does not exist", c.FunCategID)
 	}
-	return nil
+	return appNameFree(ctx, q, c)
 }
 
 // CreateAppCateg adds an application category (its function category must

@@ -14,24 +14,6 @@ import (
 	"github.com/omserver/omserver-go/internal/task"
 )
 
-// Run statuses.
-const (
-	RunRunning     = "running"
-	RunDone        = "done"        // every host reported (whatever each host's status)
-	RunFailed      = "failed"      // the run could not be dispatched or the master refused it
-	RunCancelled   = "cancelled"   // an operator cancelled it
-	RunInterrupted = "interrupted" // the stream broke or the web tier restarted mid-run
-)
-
-// ValidRunStatus reports whether st is one of the run statuses.
-func ValidRunStatus(st string) bool {
-	switch st {
-	case RunRunning, RunDone, RunFailed, RunCancelled, RunInterrupted:
-		return true
-	}
-	return false
-}
-
 // Run is one execution of a module on a set of hosts, recorded before it is
 // dispatched. ModuleName is the module's name at the time of the run.
 type Run struct {
@@ -41,7 +23,7 @@ type Run struct {
 	Username   string            `json:"username"`
 	Params     map[string]string `json:"params"`
 	Hosts      []task.Host       `json:"hosts"`
-	Status     string            `json:"status"`
+	Status     task.RunStatus    `json:"status"`
 	Error      string            `json:"error,omitempty"`
 	Master     string            `json:"master,omitempty"` // address of the master that ran it
 	CreatedAt  time.Time         `json:"created_at"`
@@ -52,17 +34,17 @@ type Run struct {
 }
 
 type runRow struct {
-	ID         string       `db:"id"`
-	ModuleID   int64        `db:"module_id"`
-	ModuleName string       `db:"module_name"`
-	Username   string       `db:"username"`
-	Params     string       `db:"params"`
-	Hosts      string       `db:"hosts"`
-	Status     string       `db:"status"`
-	Error      string       `db:"error"`
-	Master     string       `db:"master"`
-	CreatedAt  time.Time    `db:"created_at"`
-	FinishedAt sql.NullTime `db:"finished_at"`
+	ID         string         `db:"id"`
+	ModuleID   int64          `db:"module_id"`
+	ModuleName string         `db:"module_name"`
+	Username   string         `db:"username"`
+	Params     string         `db:"params"`
+	Hosts      string         `db:"hosts"`
+	Status     task.RunStatus `db:"status"`
+	Error      string         `db:"error"`
+	Master     string         `db:"master"`
+	CreatedAt  time.Time      `db:"created_at"`
+	FinishedAt sql.NullTime   `db:"finished_at"`
 }
 
 const runCols = `id, module_id, module_name, username, params, hosts, status, error, master, created_at, finished_at`
@@ -137,9 +119,9 @@ func (s *Store) CreateRun(ctx context.Context, r Run) error {
 		return invalid("run %s: module name or master address too long", r.ID)
 	}
 	if r.Status == "" {
-		r.Status = RunRunning
+		r.Status = task.RunRunning
 	}
-	if !ValidRunStatus(r.Status) {
+	if !r.Status.Valid() {
 		return invalid("run %s: status %q unknown", r.ID, r.Status)
 	}
 	if r.CreatedAt.IsZero() {
@@ -213,20 +195,20 @@ func (s *Store) AddRunResult(ctx context.Context, runID string, r task.HostResul
 
 // FinishRun moves a running run to a final status. A run that is not
 // running any more is ErrConflict; an unknown one ErrNotFound.
-func (s *Store) FinishRun(ctx context.Context, id, status, errText string) error {
-	if !ValidRunStatus(status) || status == RunRunning {
+func (s *Store) FinishRun(ctx context.Context, id string, status task.RunStatus, errText string) error {
+	if !status.Finished() {
 		return invalid("run %s: %q is not a final status", id, status)
 	}
 	return s.inTx(ctx, func(tx *sqlx.Tx) error {
-		var cur string
+		var cur task.RunStatus
 		if err := tx.GetContext(ctx, &cur, `SELECT status FROM runs WHERE id = ?`, id); err != nil {
 			return classify(err, "run "+id)
 		}
-		if cur != RunRunning {
+		if cur != task.RunRunning {
 			return fmt.Errorf("run %s is already %s: %w", id, cur, ErrConflict)
 		}
 		_, err := tx.ExecContext(ctx, `UPDATE runs SET status = ?, error = ?, finished_at = ? WHERE id = ? AND status = ?`,
-			status, clipText(errText, MaxRunErrorLen), dbTime(s.now()), id, RunRunning)
+			status, clipText(errText, MaxRunErrorLen), dbTime(s.now()), id, task.RunRunning)
 		return classify(err, "finish run "+id)
 	})
 }
@@ -283,7 +265,7 @@ type RunFilter struct {
 	Offset   int
 	Username string
 	ModuleID int64
-	Status   string
+	Status   task.RunStatus
 }
 
 // ListRuns returns one page of runs, newest first, and how many match.
@@ -294,7 +276,7 @@ func (s *Store) ListRuns(ctx context.Context, f RunFilter) ([]Run, int, error) {
 	if f.Limit > 500 || f.Offset < 0 {
 		return nil, 0, invalid("runs: limit must be 1..500 and offset not negative")
 	}
-	if f.Status != "" && !ValidRunStatus(f.Status) {
+	if f.Status != "" && !f.Status.Valid() {
 		return nil, 0, invalid("runs: status %q unknown", f.Status)
 	}
 	var where []string
@@ -358,7 +340,7 @@ func (s *Store) ListRuns(ctx context.Context, f RunFilter) ([]Run, int, error) {
 // longer receive results. It assumes one web tier per database.
 func (s *Store) MarkInterruptedRuns(ctx context.Context) (int64, error) {
 	res, err := s.db.ExecContext(ctx, `UPDATE runs SET status = ?, finished_at = ?, error = ? WHERE status = ?`,
-		RunInterrupted, dbTime(s.now()), "the web tier stopped while the run was in progress", RunRunning)
+		task.RunInterrupted, dbTime(s.now()), "the web tier stopped while the run was in progress", task.RunRunning)
 	if err != nil {
 		return 0, classify(err, "mark interrupted runs")
 	}

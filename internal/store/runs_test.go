@@ -68,7 +68,7 @@ func TestRuns(t *testing.T) {
 			t.Fatal(err)
 		}
 		want := run
-		want.Status, want.CreatedAt = RunRunning, clock
+		want.Status, want.CreatedAt = task.RunRunning, clock
 		want.Summary = map[task.Status]int{task.StatusOK: 1, task.StatusUnreachable: 1}
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("run = %+v\nwant %+v", got, want)
@@ -89,21 +89,21 @@ func TestRuns(t *testing.T) {
 			t.Errorf("after replace = %+v", results)
 		}
 
-		if err := s.FinishRun(ctx, "run-1", RunRunning, ""); !errors.Is(err, ErrInvalid) {
+		if err := s.FinishRun(ctx, "run-1", task.RunRunning, ""); !errors.Is(err, ErrInvalid) {
 			t.Errorf("finish as running = %v", err)
 		}
 		clock = clock.Add(time.Minute)
-		if err := s.FinishRun(ctx, "run-1", RunDone, ""); err != nil {
+		if err := s.FinishRun(ctx, "run-1", task.RunDone, ""); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.FinishRun(ctx, "run-1", RunCancelled, ""); !errors.Is(err, ErrConflict) {
+		if err := s.FinishRun(ctx, "run-1", task.RunCancelled, ""); !errors.Is(err, ErrConflict) {
 			t.Errorf("finish twice = %v", err)
 		}
-		if err := s.FinishRun(ctx, "nope", RunDone, ""); !errors.Is(err, ErrNotFound) {
+		if err := s.FinishRun(ctx, "nope", task.RunDone, ""); !errors.Is(err, ErrNotFound) {
 			t.Errorf("finish unknown = %v", err)
 		}
 		got, _, _ = s.GetRun(ctx, "run-1")
-		if got.Status != RunDone || got.FinishedAt == nil || !got.FinishedAt.Equal(clock) {
+		if got.Status != task.RunDone || got.FinishedAt == nil || !got.FinishedAt.Equal(clock) {
 			t.Errorf("finished run = %+v", got)
 		}
 		if _, _, err := s.GetRun(ctx, "nope"); !errors.Is(err, ErrNotFound) {
@@ -150,16 +150,16 @@ func TestRuns(t *testing.T) {
 			t.Fatalf("mark interrupted = %d, %v; want 5", n, err)
 		}
 		r1, r1res, _ := s.GetRun(ctx, "r1")
-		if r1.Status != RunInterrupted || r1.FinishedAt == nil || len(r1res) != 1 || r1res[0].Stdout != "partial" {
+		if r1.Status != task.RunInterrupted || r1.FinishedAt == nil || len(r1res) != 1 || r1res[0].Stdout != "partial" {
 			t.Errorf("interrupted run = %+v %+v", r1, r1res)
 		}
-		if done, _, _ := s.GetRun(ctx, "run-1"); done.Status != RunDone {
+		if done, _, _ := s.GetRun(ctx, "run-1"); done.Status != task.RunDone {
 			t.Errorf("finished run was touched: %s", done.Status)
 		}
 		if n, _ := s.MarkInterruptedRuns(ctx); n != 0 {
 			t.Errorf("second mark = %d", n)
 		}
-		_, total, _ = s.ListRuns(ctx, RunFilter{Status: RunInterrupted})
+		_, total, _ = s.ListRuns(ctx, RunFilter{Status: task.RunInterrupted})
 		if total != 5 {
 			t.Errorf("interrupted count = %d", total)
 		}

@@ -28,6 +28,7 @@ import (
 	"github.com/pressly/goose/v3/lock"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver (pure Go)
 
+	"github.com/omserver/omserver-go/internal/apperr"
 	"github.com/omserver/omserver-go/migrations"
 )
 
@@ -38,12 +39,15 @@ const (
 )
 
 // Sentinel errors; every error the store returns for bad input or missing
-// rows wraps one of them with a message saying what was wrong.
+// rows wraps one of them with a message saying what was wrong. Each carries
+// its apperr category, so callers map it without reading the text; any
+// other error (the database is down, a query failed) is uncategorised, and
+// its text is for the log only.
 var (
-	ErrNotFound = errors.New("not found")
-	ErrInUse    = errors.New("in use")
-	ErrConflict = errors.New("conflict")
-	ErrInvalid  = errors.New("invalid input")
+	ErrNotFound = apperr.New(apperr.NotFound, "not found")
+	ErrInUse    = apperr.New(apperr.Conflict, "in use")
+	ErrConflict = apperr.New(apperr.Conflict, "conflict")
+	ErrInvalid  = apperr.New(apperr.Invalid, "invalid input")
 )
 
 // Store is a handle on the database. It is safe for concurrent use.

@@ -5,7 +5,6 @@
 package task
 
 import (
-	"errors"
 	"fmt"
 	"time"
 )
@@ -47,49 +46,54 @@ const (
 )
 
 // Validate checks the task's shape (not its parameters against a module:
-// that is the module registry's job).
+// that is the module registry's job). Its errors wrap ErrInvalidTask.
 func (t Task) Validate() error {
 	if t.RunID == "" || len(t.RunID) > MaxRunIDBytes {
-		return fmt.Errorf("task: run id must be 1..%d bytes", MaxRunIDBytes)
+		return invalidf("run id must be 1..%d bytes", MaxRunIDBytes)
 	}
 	if t.ModuleID <= 0 {
-		return fmt.Errorf("task: module id %d is not a positive integer", t.ModuleID)
+		return invalidf("module id %d is not a positive integer", t.ModuleID)
 	}
 	if len(t.Hosts) == 0 {
-		return errors.New("task: no hosts")
+		return invalidf("no hosts")
 	}
 	if len(t.Hosts) > MaxHosts {
-		return fmt.Errorf("task: %d hosts is more than the limit of %d", len(t.Hosts), MaxHosts)
+		return invalidf("%d hosts is more than the limit of %d", len(t.Hosts), MaxHosts)
 	}
 	seen := make(map[string]bool, len(t.Hosts))
 	for i, h := range t.Hosts {
 		if h.IP == "" && h.Name == "" {
-			return fmt.Errorf("task: host %d has neither ip nor name", i)
+			return invalidf("host %d has neither ip nor name", i)
 		}
 		key := h.IP + "\x00" + h.Name
 		if seen[key] {
-			return fmt.Errorf("task: host %s listed twice", h)
+			return invalidf("host %s listed twice", h)
 		}
 		seen[key] = true
 	}
 	if len(t.Params) > MaxParams {
-		return fmt.Errorf("task: %d parameters is more than the limit of %d", len(t.Params), MaxParams)
+		return invalidf("%d parameters is more than the limit of %d", len(t.Params), MaxParams)
 	}
 	for k, v := range t.Params {
 		if len(k) > 64 || len(v) > MaxParamBytes {
-			return fmt.Errorf("task: parameter %q is too long", k)
+			return invalidf("parameter %q is too long", k)
 		}
 	}
 	if t.IssuedAt.IsZero() {
-		return errors.New("task: issue time missing")
+		return invalidf("issue time missing")
 	}
 	if t.Nonce == "" {
-		return errors.New("task: nonce missing")
+		return invalidf("nonce missing")
 	}
 	if len(t.Nonce) > MaxNonceBytes {
-		return fmt.Errorf("task: nonce longer than %d bytes", MaxNonceBytes)
+		return invalidf("nonce longer than %d bytes", MaxNonceBytes)
 	}
 	return nil
+}
+
+// invalidf is a task shape error: it wraps ErrInvalidTask.
+func invalidf(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrInvalidTask}, args...)...)
 }
 
 // Status is the outcome of one host.

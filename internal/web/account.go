@@ -2,16 +2,18 @@ package web
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/omserver/omserver-go/internal/apperr"
 )
 
 // errWrongPassword is a refused password change: the current password
 // given does not match.
-var errWrongPassword = errors.New("the current password is wrong")
+var errWrongPassword = apperr.New(apperr.Forbidden, "the current password is wrong")
 
 // changeOwnPassword lets any user replace their own password, given the
 // current one (so a borrowed session or a leaked token cannot take the
@@ -29,11 +31,11 @@ func (s *Server) changeOwnPassword(r *http.Request, current, next string) error 
 		return errWrongPassword
 	}
 	if next == current {
-		return badReq("the new password is the same as the current one")
+		return invalidf("the new password is the same as the current one")
 	}
 	hash, err := HashPassword(next)
 	if err != nil {
-		return badReq("%s", err.Error())
+		return invalidf("%s", err)
 	}
 	if err := s.st.SetUserPassword(ctx, u.ID, hash); err != nil {
 		return err
@@ -45,55 +47,49 @@ func (s *Server) changeOwnPassword(r *http.Request, current, next string) error 
 	return nil
 }
 
-func (s *Server) apiPasswordChange(w http.ResponseWriter, r *http.Request) {
+func (s *Server) apiMe(w http.ResponseWriter, r *http.Request) error {
+	p := authOf(r)
+	writeJSON(w, http.StatusOK, map[string]any{"id": p.UserID, "name": p.Name, "role": p.Role})
+	return nil
+}
+
+func (s *Server) apiPasswordChange(w http.ResponseWriter, r *http.Request) error {
 	var b struct {
 		Current string `json:"current_password"`
 		New     string `json:"new_password"`
 	}
-	if !s.decodeJSON(w, r, &b) {
-		return
+	if err := s.decodeJSON(r, &b); err != nil {
+		return err
 	}
-	err := s.changeOwnPassword(r, b.Current, b.New)
-	var br *badRequest
-	switch {
-	case errors.Is(err, errWrongPassword):
-		writeJSONError(w, http.StatusForbidden, "password not changed: "+err.Error())
-	case errors.As(err, &br):
-		writeJSONError(w, http.StatusBadRequest, "password not changed: "+br.msg)
-	case err != nil:
-		s.apiStoreError(w, r, "change password", err)
-	default:
-		writeJSON(w, http.StatusOK, map[string]string{"status": "password changed; every session of this account has ended"})
+	if err := s.changeOwnPassword(r, b.Current, b.New); err != nil {
+		return fmt.Errorf("password not changed: %w", err)
 	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "password changed; every session of this account has ended"})
+	return nil
 }
 
-func (s *Server) pageAccount(w http.ResponseWriter, r *http.Request) {
+func (s *Server) pageAccount(w http.ResponseWriter, r *http.Request) error {
 	s.render(w, r, http.StatusOK, "account", "Your account", nil)
+	return nil
 }
 
 // pageAccountPassword changes the password and keeps this browser logged
 // in with a fresh session (the others have ended).
-func (s *Server) pageAccountPassword(w http.ResponseWriter, r *http.Request) {
-	if !s.parseForm(w, r) {
-		return
+func (s *Server) pageAccountPassword(w http.ResponseWriter, r *http.Request) error {
+	if err := s.parseForm(r); err != nil {
+		return err
 	}
 	f := r.PostForm
 	if f.Get("new_password") != f.Get("new_password2") {
 		s.renderWith(w, r, http.StatusBadRequest, "account", "Your account", nil, "", "Password not changed: the two new passwords differ.")
-		return
+		return nil
 	}
-	err := s.changeOwnPassword(r, f.Get("current_password"), f.Get("new_password"))
-	var br *badRequest
-	switch {
-	case errors.Is(err, errWrongPassword):
-		s.renderWith(w, r, http.StatusForbidden, "account", "Your account", nil, "", "Password not changed: "+err.Error()+".")
-		return
-	case errors.As(err, &br):
-		s.renderWith(w, r, http.StatusBadRequest, "account", "Your account", nil, "", "Password not changed: "+br.msg+".")
-		return
-	case err != nil:
-		s.pageFail(w, r, "change password", err)
-		return
+	if err := s.changeOwnPassword(r, f.Get("current_password"), f.Get("new_password")); err != nil {
+		if apperr.KindOf(err) == apperr.Internal {
+			return err
+		}
+		s.renderWith(w, r, statusOf(apperr.KindOf(err)), "account", "Your account", nil, "", "Password not changed: "+err.Error()+".")
+		return nil
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 10*time.Second)
 	defer cancel()
@@ -106,7 +102,8 @@ func (s *Server) pageAccountPassword(w http.ResponseWriter, r *http.Request) {
 		s.log.Error().Err(err).Msg("new session after password change")
 		s.clearCookie(w)
 		http.Redirect(w, r, "/login", http.StatusSeeOther)
-		return
+		return nil
 	}
 	http.Redirect(w, r, "/account?ok=password", http.StatusSeeOther)
+	return nil
 }

@@ -187,7 +187,7 @@ func TestModuleAdmin(t *testing.T) {
 		t.Fatalf("params %v", call.Task.Params)
 	}
 	call.Finish <- nil
-	e.waitStatus(id, store.RunDone)
+	e.waitStatus(id, task.RunDone)
 	e.do(req{method: "POST", path: "/api/v1/runs", as: "operator", body: `{"module_id":2001,"hosts":["192.168.1.10"],"params":{"sys_param_1":"501"}}`}).want(t, http.StatusBadRequest, "maximum")
 
 	// Edit through the page with structured rows.
@@ -247,7 +247,7 @@ func TestEscaping(t *testing.T) {
 	call.send(t, task.HostResult{Host: task.Host{IP: "192.168.1.10"}, Status: task.StatusOK,
 		Stdout: `<script>alert("out")</script>`, Stderr: `</pre><iframe src=//x>`, Error: `<b>e</b>`})
 	call.Finish <- nil
-	e.waitStatus(id, store.RunDone)
+	e.waitStatus(id, task.RunDone)
 
 	for _, p := range []string{"/runs/" + id, "/runs", "/modules"} {
 		body := e.do(req{method: "GET", path: p, as: "viewer"}).want(t, http.StatusOK).body
@@ -329,7 +329,7 @@ func TestSecurityHeadersHealthMetrics(t *testing.T) {
 	id := e.startRun("operator", `{"module_id":1003,"hosts":["192.168.1.10"]}`)
 	call := e.master.nextCall(t)
 	call.Finish <- nil
-	e.waitStatus(id, store.RunDone)
+	e.waitStatus(id, task.RunDone)
 	m := e.do(req{method: "GET", path: "/metrics"}).want(t, http.StatusOK, "omserver_web_runs_started_total 1",
 		`omserver_web_http_requests_total{code="200",method="GET",route="/login"}`, "omserver_web_sse_subscribers")
 	// The counter moves right after the run's record is finished.
@@ -348,7 +348,7 @@ func TestPaging(t *testing.T) {
 	ctx := context.Background()
 	for i := range 55 {
 		if err := e.st.CreateRun(ctx, store.Run{ID: "r" + itoa(int64(i)), ModuleID: 1003, ModuleName: "m", Username: "operator",
-			Hosts: []task.Host{{IP: "192.168.1.10"}}, Status: store.RunDone}); err != nil {
+			Hosts: []task.Host{{IP: "192.168.1.10"}}, Status: task.RunDone}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/url"
@@ -13,6 +14,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/omserver/omserver-go/internal/apperr"
 	"github.com/omserver/omserver-go/internal/store"
 )
 
@@ -204,66 +206,32 @@ func toPrincipal(u store.User, viaToken bool) *principal {
 
 func authOf(r *http.Request) *principal { return infoFrom(r.Context()).Auth }
 
-// requireAPI refuses callers without a login (401) or below min (403), as JSON.
-func (s *Server) requireAPI(min role) func(http.Handler) http.Handler {
+// require refuses callers without a login or below min. A browser on a
+// page is sent to the login page (safe methods come back to where they
+// were); API and legacy callers get 401 or 403 in their own format.
+func (s *Server) require(min role) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			p := authOf(r)
-			if p == nil {
-				w.Header().Set("WWW-Authenticate", `Bearer realm="omserver"`)
-				writeJSONError(w, http.StatusUnauthorized, "authentication required: log in or send Authorization: Bearer <token>")
-				return
-			}
-			if p.level < min {
-				writeJSONError(w, http.StatusForbidden, "your role ("+p.Role+") may not do this; it needs "+min.String())
-				return
-			}
-			next.ServeHTTP(w, r)
-		})
-	}
-}
-
-// requireText is requireAPI for the legacy text endpoints (plain-text errors).
-func (s *Server) requireText(min role) func(http.Handler) http.Handler {
-	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			p := authOf(r)
-			if p == nil {
-				w.Header().Set("WWW-Authenticate", `Bearer realm="omserver"`)
-				writeText(w, http.StatusUnauthorized, "authentication required: log in or send Authorization: Bearer <token>")
-				return
-			}
-			if p.level < min {
-				writeText(w, http.StatusForbidden, "your role ("+p.Role+") may not do this")
-				return
-			}
-			next.ServeHTTP(w, r)
-		})
-	}
-}
-
-// requirePage sends browsers without a session to the login page (safe
-// methods only come back to where they were) and refuses lower roles (403).
-func (s *Server) requirePage(min role) func(http.Handler) http.Handler {
-	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			p := authOf(r)
-			if p == nil {
+			switch {
+			case p == nil && routeKindOf(r) == routePage:
 				target := "/login"
 				if r.Method == http.MethodGet && r.URL.Path != "/" {
 					target += "?next=" + url.QueryEscape(r.URL.RequestURI())
 				}
 				http.Redirect(w, r, target, http.StatusSeeOther)
-				return
+			case p == nil:
+				s.fail(w, r, errLoginRequired)
+			case p.level < min:
+				s.fail(w, r, apperr.Errorf(apperr.Forbidden, "your role (%s) may not do this; it needs %s", p.Role, min))
+			default:
+				next.ServeHTTP(w, r)
 			}
-			if p.level < min {
-				s.renderError(w, r, http.StatusForbidden, "Your role ("+p.Role+") may not open this page; it needs "+min.String()+".")
-				return
-			}
-			next.ServeHTTP(w, r)
 		})
 	}
 }
+
+var errLoginRequired = apperr.New(apperr.Unauthenticated, "authentication required: log in or send Authorization: Bearer <token>")
 
 // clientIP is the TCP peer. Forwarded headers are not trusted: anyone can
 // set them, and the login rate limit must not be bypassable.
@@ -291,18 +259,18 @@ type loginForm struct {
 	Next     string
 }
 
-func (s *Server) pageLogin(w http.ResponseWriter, r *http.Request) {
+func (s *Server) pageLogin(w http.ResponseWriter, r *http.Request) error {
 	if authOf(r) != nil {
 		http.Redirect(w, r, "/", http.StatusSeeOther)
-		return
+		return nil
 	}
 	s.render(w, r, http.StatusOK, "login", "Log in", loginForm{Next: safeNext(r.URL.Query().Get("next"))})
+	return nil
 }
 
-func (s *Server) pageLoginPost(w http.ResponseWriter, r *http.Request) {
-	if err := r.ParseForm(); err != nil {
-		s.formError(w, r, err)
-		return
+func (s *Server) pageLoginPost(w http.ResponseWriter, r *http.Request) error {
+	if err := s.parseForm(r); err != nil {
+		return err
 	}
 	name := strings.TrimSpace(r.PostForm.Get("username"))
 	password := r.PostForm.Get("password")
@@ -321,18 +289,17 @@ func (s *Server) pageLoginPost(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Retry-After", "60")
 		s.renderWith(w, r, http.StatusTooManyRequests, "login", "Log in", form, "",
 			"Too many login attempts for this user or from this address. Wait a minute and try again.")
-		return
+		return nil
 	}
 	u, ok, err := s.checkPassword(r.Context(), name, password)
 	if err != nil {
-		s.serverError(w, r, "check password", err)
-		return
+		return fmt.Errorf("check password: %w", err)
 	}
 	if !ok {
 		s.metrics.loginFailures.Inc()
 		s.audit(r, name, "login.failed", "")
 		s.renderWith(w, r, http.StatusUnauthorized, "login", "Log in", form, "", "Wrong user name or password, or the account is disabled.")
-		return
+		return nil
 	}
 	s.limiter.succeeded(ip, name, time.Now())
 	// A session this browser already had ends: a login always starts a
@@ -343,15 +310,15 @@ func (s *Server) pageLoginPost(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if err := s.startSession(r.Context(), w, u, r.RemoteAddr); err != nil {
-		s.serverError(w, r, "start session", err)
-		return
+		return fmt.Errorf("start session: %w", err)
 	}
 	infoFrom(r.Context()).User = u.Name
 	s.audit(r, u.Name, "login.ok", "")
 	http.Redirect(w, r, next, http.StatusSeeOther)
+	return nil
 }
 
-func (s *Server) pageLogout(w http.ResponseWriter, r *http.Request) {
+func (s *Server) pageLogout(w http.ResponseWriter, r *http.Request) error {
 	if c, err := r.Cookie(sessionCookie); err == nil && c.Value != "" {
 		if err := s.st.DeleteSession(r.Context(), store.HashToken(c.Value)); err != nil && !errors.Is(err, store.ErrNotFound) {
 			s.log.Error().Err(err).Msg("delete session")
@@ -362,14 +329,5 @@ func (s *Server) pageLogout(w http.ResponseWriter, r *http.Request) {
 	}
 	s.clearCookie(w)
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
-}
-
-// audit records a security-relevant event; a failure to record is logged,
-// not shown to the user (the action itself already happened or was refused).
-func (s *Server) audit(r *http.Request, user, action, detail string) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 5*time.Second)
-	defer cancel()
-	if err := s.st.AddAudit(ctx, store.AuditEntry{Username: user, Action: action, Detail: detail, RemoteAddr: clientIP(r)}); err != nil {
-		s.log.Error().Err(err).Str("action", action).Msg("write audit log")
-	}
+	return nil
 }

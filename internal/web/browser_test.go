@@ -114,7 +114,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	); err != nil {
 		t.Fatalf("live run page: %v", err)
 	}
-	e.waitStatus(id, store.RunFailed)
+	e.waitStatus(id, task.RunFailed)
 }
 
 // TestDashboardStreamLost: when the browser gives up on a run's event
@@ -222,5 +222,5 @@ func TestRunPageCancel(t *testing.T) {
 	if err != nil {
 		t.Fatalf("after cancel: %v", err)
 	}
-	e.waitStatus(id, store.RunCancelled)
+	e.waitStatus(id, task.RunCancelled)
 }

@@ -46,13 +46,15 @@ func newFakeMaster() *fakeMaster {
 	return &fakeMaster{calls: make(chan *fakeCall, 16), cancels: make(chan string, 16)}
 }
 
-func (f *fakeMaster) Run(ctx context.Context, t task.Task, onResult func(task.HostResult)) error {
+func (f *fakeMaster) Run(ctx context.Context, t task.Task, onEvent func(task.Event)) error {
 	c := &fakeCall{Task: t, Results: make(chan task.HostResult), Finish: make(chan error, 1)}
 	f.calls <- c
+	var seq uint64
 	for {
 		select {
 		case r := <-c.Results:
-			onResult(r)
+			seq++
+			onEvent(task.Event{Seq: seq, RunID: t.RunID, Type: task.EventResult, Result: &r})
 		case err := <-c.Finish:
 			return err
 		case <-ctx.Done():
@@ -317,15 +319,15 @@ type sseEvent struct {
 	Data string
 }
 
-// sseStream reads events from an open stream.
-type sseStream struct {
+// sseClient reads events from an open stream.
+type sseClient struct {
 	t      *testing.T
 	res    *http.Response
 	events chan sseEvent
 	cancel context.CancelFunc
 }
 
-func (e *env) openEvents(runID, as string) *sseStream {
+func (e *env) openEvents(runID, as string) *sseClient {
 	e.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	hr, _ := http.NewRequestWithContext(ctx, http.MethodGet, e.ts.URL+"/api/v1/runs/"+runID+"/events", nil)
@@ -343,7 +345,7 @@ func (e *env) openEvents(runID, as string) *sseStream {
 	if ct := res.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/event-stream") {
 		e.t.Fatalf("events: content type %q", ct)
 	}
-	s := &sseStream{t: e.t, res: res, events: make(chan sseEvent, 100), cancel: cancel}
+	s := &sseClient{t: e.t, res: res, events: make(chan sseEvent, 100), cancel: cancel}
 	go func() {
 		defer close(s.events)
 		sc := bufio.NewScanner(res.Body)
@@ -368,7 +370,7 @@ func (e *env) openEvents(runID, as string) *sseStream {
 	return s
 }
 
-func (s *sseStream) next() sseEvent {
+func (s *sseClient) next() sseEvent {
 	s.t.Helper()
 	select {
 	case ev, ok := <-s.events:
@@ -383,7 +385,7 @@ func (s *sseStream) next() sseEvent {
 }
 
 // waitStatus polls the stored run until it reaches status (bounded).
-func (e *env) waitStatus(id, status string) store.Run {
+func (e *env) waitStatus(id string, status task.RunStatus) store.Run {
 	e.t.Helper()
 	deadline := time.Now().Add(testTimeout)
 	for {

@@ -1,13 +1,12 @@
 package web
 
 import (
-	"context"
 	"errors"
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
+	"github.com/omserver/omserver-go/internal/apperr"
 	"github.com/omserver/omserver-go/internal/store"
 )
 
@@ -21,70 +20,65 @@ const (
 	legacyModulePlaceholder = "请选择功能模块..."
 )
 
-func legacyText(w http.ResponseWriter, body string) {
-	writeText(w, http.StatusOK, body)
-}
-
 // legacyID reads a required positive integer query parameter.
-func legacyID(w http.ResponseWriter, r *http.Request, name string) (int64, bool) {
+func legacyID(r *http.Request, name string) (int64, error) {
 	raw := r.URL.Query().Get(name)
 	if raw == "" {
-		writeText(w, http.StatusBadRequest, "missing query parameter "+name)
-		return 0, false
+		return 0, invalidf("missing query parameter %s", name)
 	}
 	id, err := strconv.ParseInt(raw, 10, 64)
 	if err != nil || id <= 0 {
-		writeText(w, http.StatusBadRequest, "query parameter "+name+"="+strconv.Quote(clipRunes(raw, 40))+" is not a positive integer")
-		return 0, false
+		return 0, invalidf("query parameter %s=%s is not a positive integer", name, strconv.Quote(clipRunes(raw, 40)))
 	}
-	return id, true
+	return id, nil
 }
 
-func (s *Server) legacyFunCateg(w http.ResponseWriter, r *http.Request) {
+// legacyList answers "name,name|id,id" with the select's placeholder first.
+func legacyList(w http.ResponseWriter, placeholder string, n int, item func(i int) (string, int64)) {
+	names := make([]string, 1, n+1)
+	ids := make([]string, 1, n+1)
+	names[0], ids[0] = placeholder, "-1"
+	for i := range n {
+		name, id := item(i)
+		names = append(names, name)
+		ids = append(ids, strconv.FormatInt(id, 10))
+	}
+	writeText(w, http.StatusOK, strings.Join(names, ",")+"|"+strings.Join(ids, ","))
+}
+
+func (s *Server) legacyFunCateg(w http.ResponseWriter, r *http.Request) error {
 	list, err := s.st.ListFunCategs(r.Context())
 	if err != nil {
-		s.serverError(w, r, "list function categories", err)
-		return
+		return err
 	}
-	names := []string{legacyFunPlaceholder}
-	ids := []string{"-1"}
-	for _, c := range list {
-		names = append(names, c.Name)
-		ids = append(ids, strconv.FormatInt(c.ID, 10))
-	}
-	legacyText(w, strings.Join(names, ",")+"|"+strings.Join(ids, ","))
+	legacyList(w, legacyFunPlaceholder, len(list), func(i int) (string, int64) { return list[i].Name, list[i].ID })
+	return nil
 }
 
-func (s *Server) legacyAppCateg(w http.ResponseWriter, r *http.Request) {
-	funID, ok := legacyID(w, r, "fun_categId")
-	if !ok {
-		return
+func (s *Server) legacyAppCateg(w http.ResponseWriter, r *http.Request) error {
+	funID, err := legacyID(r, "fun_categId")
+	if err != nil {
+		return err
 	}
 	list, err := s.st.ListAppCategs(r.Context(), funID)
 	if err != nil {
-		s.serverError(w, r, "list application categories", err)
-		return
+		return err
 	}
-	names := []string{legacyAppPlaceholder}
-	ids := []string{"-1"}
-	for _, c := range list {
-		names = append(names, c.Name)
-		ids = append(ids, strconv.FormatInt(c.ID, 10))
-	}
-	legacyText(w, strings.Join(names, ",")+"|"+strings.Join(ids, ","))
+	legacyList(w, legacyAppPlaceholder, len(list), func(i int) (string, int64) { return list[i].Name, list[i].ID })
+	return nil
 }
 
-func (s *Server) legacyServerList(w http.ResponseWriter, r *http.Request) {
-	appID, ok := legacyID(w, r, "app_categId")
-	if !ok {
-		return
+func (s *Server) legacyServerList(w http.ResponseWriter, r *http.Request) error {
+	appID, err := legacyID(r, "app_categId")
+	if err != nil {
+		return err
 	}
 	list, err := s.st.ListServers(r.Context(), appID)
 	if err != nil {
-		s.serverError(w, r, "list servers", err)
-		return
+		return err
 	}
-	legacyText(w, formatServerList(list))
+	writeText(w, http.StatusOK, formatServerList(list))
+	return nil
 }
 
 // formatServerList renders "ip,ip|ip*name,ip*name".
@@ -108,56 +102,30 @@ func formatServerList(list []store.Server) string {
 	return b.String()
 }
 
-func (s *Server) legacyModuleList(w http.ResponseWriter, r *http.Request) {
+func (s *Server) legacyModuleList(w http.ResponseWriter, r *http.Request) error {
 	list, err := s.st.ListModules(r.Context())
 	if err != nil {
-		s.serverError(w, r, "list modules", err)
-		return
+		return err
 	}
-	names := []string{legacyModulePlaceholder}
-	ids := []string{"-1"}
-	for _, m := range list {
-		names = append(names, m.Name)
-		ids = append(ids, strconv.FormatInt(m.ID, 10))
-	}
-	legacyText(w, strings.Join(names, ",")+"|"+strings.Join(ids, ","))
+	legacyList(w, legacyModulePlaceholder, len(list), func(i int) (string, int64) { return list[i].Name, list[i].ID })
+	return nil
 }
 
 // legacyModuleInfo answers "id@@name@@caption@@extend" as stored. It is
 // served as text/plain with nosniff, so the stored HTML in it is never
 // interpreted by a browser.
-func (s *Server) legacyModuleInfo(w http.ResponseWriter, r *http.Request) {
-	id, ok := legacyID(w, r, "Module_Id")
-	if !ok {
-		return
+func (s *Server) legacyModuleInfo(w http.ResponseWriter, r *http.Request) error {
+	id, err := legacyID(r, "Module_Id")
+	if err != nil {
+		return err
 	}
 	m, err := s.st.GetModule(r.Context(), id)
 	if errors.Is(err, store.ErrNotFound) {
-		writeText(w, http.StatusNotFound, "module "+strconv.FormatInt(id, 10)+" does not exist")
-		return
+		return apperr.Errorf(apperr.NotFound, "module %d does not exist", id)
 	}
 	if err != nil {
-		s.serverError(w, r, "get module", err)
-		return
+		return err
 	}
-	legacyText(w, strconv.FormatInt(m.ID, 10)+"@@"+m.Name+"@@"+m.Caption+"@@"+m.Extend)
-}
-
-// handleHealth reports the web tier, its database and the master.
-func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
-	defer cancel()
-	out := map[string]string{"web": "ok", "database": "ok", "master": "ok", "master_name": s.cfg.MasterName}
-	code := http.StatusOK
-	if err := s.st.Ping(ctx); err != nil {
-		s.log.Error().Err(err).Msg("health: database")
-		out["database"] = "unavailable"
-		code = http.StatusServiceUnavailable
-	}
-	if err := s.master.Health(ctx); err != nil {
-		s.log.Warn().Err(err).Msg("health: master")
-		out["master"] = "unavailable"
-		code = http.StatusServiceUnavailable
-	}
-	writeJSON(w, code, out)
+	writeText(w, http.StatusOK, strconv.FormatInt(m.ID, 10)+"@@"+m.Name+"@@"+m.Caption+"@@"+m.Extend)
+	return nil
 }

@@ -6,14 +6,12 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/omserver/omserver-go/internal/store"
-	"github.com/omserver/omserver-go/internal/task"
 	"github.com/omserver/omserver-go/internal/testutil/mysqltest"
 )
 
@@ -144,44 +142,6 @@ func BenchmarkLegacyServerList(b *testing.B) {
 			_ = formatServerList(list)
 		}
 	})
-}
-
-// BenchmarkSSEFanout measures one host result going from the run to N live
-// subscribers, each drained by its own goroutine (as each SSE stream is):
-// an iteration ends when every subscriber has it.
-func BenchmarkSSEFanout(b *testing.B) {
-	for _, n := range []int{1, 10, 100} {
-		b.Run("subscribers="+itoa(int64(n)), func(b *testing.B) {
-			br := newBroker()
-			var got sync.WaitGroup
-			var drained sync.WaitGroup
-			subs := make([]*subscription, n)
-			for i := range n {
-				subs[i] = br.subscribe()
-				drained.Add(1)
-				go func(sub *subscription) {
-					defer drained.Done()
-					for range sub.C {
-						got.Done()
-					}
-				}(subs[i])
-			}
-			res := task.HostResult{Host: task.Host{IP: "10.0.0.1", Name: "h"}, Status: task.StatusOK, Stdout: strings.Repeat("x", 512)}
-			b.ReportAllocs()
-			for b.Loop() {
-				got.Add(n)
-				br.publish(res)
-				got.Wait()
-			}
-			br.finish(runEnd{Status: store.RunDone})
-			drained.Wait()
-			for _, sub := range subs {
-				if sub.Lagged() {
-					b.Fatal("a subscriber was dropped")
-				}
-			}
-		})
-	}
 }
 
 // TestLegacySeparatorsRefused: names that would break the legacy text

@@ -5,14 +5,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
 
-// metrics live in a registry owned by the server, never the global default,
+// metrics live in a registry owned by the server (the runs service adds
+// its own to it), never the global default,
 // so several servers (tests, the demo) can coexist in one process.
 type metrics struct {
 	reg            *prometheus.Registry
 	requests       *prometheus.CounterVec
 	duration       *prometheus.HistogramVec
-	runsStarted    prometheus.Counter
-	runsFinished   *prometheus.CounterVec
 	sseSubscribers prometheus.Gauge
 	loginFailures  prometheus.Counter
 }
@@ -29,14 +28,6 @@ func newMetrics() *metrics {
 			Help:    "HTTP request durations by method and route pattern (SSE streams last as long as the run).",
 			Buckets: prometheus.DefBuckets,
 		}, []string{"method", "route"}),
-		runsStarted: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: "omserver_web", Name: "runs_started_total",
-			Help: "Runs recorded and dispatched to the master.",
-		}),
-		runsFinished: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "omserver_web", Name: "runs_finished_total",
-			Help: "Runs finished, by final status.",
-		}, []string{"status"}),
 		sseSubscribers: prometheus.NewGauge(prometheus.GaugeOpts{
 			Namespace: "omserver_web", Name: "sse_subscribers",
 			Help: "Open server-sent event streams.",
@@ -46,7 +37,7 @@ func newMetrics() *metrics {
 			Help: "Failed or rate-limited login attempts.",
 		}),
 	}
-	m.reg.MustRegister(m.requests, m.duration, m.runsStarted, m.runsFinished, m.sseSubscribers, m.loginFailures,
+	m.reg.MustRegister(m.requests, m.duration, m.sseSubscribers, m.loginFailures,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/url"
 	"runtime/debug"
-	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -114,7 +113,7 @@ func (s *Server) recoverer(next http.Handler) http.Handler {
 				}
 				s.log.Error().Str("request_id", infoFrom(r.Context()).ID).
 					Interface("panic", v).Bytes("stack", debug.Stack()).Msg("handler panicked")
-				writeError(w, r, http.StatusInternalServerError, "internal error (request "+infoFrom(r.Context()).ID+")")
+				s.answerError(w, r, http.StatusInternalServerError, "internal error (request "+infoFrom(r.Context()).ID+")")
 			}
 		}()
 		next.ServeHTTP(w, r)
@@ -126,7 +125,7 @@ func (s *Server) recoverer(next http.Handler) http.Handler {
 func (s *Server) limitBody(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength > s.cfg.MaxBodyBytes {
-			writeError(w, r, http.StatusRequestEntityTooLarge, s.tooLargeMessage())
+			s.answerError(w, r, http.StatusRequestEntityTooLarge, s.tooLargeMessage())
 			return
 		}
 		if r.Body != nil {
@@ -182,7 +181,7 @@ func (s *Server) crossOrigin() (func(http.Handler) http.Handler, error) {
 		s.log.Warn().Str("request_id", infoFrom(r.Context()).ID).Str("path", r.URL.Path).
 			Str("origin", r.Header.Get("Origin")).Str("sec_fetch_site", r.Header.Get("Sec-Fetch-Site")).
 			Msg("cross-origin request refused")
-		writeError(w, r, http.StatusForbidden, "cross-origin request refused: state changes must come from this site's own pages")
+		s.answerError(w, r, http.StatusForbidden, "cross-origin request refused: state changes must come from this site's own pages")
 	}))
 	return cop.Handler, nil
 }
@@ -190,10 +189,4 @@ func (s *Server) crossOrigin() (func(http.Handler) http.Handler, error) {
 // metricsHandler serves the server's own registry.
 func (s *Server) metricsHandler() http.Handler {
 	return promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{Registry: s.metrics.reg})
-}
-
-// wantsJSON tells API and script callers (JSON errors) from browsers on pages
-// (HTML or plain-text errors).
-func wantsJSON(r *http.Request) bool {
-	return strings.HasPrefix(r.URL.Path, "/api/")
 }

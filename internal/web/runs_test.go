@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/omserver/omserver-go/internal/runs"
 	"github.com/omserver/omserver-go/internal/store"
 	"github.com/omserver/omserver-go/internal/task"
 )
@@ -35,7 +36,7 @@ func TestRunLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if run.Status != store.RunRunning || run.Username != "operator" || run.ModuleID != 1001 || run.ModuleName != "查看系统日志" ||
+	if run.Status != task.RunRunning || run.Username != "operator" || run.ModuleID != 1001 || run.ModuleName != "查看系统日志" ||
 		run.Params["sys_param_1"] != "20" || len(run.Hosts) != 2 || run.Hosts[0].IP != "192.168.1.20" || run.Hosts[0].Name != "sn2013-08-020" || len(results) != 0 {
 		t.Fatalf("recorded run %+v with %d results", run, len(results))
 	}
@@ -68,7 +69,7 @@ func TestRunLifecycle(t *testing.T) {
 		t.Fatalf("event %+v", ev)
 	}
 
-	run = e.waitStatus(id, store.RunDone)
+	run = e.waitStatus(id, task.RunDone)
 	_, results, _ = e.st.GetRun(context.Background(), id)
 	if len(results) != 2 || results[0].Stdout != "first" || results[1].Stdout != "second" || results[1].Status != task.StatusFailed {
 		t.Fatalf("stored results in arrival order: %+v", results)
@@ -109,7 +110,7 @@ func TestRunDefaultsAndModuleWithoutParams(t *testing.T) {
 		t.Fatalf("default not applied: %v", call.Task.Params)
 	}
 	call.Finish <- nil
-	e.waitStatus(id, store.RunDone)
+	e.waitStatus(id, task.RunDone)
 
 	id = e.startRun("operator", `{"module_id":1003,"hosts":["192.168.1.10"],"params":{}}`)
 	call = e.master.nextCall(t)
@@ -118,7 +119,7 @@ func TestRunDefaultsAndModuleWithoutParams(t *testing.T) {
 	}
 	call.Finish <- nil
 	// No result at all: the detail page says so.
-	e.waitStatus(id, store.RunDone)
+	e.waitStatus(id, task.RunDone)
 	e.do(req{method: "GET", path: "/runs/" + id, as: "viewer"}).want(t, http.StatusOK, "status-noresult", "no result")
 }
 
@@ -135,19 +136,12 @@ func TestRunMasterError(t *testing.T) {
 	if ev.Name != "done" || !strings.Contains(ev.Data, `"status":"failed"`) || !strings.Contains(ev.Data, "no master reachable") {
 		t.Fatalf("done event %+v", ev)
 	}
-	run := e.waitStatus(id, store.RunFailed)
+	run := e.waitStatus(id, task.RunFailed)
 	if !strings.Contains(run.Error, "no master reachable") {
 		t.Fatalf("error %q", run.Error)
 	}
 	e.do(req{method: "GET", path: "/runs/" + id, as: "viewer"}).want(t, http.StatusOK, "no master reachable", "status-noresult")
 }
-
-// lostMaster is the error a relay client gives when the master accepted a
-// run and was lost during it.
-type lostMaster struct{}
-
-func (lostMaster) Error() string     { return "master 127.0.0.1:7070 went away during the run" }
-func (lostMaster) Interrupted() bool { return true }
 
 // TestRunMasterLostMidRun: a master lost after accepting the run leaves it
 // interrupted (hosts may have run it), with the results that had arrived.
@@ -156,13 +150,15 @@ func TestRunMasterLostMidRun(t *testing.T) {
 	id := e.startRun("operator", `{"module_id":1003,"hosts":["192.168.1.10","192.168.1.20"]}`)
 	call := e.master.nextCall(t)
 	call.send(t, result("192.168.1.10", "", task.StatusOK, "kept"))
-	call.Finish <- fmt.Errorf("relay: %w", lostMaster{})
-	run := e.waitStatus(id, store.RunInterrupted)
+	// What a relay client gives when the master accepted the run and was
+	// lost during it.
+	call.Finish <- fmt.Errorf("master 127.0.0.1:7070 went away during the run: %w", task.ErrInterrupted)
+	run := e.waitStatus(id, task.RunInterrupted)
 	if !strings.Contains(run.Error, "went away") {
 		t.Fatalf("error %q", run.Error)
 	}
 	got, results, err := e.st.GetRun(context.Background(), id)
-	if err != nil || got.Status != store.RunInterrupted || len(results) != 1 || results[0].Stdout != "kept" {
+	if err != nil || got.Status != task.RunInterrupted || len(results) != 1 || results[0].Stdout != "kept" {
 		t.Fatalf("stored run %+v results %+v err %v", got, results, err)
 	}
 }
@@ -185,7 +181,7 @@ func TestRunCancel(t *testing.T) {
 	// The master reports the hosts it stopped, then ends.
 	call.send(t, result("192.168.1.10", "", task.StatusCancelled, ""))
 	call.Finish <- nil
-	e.waitStatus(id, store.RunCancelled)
+	e.waitStatus(id, task.RunCancelled)
 	_, results, _ := e.st.GetRun(context.Background(), id)
 	if len(results) != 1 || results[0].Status != task.StatusCancelled {
 		t.Fatalf("results %+v", results)
@@ -207,7 +203,7 @@ func TestRunCancelMasterDown(t *testing.T) {
 	id := e.startRun("operator", `{"module_id":1003,"hosts":["192.168.1.10"]}`)
 	e.master.nextCall(t)
 	e.do(req{method: "POST", path: "/api/v1/runs/" + id + "/cancel", as: "admin"}).want(t, http.StatusAccepted)
-	e.waitStatus(id, store.RunCancelled)
+	e.waitStatus(id, task.RunCancelled)
 }
 
 func TestRunRefusedChangesNothing(t *testing.T) {
@@ -227,7 +223,7 @@ func TestRunRefusedChangesNothing(t *testing.T) {
 		{"number out of range", `{"module_id":1001,"hosts":["192.168.1.10"],"params":{"sys_param_1":"0"}}`, 400, "sys_param_1"},
 		{"number too big", `{"module_id":1001,"hosts":["192.168.1.10"],"params":{"sys_param_1":"100000"}}`, 400, "sys_param_1"},
 		{"number not a number", `{"module_id":1001,"hosts":["192.168.1.10"],"params":{"sys_param_1":"5;id"}}`, 400, "sys_param_1"},
-		{"control character", `{"module_id":1001,"hosts":["192.168.1.10"],"params":{"sys_param_1":"5\n"}}`, 400, "control character"},
+		{"control character", `{"module_id":1001,"hosts":["192.168.1.10"],"params":{"sys_param_1":"5\n"}}`, 400, "not a base-10 integer"},
 		{"unknown parameter", `{"module_id":1003,"hosts":["192.168.1.10"],"params":{"sys_param_9":"x"}}`, 400, "unknown parameter"},
 		{"too long", `{"module_id":1001,"hosts":["192.168.1.10"],"params":{"sys_param_1":"` + long + `"}}`, 400, "sys_param_1"},
 		{"unknown field", `{"module_id":1003,"hosts":["192.168.1.10"],"user":"root"}`, 400, "unknown field"},
@@ -291,7 +287,7 @@ func TestShutdownInterruptsRuns(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	_ = e.srv.Shutdown(ctx)
-	run := e.waitStatus(id, store.RunInterrupted)
+	run := e.waitStatus(id, task.RunInterrupted)
 	if !strings.Contains(run.Error, "shut down") {
 		t.Fatalf("error %q", run.Error)
 	}
@@ -313,7 +309,7 @@ func TestStartMarksInterrupted(t *testing.T) {
 	if err := e.srv.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	e.waitStatus("leftover", store.RunInterrupted)
+	e.waitStatus("leftover", task.RunInterrupted)
 	e.do(req{method: "GET", path: "/runs/leftover", as: "viewer"}).want(t, http.StatusOK, "interrupted", "no result")
 }
 
@@ -346,50 +342,11 @@ func TestHTTPServerShutdownEndsStreams(t *testing.T) {
 	if err := srv.Shutdown(ctx); err != nil {
 		t.Fatalf("http shutdown waited for the stream: %v", err)
 	}
-	if run, _, _ := e.st.GetRun(ctx, id); run.Status != store.RunRunning {
+	if run, _, _ := e.st.GetRun(ctx, id); run.Status != task.RunRunning {
 		t.Fatalf("run is %s; closing streams must not touch runs", run.Status)
 	}
 	call.Finish <- nil
-	e.waitStatus(id, store.RunDone)
-}
-
-func TestBrokerSlowSubscriberNeverBlocks(t *testing.T) {
-	b := newBroker()
-	slow := b.subscribe()
-	fast := b.subscribe()
-	pub := func(i int) { b.publish(task.HostResult{Host: task.Host{IP: itoa(int64(i))}}) }
-	for i := range subscriberBuffer {
-		pub(i)
-	}
-	for range subscriberBuffer {
-		<-fast.C // the fast reader keeps up; the slow one reads nothing
-	}
-	pub(subscriberBuffer) // does not block although slow's buffer is full
-	if r := <-fast.C; r.Host.IP != itoa(subscriberBuffer) {
-		t.Fatalf("fast got %+v", r)
-	}
-	b.finish(runEnd{Status: store.RunDone})
-	if _, open := <-fast.C; open {
-		t.Fatal("fast subscriber still open after the end")
-	}
-	if end, ok := fast.End(); !ok || end.Status != store.RunDone || fast.Lagged() {
-		t.Fatalf("fast subscriber: end %+v %v lagged %v", end, ok, fast.Lagged())
-	}
-	// The slow one was cut loose with what fitted (it resynchronises from the store).
-	n := 0
-	for range slow.C {
-		n++
-	}
-	if _, ended := slow.End(); !slow.Lagged() || ended || n != subscriberBuffer {
-		t.Fatalf("slow subscriber: lagged=%v ended=%v after %d results", slow.Lagged(), ended, n)
-	}
-	late := b.subscribe()
-	if _, open := <-late.C; open {
-		t.Fatal("subscribing to an ended run delivered a result")
-	}
-	if end, ok := late.End(); !ok || end.Status != store.RunDone {
-		t.Fatal("late subscriber did not get the end")
-	}
+	e.waitStatus(id, task.RunDone)
 }
 
 // gatedWriter is a ResponseWriter whose writes block after the first free
@@ -426,11 +383,12 @@ func (w *gatedWriter) Write(p []byte) (int, error) {
 // then resynchronised from the database: it still sees every host once.
 func TestSSEResyncAfterLag(t *testing.T) {
 	e := newEnv(t)
-	n := subscriberBuffer + 20
+	n := runs.SubscriberBuffer + 20
+	ipOf := func(i int) string { return "10.50." + itoa(int64(i/200)) + "." + itoa(int64(i%200+1)) }
 	var hosts []string
 	var csv strings.Builder
 	for i := range n {
-		ip := "10.50.0." + itoa(int64(i+1))
+		ip := ipOf(i)
 		hosts = append(hosts, `"`+ip+`"`)
 		csv.WriteString("h" + itoa(int64(i)) + ",," + ip + ",Linux\n")
 	}
@@ -444,17 +402,17 @@ func TestSSEResyncAfterLag(t *testing.T) {
 	served := make(chan struct{})
 	go func() { e.srv.Handler().ServeHTTP(w, r); close(served) }()
 
-	call.send(t, result("10.50.0.1", "", task.StatusOK, "x"))
+	call.send(t, result(ipOf(0), "", task.StatusOK, "x"))
 	select {
 	case <-w.blocked: // the handler is subscribed and stuck writing
 	case <-time.After(testTimeout):
 		t.Fatal("the handler never wrote")
 	}
 	for i := 1; i < n; i++ {
-		call.send(t, result("10.50.0."+itoa(int64(i+1)), "", task.StatusOK, "x"))
+		call.send(t, result(ipOf(i), "", task.StatusOK, "x"))
 	}
 	call.Finish <- nil
-	e.waitStatus(id, store.RunDone)
+	e.waitStatus(id, task.RunDone)
 	close(w.gate)
 	select {
 	case <-served:
@@ -520,7 +478,7 @@ func TestResultStoreFailureIsShownAndNoted(t *testing.T) {
 		t.Fatal(err)
 	}
 	call.Finish <- nil
-	run := e.waitStatus(id, store.RunDone)
+	run := e.waitStatus(id, task.RunDone)
 	if !strings.Contains(run.Error, "1 host result(s) could not be recorded") {
 		t.Fatalf("run error %q", run.Error)
 	}

@@ -40,20 +40,17 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/rs/zerolog"
 
+	"github.com/omserver/omserver-go/internal/apperr"
+	"github.com/omserver/omserver-go/internal/runs"
 	"github.com/omserver/omserver-go/internal/store"
-	"github.com/omserver/omserver-go/internal/task"
 	"github.com/omserver/omserver-go/web/static"
 )
 
-// MasterClient is how the web tier reaches the master (satisfied by
-// internal/relay's *Client). Run blocks until the master has finished the
-// task or ctx ends, calling onResult for each host as it finishes (never
-// concurrently). An error with a method Interrupted() bool that returns true
-// means the master accepted the run and was lost during it; the run is then
-// recorded as interrupted with the results it had, not as failed.
+// MasterClient is how the web tier reaches the masters (satisfied by
+// internal/relay's *Client): the runs service dispatches runs through it
+// (see runs.Dispatcher), and /healthz asks it whether a master is usable.
 type MasterClient interface {
-	Run(ctx context.Context, t task.Task, onResult func(task.HostResult)) error
-	Cancel(ctx context.Context, runID string) error
+	runs.Dispatcher
 	Health(ctx context.Context) error
 }
 
@@ -101,12 +98,12 @@ type Server struct {
 	metrics *metrics
 	pages   *pages
 	limiter *loginLimiter
-	runs    *runManager
+	runs    *runs.Service
 	streamN streamCounter
 	handler http.Handler
 
-	// base is the parent context of the runs, which outlive requests;
-	// cancelled by Shutdown once the runs are dealt with.
+	// base is the parent context of background work (session purging);
+	// cancelled by Shutdown.
 	base       context.Context
 	cancelBase context.CancelFunc
 	// streams ends the SSE streams (on Shutdown, or as soon as the
@@ -143,7 +140,12 @@ func New(cfg Config, st *store.Store, master MasterClient, log zerolog.Logger) (
 		base:          base,
 		cancelBase:    cancel,
 	}
-	s.runs = newRunManager(s)
+	s.runs, err = runs.New(runs.Config{MasterName: cfg.MasterName, Registerer: s.metrics.reg}, st, master, log)
+	if err != nil {
+		cancel()
+		cancelStreams()
+		return nil, err
+	}
 	h, err := s.routes()
 	if err != nil {
 		cancel()
@@ -161,12 +163,8 @@ func (s *Server) Handler() http.Handler { return s.handler }
 // marked interrupted, and expired sessions are purged now and hourly. It
 // does not listen: serve Handler() yourself, or use HTTPServer().
 func (s *Server) Start(ctx context.Context) error {
-	n, err := s.st.MarkInterruptedRuns(ctx)
-	if err != nil {
-		return fmt.Errorf("web: mark interrupted runs: %w", err)
-	}
-	if n > 0 {
-		s.log.Warn().Int64("runs", n).Msg("runs left running by a previous process marked interrupted")
+	if err := s.runs.Start(ctx); err != nil {
+		return fmt.Errorf("web: %w", err)
 	}
 	s.purgeSessions(ctx)
 	go func() {
@@ -220,7 +218,7 @@ func (s *Server) EndStreams() { s.cancelStreams() }
 // cancels what is left and records it as interrupted; event streams end.
 // It does not stop an http.Server: the caller owns that.
 func (s *Server) Shutdown(ctx context.Context) error {
-	err := s.runs.shutdown(ctx)
+	err := s.runs.Shutdown(ctx)
 	s.cancelStreams()
 	s.cancelBase()
 	return err
@@ -241,106 +239,106 @@ func (s *Server) routes() (http.Handler, error) {
 	r.Handle("/metrics", s.metricsHandler())
 	r.Get("/favicon.ico", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })
 
-	r.Get("/login", s.pageLogin)
-	r.Post("/login", s.pageLoginPost)
-	r.Post("/logout", s.pageLogout)
+	r.Get("/login", s.h(s.pageLogin))
+	r.Post("/login", s.h(s.pageLoginPost))
+	r.Post("/logout", s.h(s.pageLogout))
 
-	// Pages: a browser without a session is redirected to the login page.
+	// Pages: a browser without a session is sent to the login page.
 	r.Group(func(r chi.Router) {
-		r.Use(s.requirePage(roleViewer))
-		r.Get("/", s.pageDashboard)
-		r.Get("/runs", s.pageRuns)
-		r.Get("/runs/{id}", s.pageRun)
-		r.Get("/modules", s.pageModules)
-		r.Get("/inventory", s.pageInventory)
-		r.Get("/tokens", s.pageTokens)
-		r.Post("/tokens", s.pageTokenCreate)
-		r.Post("/tokens/{id}/delete", s.pageTokenDelete)
-		r.Get("/account", s.pageAccount)
-		r.Post("/account/password", s.pageAccountPassword)
+		r.Use(s.require(roleViewer))
+		r.Get("/", s.h(s.pageDashboard))
+		r.Get("/runs", s.h(s.pageRuns))
+		r.Get("/runs/{id}", s.h(s.pageRun))
+		r.Get("/modules", s.h(s.pageModules))
+		r.Get("/inventory", s.h(s.pageInventory))
+		r.Get("/tokens", s.h(s.pageTokens))
+		r.Post("/tokens", s.h(s.pageTokenCreate))
+		r.Post("/tokens/{id}/delete", s.h(s.pageTokenDelete))
+		r.Get("/account", s.h(s.pageAccount))
+		r.Post("/account/password", s.h(s.pageAccountPassword))
 		r.Group(func(r chi.Router) {
-			r.Use(s.requirePage(roleAdmin))
-			r.Get("/modules/new", s.pageModuleNew)
-			r.Post("/modules/new", s.pageModuleSave)
-			r.Get("/modules/{id}/edit", s.pageModuleEdit)
-			r.Post("/modules/{id}/edit", s.pageModuleSave)
-			r.Post("/modules/{id}/delete", s.pageModuleDelete)
-			r.Post("/inventory/fun-categs", s.pageFunSave)
-			r.Post("/inventory/fun-categs/{id}", s.pageFunSave)
-			r.Post("/inventory/fun-categs/{id}/delete", s.pageFunDelete)
-			r.Post("/inventory/app-categs", s.pageAppSave)
-			r.Post("/inventory/app-categs/{id}", s.pageAppSave)
-			r.Post("/inventory/app-categs/{id}/delete", s.pageAppDelete)
-			r.Post("/inventory/servers", s.pageServerSave)
-			r.Post("/inventory/servers/delete", s.pageServerDelete)
-			r.Post("/inventory/import", s.pageImport)
-			r.Get("/users", s.pageUsers)
-			r.Post("/users", s.pageUserCreate)
-			r.Post("/users/{id}", s.pageUserUpdate)
-			r.Get("/audit", s.pageAudit)
+			r.Use(s.require(roleAdmin))
+			r.Get("/modules/new", s.h(s.pageModuleNew))
+			r.Post("/modules/new", s.h(s.pageModuleSave))
+			r.Get("/modules/{id}/edit", s.h(s.pageModuleEdit))
+			r.Post("/modules/{id}/edit", s.h(s.pageModuleSave))
+			r.Post("/modules/{id}/delete", s.h(s.pageModuleDelete))
+			r.Post("/inventory/fun-categs", s.h(s.inventoryForm("created", s.formFunCreate)))
+			r.Post("/inventory/fun-categs/{id}", s.h(s.inventoryForm("saved", s.formFunRename)))
+			r.Post("/inventory/fun-categs/{id}/delete", s.h(s.inventoryForm("deleted", s.deleteFunCateg)))
+			r.Post("/inventory/app-categs", s.h(s.inventoryForm("created", s.formAppCreate)))
+			r.Post("/inventory/app-categs/{id}", s.h(s.inventoryForm("saved", s.formAppUpdate)))
+			r.Post("/inventory/app-categs/{id}/delete", s.h(s.inventoryForm("deleted", s.deleteAppCateg)))
+			r.Post("/inventory/servers", s.h(s.inventoryForm("saved", s.formServerSave)))
+			r.Post("/inventory/servers/delete", s.h(s.inventoryForm("deleted", s.formServerDelete)))
+			r.Post("/inventory/import", s.h(s.inventoryForm("imported", s.formImport)))
+			r.Get("/users", s.h(s.pageUsers))
+			r.Post("/users", s.h(s.pageUserCreate))
+			r.Post("/users/{id}", s.h(s.pageUserUpdate))
+			r.Get("/audit", s.h(s.pageAudit))
 		})
 	})
 
 	// Legacy text endpoints, same login (session or token) as everything else.
 	r.Route("/autoadmin", func(r chi.Router) {
-		r.Use(s.requireText(roleViewer))
-		r.Get("/server_fun_categ/", s.legacyFunCateg)
-		r.Get("/server_app_categ/", s.legacyAppCateg)
-		r.Get("/server_list/", s.legacyServerList)
-		r.Get("/module_list/", s.legacyModuleList)
-		r.Get("/module_info/", s.legacyModuleInfo)
+		r.Use(s.require(roleViewer))
+		r.Get("/server_fun_categ/", s.h(s.legacyFunCateg))
+		r.Get("/server_app_categ/", s.h(s.legacyAppCateg))
+		r.Get("/server_list/", s.h(s.legacyServerList))
+		r.Get("/module_list/", s.h(s.legacyModuleList))
+		r.Get("/module_info/", s.h(s.legacyModuleInfo))
 	})
 
 	r.Route("/api/v1", func(r chi.Router) {
-		r.Use(s.requireAPI(roleViewer))
-		r.Get("/me", s.apiMe)
-		r.Put("/me/password", s.apiPasswordChange)
-		r.Get("/fun-categs", s.apiFunCategs)
-		r.Get("/app-categs", s.apiAppCategs)
-		r.Get("/servers", s.apiServers)
-		r.Get("/modules", s.apiModules)
-		r.Get("/modules/{id}", s.apiModule)
-		r.Get("/runs", s.apiRuns)
-		r.Get("/runs/{id}", s.apiRun)
-		r.Get("/runs/{id}/events", s.apiRunEvents)
-		r.Get("/tokens", s.apiTokens)
-		r.Post("/tokens", s.apiTokenCreate)
-		r.Delete("/tokens/{id}", s.apiTokenDelete)
+		r.Use(s.require(roleViewer))
+		r.Get("/me", s.h(s.apiMe))
+		r.Put("/me/password", s.h(s.apiPasswordChange))
+		r.Get("/fun-categs", s.h(s.apiFunCategs))
+		r.Get("/app-categs", s.h(s.apiAppCategs))
+		r.Get("/servers", s.h(s.apiServers))
+		r.Get("/modules", s.h(s.apiModules))
+		r.Get("/modules/{id}", s.h(s.apiModule))
+		r.Get("/runs", s.h(s.apiRuns))
+		r.Get("/runs/{id}", s.h(s.apiRun))
+		r.Get("/runs/{id}/events", s.h(s.apiRunEvents))
+		r.Get("/tokens", s.h(s.apiTokens))
+		r.Post("/tokens", s.h(s.apiTokenCreate))
+		r.Delete("/tokens/{id}", s.h(s.apiTokenDelete))
 		r.Group(func(r chi.Router) {
-			r.Use(s.requireAPI(roleOperator))
-			r.Post("/runs", s.apiRunCreate)
-			r.Post("/runs/{id}/cancel", s.apiRunCancel)
+			r.Use(s.require(roleOperator))
+			r.Post("/runs", s.h(s.apiRunCreate))
+			r.Post("/runs/{id}/cancel", s.h(s.apiRunCancel))
 		})
 		r.Group(func(r chi.Router) {
-			r.Use(s.requireAPI(roleAdmin))
-			r.Post("/fun-categs", s.apiFunCreate)
-			r.Put("/fun-categs/{id}", s.apiFunUpdate)
-			r.Delete("/fun-categs/{id}", s.apiFunDelete)
-			r.Post("/app-categs", s.apiAppCreate)
-			r.Put("/app-categs/{id}", s.apiAppUpdate)
-			r.Delete("/app-categs/{id}", s.apiAppDelete)
-			r.Post("/servers", s.apiServerUpsert)
-			r.Delete("/servers/{ip}", s.apiServerDelete)
-			r.Post("/servers/import", s.apiServerImport)
-			r.Post("/modules", s.apiModuleCreate)
-			r.Put("/modules/{id}", s.apiModuleUpdate)
-			r.Delete("/modules/{id}", s.apiModuleDelete)
-			r.Get("/users", s.apiUsers)
-			r.Post("/users", s.apiUserCreate)
-			r.Put("/users/{id}", s.apiUserUpdate)
-			r.Get("/audit", s.apiAudit)
+			r.Use(s.require(roleAdmin))
+			r.Post("/fun-categs", s.h(s.apiFunCreate))
+			r.Put("/fun-categs/{id}", s.h(s.apiFunUpdate))
+			r.Delete("/fun-categs/{id}", s.h(s.apiFunDelete))
+			r.Post("/app-categs", s.h(s.apiAppCreate))
+			r.Put("/app-categs/{id}", s.h(s.apiAppUpdate))
+			r.Delete("/app-categs/{id}", s.h(s.apiAppDelete))
+			r.Post("/servers", s.h(s.apiServerUpsert))
+			r.Delete("/servers/{ip}", s.h(s.apiServerDelete))
+			r.Post("/servers/import", s.h(s.apiServerImport))
+			r.Post("/modules", s.h(s.apiModuleCreate))
+			r.Put("/modules/{id}", s.h(s.apiModuleUpdate))
+			r.Delete("/modules/{id}", s.h(s.apiModuleDelete))
+			r.Get("/users", s.h(s.apiUsers))
+			r.Post("/users", s.h(s.apiUserCreate))
+			r.Put("/users/{id}", s.h(s.apiUserUpdate))
+			r.Get("/audit", s.h(s.apiAudit))
 		})
 		r.NotFound(func(w http.ResponseWriter, r *http.Request) {
-			writeError(w, r, http.StatusNotFound, "no such API endpoint: "+r.Method+" "+r.URL.Path)
+			s.fail(w, r, apperr.Errorf(apperr.NotFound, "no such API endpoint: %s %s", r.Method, r.URL.Path))
 		})
 		r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
-			writeError(w, r, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed on "+r.URL.Path)
+			s.answerError(w, r, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed on "+r.URL.Path)
 		})
 	})
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		// A browser gets the site's error page (with its navigation), a
 		// script plain text.
-		s.renderError(w, r, http.StatusNotFound, "Page not found: "+clipRunes(r.URL.Path, 200))
+		s.fail(w, r, apperr.Errorf(apperr.NotFound, "Page not found: %s", clipRunes(r.URL.Path, 200)))
 	})
 	return r, nil
 }

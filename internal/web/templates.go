@@ -124,15 +124,6 @@ func (s *Server) renderWith(w http.ResponseWriter, r *http.Request, status int, 
 	_, _ = buf.WriteTo(w)
 }
 
-// renderError shows an error page to a browser (or plain text elsewhere).
-func (s *Server) renderError(w http.ResponseWriter, r *http.Request, status int, msg string) {
-	if wantsJSON(r) || strings.HasPrefix(r.URL.Path, "/autoadmin/") {
-		writeError(w, r, status, msg)
-		return
-	}
-	s.renderWith(w, r, status, "error", http.StatusText(status), nil, "", msg)
-}
-
 func urlParam(r *http.Request, name string) string { return chi.URLParam(r, name) }
 
 // captionText turns a stored caption (original rows hold HTML such as
