@@ -15,13 +15,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/omserver/omserver-go/internal/param"
-	"github.com/omserver/omserver-go/internal/task"
 )
-
-// ErrInvalidParams is task.ErrInvalidParams, which every parameter
-// validation error wraps. It stays here only while internal/relay still
-// names it; new code uses task.ErrInvalidParams.
-var ErrInvalidParams = task.ErrInvalidParams
 
 // Spec is one loaded and checked module.
 type Spec struct {

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/omserver/omserver-go/internal/backend"
+	"github.com/omserver/omserver-go/internal/param"
 )
 
 // segment is a piece of a parsed template: literal text, or a reference to
@@ -46,21 +47,9 @@ func parseTemplate(s string) ([]segment, error) {
 	}
 }
 
-// isIdent reports whether s is [A-Za-z_][A-Za-z0-9_]* of at most 64 bytes.
-func isIdent(s string) bool {
-	if s == "" || len(s) > 64 {
-		return false
-	}
-	for i, r := range s {
-		switch {
-		case r == '_', r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z':
-		case r >= '0' && r <= '9' && i > 0:
-		default:
-			return false
-		}
-	}
-	return true
-}
+// isIdent reports whether s is [A-Za-z_][A-Za-z0-9_]* of at most 64 bytes:
+// the same rule as a parameter name.
+func isIdent(s string) bool { return param.ValidName(s) }
 
 // render expands segments. values holds validated parameter values; vars
 // holds, per choice parameter, the vars of the chosen option. Plain
