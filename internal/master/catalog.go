@@ -12,6 +12,7 @@ import (
 	"sort"
 
 	"github.com/omserver/omserver-go/internal/module"
+	"github.com/omserver/omserver-go/internal/param"
 	"github.com/omserver/omserver-go/internal/task"
 )
 
@@ -87,14 +88,14 @@ func moduleVersion(data []byte) string {
 
 // Catalog describes the loaded modules, ordered by id: what the relay's
 // Catalog call answers. Params is the JSON the module's parameters encode
-// to (module.Param's own JSON form).
+// to (param.Schema's own JSON form).
 func (m *Master) Catalog() ([]task.ModuleInfo, error) {
 	set := m.modules.Load()
 	out := make([]task.ModuleInfo, 0, len(set.specs))
 	for id, s := range set.specs {
 		params := s.Params
 		if params == nil {
-			params = []module.Param{}
+			params = param.Schema{}
 		}
 		pj, err := json.Marshal(params)
 		if err != nil {
