@@ -15,7 +15,6 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/omserver/omserver-go/internal/module"
 	"github.com/omserver/omserver-go/internal/relay/relaypb"
 	"github.com/omserver/omserver-go/internal/task"
 )
@@ -707,7 +706,7 @@ func TestRunStatusMapping(t *testing.T) {
 		msg  string
 	}{
 		{fmt.Errorf("%w: module 9 is not installed", task.ErrUnknownModule), codes.NotFound, "module 9 is not installed"},
-		{fmt.Errorf("module 1001: %w: sys_param_1 must be a number", module.ErrInvalidParams), codes.InvalidArgument, "sys_param_1 must be a number"},
+		{fmt.Errorf("module 1001: %w: sys_param_1 must be a number", task.ErrInvalidParams), codes.InvalidArgument, "sys_param_1 must be a number"},
 		{fmt.Errorf("%w: r1", task.ErrDuplicateRun), codes.AlreadyExists, "already accepted"},
 		{task.ErrShuttingDown, codes.Unavailable, "shutting down"},
 		{fmt.Errorf("%w: salt", task.ErrUnknownBackend), codes.AlreadyExists, "salt"},

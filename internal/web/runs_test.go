@@ -223,7 +223,7 @@ func TestRunRefusedChangesNothing(t *testing.T) {
 		{"number out of range", `{"module_id":1001,"hosts":["192.168.1.10"],"params":{"sys_param_1":"0"}}`, 400, "sys_param_1"},
 		{"number too big", `{"module_id":1001,"hosts":["192.168.1.10"],"params":{"sys_param_1":"100000"}}`, 400, "sys_param_1"},
 		{"number not a number", `{"module_id":1001,"hosts":["192.168.1.10"],"params":{"sys_param_1":"5;id"}}`, 400, "sys_param_1"},
-		{"control character", `{"module_id":1001,"hosts":["192.168.1.10"],"params":{"sys_param_1":"5\n"}}`, 400, "control character"},
+		{"control character", `{"module_id":1001,"hosts":["192.168.1.10"],"params":{"sys_param_1":"5\n"}}`, 400, "not a base-10 integer"},
 		{"unknown parameter", `{"module_id":1003,"hosts":["192.168.1.10"],"params":{"sys_param_9":"x"}}`, 400, "unknown parameter"},
 		{"too long", `{"module_id":1001,"hosts":["192.168.1.10"],"params":{"sys_param_1":"` + long + `"}}`, 400, "sys_param_1"},
 		{"unknown field", `{"module_id":1003,"hosts":["192.168.1.10"],"user":"root"}`, 400, "unknown field"},

@@ -1,6 +1,8 @@
 // OMServer dashboard: category -> application -> servers -> module -> params
 // -> Run, then the output pane fills per host from server-sent events.
-// Everything from the server is inserted with textContent, never as HTML.
+// Everything from the server is inserted with textContent, never as HTML,
+// except a module's caption_html, which the server sanitised
+// (internal/caption) to a small formatting subset.
 (function () {
   'use strict';
 
@@ -111,7 +113,7 @@
 
   function renderParams(m) {
     while (form.firstChild) { form.removeChild(form.firstChild); }
-    caption.textContent = m ? (m.caption_text || '') : '';
+    caption.innerHTML = m ? (m.caption_html || '') : '';
     if (!m) { return; }
     (m.params || []).forEach(function (p) {
       var label = document.createElement('label');
