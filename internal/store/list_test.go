@@ -618,4 +618,3 @@ func TestAuditPagination(t *testing.T) {
 		wantInvalid(t, "cursor", err, "bad key part")
 	})
 }
-
