@@ -161,13 +161,6 @@ type HistoryPage struct {
 	More bool
 }
 
-// likeEscape makes s a literal LIKE pattern with '!' as the escape
-// character (portable: a backslash means different things in MySQL and
-// SQLite string literals).
-func likeEscape(s string) string {
-	return strings.NewReplacer("!", "!!", "%", "!%", "_", "!_").Replace(s)
-}
-
 // ListHistory returns one page of rows, newest first, by key: no OFFSET and
 // no COUNT over the table.
 func (s *Store) ListHistory(ctx context.Context, q HistoryQuery) (HistoryPage, error) {

@@ -11,7 +11,7 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
-	"github.com/omserver/omserver-go/internal/legacyform"
+	"github.com/omserver/omserver-go/internal/param"
 	"github.com/omserver/omserver-go/internal/testutil/mysqltest"
 )
 
@@ -211,7 +211,7 @@ func TestMigrateOriginalDump(t *testing.T) {
 		t.Fatal(err)
 	}
 	lo, hi := int64(1), int64(999)
-	want1001 := []legacyform.Param{{Name: "sys_param_1", Label: "返回信息行数：", Type: legacyform.TypeNumber, MaxLength: 3, Default: "50", Min: &lo, Max: &hi}}
+	want1001 := []param.Param{{Name: "sys_param_1", Label: "返回信息行数：", Type: param.Number, MaxLength: 3, Default: "50", Min: &lo, Max: &hi}}
 	if m.Name != "查看系统日志" || !reflect.DeepEqual(m.Params, want1001) {
 		t.Errorf("module 1001 = %q %+v; want params %+v", m.Name, m.Params, want1001)
 	}
@@ -219,8 +219,8 @@ func TestMigrateOriginalDump(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(m.Params) != 1 || m.Params[0].Type != legacyform.TypeSelect || len(m.Params[0].Options) != 8 ||
-		m.Params[0].Default != "resinjar" || m.Params[0].Options[1] != (legacyform.Option{Value: "nginx_config", Label: "nginx配置文件"}) {
+	if len(m.Params) != 1 || m.Params[0].Type != param.Choice || len(m.Params[0].Options) != 8 ||
+		m.Params[0].Default != "resinjar" || !reflect.DeepEqual(m.Params[0].Options[1], param.Option{Value: "nginx_config", Label: "nginx配置文件"}) {
 		t.Errorf("module 1005 params = %+v", m.Params)
 	}
 	all, err := s.ListModules(ctx)

@@ -196,26 +196,6 @@ func queryID(r *http.Request, name string) (int64, bool, error) {
 	return id, true, nil
 }
 
-// pageParam reads ?page= (1-based) and ?per_page= with bounds.
-func pageParam(r *http.Request, defPer int) (page, per int, err error) {
-	page, per = 1, defPer
-	if v := r.URL.Query().Get("page"); v != "" {
-		n, e := strconv.Atoi(v)
-		if e != nil || n < 1 || n > 1_000_000 {
-			return 0, 0, invalidf("page %q is not a page number (1 or more)", clipRunes(v, 40))
-		}
-		page = n
-	}
-	if v := r.URL.Query().Get("per_page"); v != "" {
-		n, e := strconv.Atoi(v)
-		if e != nil || n < 1 || n > 500 {
-			return 0, 0, invalidf("per_page %q must be 1..500", clipRunes(v, 40))
-		}
-		per = n
-	}
-	return page, per, nil
-}
-
 // jsonErrorText says what is wrong with a JSON body in the caller's terms
 // (field names and JSON kinds), not the decoder's (Go struct and type
 // names, which mean nothing to a script's author and describe our code).

@@ -13,7 +13,7 @@ import (
 	"strings"
 
 	"github.com/omserver/omserver-go/internal/apperr"
-	"github.com/omserver/omserver-go/internal/legacyform"
+	"github.com/omserver/omserver-go/internal/param"
 	"github.com/omserver/omserver-go/internal/runs"
 	"github.com/omserver/omserver-go/internal/store"
 	"github.com/omserver/omserver-go/internal/task"
@@ -138,7 +138,7 @@ func checkNames(servers []store.Server, names map[string]string) error {
 // the original's scripts send sys_param_2= to modules with one parameter,
 // and its modules ignored what they did not read. A non-empty undeclared
 // value is still refused by the run's validation.
-func dropEmptyUndeclared(params map[string]string, schema []legacyform.Param) {
+func dropEmptyUndeclared(params map[string]string, schema []param.Param) {
 	declared := make(map[string]bool, len(schema))
 	for _, p := range schema {
 		declared[p.Name] = true

@@ -89,9 +89,10 @@ func TestModuleRunOriginalReply(t *testing.T) {
 		t.Fatalf("reply %d:\n got %q\nwant %q", r.code, r.body, want)
 	}
 	// Recorded and audited like any run.
-	list, total, err := e.st.ListRuns(context.Background(), store.RunFilter{})
-	if err != nil || total != 1 || list[0].Username != "operator" || list[0].Status != task.RunDone {
-		t.Fatalf("runs %+v %d %v", list, total, err)
+	page, err := e.st.ListRuns(context.Background(), store.RunFilter{})
+	list := page.Runs
+	if err != nil || len(list) != 1 || list[0].Username != "operator" || list[0].Status != task.RunDone {
+		t.Fatalf("runs %+v %v", list, err)
 	}
 	e.do(req{method: "GET", path: "/api/v1/audit", as: "admin"}).want(t, http.StatusOK, "via /autoadmin/module_run/", list[0].ID)
 

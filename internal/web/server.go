@@ -336,6 +336,7 @@ func (s *Server) routes() (http.Handler, error) {
 		r.Get("/modules/{id}", s.h(s.apiModule))
 		r.Get("/runs", s.h(s.apiRuns))
 		r.Get("/runs/{id}", s.h(s.apiRun))
+		r.Get("/runs/{id}/hosts", s.h(s.apiRunHosts))
 		r.Get("/runs/{id}/events", s.h(s.apiRunEvents))
 		r.Get("/tokens", s.h(s.apiTokens))
 		r.Post("/tokens", s.h(s.apiTokenCreate))

@@ -49,16 +49,16 @@
     fill(srvSel, [], null);
     fill(appSel, [], '<-请选择应用类别->');
     if (!funSel.value) { return; }
-    getJSON('/api/v1/app-categs?fun_id=' + encodeURIComponent(funSel.value)).then(function (list) {
-      fill(appSel, list || [], '<-请选择应用类别->', function (a) { return a.id; }, function (a) { return a.name; });
+    getJSON('/api/v1/app-categs?limit=500&fun_id=' + encodeURIComponent(funSel.value)).then(function (page) {
+      fill(appSel, (page && page.app_categs) || [], '<-请选择应用类别->', function (a) { return a.id; }, function (a) { return a.name; });
     }).catch(function (e) { setStatus('error', e.message); });
   });
 
   appSel.addEventListener('change', function () {
     fill(srvSel, [], null);
     if (!appSel.value) { return; }
-    getJSON('/api/v1/servers?app_id=' + encodeURIComponent(appSel.value)).then(function (list) {
-      fill(srvSel, list || [], null, function (s) { return s.ip; }, function (s) { return s.name ? s.ip + ' (' + s.name + ')' : s.ip; });
+    getJSON('/api/v1/servers?limit=500&app_id=' + encodeURIComponent(appSel.value)).then(function (page) {
+      fill(srvSel, (page && page.servers) || [], null, function (s) { return s.ip; }, function (s) { return s.name ? s.ip + ' (' + s.name + ')' : s.ip; });
     }).catch(function (e) { setStatus('error', e.message); });
   });
 
@@ -122,8 +122,8 @@
     while (pane.firstChild) { pane.removeChild(pane.firstChild); }
   });
 
-  getJSON('/api/v1/fun-categs').then(function (list) {
-    fill(funSel, list || [], '<-请选择功能类别->', function (c) { return c.id; }, function (c) { return c.name; });
+  getJSON('/api/v1/fun-categs?limit=500').then(function (page) {
+    fill(funSel, (page && page.fun_categs) || [], '<-请选择功能类别->', function (c) { return c.id; }, function (c) { return c.name; });
     setStatus('idle', 'idle');
   }).catch(function (e) { setStatus('error', e.message); });
 })();
