@@ -12,10 +12,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	mathrand "math/rand/v2"
 	"net"
 	"os"
 	"path"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/pkg/sftp"
@@ -42,6 +44,9 @@ type Backend struct {
 	log     zerolog.Logger
 	signers []gossh.Signer
 	keys    *hostKeys
+	// setupAttempts bounds the tries of a connection setup the server
+	// resets (a field so tests can show what one try does).
+	setupAttempts int
 }
 
 var _ backend.Backend = (*Backend)(nil)
@@ -53,9 +58,10 @@ func New(cfg Config, log zerolog.Logger) (*Backend, error) {
 		return nil, fmt.Errorf("ssh backend: %w", err)
 	}
 	b := &Backend{
-		cfg:  cfg,
-		log:  log.With().Str("backend", "ssh").Logger(),
-		keys: &hostKeys{policy: cfg.HostKeyPolicy, file: cfg.KnownHostsFile},
+		cfg:           cfg,
+		log:           log.With().Str("backend", "ssh").Logger(),
+		keys:          &hostKeys{policy: cfg.HostKeyPolicy, file: cfg.KnownHostsFile},
+		setupAttempts: defaultSetupAttempts,
 	}
 	b.Runner = backend.NewRunner("ssh", b, 0)
 	b.keys.log = b.log
@@ -122,28 +128,75 @@ func (s *session) Command(ctx context.Context, cmd string, stdout, stderr io.Wri
 
 func (s *session) Close() error { return s.client.Close() }
 
-// dial connects and authenticates, all within connectTimeout and ctx.
+// Connection setup retries: an sshd under load (more unauthenticated
+// connections than its MaxStartups, e.g. 500 dials at once) resets or
+// closes new connections before its banner. Setup is tried again after a
+// growing pause (jittered, at most a second), up to defaultSetupAttempts
+// times and always within the connect timeout. Only setup: no command has
+// been sent on a connection that never finished its handshake.
+const (
+	defaultSetupAttempts = 20
+	setupRetryFirst      = 50 * time.Millisecond
+	setupRetryMax        = time.Second
+)
+
+// dial connects and authenticates, all within connectTimeout and ctx,
+// trying again when the server resets the handshake.
 func (b *Backend) dial(ctx context.Context, tgt target, connectTimeout time.Duration) (*gossh.Client, error) {
 	dctx, cancel := context.WithTimeout(ctx, connectTimeout)
 	defer cancel()
+	pause := setupRetryFirst
+	for attempt := 1; ; attempt++ {
+		c, err := b.dialOnce(dctx, tgt)
+		switch {
+		case err == nil:
+			return c, nil
+		case dctx.Err() != nil && ctx.Err() == nil:
+			return nil, fmt.Errorf("connect to %s: no SSH session within the connect timeout of %v (%d attempts; last: %v)", tgt.addr, connectTimeout, attempt, err)
+		case dctx.Err() != nil:
+			return nil, err
+		case !resetBeforeSession(err):
+			return nil, err
+		case attempt >= b.setupAttempts:
+			return nil, fmt.Errorf("connect to %s: the server reset the SSH handshake %d times (an overloaded sshd, see its MaxStartups): %w", tgt.addr, attempt, err)
+		}
+		b.log.Debug().Str("addr", tgt.addr).Int("attempt", attempt).Err(err).Msg("handshake reset; trying again")
+		wait := pause/4 + mathrand.N(pause) // jitter spreads a crowd of retries
+		pause = min(2*pause, setupRetryMax)
+		select {
+		case <-time.After(wait):
+		case <-dctx.Done():
+		}
+	}
+}
+
+// resetBeforeSession reports whether a setup error is the server closing
+// or resetting the connection during the handshake: what an sshd does to
+// connections beyond its MaxStartups. Refused connections, timeouts,
+// authentication and host key failures are not: trying again would not
+// help, or must not happen.
+func resetBeforeSession(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+}
+
+// dialOnce connects and authenticates once, within ctx.
+func (b *Backend) dialOnce(ctx context.Context, tgt target) (*gossh.Client, error) {
 	var d net.Dialer
-	conn, err := d.DialContext(dctx, "tcp", tgt.addr)
+	conn, err := d.DialContext(ctx, "tcp", tgt.addr)
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", tgt.addr, err)
 	}
 	// The handshake has no context of its own: closing the connection is
 	// how the timeout or a cancel interrupts it.
-	interrupt := context.AfterFunc(dctx, func() { _ = conn.Close() })
-	c, err := b.handshake(dctx, conn, tgt)
+	interrupt := context.AfterFunc(ctx, func() { _ = conn.Close() })
+	c, err := b.handshake(ctx, conn, tgt)
 	if !interrupt() && err == nil {
 		_ = c.Close()
 		err = errors.New("interrupted")
 	}
 	if err != nil {
 		_ = conn.Close()
-		if dctx.Err() != nil && ctx.Err() == nil {
-			return nil, fmt.Errorf("connect to %s: no SSH session within the connect timeout of %v", tgt.addr, connectTimeout)
-		}
 		return nil, err
 	}
 	return c, nil
