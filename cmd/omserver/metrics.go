@@ -61,5 +61,3 @@ func (mm *meteredMaster) Run(ctx context.Context, t task.Task, emit func(task.Ev
 	mm.runs.WithLabelValues(outcome).Inc()
 	return err
 }
-
-

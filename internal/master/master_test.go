@@ -144,6 +144,7 @@ type collector struct {
 	results []task.HostResult
 	seqs    []uint64 // of every event, in emit order
 	done    int      // done events seen
+	outputs int      // output events seen
 	ch      chan task.HostResult
 }
 
@@ -156,8 +157,13 @@ func (c *collector) emit(ev task.Event) {
 	defer c.inEmit.Store(false)
 	c.mu.Lock()
 	c.seqs = append(c.seqs, ev.Seq)
-	if ev.Type == task.EventDone {
+	switch ev.Type {
+	case task.EventDone:
 		c.done++
+		c.mu.Unlock()
+		return
+	case task.EventOutput:
+		c.outputs++
 		c.mu.Unlock()
 		return
 	}
@@ -178,7 +184,7 @@ func (c *collector) checkSeqs(t *testing.T) {
 			t.Fatalf("event %d has seq %d; want gap-free numbering from 1: %v", i, s, c.seqs)
 		}
 	}
-	if c.done != 1 || len(c.seqs) != len(c.results)+1 {
+	if c.done != 1 || len(c.seqs) != len(c.results)+c.outputs+1 {
 		t.Fatalf("%d done events for %d results and %d events", c.done, len(c.results), len(c.seqs))
 	}
 }
@@ -511,6 +517,12 @@ func TestTimeoutsPassedToBackend(t *testing.T) {
 		{ConnectTimeout: 3 * time.Second, Timeout: 42 * time.Second, OutputCap: 1234}, // module without timeout
 		{ConnectTimeout: 3 * time.Second, Timeout: 7 * time.Second, OutputCap: 1234},  // module timeout: 7s
 	}
+	for i := range f.opts {
+		if f.opts[i].OnOutput == nil {
+			t.Fatalf("host %d got no live output hook", i)
+		}
+		f.opts[i].OnOutput = nil // a func compares only with nil
+	}
 	if fmt.Sprint(f.opts) != fmt.Sprint(want) {
 		t.Fatalf("options %+v, want %+v", f.opts, want)
 	}
@@ -761,4 +773,65 @@ func BenchmarkDispatch(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N*len(hs))/b.Elapsed().Seconds(), "hosts/s")
+}
+
+// TestLiveOutputPrecedesResult: a host's printed lines reach emit while the
+// command still runs, as output events numbered before its result.
+func TestLiveOutputPrecedesResult(t *testing.T) {
+	state := t.TempDir()
+	gate := filepath.Join(state, "go-on")
+	dir := writeModules(t, map[string]string{"Mid_9.yaml": fmt.Sprintf(`id: 9
+name: two lines
+steps:
+  - run: 'echo first; i=0; while [ ! -e %s ] && [ $i -lt 300 ]; do sleep 0.05; i=$((i+1)); done; echo second >&2'
+`, gate)})
+	m := newMaster(t, Config{DefaultBackend: "local"}, dir, map[string]backend.Backend{"local": local.New(zerolog.Nop())})
+	var (
+		mu     sync.Mutex
+		events []task.Event
+	)
+	firstSeen := make(chan struct{})
+	var once sync.Once
+	done := make(chan error, 1)
+	go func() {
+		done <- m.Run(context.Background(), newTask("live", 9, []task.Host{{IP: "127.0.0.1", Name: "localhost"}}, nil), func(ev task.Event) {
+			mu.Lock()
+			events = append(events, ev)
+			mu.Unlock()
+			if ev.Type == task.EventOutput && strings.Contains(ev.Output.Data, "first") {
+				once.Do(func() { close(firstSeen) })
+			}
+		})
+	}()
+	select {
+	case <-firstSeen: // the command is still waiting for the gate
+	case <-time.After(15 * time.Second):
+		t.Fatal("no live output while the command ran")
+	}
+	if err := os.WriteFile(gate, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	var kinds []string
+	for i, ev := range events {
+		if ev.Seq != uint64(i+1) {
+			t.Fatalf("event %d has seq %d", i, ev.Seq)
+		}
+		k := string(ev.Type)
+		if ev.Output != nil {
+			k += ":" + string(ev.Output.Stream) + ":" + strings.TrimSpace(ev.Output.Data)
+		}
+		kinds = append(kinds, k)
+	}
+	want := "output:stdout:first output:stderr:second result done"
+	if strings.Join(kinds, " ") != want {
+		t.Fatalf("events %q, want %q", strings.Join(kinds, " "), want)
+	}
+	if r := events[2].Result; r.Stdout != "first\n" || r.Stderr != "second\n" {
+		t.Fatalf("result keeps %q / %q", r.Stdout, r.Stderr)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/omserver/omserver-go/internal/backend"
@@ -62,19 +63,35 @@ func (m *Master) Run(ctx context.Context, t task.Task, emit func(task.Event)) er
 	start := time.Now()
 
 	results := make(chan task.HostResult, len(t.Hosts))
-	go m.dispatch(runCtx, be, t.Hosts, steps, opts, results)
+	out := newOutputQueue(t.RunID)
+	go m.dispatch(runCtx, be, t.Hosts, steps, opts, out, results)
 
 	counts := make(map[task.Status]int)
 	var seq uint64
-	for range t.Hosts {
-		r := <-results
-		r.RunID = t.RunID
-		counts[r.Status]++
+	send := func(ev task.Event) {
 		seq++
-		emit(task.Event{Seq: seq, RunID: t.RunID, Type: task.EventResult, Result: &r})
+		ev.Seq = seq
+		emit(ev)
 	}
-	seq++
-	emit(task.Event{Seq: seq, RunID: t.RunID, Type: task.EventDone})
+	for left := len(t.Hosts); left > 0; {
+		select {
+		case ev := <-out.c:
+			send(ev)
+		case r := <-results:
+			// Every chunk of this host was queued before its result:
+			// pass them on first, so a host's output precedes its end.
+			out.drain(send)
+			r.RunID = t.RunID
+			counts[r.Status]++
+			send(task.Event{RunID: t.RunID, Type: task.EventResult, Result: &r})
+			left--
+		}
+	}
+	out.drain(send)
+	send(task.Event{RunID: t.RunID, Type: task.EventDone})
+	if n := out.dropped.Load(); n > 0 {
+		log.Warn().Int64("chunks", n).Msg("live output chunks dropped: the reader fell behind (results keep the output)")
+	}
 	ev := log.Info().Dur("elapsed", time.Since(start)).Int("hosts", len(t.Hosts))
 	for st, n := range counts {
 		ev = ev.Int(string(st), n)
@@ -111,7 +128,7 @@ func (m *Master) unregister(runID string) {
 // dispatch starts one goroutine per host, at most Forks of this run and
 // Forks master-wide at once, and sends exactly one result per host on
 // results (buffered for every host, so senders never block).
-func (m *Master) dispatch(ctx context.Context, be backend.Backend, hosts []task.Host, steps []backend.Step, opts backend.Options, results chan<- task.HostResult) {
+func (m *Master) dispatch(ctx context.Context, be backend.Backend, hosts []task.Host, steps []backend.Step, opts backend.Options, out *outputQueue, results chan<- task.HostResult) {
 	perRun := make(chan struct{}, m.cfg.Forks)
 	for i, h := range hosts {
 		if !acquire(ctx, perRun) {
@@ -133,7 +150,9 @@ func (m *Master) dispatch(ctx context.Context, be backend.Backend, hosts []task.
 		}
 		go func() {
 			defer func() { <-m.global; <-perRun }()
-			results <- m.runHost(ctx, be, h, steps, opts)
+			hostOpts := opts
+			hostOpts.OnOutput = out.hook(h)
+			results <- m.runHost(ctx, be, h, steps, hostOpts)
 		}()
 	}
 }
@@ -206,4 +225,45 @@ func safeRun(ctx context.Context, be backend.Backend, h task.Host, steps []backe
 		}
 	}()
 	return be.Run(ctx, h, steps, opts)
+}
+
+// outputBuffer bounds the live output chunks of one run waiting to be
+// emitted; beyond it chunks are dropped (the results keep the output).
+const outputBuffer = 1024
+
+// outputQueue carries live output chunks from the hosts' goroutines to the
+// one goroutine that emits a run's events. Hooks never block: the
+// backend's contract is that OnOutput returns at once.
+type outputQueue struct {
+	runID   string
+	c       chan task.Event
+	dropped atomic.Int64
+}
+
+func newOutputQueue(runID string) *outputQueue {
+	return &outputQueue{runID: runID, c: make(chan task.Event, outputBuffer)}
+}
+
+// hook is the OnOutput of one host.
+func (q *outputQueue) hook(h task.Host) func(task.Stream, []byte) {
+	return func(stream task.Stream, data []byte) {
+		ev := task.Event{RunID: q.runID, Type: task.EventOutput, Output: &task.Output{Host: h, Stream: stream, Data: string(data)}}
+		select {
+		case q.c <- ev:
+		default:
+			q.dropped.Add(1)
+		}
+	}
+}
+
+// drain passes every queued chunk to send without waiting for more.
+func (q *outputQueue) drain(send func(task.Event)) {
+	for {
+		select {
+		case ev := <-q.c:
+			send(ev)
+		default:
+			return
+		}
+	}
 }

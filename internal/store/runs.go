@@ -34,17 +34,17 @@ type Run struct {
 }
 
 type runRow struct {
-	ID         string       `db:"id"`
-	ModuleID   int64        `db:"module_id"`
-	ModuleName string       `db:"module_name"`
-	Username   string       `db:"username"`
-	Params     string       `db:"params"`
-	Hosts      string       `db:"hosts"`
+	ID         string         `db:"id"`
+	ModuleID   int64          `db:"module_id"`
+	ModuleName string         `db:"module_name"`
+	Username   string         `db:"username"`
+	Params     string         `db:"params"`
+	Hosts      string         `db:"hosts"`
 	Status     task.RunStatus `db:"status"`
-	Error      string       `db:"error"`
-	Master     string       `db:"master"`
-	CreatedAt  time.Time    `db:"created_at"`
-	FinishedAt sql.NullTime `db:"finished_at"`
+	Error      string         `db:"error"`
+	Master     string         `db:"master"`
+	CreatedAt  time.Time      `db:"created_at"`
+	FinishedAt sql.NullTime   `db:"finished_at"`
 }
 
 const runCols = `id, module_id, module_name, username, params, hosts, status, error, master, created_at, finished_at`

@@ -53,12 +53,17 @@ func (s *Server) apiModules(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (s *Server) apiModule(w http.ResponseWriter, r *http.Request) error {
+// moduleOf reads the module the URL's {id} names.
+func (s *Server) moduleOf(r *http.Request) (store.Module, error) {
 	id, err := idParam(r, "id", "module")
 	if err != nil {
-		return err
+		return store.Module{}, err
 	}
-	m, err := s.st.GetModule(r.Context(), id)
+	return s.st.GetModule(r.Context(), id)
+}
+
+func (s *Server) apiModule(w http.ResponseWriter, r *http.Request) error {
+	m, err := s.moduleOf(r)
 	if err != nil {
 		return err
 	}
@@ -302,11 +307,7 @@ func (s *Server) pageModuleNew(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) pageModuleEdit(w http.ResponseWriter, r *http.Request) error {
-	id, err := idParam(r, "id", "module")
-	if err != nil {
-		return err
-	}
-	m, err := s.st.GetModule(r.Context(), id)
+	m, err := s.moduleOf(r)
 	if err != nil {
 		return err
 	}

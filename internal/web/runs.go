@@ -67,12 +67,17 @@ type runView struct {
 	Results []task.HostResult `json:"results"`
 }
 
-func (s *Server) apiRun(w http.ResponseWriter, r *http.Request) error {
+// runOf reads the run the URL's {id} names, with its results.
+func (s *Server) runOf(r *http.Request) (store.Run, []task.HostResult, error) {
 	id, err := runIDParam(r)
 	if err != nil {
-		return err
+		return store.Run{}, nil, err
 	}
-	run, results, err := s.st.GetRun(r.Context(), id)
+	return s.st.GetRun(r.Context(), id)
+}
+
+func (s *Server) apiRun(w http.ResponseWriter, r *http.Request) error {
+	run, results, err := s.runOf(r)
 	if err != nil {
 		return err
 	}
@@ -162,15 +167,11 @@ type runDetail struct {
 }
 
 func (s *Server) pageRun(w http.ResponseWriter, r *http.Request) error {
-	id, err := runIDParam(r)
+	run, results, err := s.runOf(r)
 	if err != nil {
 		return err
 	}
-	run, results, err := s.st.GetRun(r.Context(), id)
-	if err != nil {
-		return err
-	}
-	s.render(w, r, http.StatusOK, "run", "Run "+id, buildRunDetail(run, results))
+	s.render(w, r, http.StatusOK, "run", "Run "+run.ID, buildRunDetail(run, results))
 	return nil
 }
 
