@@ -47,6 +47,7 @@ type Backend struct {
 	// setupAttempts bounds the tries of a connection setup the server
 	// resets (a field so tests can show what one try does).
 	setupAttempts int
+	pool          *pool // nil unless Config.Pool.MaxIdle is set
 }
 
 var _ backend.Backend = (*Backend)(nil)
@@ -65,6 +66,9 @@ func New(cfg Config, log zerolog.Logger) (*Backend, error) {
 	}
 	b.Runner = backend.NewRunner("ssh", b, 0)
 	b.keys.log = b.log
+	if cfg.Pool.MaxIdle > 0 {
+		b.pool = newPool(cfg.Pool)
+	}
 	for _, f := range cfg.IdentityFiles {
 		s, err := loadSigner(f, cfg.Passphrase)
 		if err != nil {
@@ -98,35 +102,92 @@ func loadSigner(file, passphrase string) (gossh.Signer, error) {
 }
 
 // Connect implements backend.Connector: it dials and authenticates to the
-// host within the connect timeout.
+// host within the connect timeout, or takes a warm connection from the
+// pool once it has checked, before any command, that the connection still
+// answers and that the key its server showed is still the one on file.
 func (b *Backend) Connect(ctx context.Context, host task.Host, opts backend.Options) (backend.Session, error) {
 	tgt, err := b.cfg.targetFor(host.IP, host.Name)
 	if err != nil {
 		return nil, err
 	}
-	client, err := b.dial(ctx, tgt, opts.ConnectTimeoutOr(b.cfg.ConnectTimeout))
+	if c := b.warm(tgt); c != nil {
+		return &session{b: b, conn: c}, nil
+	}
+	c, err := b.dial(ctx, tgt, opts.ConnectTimeoutOr(b.cfg.ConnectTimeout))
 	if err != nil {
 		return nil, err
 	}
 	b.log.Debug().Str("host", host.String()).Str("addr", tgt.addr).Msg("connected")
-	return &session{client: client}, nil
+	return &session{b: b, conn: c}, nil
+}
+
+// warm returns a pooled connection to tgt that is fit for a new run, or
+// nil. Dead connections and ones whose host key is no longer accepted are
+// closed (a new handshake then reports why).
+func (b *Backend) warm(tgt target) *conn {
+	if b.pool == nil {
+		return nil
+	}
+	for {
+		c := b.pool.get(tgt.poolKey())
+		if c == nil {
+			return nil
+		}
+		if err := b.keys.recheck(tgt.addr, c.remote, c.hostKey); err != nil {
+			b.log.Info().Str("addr", tgt.addr).Err(err).Msg("pooled connection's host key no longer accepted; dropping it")
+			_ = c.client.Close()
+			continue
+		}
+		if !alive(c.client) {
+			b.log.Debug().Str("addr", tgt.addr).Msg("pooled connection dead; dialling again")
+			continue
+		}
+		return c
+	}
+}
+
+// Close closes the pool's idle connections. Runs may still use the
+// backend afterwards; their connections are then closed, not pooled.
+func (b *Backend) Close() {
+	if b.pool != nil {
+		b.pool.close()
+	}
 }
 
 // session is one host's authenticated connection; each command gets a
-// new SSH session (channel) on it.
+// new SSH session (channel) on it. A connection that finished its steps
+// cleanly goes back to the pool, if there is one.
 type session struct {
-	client *gossh.Client
+	b    *Backend
+	conn *conn
+	// broken is set when a step ended in a way that may have left the
+	// connection unfit (stopped, transport error): it is then closed.
+	broken bool
 }
 
 func (s *session) Copy(ctx context.Context, c *backend.Copy) error {
-	return copyFile(ctx, s.client, c)
+	err := copyFile(ctx, s.conn.client, c)
+	if err != nil {
+		s.broken = true
+	}
+	return err
 }
 
 func (s *session) Command(ctx context.Context, cmd string, stdout, stderr io.Writer) (int, error) {
-	return runCommand(ctx, s.client, cmd, stdout, stderr)
+	code, err := runCommand(ctx, s.conn.client, cmd, stdout, stderr)
+	if err != nil || ctx.Err() != nil {
+		s.broken = true
+	}
+	return code, err
 }
 
-func (s *session) Close() error { return s.client.Close() }
+func (s *session) Close() error {
+	if s.b.pool == nil || s.broken {
+		return s.conn.client.Close()
+	}
+	s.b.pool.put(s.conn)
+	return nil
+}
 
 // Connection setup retries: an sshd under load (more unauthenticated
 // connections than its MaxStartups, e.g. 500 dials at once) resets or
@@ -142,7 +203,7 @@ const (
 
 // dial connects and authenticates, all within connectTimeout and ctx,
 // trying again when the server resets the handshake.
-func (b *Backend) dial(ctx context.Context, tgt target, connectTimeout time.Duration) (*gossh.Client, error) {
+func (b *Backend) dial(ctx context.Context, tgt target, connectTimeout time.Duration) (*conn, error) {
 	dctx, cancel := context.WithTimeout(ctx, connectTimeout)
 	defer cancel()
 	pause := setupRetryFirst
@@ -181,7 +242,7 @@ func resetBeforeSession(err error) bool {
 }
 
 // dialOnce connects and authenticates once, within ctx.
-func (b *Backend) dialOnce(ctx context.Context, tgt target) (*gossh.Client, error) {
+func (b *Backend) dialOnce(ctx context.Context, tgt target) (*conn, error) {
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "tcp", tgt.addr)
 	if err != nil {
@@ -192,7 +253,7 @@ func (b *Backend) dialOnce(ctx context.Context, tgt target) (*gossh.Client, erro
 	interrupt := context.AfterFunc(ctx, func() { _ = conn.Close() })
 	c, err := b.handshake(ctx, conn, tgt)
 	if !interrupt() && err == nil {
-		_ = c.Close()
+		_ = c.client.Close()
 		err = errors.New("interrupted")
 	}
 	if err != nil {
@@ -202,21 +263,26 @@ func (b *Backend) dialOnce(ctx context.Context, tgt target) (*gossh.Client, erro
 	return c, nil
 }
 
-func (b *Backend) handshake(ctx context.Context, conn net.Conn, tgt target) (*gossh.Client, error) {
+func (b *Backend) handshake(ctx context.Context, nc net.Conn, tgt target) (*conn, error) {
 	var hostKeyErr error
-	check, algos, err := b.keys.callback(tgt.addr, conn.RemoteAddr(), &hostKeyErr)
+	check, algos, err := b.keys.callback(tgt.addr, nc.RemoteAddr(), &hostKeyErr)
 	if err != nil {
 		return nil, err
+	}
+	var shown gossh.PublicKey
+	keep := func(hostname string, remote net.Addr, key gossh.PublicKey) error {
+		shown = key
+		return check(hostname, remote, key)
 	}
 	auth, closeAgent, err := b.authMethods(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer closeAgent()
-	cc, chans, reqs, err := gossh.NewClientConn(conn, tgt.addr, &gossh.ClientConfig{
+	cc, chans, reqs, err := gossh.NewClientConn(nc, tgt.addr, &gossh.ClientConfig{
 		User:              tgt.user,
 		Auth:              auth,
-		HostKeyCallback:   check,
+		HostKeyCallback:   keep,
 		HostKeyAlgorithms: algos,
 	})
 	switch {
@@ -230,7 +296,7 @@ func (b *Backend) handshake(ctx context.Context, conn net.Conn, tgt target) (*go
 	case err != nil:
 		return nil, fmt.Errorf("connect to %s: %w", tgt.addr, err)
 	}
-	return gossh.NewClient(cc, chans, reqs), nil
+	return &conn{client: gossh.NewClient(cc, chans, reqs), key: tgt.poolKey(), hostKey: shown, remote: nc.RemoteAddr()}, nil
 }
 
 // authMethods returns one public key method offering the identity files'
