@@ -210,10 +210,10 @@ func TestPoolRechecksTheHostKey(t *testing.T) {
 	}
 }
 
-func TestPoolBoundsAndTimesOut(t *testing.T) {
+func TestPoolBound(t *testing.T) {
 	s := startSSHD(t)
 	cfg := testConfig(s)
-	cfg.Pool = PoolConfig{MaxIdle: 2, IdleTimeout: 400 * time.Millisecond}
+	cfg.Pool = PoolConfig{MaxIdle: 2}
 	b := newBackend(t, cfg)
 	t.Cleanup(b.Close)
 	for _, ip := range logicalHosts {
@@ -234,11 +234,26 @@ func TestPoolBoundsAndTimesOut(t *testing.T) {
 	if n := logins(s) - before; n != 0 {
 		t.Fatalf("%d new logins for warm hosts", n)
 	}
+}
+
+func TestPoolIdleTimeout(t *testing.T) {
+	s := startSSHD(t)
+	cfg := testConfig(s)
+	cfg.Pool = PoolConfig{MaxIdle: 10, IdleTimeout: 300 * time.Millisecond}
+	b := newBackend(t, cfg)
+	t.Cleanup(b.Close)
+	if r := run(t, b, "127.0.0.1", backend.Options{}, cmd("true")); r.Status != task.StatusOK {
+		t.Fatalf("%s %q", r.Status, r.Error)
+	}
 	for i := 0; b.pool.idleCount() > 0; i++ {
-		if i == 200 {
-			t.Fatalf("%d connections still idle long after the idle timeout", b.pool.idleCount())
+		if i == 400 {
+			t.Fatalf("%d connections still idle 10 s after an idle timeout of 300 ms", b.pool.idleCount())
 		}
 		time.Sleep(25 * time.Millisecond)
+	}
+	// Closed, so the next run logs in again.
+	if r := run(t, b, "127.0.0.1", backend.Options{}, cmd("true")); r.Status != task.StatusOK || logins(s) != 2 {
+		t.Fatalf("%s %q, %d logins", r.Status, r.Error, logins(s))
 	}
 }
 

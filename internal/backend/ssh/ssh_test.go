@@ -113,7 +113,7 @@ func TestRunOnLogicalHosts(t *testing.T) {
 		{name: "command gets no stdin", ip: "127.0.0.1", steps: []backend.Step{cmd("cat; echo done")},
 			wantStatus: task.StatusOK, wantCode: 0, wantOut: "done\n"},
 		{name: "killed by a signal", ip: "127.0.0.2", steps: []backend.Step{cmd("kill -s KILL $$")},
-			wantStatus: task.StatusFailed, wantCode: 137, wantError: "status 137"},
+			wantStatus: task.StatusFailed, wantCode: -1, wantError: "killed by signal KILL"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
