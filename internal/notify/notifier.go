@@ -113,13 +113,13 @@ var _ runs.Observer = (*Notifier)(nil)
 // Observe enqueues the notification of a run's milestone for every channel
 // that wants it. Failures are logged: a notification never fails a run.
 func (n *Notifier) Observe(ctx context.Context, nt runs.Notice) {
-	run, err := n.st.GetRunBrief(ctx, nt.RunID)
+	run, err := n.st.GetRunInfo(ctx, nt.RunID)
 	if err != nil {
 		n.log.Error().Err(err).Str("run_id", nt.RunID).Msg("notification: read the run")
 		return
 	}
 	m := Message{RunID: run.ID, ModuleID: run.ModuleID, ModuleName: run.ModuleName, User: run.Username,
-		Status: string(run.Status), Error: run.Error, Hosts: len(run.Hosts), Summary: run.Summary, At: n.now()}
+		Status: string(run.Status), Error: run.Error, Hosts: run.HostCount, Summary: run.Summary, At: n.now()}
 	switch nt.Kind {
 	case runs.NoticeEnded:
 		m.Event = EventOf(run.Status, run.Summary)
