@@ -28,6 +28,9 @@ type Run struct {
 	Master     string            `json:"master,omitempty"` // address of the master that ran it
 	CreatedAt  time.Time         `json:"created_at"`
 	FinishedAt *time.Time        `json:"finished_at,omitempty"`
+	// AckedSeq is the sequence number of the last event of the master's
+	// stream whose effect is stored: a web tier resumes the stream after it.
+	AckedSeq uint64 `json:"acked_seq"`
 	// Summary counts the recorded host results by status (filled by GetRun
 	// and ListRuns; ignored by CreateRun).
 	Summary map[task.Status]int `json:"summary"`
@@ -45,13 +48,14 @@ type runRow struct {
 	Master     string         `db:"master"`
 	CreatedAt  time.Time      `db:"created_at"`
 	FinishedAt sql.NullTime   `db:"finished_at"`
+	AckedSeq   int64          `db:"acked_seq"`
 }
 
-const runCols = `id, module_id, module_name, username, params, hosts, status, error, master, created_at, finished_at`
+const runCols = `id, module_id, module_name, username, params, hosts, status, error, master, created_at, finished_at, acked_seq`
 
 func (r runRow) run() (Run, error) {
 	out := Run{ID: r.ID, ModuleID: r.ModuleID, ModuleName: r.ModuleName, Username: r.Username, Status: r.Status,
-		Error: r.Error, Master: r.Master, CreatedAt: r.CreatedAt.UTC(), FinishedAt: nullTime(r.FinishedAt)}
+		Error: r.Error, Master: r.Master, CreatedAt: r.CreatedAt.UTC(), FinishedAt: nullTime(r.FinishedAt), AckedSeq: uint64(max(r.AckedSeq, 0))}
 	if err := json.Unmarshal([]byte(r.Params), &out.Params); err != nil {
 		return Run{}, fmt.Errorf("store: run %s: stored parameters: %w", r.ID, err)
 	}
@@ -87,6 +91,22 @@ func clipText(s string, n int) string {
 // CreateRun records a run before it is dispatched. Status defaults to
 // running and CreatedAt to now.
 func (s *Store) CreateRun(ctx context.Context, r Run) error {
+	return s.createRun(ctx, r, "", time.Time{})
+}
+
+// CreateLeasedRun records a running run and, in the same transaction, its
+// lease for the web tier owner until the given time (see ClaimRun).
+func (s *Store) CreateLeasedRun(ctx context.Context, r Run, owner string, until time.Time) error {
+	if err := checkOwner(owner); err != nil {
+		return err
+	}
+	if r.Status != "" && r.Status != task.RunRunning {
+		return invalid("run %s: only a running run has a lease", r.ID)
+	}
+	return s.createRun(ctx, r, owner, until)
+}
+
+func (s *Store) createRun(ctx context.Context, r Run, owner string, until time.Time) error {
 	if r.ID == "" || len(r.ID) > task.MaxRunIDBytes || !utf8.ValidString(r.ID) {
 		return invalid("run: id must be 1..%d bytes of UTF-8", task.MaxRunIDBytes)
 	}
@@ -143,16 +163,52 @@ func (s *Store) CreateRun(ctx context.Context, r Run) error {
 	if r.FinishedAt != nil {
 		finished = dbTime(*r.FinishedAt)
 	}
-	_, err = s.db.ExecContext(ctx, `INSERT INTO runs (`+runCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		r.ID, r.ModuleID, r.ModuleName, r.Username, string(pj), string(hj), r.Status, clipText(r.Error, MaxRunErrorLen),
-		r.Master, dbTime(r.CreatedAt), finished)
-	return classify(err, "create run "+r.ID)
+	return s.inTx(ctx, func(tx *sqlx.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO runs (`+runCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			r.ID, r.ModuleID, r.ModuleName, r.Username, string(pj), string(hj), r.Status, clipText(r.Error, MaxRunErrorLen),
+			r.Master, dbTime(r.CreatedAt), finished, int64(r.AckedSeq))
+		if err != nil {
+			return classify(err, "create run "+r.ID)
+		}
+		if owner == "" {
+			return nil
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO run_leases (run_id, owner, expires_at) VALUES (?, ?, ?)`, r.ID, owner, dbTime(until))
+		return classify(err, "lease run "+r.ID)
+	})
+}
+
+// SetRunMaster records the master a running run was (or is about to be)
+// sent to, so that any web tier knows where to follow or cancel it.
+func (s *Store) SetRunMaster(ctx context.Context, id, master string) error {
+	if master == "" || len(master) > MaxMasterLen {
+		return invalid("run %s: master address must be 1..%d bytes", id, MaxMasterLen)
+	}
+	return s.inTx(ctx, func(tx *sqlx.Tx) error {
+		var cur task.RunStatus
+		if err := tx.GetContext(ctx, &cur, `SELECT status FROM runs WHERE id = ?`, id); err != nil {
+			return classify(err, "run "+id)
+		}
+		if cur != task.RunRunning {
+			return fmt.Errorf("run %s is already %s: %w", id, cur, ErrConflict)
+		}
+		_, err := tx.ExecContext(ctx, `UPDATE runs SET master = ? WHERE id = ?`, master, id)
+		return classify(err, "record master of run "+id)
+	})
 }
 
 // AddRunResult records one host's result. It is idempotent per (run, host):
 // recording the same host again replaces the earlier row, never adds one.
 // Output is cut to what the column holds (the truncated flag is then set).
 func (s *Store) AddRunResult(ctx context.Context, runID string, r task.HostResult) error {
+	return s.RecordRunResult(ctx, runID, 0, r)
+}
+
+// RecordRunResult is AddRunResult for the result carried by event seq of
+// the master's stream: in the same transaction the run's acked_seq moves
+// up to seq (never down), so a web tier resuming the stream starts after
+// the last result stored. Storing the same event twice changes nothing.
+func (s *Store) RecordRunResult(ctx context.Context, runID string, seq uint64, r task.HostResult) error {
 	if !r.Status.Valid() {
 		return invalid("run %s: host %s: status %q unknown", runID, r.Host, r.Status)
 	}
@@ -188,14 +244,27 @@ func (s *Store) AddRunResult(ctx context.Context, runID string, r task.HostResul
 		if err := exists(ctx, tx, `SELECT 1 FROM runs WHERE id = ?`, runID); err != nil {
 			return classify(err, "run "+runID)
 		}
-		_, err := tx.ExecContext(ctx, q, args...)
-		return classify(err, fmt.Sprintf("run %s: record host %s", runID, r.Host))
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+			return classify(err, fmt.Sprintf("run %s: record host %s", runID, r.Host))
+		}
+		if seq == 0 {
+			return nil
+		}
+		_, err := tx.ExecContext(ctx, `UPDATE runs SET acked_seq = ? WHERE id = ? AND acked_seq < ?`, int64(seq), runID, int64(seq))
+		return classify(err, "run "+runID+": record stored event")
 	})
 }
 
 // FinishRun moves a running run to a final status. A run that is not
 // running any more is ErrConflict; an unknown one ErrNotFound.
 func (s *Store) FinishRun(ctx context.Context, id string, status task.RunStatus, errText string) error {
+	return s.FinishRunAt(ctx, id, status, errText, 0)
+}
+
+// FinishRunAt is FinishRun for the end carried by event seq of the
+// master's stream (0: none): acked_seq moves up to seq, and the run's lease
+// is deleted, in the same transaction.
+func (s *Store) FinishRunAt(ctx context.Context, id string, status task.RunStatus, errText string, seq uint64) error {
 	if !status.Finished() {
 		return invalid("run %s: %q is not a final status", id, status)
 	}
@@ -207,9 +276,14 @@ func (s *Store) FinishRun(ctx context.Context, id string, status task.RunStatus,
 		if cur != task.RunRunning {
 			return fmt.Errorf("run %s is already %s: %w", id, cur, ErrConflict)
 		}
-		_, err := tx.ExecContext(ctx, `UPDATE runs SET status = ?, error = ?, finished_at = ? WHERE id = ? AND status = ?`,
-			status, clipText(errText, MaxRunErrorLen), dbTime(s.now()), id, task.RunRunning)
-		return classify(err, "finish run "+id)
+		_, err := tx.ExecContext(ctx, `UPDATE runs SET status = ?, error = ?, finished_at = ?,
+			acked_seq = CASE WHEN acked_seq < ? THEN ? ELSE acked_seq END WHERE id = ? AND status = ?`,
+			status, clipText(errText, MaxRunErrorLen), dbTime(s.now()), int64(seq), int64(seq), id, task.RunRunning)
+		if err != nil {
+			return classify(err, "finish run "+id)
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM run_leases WHERE run_id = ?`, id)
+		return classify(err, "release lease of run "+id)
 	})
 }
 
@@ -227,6 +301,16 @@ type hostRow struct {
 	DurationMS      int64          `db:"duration_ms"`
 	ID              sql.NullInt64  `db:"id"`
 	RunID           sql.NullString `db:"run_id"`
+}
+
+// GetRunRecord returns a run without its results (Summary is empty): what
+// the web tier needs to follow or take over a run, whatever its size.
+func (s *Store) GetRunRecord(ctx context.Context, id string) (Run, error) {
+	var rr runRow
+	if err := s.db.GetContext(ctx, &rr, `SELECT `+runCols+` FROM runs WHERE id = ?`, id); err != nil {
+		return Run{}, classify(err, "run "+id)
+	}
+	return rr.run()
 }
 
 // GetRun returns a run and the results recorded so far, in arrival order.
@@ -333,16 +417,4 @@ func (s *Store) ListRuns(ctx context.Context, f RunFilter) ([]Run, int, error) {
 		}
 	}
 	return out, total, nil
-}
-
-// MarkInterruptedRuns marks every run still "running" as interrupted, for
-// use at start-up: a run left running by a web tier that stopped can no
-// longer receive results. It assumes one web tier per database.
-func (s *Store) MarkInterruptedRuns(ctx context.Context) (int64, error) {
-	res, err := s.db.ExecContext(ctx, `UPDATE runs SET status = ?, finished_at = ?, error = ? WHERE status = ?`,
-		task.RunInterrupted, dbTime(s.now()), "the web tier stopped while the run was in progress", task.RunRunning)
-	if err != nil {
-		return 0, classify(err, "mark interrupted runs")
-	}
-	return res.RowsAffected()
 }
