@@ -12,6 +12,7 @@ import (
 
 	"github.com/coreos/go-systemd/v22/daemon"
 
+	"github.com/omserver/omserver-go/internal/omaudit"
 	"github.com/omserver/omserver-go/internal/relay"
 	"github.com/omserver/omserver-go/internal/runs"
 	"github.com/omserver/omserver-go/internal/web"
@@ -70,11 +71,20 @@ func cmdWeb(ctx context.Context, args []string, stderr io.Writer) error {
 	if tierID == "" {
 		tierID = defaultTierID(wc.Listen)
 	}
+	proxies, err := omaudit.ParseProxies(wc.OMAudit.TrustedProxies)
+	if err != nil {
+		return fmt.Errorf("web.omaudit.trusted_proxies: %w", err)
+	}
 	ws, err := web.New(web.Config{
 		Listen: wc.Listen, BaseURL: wc.BaseURL, SecureCookies: secure,
 		SessionTTL: wc.SessionTTL.Or(0), MaxBodyBytes: wc.MaxBodyBytes, LoginRateBurst: wc.LoginRateBurst,
 		MaxStreamsPerUser: wc.MaxStreamsPerUser, MasterName: strings.Join(wc.Masters, ","),
 		Runs: runs.Config{TierID: tierID, LeaseTTL: wc.Runs.LeaseTTL.Or(0), MasterLostAfter: wc.Runs.MasterLostAfter.Or(0)},
+		OMAudit: omaudit.Config{
+			TrustedProxies: proxies, Rate: wc.OMAudit.IngestRate, Burst: wc.OMAudit.IngestBurst,
+			Retention: wc.OMAudit.Retention.Or(0),
+		},
+		ModuleRunTimeout: wc.ModuleRunTimeout.Or(0),
 	}, st, client, log)
 	if err != nil {
 		return err

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"strings"
 	"time"
@@ -63,7 +64,12 @@ type WebConfig struct {
 	Database          DatabaseConfig `yaml:"database"`
 	Masters           []string       `yaml:"masters"` // relay addresses, tried in order (failover)
 	Relay             RelayClient    `yaml:"relay"`
-	Runs              RunsConfig     `yaml:"runs"`
+	// OMAudit is 安全审计: the collectors' ingest and the history's retention.
+	OMAudit OMAuditConfig `yaml:"omaudit"`
+	// ModuleRunTimeout bounds how long the legacy /autoadmin/module_run/
+	// waits for its run before answering that it is still running.
+	ModuleRunTimeout Duration   `yaml:"module_run_timeout"`
+	Runs             RunsConfig `yaml:"runs"`
 }
 
 // RunsConfig is how the web tier follows runs (see docs/DELIVERY.md).
@@ -79,6 +85,20 @@ type RunsConfig struct {
 	// MasterLostAfter is how long a run's master may stay unreachable
 	// before the run is recorded interrupted.
 	MasterLostAfter Duration `yaml:"master_lost_after"`
+}
+
+// OMAuditConfig is 安全审计 (the original's omaudit app).
+type OMAuditConfig struct {
+	// TrustedProxies are reverse proxies in front of the web tier (IPs or
+	// CIDR prefixes): an ingest request from one of them is attributed to
+	// the address it appended to X-Forwarded-For.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+	// IngestRate and IngestBurst are each host's token bucket: rows per
+	// second in the long run, and at once.
+	IngestRate  float64 `yaml:"ingest_rate"`
+	IngestBurst int     `yaml:"ingest_burst"`
+	// Retention deletes history stored longer ago than this (0: keep all).
+	Retention Duration `yaml:"retention"`
 }
 
 // DatabaseConfig chooses the store.
@@ -232,6 +252,8 @@ func Default() Config {
 			Masters:           []string{"127.0.0.1:7070"},
 			Relay:             RelayClient{User: "omuser", DialTimeout: Duration(5 * time.Second)},
 			Runs:              RunsConfig{LeaseTTL: Duration(30 * time.Second), MasterLostAfter: Duration(time.Minute)},
+			OMAudit:           OMAuditConfig{IngestRate: 5, IngestBurst: 200},
+			ModuleRunTimeout:  Duration(10 * time.Minute),
 		},
 		Master: MasterConfig{
 			Listen:         "127.0.0.1:7070",
@@ -327,6 +349,14 @@ func (c Config) CheckWeb() error {
 	if (c.Web.TLSCert == "") != (c.Web.TLSKey == "") {
 		errs = append(errs, errors.New("web.tls_cert and web.tls_key must be set together"))
 	}
+	for _, p := range c.Web.OMAudit.TrustedProxies {
+		if !validProxy(p) {
+			errs = append(errs, fmt.Errorf("web.omaudit.trusted_proxies: %q is not an IP address or CIDR prefix", p))
+		}
+	}
+	if c.Web.OMAudit.IngestRate < 0 || c.Web.OMAudit.IngestBurst < 0 {
+		errs = append(errs, errors.New("web.omaudit.ingest_rate and ingest_burst must not be negative"))
+	}
 	errs = append(errs, checkCipher(c.Cipher))
 	return errors.Join(errs...)
 }
@@ -359,6 +389,14 @@ func (c Config) CheckMaster() error {
 	}
 	errs = append(errs, checkCipher(c.Cipher))
 	return errors.Join(errs...)
+}
+
+func validProxy(s string) bool {
+	if _, err := netip.ParsePrefix(s); err == nil {
+		return true
+	}
+	a, err := netip.ParseAddr(s)
+	return err == nil && a.Zone() == ""
 }
 
 func checkCipher(s string) error {

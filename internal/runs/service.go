@@ -357,19 +357,18 @@ func (s *Service) Wait(ctx context.Context, id string) error {
 // that is not running is apperr.Conflict; a master that cannot be reached
 // is apperr.Unavailable (try again).
 func (s *Service) Cancel(ctx context.Context, id string) error {
+	run, err := s.st.GetRunInfo(ctx, id)
+	if err != nil {
+		return err
+	}
+	if run.Status != task.RunRunning {
+		return apperr.Errorf(apperr.Conflict, "run %s is %s, not running: nothing to cancel", id, run.Status)
+	}
 	ar := s.get(id)
-	if ar == nil {
-		run, err := s.st.GetRunRecord(ctx, id)
-		if err != nil {
-			return err
-		}
-		if run.Status != task.RunRunning {
-			return apperr.Errorf(apperr.Conflict, "run %s is %s, not running: nothing to cancel", id, run.Status)
-		}
-		if run.Master == "" {
-			return apperr.Errorf(apperr.Conflict, "run %s has not reached a master yet: nothing to cancel there; try again in a moment", id)
-		}
-	} else {
+	if ar == nil && run.Master == "" {
+		return apperr.Errorf(apperr.Conflict, "run %s has not reached a master yet: nothing to cancel there; try again in a moment", id)
+	}
+	if ar != nil {
 		ar.cancelled.Store(true)
 	}
 	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)

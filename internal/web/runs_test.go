@@ -95,7 +95,7 @@ func TestRunLifecycle(t *testing.T) {
 
 	// The API shows it too.
 	e.do(req{method: "GET", path: "/api/v1/runs/" + id, as: "viewer"}).want(t, http.StatusOK, `"status":"done"`, `"stdout":"first"`)
-	e.do(req{method: "GET", path: "/api/v1/runs", as: "viewer"}).want(t, http.StatusOK, id, `"total":1`)
+	e.do(req{method: "GET", path: "/api/v1/runs", as: "viewer"}).want(t, http.StatusOK, id, `"host_count":2`, `"summary":{"failed":1,"ok":1}`, `"next":null`)
 	e.do(req{method: "GET", path: "/runs", as: "viewer"}).want(t, http.StatusOK, id)
 	e.do(req{method: "GET", path: "/runs/" + id, as: "viewer"}).want(t, http.StatusOK, `data-host="192.168.1.20"`, "status-failed", "status-ok")
 	// Cancelling a finished run is refused.
@@ -187,7 +187,7 @@ func TestRunCancel(t *testing.T) {
 	if len(results) != 1 || results[0].Status != task.StatusCancelled {
 		t.Fatalf("results %+v", results)
 	}
-	entries, _, _ := e.st.ListAudit(context.Background(), 50, 0)
+	entries, _ := e.auditLog(50)
 	found := false
 	for _, a := range entries {
 		found = found || (a.Action == "run.cancel" && a.Username == "operator" && strings.Contains(a.Detail, id))

@@ -28,6 +28,10 @@
 //     (the TCP peer: forwarded headers are not trusted) and per user name.
 //   - /healthz and /metrics answer without login (for probes and scrapers)
 //     and reveal no error details; put them behind the proxy if that matters.
+//   - /omaudit/omaudit_pull/ (安全审计 ingest) answers without login: it
+//     takes an ingest token and checks the sender's address (internal/omaudit).
+//   - /autoadmin/module_run/ runs modules on a GET, which any site can make
+//     a browser send with its cookies: it accepts API tokens only.
 package web
 
 import (
@@ -41,6 +45,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/omserver/omserver-go/internal/apperr"
+	"github.com/omserver/omserver-go/internal/omaudit"
 	"github.com/omserver/omserver-go/internal/runs"
 	"github.com/omserver/omserver-go/internal/store"
 	"github.com/omserver/omserver-go/web/static"
@@ -69,6 +74,11 @@ type Config struct {
 	// Runs tunes how this tier follows runs (tier id for leases, lease
 	// time, how long a master may stay unreachable); see runs.Config.
 	Runs runs.Config
+	// OMAudit configures 安全审计: the collectors' ingest and retention.
+	OMAudit omaudit.Config
+	// ModuleRunTimeout bounds how long /autoadmin/module_run/ waits for its
+	// run to end; default 10m.
+	ModuleRunTimeout time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -90,6 +100,9 @@ func (c *Config) setDefaults() {
 	if c.MaxStreamsPerUser <= 0 {
 		c.MaxStreamsPerUser = 32
 	}
+	if c.ModuleRunTimeout <= 0 {
+		c.ModuleRunTimeout = 10 * time.Minute
+	}
 }
 
 // Server is the web tier. Create it with New.
@@ -102,6 +115,7 @@ type Server struct {
 	pages   *pages
 	limiter *loginLimiter
 	runs    *runs.Service
+	omaudit *omaudit.Service
 	streamN streamCounter
 	handler http.Handler
 
@@ -151,6 +165,14 @@ func New(cfg Config, st *store.Store, master MasterClient, log zerolog.Logger) (
 		cancelStreams()
 		return nil, err
 	}
+	ocfg := cfg.OMAudit
+	ocfg.Registerer = s.metrics.reg
+	s.omaudit, err = omaudit.New(ocfg, st, log)
+	if err != nil {
+		cancel()
+		cancelStreams()
+		return nil, err
+	}
 	h, err := s.routes()
 	if err != nil {
 		cancel()
@@ -167,13 +189,14 @@ func (s *Server) Handler() http.Handler { return s.handler }
 // Start does the start-up work: the runs service takes back the runs this
 // tier followed before a restart (and any whose tier stopped) and resumes
 // them from their masters' journals; expired sessions are purged now and
-// hourly. It does not listen: serve Handler() yourself, or use
-// HTTPServer().
+// hourly, and the 安全审计 retention purge starts (when a retention is
+// set). It does not listen: serve Handler() yourself, or use HTTPServer().
 func (s *Server) Start(ctx context.Context) error {
 	if err := s.runs.Start(ctx); err != nil {
 		return fmt.Errorf("web: %w", err)
 	}
 	s.purgeSessions(ctx)
+	s.omaudit.Start(s.base)
 	go func() {
 		t := time.NewTicker(time.Hour)
 		defer t.Stop()
@@ -263,6 +286,8 @@ func (s *Server) routes() (http.Handler, error) {
 		r.Post("/tokens/{id}/delete", s.h(s.pageTokenDelete))
 		r.Get("/account", s.h(s.pageAccount))
 		r.Post("/account/password", s.h(s.pageAccountPassword))
+		r.Get("/omaudit/", s.h(s.pageOmaudit))
+		r.Get("/omaudit/omaudit_run/", s.h(s.legacyOmauditRun))
 		r.Group(func(r chi.Router) {
 			r.Use(s.require(roleAdmin))
 			r.Get("/modules/new", s.h(s.pageModuleNew))
@@ -283,8 +308,16 @@ func (s *Server) routes() (http.Handler, error) {
 			r.Post("/users", s.h(s.pageUserCreate))
 			r.Post("/users/{id}", s.h(s.pageUserUpdate))
 			r.Get("/audit", s.h(s.pageAudit))
+			r.Get("/omaudit/tokens", s.h(s.pageIngestTokens))
+			r.Post("/omaudit/tokens", s.h(s.pageIngestTokenCreate))
+			r.Post("/omaudit/tokens/{id}/delete", s.h(s.pageIngestTokenDelete))
 		})
 	})
+	r.Get("/omaudit", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/omaudit/", http.StatusMovedPermanently)
+	})
+	// 安全审计 ingest: no login; the collector's ingest token (see omaudit).
+	r.Get("/omaudit/omaudit_pull/", s.h(s.omauditPull))
 
 	// Legacy text endpoints, same login (session or token) as everything else.
 	r.Route("/autoadmin", func(r chi.Router) {
@@ -294,6 +327,8 @@ func (s *Server) routes() (http.Handler, error) {
 		r.Get("/server_list/", s.h(s.legacyServerList))
 		r.Get("/module_list/", s.h(s.legacyModuleList))
 		r.Get("/module_info/", s.h(s.legacyModuleInfo))
+		// Runs something on a GET: API tokens only, never a cookie.
+		r.With(s.tokenOnly, s.require(roleOperator)).Get("/module_run/", s.h(s.legacyModuleRun))
 	})
 
 	r.Route("/api/v1", func(r chi.Router) {
@@ -307,10 +342,13 @@ func (s *Server) routes() (http.Handler, error) {
 		r.Get("/modules/{id}", s.h(s.apiModule))
 		r.Get("/runs", s.h(s.apiRuns))
 		r.Get("/runs/{id}", s.h(s.apiRun))
+		r.Get("/runs/{id}/hosts", s.h(s.apiRunHosts))
 		r.Get("/runs/{id}/events", s.h(s.apiRunEvents))
 		r.Get("/tokens", s.h(s.apiTokens))
 		r.Post("/tokens", s.h(s.apiTokenCreate))
 		r.Delete("/tokens/{id}", s.h(s.apiTokenDelete))
+		r.Get("/omaudit/history", s.h(s.apiOmauditHistory))
+		r.Get("/omaudit/events", s.h(s.apiOmauditEvents))
 		r.Group(func(r chi.Router) {
 			r.Use(s.require(roleOperator))
 			r.Post("/runs", s.h(s.apiRunCreate))
@@ -334,6 +372,9 @@ func (s *Server) routes() (http.Handler, error) {
 			r.Post("/users", s.h(s.apiUserCreate))
 			r.Put("/users/{id}", s.h(s.apiUserUpdate))
 			r.Get("/audit", s.h(s.apiAudit))
+			r.Get("/omaudit/tokens", s.h(s.apiIngestTokens))
+			r.Post("/omaudit/tokens", s.h(s.apiIngestTokenCreate))
+			r.Delete("/omaudit/tokens/{id}", s.h(s.apiIngestTokenDelete))
 		})
 		r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 			s.fail(w, r, apperr.Errorf(apperr.NotFound, "no such API endpoint: %s %s", r.Method, r.URL.Path))
