@@ -89,8 +89,8 @@ func newFaultEnv(t *testing.T) *faultEnv {
 		t.Fatal(err)
 	}
 	// The command records where it runs ($SSH_CONNECTION's third field is
-	// the address sshd was reached on: the target), then works for the
-	// given number of seconds.
+	// the address sshd was reached on: the target; under the salt scenario
+	// the fake minion's id), then works for the given number of seconds.
 	module := fmt.Sprintf(`id: %d
 name: counted work
 caption: appends its target to a counter file, then works
@@ -103,7 +103,7 @@ params:
     max: 600
     default: "1"
 steps:
-  - run: 'set -- $SSH_CONNECTION; echo "$3" >> %s; sleep {{sys_param_1}}; echo "worked on $3"'
+  - run: 'set -- $SSH_CONNECTION; echo "${3:-$OMS_FAKE_MINION}" >> %s; sleep {{sys_param_1}}; echo "worked on ${3:-$OMS_FAKE_MINION}"'
 `, faultModule, e.count)
 	if err := os.WriteFile(filepath.Join(e.modules, fmt.Sprintf("Mid_%d.yaml", faultModule)), []byte(module), 0o644); err != nil {
 		t.Fatal(err)
