@@ -147,6 +147,7 @@ func Start(ctx context.Context, opts Options) (inst *Instance, err error) {
 		return inst, fmt.Errorf("demo: relay server: %w", err)
 	}
 	inst.goRun(func() error { return rs.Serve(runCtx, relayLis) })
+	go journal.RunPruner(runCtx)
 
 	client, err := relay.NewClient(relay.ClientConfig{
 		Addrs: []string{relayLis.Addr().String()}, User: "omuser", Password: relayPassword,
