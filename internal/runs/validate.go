@@ -4,13 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/omserver/omserver-go/internal/apperr"
-	"github.com/omserver/omserver-go/internal/legacyform"
+	"github.com/omserver/omserver-go/internal/param"
 	"github.com/omserver/omserver-go/internal/store"
 	"github.com/omserver/omserver-go/internal/task"
 )
@@ -27,65 +25,6 @@ type Request struct {
 // invalidf is a refused request: the message says what to change.
 func invalidf(format string, args ...any) error {
 	return apperr.Errorf(apperr.Invalid, format, args...)
-}
-
-// validParams checks submitted values against the module's declared
-// schema and returns the full parameter set (defaults filled in). The
-// master validates again; this is so a bad request is refused before
-// anything is recorded.
-func validParams(schema []legacyform.Param, in map[string]string) (map[string]string, error) {
-	if len(in) > task.MaxParams {
-		return nil, invalidf("%w: %d parameters is more than the limit of %d", task.ErrInvalidParams, len(in), task.MaxParams)
-	}
-	declared := make(map[string]legacyform.Param, len(schema))
-	for _, p := range schema {
-		declared[p.Name] = p
-	}
-	var unknown []string
-	for name := range in {
-		if _, ok := declared[name]; !ok {
-			unknown = append(unknown, name)
-		}
-	}
-	if len(unknown) > 0 {
-		sort.Strings(unknown)
-		for i, u := range unknown {
-			unknown[i] = fmt.Sprintf("%q", clipRunes(u, 64))
-		}
-		return nil, invalidf("%w: unknown parameter(s) %s: this module declares %s", task.ErrInvalidParams, strings.Join(unknown, ", "), declaredNames(schema))
-	}
-	out := make(map[string]string, len(schema))
-	for _, p := range schema {
-		v, ok := in[p.Name]
-		if !ok {
-			v = p.Default
-		}
-		if !utf8.ValidString(v) {
-			return nil, invalidf("%w: parameter %s is not valid UTF-8", task.ErrInvalidParams, p.Name)
-		}
-		if i := strings.IndexFunc(v, unicode.IsControl); i >= 0 {
-			return nil, invalidf("%w: parameter %s contains a control character at byte %d", task.ErrInvalidParams, p.Name, i)
-		}
-		if len(v) > task.MaxParamBytes {
-			return nil, invalidf("%w: parameter %s is longer than %d bytes", task.ErrInvalidParams, p.Name, task.MaxParamBytes)
-		}
-		if err := p.Check(v); err != nil {
-			return nil, invalidf("%w: parameter %s: %s", task.ErrInvalidParams, p.Name, strings.TrimPrefix(err.Error(), p.Name+": "))
-		}
-		out[p.Name] = v
-	}
-	return out, nil
-}
-
-func declaredNames(schema []legacyform.Param) string {
-	if len(schema) == 0 {
-		return "no parameters"
-	}
-	names := make([]string, len(schema))
-	for i, p := range schema {
-		names[i] = p.Name
-	}
-	return strings.Join(names, ", ")
 }
 
 // clipRunes shortens s to n runes for an error message, marking the cut.
@@ -146,9 +85,10 @@ func (s *Service) validate(ctx context.Context, req Request) (task.Task, string,
 	if err != nil {
 		return task.Task{}, "", err
 	}
-	params, err := validParams(mod.Params, req.Params)
+	// The same schema and checks the master applies again.
+	params, err := param.Schema(mod.Params).Validate(req.Params)
 	if err != nil {
-		return task.Task{}, "", err
+		return task.Task{}, "", apperr.Wrap(apperr.Invalid, err)
 	}
 	hosts := make([]task.Host, len(servers))
 	for i, sv := range servers {

@@ -285,11 +285,19 @@ func (e *env) snapshot() snapshot {
 	if s.Funs, err = e.st.ListFunCategs(ctx); err != nil {
 		e.t.Fatal(err)
 	}
-	if s.Apps, err = e.st.ListAppCategs(ctx, 0); err != nil {
-		e.t.Fatal(err)
+	apps, err := e.st.ListAppCategsPage(ctx, store.AppFilter{PageRequest: store.PageRequest{Limit: store.MaxLimit}})
+	if err != nil || apps.Next != "" {
+		e.t.Fatalf("applications: %v (more than a page: %q)", err, apps.Next)
 	}
-	if s.Servers, err = e.st.ListServers(ctx, 0); err != nil {
-		e.t.Fatal(err)
+	for _, a := range apps.AppCategs {
+		s.Apps = append(s.Apps, a.AppCateg)
+	}
+	servers, err := e.st.ListServersPage(ctx, store.ServerFilter{PageRequest: store.PageRequest{Limit: store.MaxLimit}})
+	if err != nil || servers.Next != "" {
+		e.t.Fatalf("servers: %v (more than a page: %q)", err, servers.Next)
+	}
+	for _, sv := range servers.Servers {
+		s.Servers = append(s.Servers, sv.Server)
 	}
 	if s.Modules, err = e.st.ListModules(ctx); err != nil {
 		e.t.Fatal(err)
@@ -297,10 +305,18 @@ func (e *env) snapshot() snapshot {
 	if s.Users, err = e.st.ListUsers(ctx); err != nil {
 		e.t.Fatal(err)
 	}
-	if _, s.Runs, err = e.st.ListRuns(ctx, store.RunFilter{}); err != nil {
-		e.t.Fatal(err)
+	runs, err := e.st.ListRuns(ctx, store.RunFilter{Limit: store.MaxLimit})
+	if err != nil || runs.Next != "" {
+		e.t.Fatalf("runs: %v (more than a page: %q)", err, runs.Next)
 	}
+	s.Runs = len(runs.Runs)
 	return s
+}
+
+// auditLog returns the newest entries of the audit log.
+func (e *env) auditLog(limit int) ([]store.AuditEntry, error) {
+	page, err := e.st.ListAudit(context.Background(), store.AuditFilter{PageRequest: store.PageRequest{Limit: limit}})
+	return page.Entries, err
 }
 
 func (e *env) assertUnchanged(before snapshot) {

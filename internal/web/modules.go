@@ -2,34 +2,39 @@ package web
 
 import (
 	"fmt"
+	"html/template"
 	"net/http"
 	"strconv"
 	"strings"
 
 	"github.com/omserver/omserver-go/internal/apperr"
+	"github.com/omserver/omserver-go/internal/caption"
 	"github.com/omserver/omserver-go/internal/legacyform"
+	"github.com/omserver/omserver-go/internal/param"
 	"github.com/omserver/omserver-go/internal/store"
 )
 
 // Modules: the catalog operators pick from, and the admin's add/edit forms.
 
-// moduleView is a module as the API and pages show it: the caption both as
-// stored (for editing) and as plain text (for display); never the stored
-// form HTML.
+// moduleView is a module as the API and pages show it: the caption as
+// stored (for editing), as plain text, and as sanitised HTML (for display);
+// never the stored form HTML.
 type moduleView struct {
-	ID          int64              `json:"id"`
-	Name        string             `json:"name"`
-	Caption     string             `json:"caption"`
-	CaptionText string             `json:"caption_text"`
-	Params      []legacyform.Param `json:"params"`
+	ID          int64         `json:"id"`
+	Name        string        `json:"name"`
+	Caption     string        `json:"caption"`
+	CaptionText string        `json:"caption_text"`
+	CaptionHTML template.HTML `json:"caption_html"` // only ever from caption.HTML
+	Params      []param.Param `json:"params"`
 }
 
 func toModuleView(m store.Module) moduleView {
 	ps := m.Params
 	if ps == nil {
-		ps = []legacyform.Param{}
+		ps = []param.Param{}
 	}
-	return moduleView{ID: m.ID, Name: m.Name, Caption: m.Caption, CaptionText: captionText(m.Caption), Params: ps}
+	return moduleView{ID: m.ID, Name: m.Name, Caption: m.Caption, CaptionText: captionText(m.Caption),
+		CaptionHTML: caption.HTML(m.Caption), Params: ps}
 }
 
 func (s *Server) moduleViews(r *http.Request) ([]moduleView, error) {
@@ -72,10 +77,10 @@ func (s *Server) apiModule(w http.ResponseWriter, r *http.Request) error {
 }
 
 type moduleBody struct {
-	ID      int64              `json:"id"`
-	Name    string             `json:"name"`
-	Caption string             `json:"caption"`
-	Params  []legacyform.Param `json:"params"`
+	ID      int64         `json:"id"`
+	Name    string        `json:"name"`
+	Caption string        `json:"caption"`
+	Params  []param.Param `json:"params"`
 }
 
 // createModule adds a module (id 0: the next free one) and returns it as
@@ -187,10 +192,10 @@ type moduleForm struct {
 // blankRows is how many empty parameter rows the form offers.
 const blankRows = 3
 
-func rowsFromParams(ps []legacyform.Param) []paramRow {
+func rowsFromParams(ps []param.Param) []paramRow {
 	rows := make([]paramRow, 0, len(ps)+blankRows)
 	for _, p := range ps {
-		row := paramRow{Name: p.Name, Label: p.Label, Type: p.Type, Default: p.Default}
+		row := paramRow{Name: p.Name, Label: p.Label, Type: string(p.Type), Default: p.Default}
 		if p.MaxLength > 0 {
 			row.MaxLength = strconv.Itoa(p.MaxLength)
 		}
@@ -208,19 +213,19 @@ func rowsFromParams(ps []legacyform.Param) []paramRow {
 		rows = append(rows, row)
 	}
 	for range blankRows {
-		rows = append(rows, paramRow{Type: legacyform.TypeText})
+		rows = append(rows, paramRow{Type: string(param.Text)})
 	}
 	return rows
 }
 
 // paramsFromForm turns the structured rows back into a schema; the store
 // validates the schema as a whole.
-func paramsFromForm(r *http.Request) ([]legacyform.Param, []paramRow, error) {
+func paramsFromForm(r *http.Request) ([]param.Param, []paramRow, error) {
 	n, err := strconv.Atoi(r.PostForm.Get("rows"))
-	if err != nil || n < 0 || n > legacyform.MaxParams+blankRows {
+	if err != nil || n < 0 || n > param.MaxParams+blankRows {
 		return nil, nil, invalidf("the form's row count is missing or out of range")
 	}
-	var out []legacyform.Param
+	var out []param.Param
 	var rows []paramRow
 	for i := range n {
 		get := func(k string) string { return strings.TrimSpace(r.PostForm.Get(fmt.Sprintf("p%d_%s", i, k))) }
@@ -243,8 +248,8 @@ func paramsFromForm(r *http.Request) ([]legacyform.Param, []paramRow, error) {
 }
 
 // paramFromRow reads one form row (n counts from 1, for messages).
-func paramFromRow(n int, row paramRow) (legacyform.Param, error) {
-	p := legacyform.Param{Name: row.Name, Label: row.Label, Type: row.Type, Default: row.Default}
+func paramFromRow(n int, row paramRow) (param.Param, error) {
+	p := param.Param{Name: row.Name, Label: row.Label, Type: param.Type(row.Type), Default: row.Default}
 	if !legacyform.ValidName(p.Name) {
 		return p, invalidf("row %d: name %q must be sys_param_N", n, clipRunes(p.Name, 40))
 	}
@@ -255,9 +260,9 @@ func paramFromRow(n int, row paramRow) (legacyform.Param, error) {
 			return p, invalidf("row %d (%s): max length %q is not a number", n, p.Name, row.MaxLength)
 		}
 		p.MaxLength = v
-	case p.Type == legacyform.TypeText:
+	case p.Type == param.Text:
 		p.MaxLength = legacyform.DefaultMaxLength
-	case p.Type == legacyform.TypeNumber:
+	case p.Type == param.Number:
 		p.MaxLength = 20
 	}
 	for _, mm := range []struct {
@@ -274,7 +279,7 @@ func paramFromRow(n int, row paramRow) (legacyform.Param, error) {
 		}
 		*mm.dst = &v
 	}
-	if p.Type != legacyform.TypeSelect {
+	if p.Type != param.Choice {
 		if row.Options != "" {
 			return p, invalidf("row %d (%s): only a select parameter has options", n, p.Name)
 		}
@@ -293,7 +298,7 @@ func paramFromRow(n int, row paramRow) (legacyform.Param, error) {
 		if v == "" {
 			return p, invalidf("row %d (%s): option line %d has an empty value", n, p.Name, ln+1)
 		}
-		p.Options = append(p.Options, legacyform.Option{Value: v, Label: l})
+		p.Options = append(p.Options, param.Option{Value: v, Label: l})
 	}
 	if p.Default == "" && len(p.Options) > 0 {
 		p.Default = p.Options[0].Value

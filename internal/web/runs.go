@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -61,44 +63,139 @@ func runIDParam(r *http.Request) (string, error) {
 	return id, nil
 }
 
-// runView is a run with its results, for the API.
+// runView is a run for the API: its record and counts, and the results of
+// its first hosts (in the run's order); HostsNext pages through the rest at
+// /api/v1/runs/{id}/hosts.
 type runView struct {
 	store.Run
-	Results []task.HostResult `json:"results"`
-}
-
-// runOf reads the run the URL's {id} names, with its results.
-func (s *Server) runOf(r *http.Request) (store.Run, []task.HostResult, error) {
-	id, err := runIDParam(r)
-	if err != nil {
-		return store.Run{}, nil, err
-	}
-	return s.st.GetRun(r.Context(), id)
+	Results   []task.HostResult `json:"results"`
+	HostsNext *string           `json:"hosts_next"`
 }
 
 func (s *Server) apiRun(w http.ResponseWriter, r *http.Request) error {
-	run, results, err := s.runOf(r)
+	id, err := runIDParam(r)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, runView{Run: run, Results: results})
+	p, err := pageRequest(r, store.DefaultLimit)
+	if err != nil {
+		return err
+	}
+	run, err := s.st.GetRunInfo(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	hosts, err := s.st.ListRunHosts(r.Context(), id, store.RunHostFilter{Limit: p.Limit})
+	if err != nil {
+		return err
+	}
+	v := runView{Run: run, Results: []task.HostResult{}}
+	for _, h := range hosts.Hosts {
+		if h.Result != nil {
+			v.Results = append(v.Results, *h.Result)
+		}
+	}
+	if hosts.Next != "" {
+		q := url.Values{"cursor": {hosts.Next}, "limit": {strconv.Itoa(p.Limit)}}
+		v.HostsNext = jsonNext("/api/v1/runs/" + id + "/hosts?" + q.Encode())
+	}
+	writeJSON(w, http.StatusOK, v)
 	return nil
 }
 
-func (s *Server) apiRuns(w http.ResponseWriter, r *http.Request) error {
-	page, per, err := pageParam(r, 50)
+// hostItem is one host of a run in the API: its position in the run, its
+// status (a result's, or "pending" while the run goes on, "noresult" once
+// it ended without one) and its result, if any.
+type hostItem struct {
+	Pos    int              `json:"pos"`
+	IP     string           `json:"ip"`
+	Name   string           `json:"name,omitempty"`
+	Status string           `json:"status"`
+	Result *task.HostResult `json:"result"`
+}
+
+// hostStatus is the status shown for a host of run.
+func hostStatus(run store.Run, h store.RunHost) string {
+	switch {
+	case h.Result != nil:
+		return string(h.Result.Status)
+	case run.Status == task.RunRunning:
+		return "pending"
+	}
+	return store.NoResult
+}
+
+// runHostFilter reads ?status= (a host status, "noresult", or "pending"
+// for the same) and the page.
+func runHostFilter(r *http.Request) (store.RunHostFilter, error) {
+	p, err := pageRequest(r, store.DefaultLimit)
+	if err != nil {
+		return store.RunHostFilter{}, err
+	}
+	st := queryText(r, "status")
+	if st == "pending" {
+		st = store.NoResult
+	}
+	return store.RunHostFilter{Limit: p.Limit, Cursor: p.Cursor, Status: st}, nil
+}
+
+func (s *Server) apiRunHosts(w http.ResponseWriter, r *http.Request) error {
+	id, err := runIDParam(r)
 	if err != nil {
 		return err
 	}
-	f := store.RunFilter{Limit: per, Offset: (page - 1) * per, Username: r.URL.Query().Get("user"), Status: task.RunStatus(r.URL.Query().Get("status"))}
+	f, err := runHostFilter(r)
+	if err != nil {
+		return err
+	}
+	run, err := s.st.GetRunInfo(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	page, err := s.st.ListRunHosts(r.Context(), id, f)
+	if err != nil {
+		return err
+	}
+	items := make([]hostItem, 0, len(page.Hosts))
+	for _, h := range page.Hosts {
+		items = append(items, hostItem{Pos: h.Pos, IP: h.Host.IP, Name: h.Host.Name, Status: hostStatus(run, h), Result: h.Result})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"hosts": items, "next": jsonNext(nextURL(r, "cursor", page.Next))})
+	return nil
+}
+
+// runFilter reads the run list's filters: ?user=, ?module_id=, ?status=
+// (a run status), ?host= (address or hostname), ?from= and ?to= (dates or
+// times, UTC), and the page.
+func runFilter(r *http.Request) (store.RunFilter, error) {
+	p, err := pageRequest(r, store.DefaultRunLimit)
+	if err != nil {
+		return store.RunFilter{}, err
+	}
+	f := store.RunFilter{Limit: p.Limit, Cursor: p.Cursor, Username: queryText(r, "user"),
+		Status: task.RunStatus(queryText(r, "status")), Host: queryText(r, "host")}
 	if f.ModuleID, _, err = queryID(r, "module_id"); err != nil {
-		return err
+		return store.RunFilter{}, err
 	}
-	list, total, err := s.st.ListRuns(r.Context(), f)
+	if f.From, err = dateParam(r, "from", false); err != nil {
+		return store.RunFilter{}, err
+	}
+	if f.To, err = dateParam(r, "to", true); err != nil {
+		return store.RunFilter{}, err
+	}
+	return f, nil
+}
+
+func (s *Server) apiRuns(w http.ResponseWriter, r *http.Request) error {
+	f, err := runFilter(r)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"runs": list, "total": total, "page": page, "per_page": per})
+	page, err := s.st.ListRuns(r.Context(), f)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"runs": page.Runs, "next": jsonNext(nextURL(r, "cursor", page.Next))})
 	return nil
 }
 
@@ -117,34 +214,58 @@ func (s *Server) apiRunCancel(w http.ResponseWriter, r *http.Request) error {
 
 // --- pages ---
 
-type pager struct {
-	Page, Prev, Next int
+// runLine is a run in the history table.
+type runLine struct {
+	store.Run
+	Counts string // "2 ok, 1 failed"
 }
 
-func newPager(page, per, total int) pager {
-	p := pager{Page: page}
-	if page > 1 {
-		p.Prev = page - 1
+// hostStatuses are the result statuses, in the order the pages list them.
+var hostStatuses = []task.Status{task.StatusOK, task.StatusFailed, task.StatusUnreachable, task.StatusTimeout, task.StatusCancelled}
+
+// countsText is a run's outcome at a glance: its recorded results per
+// status, and the hosts still without one.
+func countsText(run store.Run) string {
+	var parts []string
+	seen := 0
+	for _, st := range hostStatuses {
+		if n := run.Summary[st]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", n, st))
+			seen += n
+		}
 	}
-	if page*per < total {
-		p.Next = page + 1
+	if rest := run.HostCount - seen; rest > 0 {
+		word := "no result"
+		if run.Status == task.RunRunning {
+			word = "pending"
+		}
+		parts = append(parts, fmt.Sprintf("%d %s", rest, word))
 	}
-	return p
+	return strings.Join(parts, ", ")
 }
 
 func (s *Server) pageRuns(w http.ResponseWriter, r *http.Request) error {
-	page, per, err := pageParam(r, 50)
+	f, err := runFilter(r)
 	if err != nil {
 		return err
 	}
-	list, total, err := s.st.ListRuns(r.Context(), store.RunFilter{Limit: per, Offset: (page - 1) * per})
+	page, err := s.st.ListRuns(r.Context(), f)
 	if err != nil {
 		return err
 	}
+	lines := make([]runLine, 0, len(page.Runs))
+	for _, run := range page.Runs {
+		lines = append(lines, runLine{Run: run, Counts: countsText(run)})
+	}
+	q := r.URL.Query()
 	s.render(w, r, http.StatusOK, "runs", "Runs", struct {
-		Runs []store.Run
-		pager
-	}{list, newPager(page, per, total)})
+		Runs                                 []runLine
+		Links                                pageLinks
+		User, Module, Status, Host, From, To string
+		Statuses                             []task.RunStatus
+	}{lines, pageLinks{First: firstURL(r, "cursor"), Next: nextURL(r, "cursor", page.Next)},
+		f.Username, q.Get("module_id"), string(f.Status), f.Host, q.Get("from"), q.Get("to"),
+		[]task.RunStatus{task.RunRunning, task.RunDone, task.RunFailed, task.RunCancelled, task.RunInterrupted}})
 	return nil
 }
 
@@ -157,6 +278,14 @@ type hostLine struct {
 	StdoutTruncated, StderrTruncated              bool
 }
 
+// statusLink is one choice of the run page's host filter, with its count.
+type statusLink struct {
+	Status, Label string
+	N             int
+	URL           string
+	Current       bool
+}
+
 type runDetail struct {
 	store.Run
 	User     string
@@ -164,33 +293,86 @@ type runDetail struct {
 	Finished *time.Time
 	Params   []paramKV
 	Hosts    []hostLine
+	Filters  []statusLink
+	Links    pageLinks
+	// Paged is true when Hosts is not every host of the run (a filter, or
+	// more pages): live results of other hosts do not belong on this page.
+	Paged bool
 }
 
 func (s *Server) pageRun(w http.ResponseWriter, r *http.Request) error {
-	run, results, err := s.runOf(r)
+	id, err := runIDParam(r)
 	if err != nil {
 		return err
 	}
-	s.render(w, r, http.StatusOK, "run", "Run "+run.ID, buildRunDetail(run, results))
+	f, err := runHostFilter(r)
+	if err != nil {
+		return err
+	}
+	run, err := s.st.GetRunInfo(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	page, err := s.st.ListRunHosts(r.Context(), id, f)
+	if err != nil {
+		return err
+	}
+	d := buildRunDetail(run, page.Hosts)
+	d.Links = pageLinks{First: firstURL(r, "cursor"), Next: nextURL(r, "cursor", page.Next)}
+	d.Paged = f.Status != "" || f.Cursor != "" || page.Next != ""
+	d.Filters = runFilters(r, run, f.Status)
+	s.render(w, r, http.StatusOK, "run", "Run "+run.ID, d)
 	return nil
 }
 
-// buildRunDetail lists every host of the run in the run's order, with its
-// result or, when it has none, "no result" (or "waiting" while running).
-func buildRunDetail(run store.Run, results []task.HostResult) runDetail {
+// runFilters are the host filter's choices: all hosts, each status that
+// has results, and the hosts without one.
+func runFilters(r *http.Request, run store.Run, current string) []statusLink {
+	link := func(status string) string {
+		q := url.Values{}
+		if status != "" {
+			q.Set("status", status)
+		}
+		if lim := r.URL.Query().Get("limit"); lim != "" {
+			q.Set("limit", lim)
+		}
+		if len(q) == 0 {
+			return r.URL.Path
+		}
+		return r.URL.Path + "?" + q.Encode()
+	}
+	out := []statusLink{{Status: "", Label: "all", N: run.HostCount, URL: link(""), Current: current == ""}}
+	seen := 0
+	for _, st := range hostStatuses {
+		n := run.Summary[st]
+		seen += n
+		if n > 0 || current == string(st) {
+			out = append(out, statusLink{Status: string(st), Label: string(st), N: n, URL: link(string(st)), Current: current == string(st)})
+		}
+	}
+	if rest := run.HostCount - seen; rest > 0 || current == store.NoResult {
+		label := "no result"
+		if run.Status == task.RunRunning {
+			label = "pending"
+		}
+		out = append(out, statusLink{Status: store.NoResult, Label: label, N: max(rest, 0), URL: link(store.NoResult), Current: current == store.NoResult})
+	}
+	return out
+}
+
+// buildRunDetail lists one page of the run's hosts in the run's order,
+// each with its result or, when it has none, "no result" (or "waiting"
+// while the run goes on).
+func buildRunDetail(run store.Run, hosts []store.RunHost) runDetail {
 	d := runDetail{Run: run, User: run.Username, Started: run.CreatedAt, Finished: run.FinishedAt}
 	for k, v := range run.Params {
 		d.Params = append(d.Params, paramKV{k, v})
 	}
 	sort.Slice(d.Params, func(i, j int) bool { return d.Params[i].Name < d.Params[j].Name })
-	byIP := make(map[string]task.HostResult, len(results))
-	for _, res := range results {
-		byIP[res.Host.IP] = res
-	}
-	for _, h := range run.Hosts {
-		res, ok := byIP[h.IP]
-		if !ok {
-			line := hostLine{IP: h.IP, Name: h.Name, Status: "noresult", StatusText: "no result", ExitCode: -1}
+	for _, h := range hosts {
+		res := h.Result
+		if res == nil {
+			line := hostLine{IP: h.Host.IP, Name: h.Host.Name, Status: "noresult", StatusText: "no result", ExitCode: -1}
 			if run.Status == task.RunRunning {
 				line.Status, line.StatusText = "pending", "waiting"
 			}
@@ -198,7 +380,7 @@ func buildRunDetail(run store.Run, results []task.HostResult) runDetail {
 			continue
 		}
 		line := hostLine{
-			IP: h.IP, Name: h.Name, Status: string(res.Status), StatusText: string(res.Status), Error: res.Error,
+			IP: h.Host.IP, Name: h.Host.Name, Status: string(res.Status), StatusText: string(res.Status), Error: res.Error,
 			ExitCode: res.ExitCode, Stdout: res.Stdout, Stderr: res.Stderr,
 			StdoutTruncated: res.StdoutTruncated, StderrTruncated: res.StderrTruncated,
 		}

@@ -1,6 +1,8 @@
 // OMServer dashboard: category -> application -> servers -> module -> params
 // -> Run, then the output pane fills per host from server-sent events.
-// Everything from the server is inserted with textContent, never as HTML.
+// Everything from the server is inserted with textContent, never as HTML,
+// except a module's caption_html, which the server sanitised
+// (internal/caption) to a small formatting subset.
 (function () {
   'use strict';
 
@@ -75,8 +77,8 @@
   }
 
   function loadFun() {
-    return api('GET', '/api/v1/fun-categs').then(function (list) {
-      fill(funSel, list || [], '<-请选择功能类别->', function (c) { return c.id; }, function (c) { return c.name; });
+    return api('GET', '/api/v1/fun-categs?limit=500').then(function (page) {
+      fill(funSel, (page && page.fun_categs) || [], '<-请选择功能类别->', function (c) { return c.id; }, function (c) { return c.name; });
     });
   }
 
@@ -84,8 +86,8 @@
     servers = []; serversLoaded = false; renderServers();
     fill(appSel, [], '<-请选择应用类别->', null, null);
     if (!funSel.value) { return; }
-    api('GET', '/api/v1/app-categs?fun_id=' + encodeURIComponent(funSel.value)).then(function (list) {
-      var apps = list || [];
+    api('GET', '/api/v1/app-categs?limit=500&fun_id=' + encodeURIComponent(funSel.value)).then(function (page) {
+      var apps = (page && page.app_categs) || [];
       fill(appSel, apps, apps.length ? '<-请选择应用类别->' : '(no applications in this category)',
         function (a) { return a.id; }, function (a) { return a.name; });
     }).catch(function (e) { setStatus(e.message, true); });
@@ -94,8 +96,8 @@
   appSel.addEventListener('change', function () {
     servers = []; serversLoaded = false; renderServers();
     if (!appSel.value) { return; }
-    api('GET', '/api/v1/servers?app_id=' + encodeURIComponent(appSel.value)).then(function (list) {
-      servers = list || []; serversLoaded = true; renderServers();
+    api('GET', '/api/v1/servers?limit=500&app_id=' + encodeURIComponent(appSel.value)).then(function (page) {
+      servers = (page && page.servers) || []; serversLoaded = true; renderServers();
     }).catch(function (e) { setStatus(e.message, true); });
   });
 
@@ -111,7 +113,7 @@
 
   function renderParams(m) {
     while (form.firstChild) { form.removeChild(form.firstChild); }
-    caption.textContent = m ? (m.caption_text || '') : '';
+    caption.innerHTML = m ? (m.caption_html || '') : '';
     if (!m) { return; }
     (m.params || []).forEach(function (p) {
       var label = document.createElement('label');
