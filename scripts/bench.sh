@@ -66,3 +66,6 @@ echo "running: ${cmd[*]}" >&2
     }' "$raw"
 } > docs/BENCHMARKS.md
 echo "wrote docs/BENCHMARKS.md" >&2
+
+# The pages and API on a large database: its own section of the same file.
+./scripts/bench-pages.sh
