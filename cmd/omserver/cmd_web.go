@@ -12,6 +12,7 @@ import (
 
 	"github.com/coreos/go-systemd/v22/daemon"
 
+	omnotify "github.com/omserver/omserver-go/internal/notify"
 	"github.com/omserver/omserver-go/internal/omaudit"
 	"github.com/omserver/omserver-go/internal/relay"
 	"github.com/omserver/omserver-go/internal/runs"
@@ -80,6 +81,10 @@ func cmdWeb(ctx context.Context, args []string, stderr io.Writer) error {
 		SessionTTL: wc.SessionTTL.Or(0), MaxBodyBytes: wc.MaxBodyBytes, LoginRateBurst: wc.LoginRateBurst,
 		MaxStreamsPerUser: wc.MaxStreamsPerUser, MasterName: strings.Join(wc.Masters, ","),
 		Runs: runs.Config{TierID: tierID, LeaseTTL: wc.Runs.LeaseTTL.Or(0), MasterLostAfter: wc.Runs.MasterLostAfter.Or(0)},
+		Notify: omnotify.Config{
+			PollInterval: wc.Notify.PollInterval.Or(0), SendTimeout: wc.Notify.SendTimeout.Or(0),
+			MaxAttempts: wc.Notify.MaxAttempts, BackoffBase: wc.Notify.BackoffBase.Or(0), BackoffMax: wc.Notify.BackoffMax.Or(0),
+		},
 		OMAudit: omaudit.Config{
 			TrustedProxies: proxies, Rate: wc.OMAudit.IngestRate, Burst: wc.OMAudit.IngestBurst,
 			Retention: wc.OMAudit.Retention.Or(0),

@@ -110,6 +110,8 @@ type Config struct {
 	MasterLostAfter time.Duration
 	// Registerer receives the service's metrics; nil registers nowhere.
 	Registerer prometheus.Registerer
+	// Observers are told when a run ends or pauses (see observer.go).
+	Observers []Observer
 }
 
 // Service runs the lifecycle. Create it with New, then Start it.

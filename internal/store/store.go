@@ -191,7 +191,10 @@ func (s *Store) provider() (*goose.Provider, error) {
 		return nil, err
 	}
 	d := goose.DialectSQLite3
-	var opts []goose.ProviderOption
+	// Version ranges are handed out per feature (see migrations/README.md):
+	// a database may hold a higher range before a lower one lands, and the
+	// lower one must still apply.
+	opts := []goose.ProviderOption{goose.WithAllowOutofOrder(true)}
 	if s.dialect == DialectMySQL {
 		d = goose.DialectMySQL
 		// Several web tiers may start against one MySQL database at once:
@@ -202,10 +205,6 @@ func (s *Store) provider() (*goose.Provider, error) {
 		}
 		opts = append(opts, goose.WithLocker(locker))
 	}
-	// Each line of work has its own range of versions (migrations/README),
-	// so a database may hold a higher version than a migration that lands
-	// later; such migrations are independent and applied when found.
-	opts = append(opts, goose.WithAllowOutofOrder(true))
 	p, err := goose.NewProvider(d, s.db.DB, fsys, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("store: migrations: %w", err)

@@ -45,6 +45,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/omserver/omserver-go/internal/apperr"
+	"github.com/omserver/omserver-go/internal/notify"
 	"github.com/omserver/omserver-go/internal/omaudit"
 	"github.com/omserver/omserver-go/internal/runs"
 	"github.com/omserver/omserver-go/internal/store"
@@ -74,6 +75,9 @@ type Config struct {
 	// Runs tunes how this tier follows runs (tier id for leases, lease
 	// time, how long a master may stay unreachable); see runs.Config.
 	Runs runs.Config
+	// Notify tunes the notification outbox (internal/notify); its BaseURL
+	// defaults to BaseURL.
+	Notify notify.Config
 	// OMAudit configures 安全审计: the collectors' ingest and retention.
 	OMAudit omaudit.Config
 	// ModuleRunTimeout bounds how long /autoadmin/module_run/ waits for its
@@ -107,17 +111,18 @@ func (c *Config) setDefaults() {
 
 // Server is the web tier. Create it with New.
 type Server struct {
-	cfg     Config
-	st      *store.Store
-	master  MasterClient
-	log     zerolog.Logger
-	metrics *metrics
-	pages   *pages
-	limiter *loginLimiter
-	runs    *runs.Service
-	omaudit *omaudit.Service
-	streamN streamCounter
-	handler http.Handler
+	cfg      Config
+	st       *store.Store
+	master   MasterClient
+	log      zerolog.Logger
+	metrics  *metrics
+	pages    *pages
+	limiter  *loginLimiter
+	runs     *runs.Service
+	omaudit  *omaudit.Service
+	notifier *notify.Notifier
+	streamN  streamCounter
+	handler  http.Handler
 
 	// base is the parent context of background work (session purging);
 	// cancelled by Shutdown.
@@ -157,8 +162,18 @@ func New(cfg Config, st *store.Store, master MasterClient, log zerolog.Logger) (
 		base:          base,
 		cancelBase:    cancel,
 	}
+	if cfg.Notify.BaseURL == "" {
+		cfg.Notify.BaseURL = cfg.BaseURL
+	}
+	s.notifier, err = notify.New(cfg.Notify, st, log)
+	if err != nil {
+		cancel()
+		cancelStreams()
+		return nil, err
+	}
 	rc := cfg.Runs
 	rc.Registerer = s.metrics.reg
+	rc.Observers = append(rc.Observers, s.notifier)
 	s.runs, err = runs.New(rc, st, master, log)
 	if err != nil {
 		cancel()
@@ -196,6 +211,7 @@ func (s *Server) Start(ctx context.Context) error {
 		return fmt.Errorf("web: %w", err)
 	}
 	s.purgeSessions(ctx)
+	go s.notifier.Run(s.base)
 	s.omaudit.Start(s.base)
 	go func() {
 		t := time.NewTicker(time.Hour)
@@ -308,6 +324,11 @@ func (s *Server) routes() (http.Handler, error) {
 			r.Post("/users", s.h(s.pageUserCreate))
 			r.Post("/users/{id}", s.h(s.pageUserUpdate))
 			r.Get("/audit", s.h(s.pageAudit))
+			r.Get("/notifications", s.h(s.pageNotify))
+			r.Post("/notifications", s.h(s.pageNotifySave))
+			r.Post("/notifications/{id}", s.h(s.pageNotifySave))
+			r.Post("/notifications/{id}/delete", s.h(s.pageNotifyDelete))
+			r.Post("/notifications/{id}/test", s.h(s.pageNotifyTest))
 			r.Get("/omaudit/tokens", s.h(s.pageIngestTokens))
 			r.Post("/omaudit/tokens", s.h(s.pageIngestTokenCreate))
 			r.Post("/omaudit/tokens/{id}/delete", s.h(s.pageIngestTokenDelete))
@@ -372,6 +393,12 @@ func (s *Server) routes() (http.Handler, error) {
 			r.Post("/users", s.h(s.apiUserCreate))
 			r.Put("/users/{id}", s.h(s.apiUserUpdate))
 			r.Get("/audit", s.h(s.apiAudit))
+			r.Get("/notify/channels", s.h(s.apiChannels))
+			r.Post("/notify/channels", s.h(s.apiChannelSave))
+			r.Put("/notify/channels/{id}", s.h(s.apiChannelSave))
+			r.Delete("/notify/channels/{id}", s.h(s.apiChannelDelete))
+			r.Post("/notify/channels/{id}/test", s.h(s.apiChannelTest))
+			r.Get("/notify/channels/{id}/deliveries", s.h(s.apiChannelDeliveries))
 			r.Get("/omaudit/tokens", s.h(s.apiIngestTokens))
 			r.Post("/omaudit/tokens", s.h(s.apiIngestTokenCreate))
 			r.Delete("/omaudit/tokens/{id}", s.h(s.apiIngestTokenDelete))
