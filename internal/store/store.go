@@ -205,10 +205,6 @@ func (s *Store) provider() (*goose.Provider, error) {
 		}
 		opts = append(opts, goose.WithLocker(locker))
 	}
-	// Each line of work has its own range of versions (migrations/README),
-	// so a database may hold a higher version than a migration that lands
-	// later; such migrations are independent and applied when found.
-	opts = append(opts, goose.WithAllowOutofOrder(true))
 	p, err := goose.NewProvider(d, s.db.DB, fsys, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("store: migrations: %w", err)

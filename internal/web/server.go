@@ -72,12 +72,12 @@ type Config struct {
 	// MaxStreamsPerUser bounds the live event streams one user (all their
 	// sessions and tokens) may hold open at once; default 32.
 	MaxStreamsPerUser int
-	// Notify tunes the notification outbox (internal/notify); its BaseURL
-	// defaults to BaseURL.
-	Notify notify.Config
 	// Runs tunes how this tier follows runs (tier id for leases, lease
 	// time, how long a master may stay unreachable); see runs.Config.
 	Runs runs.Config
+	// Notify tunes the notification outbox (internal/notify); its BaseURL
+	// defaults to BaseURL.
+	Notify notify.Config
 	// OMAudit configures 安全审计: the collectors' ingest and retention.
 	OMAudit omaudit.Config
 	// ModuleRunTimeout bounds how long /autoadmin/module_run/ waits for its
