@@ -10,6 +10,8 @@
 //	      api_tokens, runs, run_hosts, audit_log
 //	00020 per-status counts and host count on runs, run_targets (the hosts
 //	      of a run by position), indexes for paged, filtered lists
+//	00040 安全审计: server_history widened, row_digest and search indexes;
+//	      omaudit_tokens (collector ingest tokens)
 package migrations
 
 import (

@@ -48,6 +48,31 @@ func TestLoad(t *testing.T) {
 				t.Errorf("host_timeout = %v", got)
 			}
 		}},
+		{name: "omaudit settings", yaml: "web:\n  module_run_timeout: 2m\n  omaudit:\n    trusted_proxies: [10.0.0.5, 10.1.0.0/16]\n    retention: 2160h\n    ingest_rate: 2\n",
+			check: func(t *testing.T, c Config) {
+				o := c.Web.OMAudit
+				if len(o.TrustedProxies) != 2 || o.Retention.Or(0) != 2160*time.Hour || o.IngestRate != 2 || o.IngestBurst != 200 || c.Web.ModuleRunTimeout.Or(0) != 2*time.Minute {
+					t.Errorf("omaudit settings: %+v, module_run_timeout %v", o, c.Web.ModuleRunTimeout)
+				}
+			}},
+		{name: "ssh pool", yaml: "master:\n  ssh:\n    pool: {max_idle: 500, idle_timeout: 2m}\n", check: func(t *testing.T, c Config) {
+			if p := c.Master.SSH.Pool; p.MaxIdle != 500 || p.IdleTimeout.Or(0) != 2*time.Minute {
+				t.Errorf("pool = %+v", p)
+			}
+			if err := c.CheckMaster(); err != nil && strings.Contains(err.Error(), "pool") {
+				t.Errorf("a valid pool is refused: %v", err)
+			}
+		}},
+		{name: "ssh pool off by default", yaml: "", check: func(t *testing.T, c Config) {
+			if c.Master.SSH.Pool.MaxIdle != 0 {
+				t.Errorf("pool on by default: %+v", c.Master.SSH.Pool)
+			}
+		}},
+		{name: "negative pool bound refused", yaml: "master:\n  ssh:\n    pool: {max_idle: -1}\n", check: func(t *testing.T, c Config) {
+			if err := c.CheckMaster(); err == nil || !strings.Contains(err.Error(), "master.ssh.pool.max_idle") {
+				t.Errorf("CheckMaster = %v", err)
+			}
+		}},
 		{name: "environment overrides secrets", yaml: "secret_key: fromfile\n",
 			env: map[string]string{EnvSecretKey: "fromenv", EnvRelayPassword: "rp", EnvDatabaseDSN: "dsn"},
 			check: func(t *testing.T, c Config) {
@@ -81,9 +106,10 @@ func TestChecksNameWhatIsMissing(t *testing.T) {
 	c := Default()
 	c.Master.Backend = "telnet"
 	c.Web.Database.Driver = "postgres"
+	c.Web.OMAudit.TrustedProxies = []string{"proxy.example"}
 	werr := c.CheckWeb()
 	merr := c.CheckMaster()
-	for _, want := range []string{"secret_key", EnvRelayPassword, "postgres"} {
+	for _, want := range []string{"secret_key", EnvRelayPassword, "postgres", "proxy.example"} {
 		if werr == nil || !strings.Contains(werr.Error(), want) {
 			t.Errorf("CheckWeb = %v, want mention of %q", werr, want)
 		}

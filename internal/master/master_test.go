@@ -775,6 +775,57 @@ func BenchmarkDispatch(b *testing.B) {
 	b.ReportMetric(float64(b.N*len(hs))/b.Elapsed().Seconds(), "hosts/s")
 }
 
+func TestCatalogDescribesLoadedModules(t *testing.T) {
+	dir := writeModules(t, testModules)
+	m, err := New(Config{DefaultBackend: "fake"}, dir, map[string]backend.Backend{"fake": newFake(false, 1)}, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cat, err := m.Catalog()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cat) != 4 || cat[0].ID != 1 || cat[1].ID != 2 || cat[3].ID != 4 {
+		t.Fatalf("catalog ids: %+v", cat)
+	}
+	two := cat[1]
+	if two.Name != "text" || !strings.Contains(string(two.Params), `"name":"sys_param_1"`) || !strings.Contains(string(two.Params), `"max_length":64`) {
+		t.Fatalf("module 2 in the catalog: %+v (params %s)", two, two.Params)
+	}
+	if string(cat[0].Params) != "[]" {
+		t.Fatalf("a module without parameters has schema %s, want []", cat[0].Params)
+	}
+	if want := moduleVersion([]byte(testModules["Mid_2.yaml"])); two.Version != want || len(want) != 64 {
+		t.Fatalf("version %q, want the SHA-256 of the file %q", two.Version, want)
+	}
+
+	// The same content with CRLF line endings has the same version; an
+	// edit picked up by Reload changes it, and only that module's.
+	crlf := strings.ReplaceAll(testModules["Mid_1.yaml"], "\n", "\r\n")
+	if err := os.WriteFile(filepath.Join(dir, "Mid_1.yaml"), []byte(crlf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "Mid_2.yaml"), []byte(strings.Replace(testModules["Mid_2.yaml"], "7s", "8s", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	after, err := m.Catalog()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after[0].Version != cat[0].Version {
+		t.Error("CRLF line endings changed the version")
+	}
+	if after[1].Version == cat[1].Version {
+		t.Error("an edited module kept its version")
+	}
+	if after[2].Version != cat[2].Version || after[3].Version != cat[3].Version {
+		t.Error("unchanged modules changed version")
+	}
+}
+
 // TestLiveOutputPrecedesResult: a host's printed lines reach emit while the
 // command still runs, as output events numbered before its result.
 func TestLiveOutputPrecedesResult(t *testing.T) {

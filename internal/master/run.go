@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/omserver/omserver-go/internal/backend"
+	"github.com/omserver/omserver-go/internal/module"
 	"github.com/omserver/omserver-go/internal/task"
 )
 
@@ -22,19 +23,96 @@ import (
 // hosts in progress and reports the hosts not yet started as cancelled
 // without running them.
 func (m *Master) Run(ctx context.Context, t task.Task, emit func(task.Event)) error {
-	if err := t.Validate(); err != nil {
+	p, err := m.prepare(t)
+	if err != nil {
 		return err
 	}
 	if emit == nil {
 		emit = func(task.Event) {}
 	}
+	runCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	if err := m.register(t.RunID, cancel); err != nil {
+		return err
+	}
+	defer m.unregister(t.RunID)
+	m.execute(runCtx, p, emit)
+	return nil
+}
+
+// Start accepts t and runs it in the background, independently of the
+// caller: the run goes on when the web tier that sent it goes away, and
+// its events go to the journal, where Follow reads them. Everything that
+// can refuse the task (as for Run) is checked before anything runs, and a
+// run id is accepted once, also across restarts (task.ErrDuplicateRun).
+// Cancel and Shutdown stop it.
+func (m *Master) Start(t task.Task) error {
+	if m.journal == nil {
+		return fmt.Errorf("%w: this master has no journal", task.ErrJournal)
+	}
+	p, err := m.prepare(t)
+	if err != nil {
+		return err
+	}
+	runCtx, cancel := context.WithCancelCause(context.Background())
+	if err := m.register(t.RunID, cancel); err != nil {
+		cancel(nil)
+		return err
+	}
+	// Persisted before any host runs: from here a second dispatch of this
+	// id, even after a restart of this master, runs nothing.
+	if err := m.journal.Accept(t); err != nil {
+		m.unregister(t.RunID)
+		cancel(nil)
+		return err
+	}
+	go func() {
+		defer m.unregister(t.RunID)
+		defer cancel(nil)
+		m.execute(runCtx, p, func(ev task.Event) { m.journal.Append(t.RunID, ev) })
+	}()
+	return nil
+}
+
+// Follow calls send with the events of a run started with Start, after
+// seq after, as they are journaled; see Journal.Follow for its errors.
+func (m *Master) Follow(ctx context.Context, runID string, after uint64, send func(task.Event) error) error {
+	if m.journal == nil {
+		return fmt.Errorf("%w: this master has no journal", task.ErrRunNotFound)
+	}
+	return m.journal.Follow(ctx, runID, after, send)
+}
+
+// Ack records that the web tier stored a run's events up to seq.
+func (m *Master) Ack(runID string, seq uint64) error {
+	if m.journal == nil {
+		return fmt.Errorf("%w: this master has no journal", task.ErrRunNotFound)
+	}
+	return m.journal.Ack(runID, seq)
+}
+
+// plan is a task checked and expanded, ready to run.
+type plan struct {
+	t       task.Task
+	spec    *module.Spec
+	steps   []backend.Step
+	be      backend.Backend
+	backend string
+}
+
+// prepare checks everything that can refuse t before any host runs: its
+// shape, the module, its parameters and the backend.
+func (m *Master) prepare(t task.Task) (*plan, error) {
+	if err := t.Validate(); err != nil {
+		return nil, err
+	}
 	spec, ok := m.Module(t.ModuleID)
 	if !ok {
-		return fmt.Errorf("%w: module %d is not installed on this master", task.ErrUnknownModule, t.ModuleID)
+		return nil, fmt.Errorf("%w: module %d is not installed on this master", task.ErrUnknownModule, t.ModuleID)
 	}
 	steps, err := spec.Expand(t.Params)
 	if err != nil {
-		return fmt.Errorf("module %d: %w", spec.ID, err)
+		return nil, fmt.Errorf("module %d: %w", spec.ID, err)
 	}
 	name := spec.Backend
 	if name == "" {
@@ -42,29 +120,35 @@ func (m *Master) Run(ctx context.Context, t task.Task, emit func(task.Event)) er
 	}
 	be, ok := m.backends[name]
 	if !ok {
-		return fmt.Errorf("%w: module %d needs backend %q, which this master does not have (configured: %v)", task.ErrUnknownBackend, spec.ID, name, backendNames(m.backends))
+		return nil, fmt.Errorf("%w: module %d needs backend %q, which this master does not have (configured: %v)", task.ErrUnknownBackend, spec.ID, name, backendNames(m.backends))
 	}
+	return &plan{t: t, spec: spec, steps: steps, be: be, backend: name}, nil
+}
 
-	runCtx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	if err := m.register(t.RunID, cancel); err != nil {
-		return err
+// execute runs a prepared task to its end: one result event per host as
+// soon as that host is done, then one done event saying how the run ended.
+func (m *Master) execute(runCtx context.Context, p *plan, emit func(task.Event)) {
+	t, spec := p.t, p.spec
+	if m.cfg.Observe != nil {
+		inner := emit
+		emit = func(ev task.Event) {
+			m.cfg.Observe(ev)
+			inner(ev)
+		}
 	}
-	defer m.unregister(t.RunID)
-
 	timeout := spec.Timeout
 	if timeout == 0 {
 		timeout = m.cfg.HostTimeout
 	}
 	opts := backend.Options{ConnectTimeout: m.cfg.ConnectTimeout, Timeout: timeout, OutputCap: m.cfg.OutputCap}
 	log := m.log.With().Str("run_id", t.RunID).Int("module", spec.ID).Str("user", t.User).Logger()
-	log.Info().Str("module_name", spec.Name).Str("backend", name).Int("hosts", len(t.Hosts)).
+	log.Info().Str("module_name", spec.Name).Str("backend", p.backend).Int("hosts", len(t.Hosts)).
 		Interface("params", t.Params).Dur("host_timeout", timeout).Msg("run started")
 	start := time.Now()
 
 	results := make(chan task.HostResult, len(t.Hosts))
 	out := newOutputQueue(t.RunID)
-	go m.dispatch(runCtx, be, t.Hosts, steps, opts, out, results)
+	go m.dispatch(runCtx, p.be, t.Hosts, p.steps, opts, out, results)
 
 	counts := make(map[task.Status]int)
 	var seq uint64
@@ -88,7 +172,12 @@ func (m *Master) Run(ctx context.Context, t task.Task, emit func(task.Event)) er
 		}
 	}
 	out.drain(send)
-	send(task.Event{RunID: t.RunID, Type: task.EventDone})
+	end := task.RunEnd{Status: task.RunDone}
+	cause := context.Cause(runCtx)
+	if runCtx.Err() != nil && cause != nil {
+		end = task.RunEnd{Status: task.RunCancelled, Error: cause.Error()}
+	}
+	send(task.Event{RunID: t.RunID, Type: task.EventDone, End: &end})
 	if n := out.dropped.Load(); n > 0 {
 		log.Warn().Int64("chunks", n).Msg("live output chunks dropped: the reader fell behind (results keep the output)")
 	}
@@ -96,11 +185,10 @@ func (m *Master) Run(ctx context.Context, t task.Task, emit func(task.Event)) er
 	for st, n := range counts {
 		ev = ev.Int(string(st), n)
 	}
-	if cause := context.Cause(runCtx); cause != nil && runCtx.Err() != nil {
-		ev = ev.AnErr("cancel_cause", cause)
+	if end.Status == task.RunCancelled {
+		ev = ev.Str("cancel_cause", end.Error)
 	}
 	ev.Msg("run finished")
-	return nil
 }
 
 // register records a starting run so Cancel and Shutdown can find it.

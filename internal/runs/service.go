@@ -57,6 +57,8 @@ type Config struct {
 	MasterName string
 	// Registerer receives the service's metrics; nil registers nowhere.
 	Registerer prometheus.Registerer
+	// Observers are told when a run ends or pauses (see observer.go).
+	Observers []Observer
 }
 
 // Service owns the runs this process dispatched and has not finished.
@@ -263,6 +265,7 @@ func (s *Service) finishOnce(ar *activeRun, end End) {
 		ev = s.log.Warn()
 	}
 	ev.Str("run_id", ar.id).Str("status", string(end.Status)).Str("error", end.Error).Msg("run finished")
+	s.tell(Notice{Kind: NoticeEnded, RunID: ar.id, Status: end.Status, Error: end.Error})
 }
 
 // onEvent handles one event from the master: a result is stored, then

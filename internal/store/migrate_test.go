@@ -15,7 +15,7 @@ import (
 	"github.com/omserver/omserver-go/internal/testutil/mysqltest"
 )
 
-const latestVersion = 20
+const latestVersion = 50
 
 // checkFreshSchema verifies a freshly migrated database of either dialect.
 func checkFreshSchema(t *testing.T, s *Store) {
@@ -32,7 +32,7 @@ func checkFreshSchema(t *testing.T, s *Store) {
 		t.Fatalf("version after second migrate = %d, %v; want %d", v2, err, v)
 	}
 	for _, table := range []string{"server_fun_categ", "server_app_categ", "server_list", "module_list", "server_history",
-		"users", "sessions", "api_tokens", "runs", "run_hosts", "audit_log"} {
+		"users", "sessions", "api_tokens", "runs", "run_hosts", "audit_log", "omaudit_tokens"} {
 		var n int
 		if err := s.db.GetContext(ctx, &n, "SELECT COUNT(*) FROM "+table); err != nil || n != 0 {
 			t.Errorf("table %s: count %d, %v; want an empty table", table, n, err)
@@ -170,6 +170,8 @@ func TestMigrateOriginalDump(t *testing.T) {
 		{"server_history", "history_ip", "varchar(45)"},
 		{"server_list", "server_name", "varchar(64)"},
 		{"module_list", "module_name", "varchar(64)"},
+		{"server_history", "history_user", "varchar(64)"},
+		{"server_history", "history_command", "varchar(4096)"},
 	} {
 		var typ string
 		err := raw.QueryRow(`SELECT COLUMN_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? AND COLUMN_NAME = ?`, c.table, c.col).Scan(&typ)

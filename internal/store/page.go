@@ -92,7 +92,9 @@ func decodeCursor(list, cursor string, key ...any) (bool, error) {
 	return true, nil
 }
 
-// likeEscape makes s match itself literally in LIKE ... ESCAPE '!'.
+// likeEscape makes s match itself literally in LIKE ... ESCAPE '!' ('!',
+// not a backslash: a backslash means different things in MySQL and SQLite
+// string literals).
 func likeEscape(s string) string {
 	return strings.NewReplacer("!", "!!", "%", "!%", "_", "!_").Replace(s)
 }

@@ -191,7 +191,10 @@ func (s *Store) provider() (*goose.Provider, error) {
 		return nil, err
 	}
 	d := goose.DialectSQLite3
-	var opts []goose.ProviderOption
+	// Version ranges are handed out per feature (see migrations/README.md):
+	// a database may hold a higher range before a lower one lands, and the
+	// lower one must still apply.
+	opts := []goose.ProviderOption{goose.WithAllowOutofOrder(true)}
 	if s.dialect == DialectMySQL {
 		d = goose.DialectMySQL
 		// Several web tiers may start against one MySQL database at once:

@@ -46,6 +46,8 @@ func statusOf(k apperr.Kind) int {
 		return http.StatusRequestEntityTooLarge
 	case apperr.Interrupted:
 		return http.StatusBadGateway
+	case apperr.TooMany:
+		return http.StatusTooManyRequests
 	}
 	return http.StatusInternalServerError
 }
@@ -62,7 +64,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		id := infoFrom(r.Context()).ID
 		s.log.Error().Err(err).Str("request_id", id).Str("path", r.URL.Path).Msg("request failed")
 		msg = "internal error (request " + id + ")"
-	case apperr.Unavailable:
+	case apperr.Unavailable, apperr.TooMany:
 		w.Header().Set("Retry-After", "5")
 	case apperr.Unauthenticated:
 		w.Header().Set("WWW-Authenticate", `Bearer realm="omserver"`)
@@ -99,7 +101,7 @@ func routeKindOf(r *http.Request) routeKind {
 	switch {
 	case strings.HasPrefix(p, "/api/"):
 		return routeAPI
-	case strings.HasPrefix(p, "/autoadmin/"), strings.HasPrefix(p, "/static/"), p == "/healthz", p == "/metrics":
+	case strings.HasPrefix(p, "/autoadmin/"), strings.HasPrefix(p, "/omaudit/omaudit_"), strings.HasPrefix(p, "/static/"), p == "/healthz", p == "/metrics":
 		return routeText
 	}
 	return routePage

@@ -28,6 +28,10 @@
 //     (the TCP peer: forwarded headers are not trusted) and per user name.
 //   - /healthz and /metrics answer without login (for probes and scrapers)
 //     and reveal no error details; put them behind the proxy if that matters.
+//   - /omaudit/omaudit_pull/ (安全审计 ingest) answers without login: it
+//     takes an ingest token and checks the sender's address (internal/omaudit).
+//   - /autoadmin/module_run/ runs modules on a GET, which any site can make
+//     a browser send with its cookies: it accepts API tokens only.
 package web
 
 import (
@@ -41,6 +45,8 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/omserver/omserver-go/internal/apperr"
+	"github.com/omserver/omserver-go/internal/notify"
+	"github.com/omserver/omserver-go/internal/omaudit"
 	"github.com/omserver/omserver-go/internal/runs"
 	"github.com/omserver/omserver-go/internal/store"
 	"github.com/omserver/omserver-go/web/static"
@@ -66,6 +72,14 @@ type Config struct {
 	// MaxStreamsPerUser bounds the live event streams one user (all their
 	// sessions and tokens) may hold open at once; default 32.
 	MaxStreamsPerUser int
+	// Notify tunes the notification outbox (internal/notify); its BaseURL
+	// defaults to BaseURL.
+	Notify notify.Config
+	// OMAudit configures 安全审计: the collectors' ingest and retention.
+	OMAudit omaudit.Config
+	// ModuleRunTimeout bounds how long /autoadmin/module_run/ waits for its
+	// run to end; default 10m.
+	ModuleRunTimeout time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -87,20 +101,25 @@ func (c *Config) setDefaults() {
 	if c.MaxStreamsPerUser <= 0 {
 		c.MaxStreamsPerUser = 32
 	}
+	if c.ModuleRunTimeout <= 0 {
+		c.ModuleRunTimeout = 10 * time.Minute
+	}
 }
 
 // Server is the web tier. Create it with New.
 type Server struct {
-	cfg     Config
-	st      *store.Store
-	master  MasterClient
-	log     zerolog.Logger
-	metrics *metrics
-	pages   *pages
-	limiter *loginLimiter
-	runs    *runs.Service
-	streamN streamCounter
-	handler http.Handler
+	cfg      Config
+	st       *store.Store
+	master   MasterClient
+	log      zerolog.Logger
+	metrics  *metrics
+	pages    *pages
+	limiter  *loginLimiter
+	runs     *runs.Service
+	omaudit  *omaudit.Service
+	notifier *notify.Notifier
+	streamN  streamCounter
+	handler  http.Handler
 
 	// base is the parent context of background work (session purging);
 	// cancelled by Shutdown.
@@ -140,7 +159,25 @@ func New(cfg Config, st *store.Store, master MasterClient, log zerolog.Logger) (
 		base:          base,
 		cancelBase:    cancel,
 	}
-	s.runs, err = runs.New(runs.Config{MasterName: cfg.MasterName, Registerer: s.metrics.reg}, st, master, log)
+	if cfg.Notify.BaseURL == "" {
+		cfg.Notify.BaseURL = cfg.BaseURL
+	}
+	s.notifier, err = notify.New(cfg.Notify, st, log)
+	if err != nil {
+		cancel()
+		cancelStreams()
+		return nil, err
+	}
+	s.runs, err = runs.New(runs.Config{MasterName: cfg.MasterName, Registerer: s.metrics.reg,
+		Observers: []runs.Observer{s.notifier}}, st, master, log)
+	if err != nil {
+		cancel()
+		cancelStreams()
+		return nil, err
+	}
+	ocfg := cfg.OMAudit
+	ocfg.Registerer = s.metrics.reg
+	s.omaudit, err = omaudit.New(ocfg, st, log)
 	if err != nil {
 		cancel()
 		cancelStreams()
@@ -160,13 +197,16 @@ func New(cfg Config, st *store.Store, master MasterClient, log zerolog.Logger) (
 func (s *Server) Handler() http.Handler { return s.handler }
 
 // Start does the start-up work: runs a previous process left running are
-// marked interrupted, and expired sessions are purged now and hourly. It
+// marked interrupted, expired sessions are purged now and hourly, and the
+// 安全审计 retention purge starts (when a retention is set). It
 // does not listen: serve Handler() yourself, or use HTTPServer().
 func (s *Server) Start(ctx context.Context) error {
 	if err := s.runs.Start(ctx); err != nil {
 		return fmt.Errorf("web: %w", err)
 	}
 	s.purgeSessions(ctx)
+	go s.notifier.Run(s.base)
+	s.omaudit.Start(s.base)
 	go func() {
 		t := time.NewTicker(time.Hour)
 		defer t.Stop()
@@ -256,6 +296,8 @@ func (s *Server) routes() (http.Handler, error) {
 		r.Post("/tokens/{id}/delete", s.h(s.pageTokenDelete))
 		r.Get("/account", s.h(s.pageAccount))
 		r.Post("/account/password", s.h(s.pageAccountPassword))
+		r.Get("/omaudit/", s.h(s.pageOmaudit))
+		r.Get("/omaudit/omaudit_run/", s.h(s.legacyOmauditRun))
 		r.Group(func(r chi.Router) {
 			r.Use(s.require(roleAdmin))
 			r.Get("/modules/new", s.h(s.pageModuleNew))
@@ -276,8 +318,21 @@ func (s *Server) routes() (http.Handler, error) {
 			r.Post("/users", s.h(s.pageUserCreate))
 			r.Post("/users/{id}", s.h(s.pageUserUpdate))
 			r.Get("/audit", s.h(s.pageAudit))
+			r.Get("/notifications", s.h(s.pageNotify))
+			r.Post("/notifications", s.h(s.pageNotifySave))
+			r.Post("/notifications/{id}", s.h(s.pageNotifySave))
+			r.Post("/notifications/{id}/delete", s.h(s.pageNotifyDelete))
+			r.Post("/notifications/{id}/test", s.h(s.pageNotifyTest))
+			r.Get("/omaudit/tokens", s.h(s.pageIngestTokens))
+			r.Post("/omaudit/tokens", s.h(s.pageIngestTokenCreate))
+			r.Post("/omaudit/tokens/{id}/delete", s.h(s.pageIngestTokenDelete))
 		})
 	})
+	r.Get("/omaudit", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/omaudit/", http.StatusMovedPermanently)
+	})
+	// 安全审计 ingest: no login; the collector's ingest token (see omaudit).
+	r.Get("/omaudit/omaudit_pull/", s.h(s.omauditPull))
 
 	// Legacy text endpoints, same login (session or token) as everything else.
 	r.Route("/autoadmin", func(r chi.Router) {
@@ -287,6 +342,8 @@ func (s *Server) routes() (http.Handler, error) {
 		r.Get("/server_list/", s.h(s.legacyServerList))
 		r.Get("/module_list/", s.h(s.legacyModuleList))
 		r.Get("/module_info/", s.h(s.legacyModuleInfo))
+		// Runs something on a GET: API tokens only, never a cookie.
+		r.With(s.tokenOnly, s.require(roleOperator)).Get("/module_run/", s.h(s.legacyModuleRun))
 	})
 
 	r.Route("/api/v1", func(r chi.Router) {
@@ -305,6 +362,8 @@ func (s *Server) routes() (http.Handler, error) {
 		r.Get("/tokens", s.h(s.apiTokens))
 		r.Post("/tokens", s.h(s.apiTokenCreate))
 		r.Delete("/tokens/{id}", s.h(s.apiTokenDelete))
+		r.Get("/omaudit/history", s.h(s.apiOmauditHistory))
+		r.Get("/omaudit/events", s.h(s.apiOmauditEvents))
 		r.Group(func(r chi.Router) {
 			r.Use(s.require(roleOperator))
 			r.Post("/runs", s.h(s.apiRunCreate))
@@ -328,6 +387,15 @@ func (s *Server) routes() (http.Handler, error) {
 			r.Post("/users", s.h(s.apiUserCreate))
 			r.Put("/users/{id}", s.h(s.apiUserUpdate))
 			r.Get("/audit", s.h(s.apiAudit))
+			r.Get("/notify/channels", s.h(s.apiChannels))
+			r.Post("/notify/channels", s.h(s.apiChannelSave))
+			r.Put("/notify/channels/{id}", s.h(s.apiChannelSave))
+			r.Delete("/notify/channels/{id}", s.h(s.apiChannelDelete))
+			r.Post("/notify/channels/{id}/test", s.h(s.apiChannelTest))
+			r.Get("/notify/channels/{id}/deliveries", s.h(s.apiChannelDeliveries))
+			r.Get("/omaudit/tokens", s.h(s.apiIngestTokens))
+			r.Post("/omaudit/tokens", s.h(s.apiIngestTokenCreate))
+			r.Delete("/omaudit/tokens/{id}", s.h(s.apiIngestTokenDelete))
 		})
 		r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 			s.fail(w, r, apperr.Errorf(apperr.NotFound, "no such API endpoint: %s %s", r.Method, r.URL.Path))
