@@ -4,8 +4,7 @@
 // `omserver web` on loopback (its masters are never contacted: nothing is
 // run), logs in over HTTP like a browser, then requests each endpoint -n
 // times in a row and reports the first (cold) latency, p50, p99 and the
-// response size; then 4 clients at once over the pages; then the store's
-// server_history read, which no page shows yet. The figures go into the
+// response size; then 4 clients at once over the pages. The figures go into the
 // "Pages and API" section of docs/BENCHMARKS.md with the command that
 // produced them.
 //
@@ -37,8 +36,6 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
-
-	"github.com/omserver/omserver-go/internal/store"
 )
 
 // Targets of issue 8, per page and API answer on this database.
@@ -124,10 +121,6 @@ func run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	hist, err := b.history(ctx, cfg.FormatDSN())
-	if err != nil {
-		return err
-	}
 	rss := b.webRSS()
 	var targets, hostRows int64
 	if err := b.db.QueryRowContext(ctx, `SELECT (SELECT COUNT(*) FROM run_targets), (SELECT COUNT(*) FROM run_hosts)`).Scan(&targets, &hostRows); err != nil {
@@ -135,7 +128,7 @@ func run(ctx context.Context, args []string) error {
 	}
 	sizes = fmt.Sprintf("%s; %d hosts of runs, %d host results", sizes, targets, hostRows)
 	migrate = fmt.Sprintf("`scripts/gendb` took %s s (including the original tables' migration to schema version 3); %s", genSeconds, migrate)
-	section := report(*cmdline, sizes, migrate, b.n, results, conc, hist, rss)
+	section := report(*cmdline, sizes, migrate, b.n, results, conc, rss)
 	if *out == "-" {
 		_, err := os.Stdout.WriteString(section)
 		return err
@@ -378,6 +371,12 @@ func (b *bench) endpoints(ctx context.Context, bigRun string) ([]endpoint, error
 	if err != nil {
 		return nil, err
 	}
+	var histIP string
+	var midHistory int64
+	if err := b.db.QueryRowContext(ctx, `SELECT history_ip, (SELECT MAX(ID) DIV 2 FROM server_history) FROM server_history
+		GROUP BY history_ip ORDER BY COUNT(*) DESC LIMIT 1`).Scan(&histIP, &midHistory); err != nil {
+		return nil, err
+	}
 	month := oldest.AddDate(1, 0, 0)
 	from, to := month.Format(time.DateOnly), month.AddDate(0, 1, 0).Format(time.DateOnly)
 	return []endpoint{
@@ -402,6 +401,10 @@ func (b *bench) endpoints(ctx context.Context, bigRun string) ([]endpoint, error
 		{"page", "audit log: newest 100", "/audit"},
 		{"page", "audit log: 10,000 entries deep", "/audit?cursor=" + q(deepAudit)},
 		{"page", "audit log: by user", "/audit?user=" + q(user)},
+		{"page", "安全审计: newest commands", "/omaudit/"},
+		{"page", "安全审计: one server", "/omaudit/?host=" + q(histIP)},
+		{"page", "安全审计: 250,000 rows deep", fmt.Sprintf("/omaudit/?before=%d", midHistory)},
+		{"page", "安全审计: command search", "/omaudit/?q=systemctl"},
 		{"api", "function categories", "/api/v1/fun-categs"},
 		{"api", "applications of a function category", fmt.Sprintf("/api/v1/app-categs?fun_id=%d", bigFun)},
 		{"api", "applications, first 100", "/api/v1/app-categs"},
@@ -417,7 +420,9 @@ func (b *bench) endpoints(ctx context.Context, bigRun string) ([]endpoint, error
 		{"api", "run of 5,000 hosts: 500 hosts, 4,500 deep", "/api/v1/runs/" + bigRun + "/hosts?limit=500&cursor=" + q(deepHosts)},
 		{"api", "run of 5,000 hosts: failed hosts", "/api/v1/runs/" + bigRun + "/hosts?status=failed&limit=500"},
 		{"api", "audit log", "/api/v1/audit"},
+		{"api", "安全审计 search: one server, 250,000 rows deep", fmt.Sprintf("/api/v1/omaudit/history?host=%s&before=%d", q(histIP), midHistory)},
 		{"legacy", "function categories (text)", "/autoadmin/server_fun_categ/"},
+		{"legacy", "安全审计 poll after a row half way (text, 500 rows)", fmt.Sprintf("/omaudit/omaudit_run/?LastID=%d", midHistory)},
 		{"legacy", "servers of the largest application (text, the whole list as the original)", fmt.Sprintf("/autoadmin/server_list/?app_categId=%d", bigApp)},
 	}, nil
 }
@@ -502,69 +507,7 @@ func (b *bench) concurrent(ctx context.Context, eps []endpoint, clients int) (st
 		clients, rounds, len(lat), ms(percentile(lat, 50)), ms(percentile(lat, 99))), nil
 }
 
-// history times the store's server_history read (the original's omaudit
-// stream), which no page of this branch shows yet.
-func (b *bench) history(ctx context.Context, dsn string) ([]result, error) {
-	st, err := store.Open(ctx, store.DialectMySQL, dsn)
-	if err != nil {
-		return nil, err
-	}
-	defer st.Close()
-	var ips []string
-	rows, err := b.db.QueryContext(ctx, `SELECT history_ip FROM server_history GROUP BY history_ip ORDER BY COUNT(*) DESC LIMIT 5`)
-	if err != nil {
-		return nil, err
-	}
-	for rows.Next() {
-		var ip string
-		if err := rows.Scan(&ip); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		ips = append(ips, ip)
-	}
-	rows.Close()
-	var maxID int64
-	if err := b.db.QueryRowContext(ctx, `SELECT MAX(ID) FROM server_history`).Scan(&maxID); err != nil {
-		return nil, err
-	}
-	cases := []struct {
-		what string
-		f    store.HistoryQuery
-	}{
-		{"newest 100 commands", store.HistoryQuery{Limit: 100}},
-		{"newest 100 commands of 5 servers", store.HistoryQuery{Limit: 100, Hosts: ips}},
-		{"100 commands after an id half way (the live stream)", store.HistoryQuery{Limit: 100, AfterID: maxID / 2}},
-	}
-	var out []result
-	for _, c := range cases {
-		var lat []time.Duration
-		r := result{endpoint: endpoint{"store", c.what, "ListHistory"}}
-		for i := range b.n + 3 {
-			t0 := time.Now()
-			page, err := st.ListHistory(ctx, c.f)
-			d := time.Since(t0)
-			if err != nil {
-				return nil, err
-			}
-			if len(page.Rows) == 0 {
-				return nil, errors.New("server_history read returned nothing")
-			}
-			switch {
-			case i == 0:
-				r.first = d
-			case i >= 3:
-				lat = append(lat, d)
-			}
-			r.size = len(page.Rows)
-		}
-		r.p50, r.p99 = percentile(lat, 50), percentile(lat, 99)
-		out = append(out, r)
-	}
-	return out, nil
-}
-
-func report(cmdline, sizes, migrate string, n int, results []result, conc string, hist []result, rss string) string {
+func report(cmdline, sizes, migrate string, n int, results []result, conc string, rss string) string {
 	var sz struct{ Funs, Apps, Servers, History, Runs, BigRunHosts, Audit int }
 	js, counts, _ := strings.Cut(sizes, "; ")
 	_ = json.Unmarshal([]byte(js), &sz)
@@ -592,9 +535,6 @@ func report(cmdline, sizes, migrate string, n int, results []result, conc string
 			mark = "(legacy format, unpaged by design)"
 		}
 		fmt.Fprintf(&w, "| %s | %s | `%s` | %.1f | %.1f | %.1f | %d | %s |\n", r.kind, r.what, shorten(r.path), ms(r.first), ms(r.p50), ms(r.p99), r.size, mark)
-	}
-	for _, r := range hist {
-		fmt.Fprintf(&w, "| store | server_history: %s | `%s` | %.1f | %.1f | %.1f | %d rows | |\n", r.what, r.path, ms(r.first), ms(r.p50), ms(r.p99), r.size)
 	}
 	fmt.Fprintf(&w, "\n- %s.\n", conc)
 	if misses == 0 {
