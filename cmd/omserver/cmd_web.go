@@ -65,6 +65,10 @@ func cmdWeb(ctx context.Context, args []string, stderr io.Writer) error {
 	defer client.Close()
 
 	secure := wc.SecureCookies == nil || *wc.SecureCookies
+	trailCfg, err := trailConfig(wc)
+	if err != nil {
+		return err
+	}
 	proxies, err := omaudit.ParseProxies(wc.OMAudit.TrustedProxies)
 	if err != nil {
 		return fmt.Errorf("web.omaudit.trusted_proxies: %w", err)
@@ -73,6 +77,7 @@ func cmdWeb(ctx context.Context, args []string, stderr io.Writer) error {
 		Listen: wc.Listen, BaseURL: wc.BaseURL, SecureCookies: secure,
 		SessionTTL: wc.SessionTTL.Or(0), MaxBodyBytes: wc.MaxBodyBytes, LoginRateBurst: wc.LoginRateBurst,
 		MaxStreamsPerUser: wc.MaxStreamsPerUser,
+		Trail:             trailCfg,
 		Notify: omnotify.Config{
 			PollInterval: wc.Notify.PollInterval.Or(0), SendTimeout: wc.Notify.SendTimeout.Or(0),
 			MaxAttempts: wc.Notify.MaxAttempts, BackoffBase: wc.Notify.BackoffBase.Or(0), BackoffMax: wc.Notify.BackoffMax.Or(0),

@@ -65,6 +65,12 @@ type WebConfig struct {
 	Masters           []string       `yaml:"masters"` // relay addresses, tried in order (failover)
 	Relay             RelayClient    `yaml:"relay"`
 	Notify            NotifyConfig   `yaml:"notify"`
+	// ResultPublicKey is the masters' result-signing public key (base64,
+	// from `omserver audit keygen`): results are checked before they are
+	// stored and by `omserver audit verify`.
+	ResultPublicKey string `yaml:"result_public_key"`
+	// RequireSignedResults refuses results without a signature.
+	RequireSignedResults bool `yaml:"require_signed_results"`
 	// OMAudit is 安全审计: the collectors' ingest and the history's retention.
 	OMAudit OMAuditConfig `yaml:"omaudit"`
 	// ModuleRunTimeout bounds how long the legacy /autoadmin/module_run/
@@ -150,6 +156,9 @@ type MasterConfig struct {
 	Ansible AnsibleConfig `yaml:"ansible"`
 	Salt    SaltConfig    `yaml:"salt"`
 	Func    FuncConfig    `yaml:"func"`
+	// ResultSigningKey is a file holding the ed25519 key that signs every
+	// host result (`omserver audit keygen`); empty: results are unsigned.
+	ResultSigningKey string `yaml:"result_signing_key"`
 }
 
 // JournalConfig is the master's run journal: accepted run ids and run

@@ -7,6 +7,7 @@ package master
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"os"
@@ -47,6 +48,9 @@ type Config struct {
 	// Observe, when set, sees every event of every run as it is emitted
 	// (for metrics); it must not block.
 	Observe func(task.Event)
+	// SignKey, when set, signs every host result (internal/ledger), so the
+	// web tier cannot forge what a host returned.
+	SignKey ed25519.PrivateKey
 }
 
 // Master dispatches tasks. It is safe for concurrent use.

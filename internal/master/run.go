@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/omserver/omserver-go/internal/backend"
+	"github.com/omserver/omserver-go/internal/ledger"
 	"github.com/omserver/omserver-go/internal/module"
 	"github.com/omserver/omserver-go/internal/task"
 )
@@ -166,6 +167,9 @@ func (m *Master) execute(runCtx context.Context, p *plan, emit func(task.Event))
 			// pass them on first, so a host's output precedes its end.
 			out.drain(send)
 			r.RunID = t.RunID
+			if m.cfg.SignKey != nil {
+				r.Signature = ledger.SignResult(m.cfg.SignKey, r)
+			}
 			counts[r.Status]++
 			send(task.Event{RunID: t.RunID, Type: task.EventResult, Result: &r})
 			left--

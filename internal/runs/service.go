@@ -59,6 +59,10 @@ type Config struct {
 	Registerer prometheus.Registerer
 	// Observers are told when a run ends or pauses (see observer.go).
 	Observers []Observer
+	// CheckResult, when set, vets each host result before it is stored
+	// (the master's signature, internal/trail); a refused result is
+	// neither stored nor shown, and the run's error counts it.
+	CheckResult func(task.HostResult) error
 }
 
 // Service owns the runs this process dispatched and has not finished.
@@ -94,6 +98,7 @@ type activeRun struct {
 	seen      map[string]bool // host IPs with a stored result
 	hosts     map[string]bool
 	lost      int         // results that could not be stored
+	refused   int         // results CheckResult refused
 	cancelled atomic.Bool // a user asked to cancel
 	endOnce   sync.Once
 }
@@ -241,6 +246,9 @@ func (s *Service) dispatch(ctx context.Context, ar *activeRun, t task.Task) {
 	if ar.lost > 0 {
 		end.Error = strings.TrimSpace(end.Error + fmt.Sprintf(" (%d host result(s) could not be recorded in the database; see the web tier's log)", ar.lost))
 	}
+	if ar.refused > 0 {
+		end.Error = strings.TrimSpace(end.Error + fmt.Sprintf(" (%d host result(s) refused: the master's signature did not verify)", ar.refused))
+	}
 	ar.mu.Unlock()
 	s.finish(ar, end)
 }
@@ -299,11 +307,19 @@ func (s *Service) record(ar *activeRun, ev task.Event) {
 		s.log.Warn().Str("run_id", ar.id).Str("host", r.Host.IP).Msg("second result for a host; ignored")
 		return
 	}
+	r.RunID = ar.id
+	if s.cfg.CheckResult != nil {
+		if err := s.cfg.CheckResult(r); err != nil {
+			s.log.Error().Err(err).Str("run_id", ar.id).Str("host", r.Host.IP).Msg("host result refused")
+			ar.refused++
+			ar.seen[r.Host.IP] = true
+			return
+		}
+	}
 	if !r.Status.Valid() {
 		r.Error = strings.TrimSpace(r.Error + " (master sent unknown status " + fmt.Sprintf("%q", string(r.Status)) + ")")
 		r.Status = task.StatusFailed
 	}
-	r.RunID = ar.id
 	ctx, cancel := context.WithTimeout(context.Background(), storeWriteTimeout)
 	defer cancel()
 	if err := s.st.AddRunResult(ctx, ar.id, r); err != nil {

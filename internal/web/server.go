@@ -49,6 +49,7 @@ import (
 	"github.com/omserver/omserver-go/internal/omaudit"
 	"github.com/omserver/omserver-go/internal/runs"
 	"github.com/omserver/omserver-go/internal/store"
+	"github.com/omserver/omserver-go/internal/trail"
 	"github.com/omserver/omserver-go/web/static"
 )
 
@@ -75,6 +76,9 @@ type Config struct {
 	// Notify tunes the notification outbox (internal/notify); its BaseURL
 	// defaults to BaseURL.
 	Notify notify.Config
+	// Trail configures the tamper-evident record: the masters' result
+	// signing key, sealing and verification (internal/trail).
+	Trail trail.Config
 	// OMAudit configures 安全审计: the collectors' ingest and retention.
 	OMAudit omaudit.Config
 	// ModuleRunTimeout bounds how long /autoadmin/module_run/ waits for its
@@ -118,6 +122,7 @@ type Server struct {
 	runs     *runs.Service
 	omaudit  *omaudit.Service
 	notifier *notify.Notifier
+	trail    *trail.Trail
 	streamN  streamCounter
 	handler  http.Handler
 
@@ -168,8 +173,9 @@ func New(cfg Config, st *store.Store, master MasterClient, log zerolog.Logger) (
 		cancelStreams()
 		return nil, err
 	}
+	s.trail = trail.New(cfg.Trail, st, log)
 	s.runs, err = runs.New(runs.Config{MasterName: cfg.MasterName, Registerer: s.metrics.reg,
-		Observers: []runs.Observer{s.notifier}}, st, master, log)
+		Observers: []runs.Observer{s.trail, s.notifier}, CheckResult: s.trail.CheckResult}, st, master, log)
 	if err != nil {
 		cancel()
 		cancelStreams()
@@ -206,6 +212,7 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	s.purgeSessions(ctx)
 	go s.notifier.Run(s.base)
+	go s.trail.Run(s.base)
 	s.omaudit.Start(s.base)
 	go func() {
 		t := time.NewTicker(time.Hour)
@@ -318,6 +325,7 @@ func (s *Server) routes() (http.Handler, error) {
 			r.Post("/users", s.h(s.pageUserCreate))
 			r.Post("/users/{id}", s.h(s.pageUserUpdate))
 			r.Get("/audit", s.h(s.pageAudit))
+			r.Post("/audit/verify", s.h(s.pageChainVerify))
 			r.Get("/notifications", s.h(s.pageNotify))
 			r.Post("/notifications", s.h(s.pageNotifySave))
 			r.Post("/notifications/{id}", s.h(s.pageNotifySave))
@@ -387,6 +395,8 @@ func (s *Server) routes() (http.Handler, error) {
 			r.Post("/users", s.h(s.apiUserCreate))
 			r.Put("/users/{id}", s.h(s.apiUserUpdate))
 			r.Get("/audit", s.h(s.apiAudit))
+			r.Get("/audit/chain", s.h(s.apiChain))
+			r.Post("/audit/chain/verify", s.h(s.apiChainVerify))
 			r.Get("/notify/channels", s.h(s.apiChannels))
 			r.Post("/notify/channels", s.h(s.apiChannelSave))
 			r.Put("/notify/channels/{id}", s.h(s.apiChannelSave))
