@@ -57,6 +57,7 @@ func cmdMaster(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	defer closeBackends(backends)
 	drain := mc.Drain.Or(defaultDrain)
 	journal, err := master.OpenJournal(mc.Journal.Path, master.JournalConfig{MaxBytes: mc.Journal.MaxBytes, MaxAge: mc.Journal.MaxAge.Or(0)}, log)
 	if err != nil {
@@ -191,6 +192,7 @@ func buildBackends(mc config.MasterConfig, log zerolog.Logger) (map[string]backe
 			Passphrase: os.Getenv(config.EnvSSHPassphrase), UseAgent: mc.SSH.UseAgent,
 			KnownHostsFile: mc.SSH.KnownHostsFile, HostKeyPolicy: mc.SSH.HostKeyPolicy,
 			ConnectTimeout: mc.ConnectTimeout.Or(0), Hosts: hosts,
+			Pool: ssh.PoolConfig{MaxIdle: mc.SSH.Pool.MaxIdle, IdleTimeout: mc.SSH.Pool.IdleTimeout.Or(0)},
 		}, log)
 	})
 	try("ansible", mc.Ansible.PrivateKeyFile != "", func() (backend.Backend, error) {
@@ -217,6 +219,16 @@ func buildBackends(mc config.MasterConfig, log zerolog.Logger) (map[string]backe
 		return nil, err
 	}
 	return out, nil
+}
+
+// closeBackends releases what backends hold between runs (the ssh
+// connection pool, salt-api's idle connections).
+func closeBackends(backends map[string]backend.Backend) {
+	for _, b := range backends {
+		if c, ok := b.(interface{ Close() }); ok {
+			c.Close()
+		}
+	}
 }
 
 // notify tells systemd about our state when started as a Type=notify unit.

@@ -188,6 +188,13 @@ type SSHConfig struct {
 	KnownHostsFile string                   `yaml:"known_hosts_file"`
 	HostKeyPolicy  string                   `yaml:"host_key_policy"` // strict (default) or accept-new
 	Hosts          map[string]SSHHostConfig `yaml:"hosts"`
+	Pool           SSHPoolConfig            `yaml:"pool"`
+}
+
+// SSHPoolConfig keeps authenticated connections warm between runs.
+type SSHPoolConfig struct {
+	MaxIdle     int      `yaml:"max_idle"`     // idle connections kept, all hosts together; 0 = no pool
+	IdleTimeout Duration `yaml:"idle_timeout"` // closed after this long unused; default 5m
 }
 
 // SSHHostConfig overrides connection details for one target (by IP or name).
@@ -398,6 +405,9 @@ func (c Config) CheckMaster() error {
 	}
 	if c.Master.Forks < 1 {
 		errs = append(errs, fmt.Errorf("master.forks is %d: want at least 1", c.Master.Forks))
+	}
+	if c.Master.SSH.Pool.MaxIdle < 0 {
+		errs = append(errs, fmt.Errorf("master.ssh.pool.max_idle is %d: want 0 (no pool) or more", c.Master.SSH.Pool.MaxIdle))
 	}
 	switch c.Master.Backend {
 	case "ssh", "ansible", "salt", "func", "local":

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"syscall"
 
 	"github.com/rs/zerolog"
 	gossh "golang.org/x/crypto/ssh"
@@ -15,33 +16,84 @@ import (
 )
 
 // hostKeys checks server host keys against a known_hosts file under one
-// policy. The file is read at each connection, so keys added by an operator
-// (or by accept-new) are seen without a restart.
+// policy. The file is parsed once and parsed again only when it changes
+// (its device, inode, size, modification or change time differ), so keys
+// added by an operator (or by accept-new) are seen without a restart, and
+// a run on a fleet costs one stat per host instead of one parse of a file
+// that lists the whole fleet.
 type hostKeys struct {
 	policy string
 	file   string
 	log    zerolog.Logger
-	// mu keeps readers from seeing a half-appended line; only accept-new
-	// writes, and only for a host seen for the first time.
-	mu sync.RWMutex
+	// mu guards the cache, and keeps readers from seeing a half-appended
+	// line: only accept-new writes, and only for a host seen for the
+	// first time.
+	mu     sync.RWMutex
+	cached gossh.HostKeyCallback
+	stamp  fileStamp
+	parses int // how many times the file was parsed, for tests
 }
 
-// load parses the known_hosts file. A missing file is empty under
-// accept-new (it is created on the first new host).
+// fileStamp identifies one version of a file.
+type fileStamp struct {
+	exists       bool
+	dev, ino     uint64
+	size         int64
+	mtime, ctime syscall.Timespec
+}
+
+func stampOf(path string) (fileStamp, error) {
+	var st syscall.Stat_t
+	if err := syscall.Stat(path, &st); err != nil {
+		if errors.Is(err, syscall.ENOENT) {
+			return fileStamp{}, nil
+		}
+		return fileStamp{}, &fs.PathError{Op: "stat", Path: path, Err: err}
+	}
+	return fileStamp{exists: true, dev: uint64(st.Dev), ino: st.Ino, size: st.Size, mtime: st.Mtim, ctime: st.Ctim}, nil
+}
+
+// load returns the checker of the file as it is now, parsing it only when
+// it changed since the last parse.
 func (h *hostKeys) load() (gossh.HostKeyCallback, error) {
+	stamp, err := stampOf(h.file)
+	if err != nil {
+		return nil, fmt.Errorf("read known_hosts %s: %w", h.file, err)
+	}
 	h.mu.RLock()
-	defer h.mu.RUnlock()
+	cb, same := h.cached, h.cached != nil && h.stamp == stamp
+	h.mu.RUnlock()
+	if same {
+		return cb, nil
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
 	return h.loadLocked()
 }
 
+// loadLocked parses the file unless the cache matches it; h.mu is held
+// for writing.
 func (h *hostKeys) loadLocked() (gossh.HostKeyCallback, error) {
-	cb, err := knownhosts.New(h.file)
-	if errors.Is(err, fs.ErrNotExist) && h.policy == PolicyAcceptNew {
-		return knownhosts.New()
+	stamp, err := stampOf(h.file)
+	if err != nil {
+		return nil, fmt.Errorf("read known_hosts %s: %w", h.file, err)
+	}
+	if h.cached != nil && h.stamp == stamp {
+		return h.cached, nil
+	}
+	var cb gossh.HostKeyCallback
+	switch {
+	case !stamp.exists && h.policy == PolicyAcceptNew:
+		// Created on the first new host.
+		cb, err = knownhosts.New()
+	default:
+		cb, err = knownhosts.New(h.file)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read known_hosts %s: %w", h.file, err)
 	}
+	h.cached, h.stamp = cb, stamp
+	h.parses++
 	return cb, nil
 }
 
@@ -64,6 +116,22 @@ func (h *hostKeys) callback(hostname string, remote net.Addr, found *error) (gos
 		return err
 	}
 	return check, knownAlgorithms(known, hostname, remote), nil
+}
+
+// recheck applies the file as it is now, and the policy, to the key a
+// pooled connection's server showed at its handshake.
+func (h *hostKeys) recheck(hostname string, remote net.Addr, key gossh.PublicKey) error {
+	if h.policy == PolicyInsecureIgnore {
+		return nil
+	}
+	if key == nil {
+		return errors.New("no host key recorded for the connection")
+	}
+	known, err := h.load()
+	if err != nil {
+		return err
+	}
+	return h.check(known, hostname, remote, key)
 }
 
 // check applies the policy to one presented key.

@@ -77,8 +77,10 @@ func WithListenAddrs(addrs ...string) Option {
 	return func(o *options) { o.listen = append([]string(nil), addrs...) }
 }
 
-// WithConfigLines appends raw sshd_config lines (for tests that need, say, a
-// lower MaxSessions).
+// WithConfigLines adds raw sshd_config lines (for tests that need, say, a
+// lower MaxStartups). A line replaces the harness's own setting of the
+// same keyword (sshd keeps the first value of most keywords but the last of
+// some, such as MaxStartups); HostKey lines add to the harness's key.
 func WithConfigLines(lines ...string) Option {
 	return func(o *options) { o.extra = append(o.extra, lines...) }
 }
@@ -240,13 +242,19 @@ func (s *Server) config(o options, port int) string {
 	fmt.Fprintf(&b, "HostKey %s\n", filepath.Join(s.Dir, "ssh_host_ed25519_key"))
 	fmt.Fprintf(&b, "PidFile %s\n", filepath.Join(s.Dir, "sshd.pid"))
 	fmt.Fprintf(&b, "AuthorizedKeysFile %s\n", filepath.Join(s.Dir, "authorized_keys"))
-	b.WriteString(`PubkeyAuthentication yes
+	overridden := map[string]bool{}
+	for _, l := range o.extra {
+		if f := strings.Fields(l); len(f) > 0 && !strings.EqualFold(f[0], "HostKey") {
+			overridden[strings.ToLower(f[0])] = true
+		}
+	}
+	for _, l := range strings.SplitAfter(`PubkeyAuthentication yes
 PasswordAuthentication no
 KbdInteractiveAuthentication no
 UsePAM no
 StrictModes no
 PermitRootLogin no
-AllowUsers ` + TestUser + `
+AllowUsers `+TestUser+`
 UseDNS no
 PrintMotd no
 PrintLastLog no
@@ -258,7 +266,11 @@ MaxAuthTries 10
 LoginGraceTime 30
 LogLevel VERBOSE
 Subsystem sftp internal-sftp
-`)
+`, "\n") {
+		if f := strings.Fields(l); len(f) > 0 && !overridden[strings.ToLower(f[0])] {
+			b.WriteString(l)
+		}
+	}
 	for _, l := range o.extra {
 		b.WriteString(l + "\n")
 	}
