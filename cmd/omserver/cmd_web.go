@@ -13,6 +13,7 @@ import (
 	omnotify "github.com/omserver/omserver-go/internal/notify"
 	"github.com/omserver/omserver-go/internal/omaudit"
 	"github.com/omserver/omserver-go/internal/relay"
+	"github.com/omserver/omserver-go/internal/schedule"
 	"github.com/omserver/omserver-go/internal/web"
 )
 
@@ -78,6 +79,9 @@ func cmdWeb(ctx context.Context, args []string, stderr io.Writer) error {
 		SessionTTL: wc.SessionTTL.Or(0), MaxBodyBytes: wc.MaxBodyBytes, LoginRateBurst: wc.LoginRateBurst,
 		MaxStreamsPerUser: wc.MaxStreamsPerUser,
 		Trail:             trailCfg,
+		Schedule: schedule.Config{
+			Tick: wc.Schedules.Tick.Or(0), LeaseTTL: wc.Schedules.LeaseTTL.Or(0), MinInterval: wc.Schedules.MinInterval.Or(0),
+		},
 		Notify: omnotify.Config{
 			PollInterval: wc.Notify.PollInterval.Or(0), SendTimeout: wc.Notify.SendTimeout.Or(0),
 			MaxAttempts: wc.Notify.MaxAttempts, BackoffBase: wc.Notify.BackoffBase.Or(0), BackoffMax: wc.Notify.BackoffMax.Or(0),

@@ -58,13 +58,14 @@ type WebConfig struct {
 	// have before further attempts wait (about one a minute is refilled).
 	LoginRateBurst int `yaml:"login_rate_burst"`
 	// MaxStreamsPerUser bounds the live result streams one user holds open.
-	MaxStreamsPerUser int            `yaml:"max_streams_per_user"`
-	TLSCert           string         `yaml:"tls_cert"` // serve HTTPS directly; or put a reverse proxy in front
-	TLSKey            string         `yaml:"tls_key"`
-	Database          DatabaseConfig `yaml:"database"`
-	Masters           []string       `yaml:"masters"` // relay addresses, tried in order (failover)
-	Relay             RelayClient    `yaml:"relay"`
-	Notify            NotifyConfig   `yaml:"notify"`
+	MaxStreamsPerUser int             `yaml:"max_streams_per_user"`
+	TLSCert           string          `yaml:"tls_cert"` // serve HTTPS directly; or put a reverse proxy in front
+	TLSKey            string          `yaml:"tls_key"`
+	Database          DatabaseConfig  `yaml:"database"`
+	Masters           []string        `yaml:"masters"` // relay addresses, tried in order (failover)
+	Relay             RelayClient     `yaml:"relay"`
+	Notify            NotifyConfig    `yaml:"notify"`
+	Schedules         SchedulesConfig `yaml:"schedules"`
 	// ResultPublicKey is the masters' result-signing public key (base64,
 	// from `omserver audit keygen`): results are checked before they are
 	// stored and by `omserver audit verify`.
@@ -106,6 +107,14 @@ type OMAuditConfig struct {
 	IngestBurst int     `yaml:"ingest_burst"`
 	// Retention deletes history stored longer ago than this (0: keep all).
 	Retention Duration `yaml:"retention"`
+}
+
+// SchedulesConfig tunes the scheduler (schedules themselves are kept in
+// the database).
+type SchedulesConfig struct {
+	Tick        Duration `yaml:"tick"`         // how often the leader looks for due schedules (default 5s)
+	LeaseTTL    Duration `yaml:"lease_ttl"`    // another tier takes over this long after the leader stops (default 30s)
+	MinInterval Duration `yaml:"min_interval"` // shortest time between two fires of a schedule (default 1m)
 }
 
 // NotifyConfig tunes the notification outbox (channels themselves are

@@ -15,7 +15,7 @@ import (
 	"github.com/omserver/omserver-go/internal/testutil/mysqltest"
 )
 
-const latestVersion = 51
+const latestVersion = 52
 
 // checkFreshSchema verifies a freshly migrated database of either dialect.
 func checkFreshSchema(t *testing.T, s *Store) {

@@ -48,6 +48,7 @@ import (
 	"github.com/omserver/omserver-go/internal/notify"
 	"github.com/omserver/omserver-go/internal/omaudit"
 	"github.com/omserver/omserver-go/internal/runs"
+	"github.com/omserver/omserver-go/internal/schedule"
 	"github.com/omserver/omserver-go/internal/store"
 	"github.com/omserver/omserver-go/internal/trail"
 	"github.com/omserver/omserver-go/web/static"
@@ -76,6 +77,8 @@ type Config struct {
 	// Notify tunes the notification outbox (internal/notify); its BaseURL
 	// defaults to BaseURL.
 	Notify notify.Config
+	// Schedule tunes the scheduler (internal/schedule).
+	Schedule schedule.Config
 	// Trail configures the tamper-evident record: the masters' result
 	// signing key, sealing and verification (internal/trail).
 	Trail trail.Config
@@ -123,6 +126,7 @@ type Server struct {
 	omaudit  *omaudit.Service
 	notifier *notify.Notifier
 	trail    *trail.Trail
+	sched    *schedule.Scheduler
 	streamN  streamCounter
 	handler  http.Handler
 
@@ -189,6 +193,12 @@ func New(cfg Config, st *store.Store, master MasterClient, log zerolog.Logger) (
 		cancelStreams()
 		return nil, err
 	}
+	s.sched, err = schedule.New(cfg.Schedule, st, s.runs, log)
+	if err != nil {
+		cancel()
+		cancelStreams()
+		return nil, err
+	}
 	h, err := s.routes()
 	if err != nil {
 		cancel()
@@ -213,6 +223,7 @@ func (s *Server) Start(ctx context.Context) error {
 	s.purgeSessions(ctx)
 	go s.notifier.Run(s.base)
 	go s.trail.Run(s.base)
+	go s.sched.Run(s.base)
 	s.omaudit.Start(s.base)
 	go func() {
 		t := time.NewTicker(time.Hour)
@@ -296,6 +307,16 @@ func (s *Server) routes() (http.Handler, error) {
 		r.Get("/", s.h(s.pageDashboard))
 		r.Get("/runs", s.h(s.pageRuns))
 		r.Get("/runs/{id}", s.h(s.pageRun))
+		r.Get("/schedules", s.h(s.pageSchedules))
+		r.Get("/schedules/{id}", s.h(s.pageSchedules))
+		r.Group(func(r chi.Router) {
+			r.Use(s.require(roleOperator))
+			r.Post("/schedules", s.h(s.pageScheduleSave))
+			r.Post("/schedules/{id}", s.h(s.pageScheduleSave))
+			r.Post("/schedules/{id}/pause", s.h(s.pageScheduleEnabled(false)))
+			r.Post("/schedules/{id}/resume", s.h(s.pageScheduleEnabled(true)))
+			r.Post("/schedules/{id}/delete", s.h(s.pageScheduleDelete))
+		})
 		r.Get("/modules", s.h(s.pageModules))
 		r.Get("/inventory", s.h(s.pageInventory))
 		r.Get("/tokens", s.h(s.pageTokens))
@@ -367,6 +388,9 @@ func (s *Server) routes() (http.Handler, error) {
 		r.Get("/runs/{id}", s.h(s.apiRun))
 		r.Get("/runs/{id}/hosts", s.h(s.apiRunHosts))
 		r.Get("/runs/{id}/events", s.h(s.apiRunEvents))
+		r.Get("/schedules", s.h(s.apiSchedules))
+		r.Get("/schedules/{id}", s.h(s.apiSchedule))
+		r.Get("/schedules/{id}/history", s.h(s.apiScheduleHistory))
 		r.Get("/tokens", s.h(s.apiTokens))
 		r.Post("/tokens", s.h(s.apiTokenCreate))
 		r.Delete("/tokens/{id}", s.h(s.apiTokenDelete))
@@ -376,6 +400,11 @@ func (s *Server) routes() (http.Handler, error) {
 			r.Use(s.require(roleOperator))
 			r.Post("/runs", s.h(s.apiRunCreate))
 			r.Post("/runs/{id}/cancel", s.h(s.apiRunCancel))
+			r.Post("/schedules", s.h(s.apiScheduleSave))
+			r.Put("/schedules/{id}", s.h(s.apiScheduleSave))
+			r.Delete("/schedules/{id}", s.h(s.apiScheduleDelete))
+			r.Post("/schedules/{id}/pause", s.h(s.apiSchedulePause))
+			r.Post("/schedules/{id}/resume", s.h(s.apiScheduleResume))
 		})
 		r.Group(func(r chi.Router) {
 			r.Use(s.require(roleAdmin))
