@@ -102,10 +102,11 @@ func (g *gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // shell is an interactive bash on the sshd, fed line by line.
 type shell struct {
-	t   *testing.T
-	in  io.WriteCloser
-	mu  sync.Mutex
-	out bytes.Buffer
+	t    *testing.T
+	in   io.WriteCloser
+	gate *gate
+	mu   sync.Mutex
+	out  bytes.Buffer
 }
 
 func (sh *shell) Write(p []byte) (int, error) {
@@ -121,11 +122,16 @@ func (sh *shell) output() string {
 }
 
 // run types one command line and waits for the next prompt (the shell
-// ran it, then its prompt hook), then for the sender the hook started:
-// one command at a time, so the rows' order is the typing order.
+// ran it, then its prompt hook), then for the sender the hook started to
+// reach the web tier and finish: one command at a time, so the rows' order
+// is the typing order. (Waiting for the request first matters: right after
+// the prompt the sender may not have exec'd yet, and no process would
+// carry its name.)
 func (sh *shell) run(command string) {
 	sh.t.Helper()
+	before := sh.gate.pulls.Load()
 	sh.enter(command)
+	waitUntil(sh.t, "the sender's request for "+command, func() bool { return sh.gate.pulls.Load() > before })
 	waitSenders(sh.t)
 }
 
@@ -241,7 +247,7 @@ func TestCollectorEndToEnd(t *testing.T) {
 	if err := sess.RequestPty("xterm", 40, 200, ssh.TerminalModes{ssh.ECHO: 0}); err != nil {
 		t.Fatal(err)
 	}
-	sh := &shell{t: t}
+	sh := &shell{t: t, gate: g}
 	sess.Stdout, sess.Stderr = sh, sh
 	if sh.in, err = sess.StdinPipe(); err != nil {
 		t.Fatal(err)
@@ -273,9 +279,12 @@ func TestCollectorEndToEnd(t *testing.T) {
 		}
 	}
 	// Just Enter runs no command: nothing is sent again.
-	sh.run("")
-	if n := len(listRows(t, ts.URL, apiToken)); n != 3 {
-		t.Fatalf("an empty line was reported: %d rows", n)
+	pulls := g.pulls.Load()
+	sh.enter("")
+	sh.enter("")
+	waitSenders(t)
+	if n := len(listRows(t, ts.URL, apiToken)); n != 3 || g.pulls.Load() != pulls {
+		t.Fatalf("an empty line was reported: %d rows, %d requests", n, g.pulls.Load()-pulls)
 	}
 	// The shell's history file holds nothing from us but the commands.
 	if st, err := os.Stat(filepath.Join(home, ".bashrc")); err == nil {
@@ -324,6 +333,7 @@ func TestCollectorEndToEnd(t *testing.T) {
 	}
 
 	// --- the web tier hangs: the shell goes on while a send waits ---
+	holdPulls := g.pulls.Load()
 	g.set("hold")
 	sh.enter("echo held-1 > /dev/null")
 	waitUntil(t, "a held ingest request", func() bool { return g.held.Load() >= 1 })
@@ -331,6 +341,9 @@ func TestCollectorEndToEnd(t *testing.T) {
 	// The shell answered while the first row's request hung. Now the web
 	// tier is down: the hung request gets 503 and the rows stay spooled.
 	g.set("down")
+	// held-2's sender waited for held-1's to let go of the spool, then
+	// tried once itself.
+	waitUntil(t, "both held senders' requests", func() bool { return g.pulls.Load() >= holdPulls+2 })
 	waitSenders(t)
 
 	// --- down: more commands; the spool keeps the newest 5 ---
