@@ -307,6 +307,8 @@ func (s *Server) routes() (http.Handler, error) {
 		r.Get("/", s.h(s.pageDashboard))
 		r.Get("/runs", s.h(s.pageRuns))
 		r.Get("/runs/{id}", s.h(s.pageRun))
+		r.Get("/runs/{id}/drift", s.h(s.pageDrift))
+		r.Get("/diff", s.h(s.pageDiff))
 		r.Get("/schedules", s.h(s.pageSchedules))
 		r.Get("/schedules/{id}", s.h(s.pageSchedules))
 		r.Group(func(r chi.Router) {
@@ -388,6 +390,8 @@ func (s *Server) routes() (http.Handler, error) {
 		r.Get("/runs/{id}", s.h(s.apiRun))
 		r.Get("/runs/{id}/hosts", s.h(s.apiRunHosts))
 		r.Get("/runs/{id}/events", s.h(s.apiRunEvents))
+		r.Get("/runs/{id}/drift", s.h(s.apiDrift))
+		r.Get("/diff", s.h(s.apiDiff))
 		r.Get("/schedules", s.h(s.apiSchedules))
 		r.Get("/schedules/{id}", s.h(s.apiSchedule))
 		r.Get("/schedules/{id}/history", s.h(s.apiScheduleHistory))
