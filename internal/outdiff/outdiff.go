@@ -181,7 +181,6 @@ const MaxGroupHosts = 50
 // memory grows with the number of distinct outputs, not with hosts.
 type Grouper struct {
 	groups map[[32]byte]*Group
-	order  int
 }
 
 // NewGrouper returns an empty grouper.
