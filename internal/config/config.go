@@ -66,6 +66,8 @@ type WebConfig struct {
 	Relay             RelayClient     `yaml:"relay"`
 	Notify            NotifyConfig    `yaml:"notify"`
 	Schedules         SchedulesConfig `yaml:"schedules"`
+	// FactsModule is the module whose runs report host facts (default 1008).
+	FactsModule int64 `yaml:"facts_module"`
 	// ResultPublicKey is the masters' result-signing public key (base64,
 	// from `omserver audit keygen`): results are checked before they are
 	// stored and by `omserver audit verify`.

@@ -45,6 +45,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/omserver/omserver-go/internal/apperr"
+	"github.com/omserver/omserver-go/internal/facts"
 	"github.com/omserver/omserver-go/internal/notify"
 	"github.com/omserver/omserver-go/internal/omaudit"
 	"github.com/omserver/omserver-go/internal/runs"
@@ -77,6 +78,9 @@ type Config struct {
 	// Notify tunes the notification outbox (internal/notify); its BaseURL
 	// defaults to BaseURL.
 	Notify notify.Config
+	// FactsModule is the module whose runs' outputs are host facts
+	// (internal/facts); default 1008.
+	FactsModule int64
 	// Schedule tunes the scheduler (internal/schedule).
 	Schedule schedule.Config
 	// Trail configures the tamper-evident record: the masters' result
@@ -183,7 +187,7 @@ func New(cfg Config, st *store.Store, master MasterClient, log zerolog.Logger) (
 	s.trail = trail.New(cfg.Trail, st, log)
 	rc := cfg.Runs
 	rc.Registerer = s.metrics.reg
-	rc.Observers = append(rc.Observers, s.trail, s.notifier)
+	rc.Observers = append(rc.Observers, s.trail, facts.NewCollector(cfg.FactsModule, st, log), s.notifier)
 	rc.CheckResult = s.trail.CheckResult
 	s.runs, err = runs.New(rc, st, master, log)
 	if err != nil {
@@ -316,6 +320,7 @@ func (s *Server) routes() (http.Handler, error) {
 		r.Get("/runs/{id}", s.h(s.pageRun))
 		r.Get("/runs/{id}/drift", s.h(s.pageDrift))
 		r.Get("/diff", s.h(s.pageDiff))
+		r.Get("/facts", s.h(s.pageFacts))
 		r.Get("/schedules", s.h(s.pageSchedules))
 		r.Get("/schedules/{id}", s.h(s.pageSchedules))
 		r.Group(func(r chi.Router) {
@@ -399,6 +404,8 @@ func (s *Server) routes() (http.Handler, error) {
 		r.Get("/runs/{id}/events", s.h(s.apiRunEvents))
 		r.Get("/runs/{id}/drift", s.h(s.apiDrift))
 		r.Get("/diff", s.h(s.apiDiff))
+		r.Get("/facts", s.h(s.apiFacts))
+		r.Get("/facts/{ip}", s.h(s.apiServerFacts))
 		r.Get("/schedules", s.h(s.apiSchedules))
 		r.Get("/schedules/{id}", s.h(s.apiSchedule))
 		r.Get("/schedules/{id}/history", s.h(s.apiScheduleHistory))
