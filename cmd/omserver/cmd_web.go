@@ -85,7 +85,8 @@ func cmdWeb(ctx context.Context, args []string, stderr io.Writer) error {
 		Listen: wc.Listen, BaseURL: wc.BaseURL, SecureCookies: secure,
 		SessionTTL: wc.SessionTTL.Or(0), MaxBodyBytes: wc.MaxBodyBytes, LoginRateBurst: wc.LoginRateBurst,
 		MaxStreamsPerUser: wc.MaxStreamsPerUser, MasterName: strings.Join(wc.Masters, ","),
-		Runs:  runs.Config{TierID: tierID, LeaseTTL: wc.Runs.LeaseTTL.Or(0), MasterLostAfter: wc.Runs.MasterLostAfter.Or(0)},
+		Runs: runs.Config{TierID: tierID, LeaseTTL: wc.Runs.LeaseTTL.Or(0), MasterLostAfter: wc.Runs.MasterLostAfter.Or(0),
+			Budgets: runs.Budgets{Roles: wc.Budgets.Roles, Modules: wc.Budgets.Modules}},
 		Trail: trailCfg,
 		Schedule: schedule.Config{
 			Tier: tierID, Tick: wc.Schedules.Tick.Or(0), LeaseTTL: wc.Schedules.LeaseTTL.Or(0), MinInterval: wc.Schedules.MinInterval.Or(0),

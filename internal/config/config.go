@@ -66,6 +66,9 @@ type WebConfig struct {
 	Relay             RelayClient     `yaml:"relay"`
 	Notify            NotifyConfig    `yaml:"notify"`
 	Schedules         SchedulesConfig `yaml:"schedules"`
+	// Budgets are blast-radius limits: the most hosts one run may have,
+	// per role (roles: {operator: 50}) and per module (modules: {1007: 20}).
+	Budgets BudgetsConfig `yaml:"budgets"`
 	// FactsModule is the module whose runs report host facts (default 1008).
 	FactsModule int64 `yaml:"facts_module"`
 	// ResultPublicKey is the masters' result-signing public key (base64,
@@ -109,6 +112,12 @@ type OMAuditConfig struct {
 	IngestBurst int     `yaml:"ingest_burst"`
 	// Retention deletes history stored longer ago than this (0: keep all).
 	Retention Duration `yaml:"retention"`
+}
+
+// BudgetsConfig is the web tier's blast-radius budgets.
+type BudgetsConfig struct {
+	Roles   map[string]int `yaml:"roles"`
+	Modules map[int64]int  `yaml:"modules"`
 }
 
 // SchedulesConfig tunes the scheduler (schedules themselves are kept in

@@ -64,6 +64,7 @@ type Master struct {
 	modules  atomic.Pointer[moduleSet] // swapped whole by Reload
 	reloadMu sync.Mutex                // one Reload at a time
 	global   chan struct{}             // master-wide forks bound
+	locks    *hostLocks                // per-host lock across runs (read-only runs share)
 
 	mu      sync.Mutex
 	runs    map[string]context.CancelCauseFunc
@@ -96,6 +97,7 @@ func New(cfg Config, modulesDir string, backends map[string]backend.Backend, log
 		journal:  cfg.Journal,
 		log:      log.With().Str("component", "master").Logger(),
 		global:   make(chan struct{}, cfg.Forks),
+		locks:    newHostLocks(),
 		runs:     make(map[string]context.CancelCauseFunc),
 	}
 	set, err := loadModules(modulesDir)

@@ -116,6 +116,8 @@ type Config struct {
 	// (the master's signature, internal/trail); a refused result is
 	// neither stored nor shown, and the run's error counts it.
 	CheckResult func(task.HostResult) error
+	// Budgets limit how many hosts one run may have (budget.go).
+	Budgets Budgets
 }
 
 // Service runs the lifecycle. Create it with New, then Start it.
