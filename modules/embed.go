@@ -1,7 +1,8 @@
 // Package modules ships the module files of the original OMServer
-// (Mid_1001.yaml ... Mid_1007.yaml and the files module 1005 copies) inside
-// the binary, so `omserver demo` runs from any directory. A production master
-// reads its modules from master.modules_dir instead.
+// (Mid_1001.yaml ... Mid_1007.yaml and the files module 1005 copies) and
+// the host facts module Mid_1008.yaml inside the binary, so `omserver demo`
+// runs from any directory. A production master reads its modules from
+// master.modules_dir instead.
 package modules
 
 import (

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io"
@@ -22,6 +23,7 @@ import (
 	"github.com/omserver/omserver-go/internal/backend/salt"
 	"github.com/omserver/omserver-go/internal/backend/ssh"
 	"github.com/omserver/omserver-go/internal/config"
+	"github.com/omserver/omserver-go/internal/ledger"
 	"github.com/omserver/omserver-go/internal/master"
 	"github.com/omserver/omserver-go/internal/relay"
 )
@@ -64,10 +66,17 @@ func cmdMaster(ctx context.Context, args []string, stderr io.Writer) error {
 	defer journal.Close()
 	reg := newRegistry()
 	mmetrics := newMasterMetrics(reg)
+	var signKey ed25519.PrivateKey
+	if mc.ResultSigningKey != "" {
+		if signKey, err = ledger.LoadPrivateKey(mc.ResultSigningKey); err != nil {
+			return err
+		}
+		log.Info().Str("key", mc.ResultSigningKey).Msg("host results are signed")
+	}
 	m, err := master.New(master.Config{
 		Forks: mc.Forks, DefaultBackend: mc.Backend,
 		ConnectTimeout: mc.ConnectTimeout.Or(0), HostTimeout: mc.HostTimeout.Or(0), OutputCap: mc.OutputCap,
-		Journal: journal, Observe: mmetrics.observe,
+		Journal: journal, Observe: mmetrics.observe, SignKey: signKey,
 	}, mc.ModulesDir, backends, log)
 	if err != nil {
 		return err

@@ -16,6 +16,7 @@ import (
 	"github.com/omserver/omserver-go/internal/omaudit"
 	"github.com/omserver/omserver-go/internal/relay"
 	"github.com/omserver/omserver-go/internal/runs"
+	"github.com/omserver/omserver-go/internal/schedule"
 	"github.com/omserver/omserver-go/internal/web"
 )
 
@@ -68,6 +69,10 @@ func cmdWeb(ctx context.Context, args []string, stderr io.Writer) error {
 	defer client.Close()
 
 	secure := wc.SecureCookies == nil || *wc.SecureCookies
+	trailCfg, err := trailConfig(wc)
+	if err != nil {
+		return err
+	}
 	tierID := wc.Runs.TierID
 	if tierID == "" {
 		tierID = defaultTierID(wc.Listen)
@@ -80,9 +85,14 @@ func cmdWeb(ctx context.Context, args []string, stderr io.Writer) error {
 		Listen: wc.Listen, BaseURL: wc.BaseURL, SecureCookies: secure,
 		SessionTTL: wc.SessionTTL.Or(0), MaxBodyBytes: wc.MaxBodyBytes, LoginRateBurst: wc.LoginRateBurst,
 		MaxStreamsPerUser: wc.MaxStreamsPerUser, MasterName: strings.Join(wc.Masters, ","),
-		Runs: runs.Config{TierID: tierID, LeaseTTL: wc.Runs.LeaseTTL.Or(0), MasterLostAfter: wc.Runs.MasterLostAfter.Or(0)},
+		Runs: runs.Config{TierID: tierID, LeaseTTL: wc.Runs.LeaseTTL.Or(0), MasterLostAfter: wc.Runs.MasterLostAfter.Or(0),
+			Budgets: runs.Budgets{Roles: wc.Budgets.Roles, Modules: wc.Budgets.Modules}},
+		Trail: trailCfg,
+		Schedule: schedule.Config{
+			Tier: tierID, Tick: wc.Schedules.Tick.Or(0), LeaseTTL: wc.Schedules.LeaseTTL.Or(0), MinInterval: wc.Schedules.MinInterval.Or(0),
+		},
 		Notify: omnotify.Config{
-			PollInterval: wc.Notify.PollInterval.Or(0), SendTimeout: wc.Notify.SendTimeout.Or(0),
+			Owner: tierID, PollInterval: wc.Notify.PollInterval.Or(0), SendTimeout: wc.Notify.SendTimeout.Or(0),
 			MaxAttempts: wc.Notify.MaxAttempts, BackoffBase: wc.Notify.BackoffBase.Or(0), BackoffMax: wc.Notify.BackoffMax.Or(0),
 		},
 		OMAudit: omaudit.Config{

@@ -7,6 +7,8 @@
 //	omserver migrate --config FILE
 //	omserver user add|passwd|list|disable --config FILE [--role ROLE] NAME
 //	omserver module check DIR
+//	omserver audit verify --config FILE [--public-key KEY] [--require-signed]
+//	omserver audit keygen --out FILE
 //	omserver version
 package main
 
@@ -32,6 +34,8 @@ Usage:
   omserver migrate --config FILE                                 apply database migrations and exit
   omserver user    add|passwd|list|disable --config FILE [--role admin|operator|viewer] NAME
   omserver module  check DIR                                     validate module files offline
+  omserver audit   verify --config FILE [--public-key KEY]       check the tamper-evident record; names the first broken row
+  omserver audit   keygen --out FILE                             make a master's result-signing key
   omserver version
 
 Secrets come from the environment: OMSERVER_SECRET_KEY, OMSERVER_RELAY_PASSWORD,
@@ -77,6 +81,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return cmdUser(ctx, rest, stdin, stdout, stderr)
 	case "module":
 		return cmdModule(rest, stdout)
+	case "audit":
+		return cmdAudit(ctx, rest, stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "omserver", version)
 		return nil

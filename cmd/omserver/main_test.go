@@ -53,7 +53,7 @@ func TestModuleCheck(t *testing.T) {
 	if err != nil {
 		t.Fatalf("shipped modules fail the check: %v\n%s", err, out)
 	}
-	if !strings.Contains(out, "7 module(s) OK") {
+	if !strings.Contains(out, "8 module(s) OK") {
 		t.Errorf("output %q does not report the seven modules", out)
 	}
 

@@ -58,13 +58,25 @@ type WebConfig struct {
 	// have before further attempts wait (about one a minute is refilled).
 	LoginRateBurst int `yaml:"login_rate_burst"`
 	// MaxStreamsPerUser bounds the live result streams one user holds open.
-	MaxStreamsPerUser int            `yaml:"max_streams_per_user"`
-	TLSCert           string         `yaml:"tls_cert"` // serve HTTPS directly; or put a reverse proxy in front
-	TLSKey            string         `yaml:"tls_key"`
-	Database          DatabaseConfig `yaml:"database"`
-	Masters           []string       `yaml:"masters"` // relay addresses, tried in order (failover)
-	Relay             RelayClient    `yaml:"relay"`
-	Notify            NotifyConfig   `yaml:"notify"`
+	MaxStreamsPerUser int             `yaml:"max_streams_per_user"`
+	TLSCert           string          `yaml:"tls_cert"` // serve HTTPS directly; or put a reverse proxy in front
+	TLSKey            string          `yaml:"tls_key"`
+	Database          DatabaseConfig  `yaml:"database"`
+	Masters           []string        `yaml:"masters"` // relay addresses, tried in order (failover)
+	Relay             RelayClient     `yaml:"relay"`
+	Notify            NotifyConfig    `yaml:"notify"`
+	Schedules         SchedulesConfig `yaml:"schedules"`
+	// Budgets are blast-radius limits: the most hosts one run may have,
+	// per role (roles: {operator: 50}) and per module (modules: {1007: 20}).
+	Budgets BudgetsConfig `yaml:"budgets"`
+	// FactsModule is the module whose runs report host facts (default 1008).
+	FactsModule int64 `yaml:"facts_module"`
+	// ResultPublicKey is the masters' result-signing public key (base64,
+	// from `omserver audit keygen`): results are checked before they are
+	// stored and by `omserver audit verify`.
+	ResultPublicKey string `yaml:"result_public_key"`
+	// RequireSignedResults refuses results without a signature.
+	RequireSignedResults bool `yaml:"require_signed_results"`
 	// OMAudit is 安全审计: the collectors' ingest and the history's retention.
 	OMAudit OMAuditConfig `yaml:"omaudit"`
 	// ModuleRunTimeout bounds how long the legacy /autoadmin/module_run/
@@ -100,6 +112,20 @@ type OMAuditConfig struct {
 	IngestBurst int     `yaml:"ingest_burst"`
 	// Retention deletes history stored longer ago than this (0: keep all).
 	Retention Duration `yaml:"retention"`
+}
+
+// BudgetsConfig is the web tier's blast-radius budgets.
+type BudgetsConfig struct {
+	Roles   map[string]int `yaml:"roles"`
+	Modules map[int64]int  `yaml:"modules"`
+}
+
+// SchedulesConfig tunes the scheduler (schedules themselves are kept in
+// the database).
+type SchedulesConfig struct {
+	Tick        Duration `yaml:"tick"`         // how often the leader looks for due schedules (default 5s)
+	LeaseTTL    Duration `yaml:"lease_ttl"`    // another tier takes over this long after the leader stops (default 30s)
+	MinInterval Duration `yaml:"min_interval"` // shortest time between two fires of a schedule (default 1m)
 }
 
 // NotifyConfig tunes the notification outbox (channels themselves are
@@ -150,6 +176,9 @@ type MasterConfig struct {
 	Ansible AnsibleConfig `yaml:"ansible"`
 	Salt    SaltConfig    `yaml:"salt"`
 	Func    FuncConfig    `yaml:"func"`
+	// ResultSigningKey is a file holding the ed25519 key that signs every
+	// host result (`omserver audit keygen`); empty: results are unsigned.
+	ResultSigningKey string `yaml:"result_signing_key"`
 }
 
 // JournalConfig is the master's run journal: accepted run ids and run

@@ -7,6 +7,7 @@ package master
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"os"
@@ -47,6 +48,9 @@ type Config struct {
 	// Observe, when set, sees every event of every run as it is emitted
 	// (for metrics); it must not block.
 	Observe func(task.Event)
+	// SignKey, when set, signs every host result (internal/ledger), so the
+	// web tier cannot forge what a host returned.
+	SignKey ed25519.PrivateKey
 }
 
 // Master dispatches tasks. It is safe for concurrent use.
@@ -60,6 +64,7 @@ type Master struct {
 	modules  atomic.Pointer[moduleSet] // swapped whole by Reload
 	reloadMu sync.Mutex                // one Reload at a time
 	global   chan struct{}             // master-wide forks bound
+	locks    *hostLocks                // per-host lock across runs (read-only runs share)
 
 	mu      sync.Mutex
 	runs    map[string]context.CancelCauseFunc
@@ -92,6 +97,7 @@ func New(cfg Config, modulesDir string, backends map[string]backend.Backend, log
 		journal:  cfg.Journal,
 		log:      log.With().Str("component", "master").Logger(),
 		global:   make(chan struct{}, cfg.Forks),
+		locks:    newHostLocks(),
 		runs:     make(map[string]context.CancelCauseFunc),
 	}
 	set, err := loadModules(modulesDir)

@@ -195,7 +195,7 @@ func TestShippedModulesLoadIntoMaster(t *testing.T) {
 	for _, s := range m.Modules() {
 		ids = append(ids, s.ID)
 	}
-	if fmt.Sprint(ids) != "[1001 1002 1003 1004 1005 1006 1007]" {
+	if fmt.Sprint(ids) != "[1001 1002 1003 1004 1005 1006 1007 1008]" {
 		t.Fatalf("modules %v", ids)
 	}
 	if m.cfg.Forks != DefaultForks || DefaultForks < 50 {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/omserver/omserver-go/internal/backend"
+	"github.com/omserver/omserver-go/internal/ledger"
 	"github.com/omserver/omserver-go/internal/module"
 	"github.com/omserver/omserver-go/internal/task"
 )
@@ -114,6 +115,9 @@ func (m *Master) prepare(t task.Task) (*plan, error) {
 	if err != nil {
 		return nil, fmt.Errorf("module %d: %w", spec.ID, err)
 	}
+	if spec.MaxHosts > 0 && len(t.Hosts) > spec.MaxHosts {
+		return nil, fmt.Errorf("%w: module %d runs on at most %d hosts at once, the task has %d", task.ErrOverBudget, spec.ID, spec.MaxHosts, len(t.Hosts))
+	}
 	name := spec.Backend
 	if name == "" {
 		name = m.cfg.DefaultBackend
@@ -148,7 +152,8 @@ func (m *Master) execute(runCtx context.Context, p *plan, emit func(task.Event))
 
 	results := make(chan task.HostResult, len(t.Hosts))
 	out := newOutputQueue(t.RunID)
-	go m.dispatch(runCtx, p.be, t.Hosts, p.steps, opts, out, results)
+	lp := lockPolicy{runID: t.RunID, readOnly: p.spec.ReadOnly, refuse: p.spec.Lock == module.LockRefuse, wait: p.spec.LockWait}
+	go m.dispatch(runCtx, p.be, t.Hosts, p.steps, opts, lp, out, results)
 
 	counts := make(map[task.Status]int)
 	var seq uint64
@@ -166,6 +171,9 @@ func (m *Master) execute(runCtx context.Context, p *plan, emit func(task.Event))
 			// pass them on first, so a host's output precedes its end.
 			out.drain(send)
 			r.RunID = t.RunID
+			if m.cfg.SignKey != nil {
+				r.Signature = ledger.SignResult(m.cfg.SignKey, r)
+			}
 			counts[r.Status]++
 			send(task.Event{RunID: t.RunID, Type: task.EventResult, Result: &r})
 			left--
@@ -213,37 +221,95 @@ func (m *Master) unregister(runID string) {
 	m.running.Done()
 }
 
+// lockPolicy is how a run's hosts take the per-host lock.
+type lockPolicy struct {
+	runID    string
+	readOnly bool
+	refuse   bool          // fail a busy host at once instead of waiting
+	wait     time.Duration // the longest wait for a busy host
+}
+
 // dispatch starts one goroutine per host, at most Forks of this run and
-// Forks master-wide at once, and sends exactly one result per host on
-// results (buffered for every host, so senders never block).
-func (m *Master) dispatch(ctx context.Context, be backend.Backend, hosts []task.Host, steps []backend.Step, opts backend.Options, out *outputQueue, results chan<- task.HostResult) {
+// Forks master-wide running at once, and sends exactly one result per host
+// on results (buffered for every host, so senders never block). Each host
+// first takes its per-host lock, then a master-wide slot: a host waiting
+// for another run's lock holds no master-wide slot, so runs never starve
+// each other.
+func (m *Master) dispatch(ctx context.Context, be backend.Backend, hosts []task.Host, steps []backend.Step, opts backend.Options, lp lockPolicy, out *outputQueue, results chan<- task.HostResult) {
 	perRun := make(chan struct{}, m.cfg.Forks)
 	for i, h := range hosts {
 		if !acquire(ctx, perRun) {
 			notStarted(ctx, hosts[i:], results)
 			return
 		}
-		if !acquire(ctx, m.global) {
-			<-perRun
-			notStarted(ctx, hosts[i:], results)
-			return
-		}
 		// A slot freed by a cancelled host can win the race against
 		// ctx.Done in acquire's select: never start a host after cancel.
 		if ctx.Err() != nil {
-			<-m.global
 			<-perRun
 			notStarted(ctx, hosts[i:], results)
 			return
 		}
 		go func() {
-			defer func() { <-m.global; <-perRun }()
+			defer func() { <-perRun }()
+			hook := out.hook(h)
+			release, refused := m.lockHost(ctx, h, lp, hook)
+			if refused != nil {
+				results <- *refused
+				return
+			}
+			defer release()
+			if !acquire(ctx, m.global) || ctx.Err() != nil {
+				notStarted(ctx, []task.Host{h}, results)
+				return
+			}
+			defer func() { <-m.global }()
 			hostOpts := opts
-			hostOpts.OnOutput = out.hook(h)
+			hostOpts.OnOutput = hook
 			results <- m.runHost(ctx, be, h, steps, hostOpts)
 		}()
 	}
 }
+
+// lockHost takes h's per-host lock for the run, waiting (and saying so in
+// the host's live output) or refusing as the module chose. Without the
+// lock it returns the host's result: it never ran.
+func (m *Master) lockHost(ctx context.Context, h task.Host, lp lockPolicy, hook func(task.Stream, []byte)) (func(), *task.HostResult) {
+	if m.locks == nil {
+		return func() {}, nil // only a benchmark's baseline runs without locks
+	}
+	key := h.IP
+	if key == "" {
+		key = h.Name
+	}
+	busy := func(msg string) *task.HostResult {
+		return &task.HostResult{Host: h, Status: task.StatusFailed, ExitCode: -1, Error: msg, Started: time.Now()}
+	}
+	if lp.refuse {
+		if who, _ := m.locks.tryAcquire(key, lp.runID, lp.readOnly); who != "" {
+			return nil, busy(fmt.Sprintf("host busy: run %s is working on it, and this module does not wait; nothing ran", who))
+		}
+	} else {
+		var last string
+		wctx, cancel := context.WithTimeoutCause(ctx, lp.wait, errLockWait)
+		err := m.locks.acquire(wctx, key, lp.runID, lp.readOnly, func(who string) {
+			last = who
+			hook(task.Stderr, []byte(fmt.Sprintf("waiting for run %s on host %s\n", who, h)))
+			m.log.Info().Str("run_id", lp.runID).Str("host", h.String()).Str("holder", who).Msg("host busy: waiting for another run")
+		})
+		cancel()
+		if err != nil {
+			if ctx.Err() != nil {
+				r := busy(context.Cause(ctx).Error() + " while waiting for another run on this host")
+				r.Status = task.StatusCancelled
+				return nil, r
+			}
+			return nil, busy(fmt.Sprintf("waited %s for run %s on host %s; gave up, nothing ran", lp.wait, last, h))
+		}
+	}
+	return func() { m.locks.release(key, lp.runID, lp.readOnly) }, nil
+}
+
+var errLockWait = errors.New("waited too long for the host's lock")
 
 // acquire takes a slot of sem unless ctx ends first.
 func acquire(ctx context.Context, sem chan struct{}) bool {

@@ -73,6 +73,34 @@ func (c *checker) spec(raw *rawSpec) *Spec {
 			s.Timeout = d
 		}
 	}
+	s.ReadOnly = raw.ReadOnly
+	switch raw.Lock {
+	case "", LockWait:
+		s.Lock = LockWait
+	case LockRefuse:
+		s.Lock = LockRefuse
+	default:
+		c.add("lock", "%q is not wait or refuse", raw.Lock)
+	}
+	s.LockWait = DefaultLockWait
+	if raw.LockWait != "" {
+		d, err := time.ParseDuration(raw.LockWait)
+		switch {
+		case err != nil:
+			c.add("lock_wait", "%q is not a duration like 60s or 5m", raw.LockWait)
+		case d <= 0 || d > maxTimeout:
+			c.add("lock_wait", "%s is outside (0, %s]", d, maxTimeout)
+		default:
+			s.LockWait = d
+		}
+	}
+	if raw.MaxHosts != nil {
+		if *raw.MaxHosts < 1 || *raw.MaxHosts > task.MaxHosts {
+			c.add("max_hosts", "%d is outside 1..%d", *raw.MaxHosts, task.MaxHosts)
+		} else {
+			s.MaxHosts = *raw.MaxHosts
+		}
+	}
 	if len(raw.Params) > task.MaxParams {
 		c.add("params", "%d parameters is more than the limit of %d", len(raw.Params), task.MaxParams)
 	}

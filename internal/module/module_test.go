@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/omserver/omserver-go/internal/param"
 	"github.com/omserver/omserver-go/internal/task"
@@ -32,8 +33,9 @@ func TestShippedModulesLoad(t *testing.T) {
 	if err != nil {
 		t.Fatalf("LoadDir(%s): %v", shippedDir, err)
 	}
-	if len(specs) != len(originals) {
-		t.Fatalf("loaded %d modules, want %d", len(specs), len(originals))
+	// The originals, and 1008 (host facts).
+	if len(specs) != len(originals)+1 || specs[1008] == nil || !specs[1008].ReadOnly {
+		t.Fatalf("loaded %d modules, want %d and a read-only 1008", len(specs), len(originals)+1)
 	}
 	if errs := CheckDir(shippedDir); len(errs) != 0 {
 		t.Fatalf("CheckDir: %v", errs)
@@ -352,5 +354,38 @@ func TestLoadDirReportsEveryFile(t *testing.T) {
 	}
 	if errs := CheckDir(filepath.Join(dir, "missing")); len(errs) != 1 {
 		t.Fatalf("missing dir: %v", errs)
+	}
+}
+
+func TestSafetyFields(t *testing.T) {
+	base := "id: 2001\nname: x\nsteps:\n  - run: \"true\"\n"
+	for _, tt := range []struct{ extra, want string }{
+		{"", ""},
+		{"read_only: true\nlock: refuse\nlock_wait: 30s\nmax_hosts: 50\n", ""},
+		{"lock: sometimes\n", "lock"},
+		{"lock_wait: soon\n", "lock_wait"},
+		{"max_hosts: 0\n", "max_hosts"},
+	} {
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, "Mid_2001.yaml"), []byte(base+tt.extra), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		specs, err := LoadDir(dir)
+		if tt.want != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("%q: err = %v, want %q", tt.extra, err, tt.want)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%q: %v", tt.extra, err)
+		}
+		s := specs[2001]
+		if tt.extra == "" && (s.ReadOnly || s.Lock != LockWait || s.LockWait != DefaultLockWait || s.MaxHosts != 0) {
+			t.Errorf("defaults: %+v", s)
+		}
+		if tt.extra != "" && (!s.ReadOnly || s.Lock != LockRefuse || s.LockWait != 30*time.Second || s.MaxHosts != 50) {
+			t.Errorf("set: %+v", s)
+		}
 	}
 }

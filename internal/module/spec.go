@@ -27,7 +27,26 @@ type Spec struct {
 	Params  param.Schema  `json:"params,omitempty"`
 	Steps   []StepSpec    `json:"steps"`
 	File    string        `json:"file"` // absolute path of the YAML file; copy sources are relative to its directory
+	// ReadOnly modules change nothing on a host: runs of read-only modules
+	// may share a host; any other run has it to itself (per-host lock).
+	ReadOnly bool `json:"read_only,omitempty"`
+	// Lock is what a host of this module's run does when another run holds
+	// it: LockWait (the default) waits up to LockWait, LockRefuse fails
+	// the host at once without running anything.
+	Lock     string        `json:"lock,omitempty"`
+	LockWait time.Duration `json:"lock_wait_ns,omitempty"`
+	// MaxHosts is the most hosts one run of this module may have (0: no
+	// module limit); the master refuses bigger tasks.
+	MaxHosts int `json:"max_hosts,omitempty"`
 }
+
+// Per-host lock behaviours.
+const (
+	LockWait   = "wait"
+	LockRefuse = "refuse"
+	// DefaultLockWait bounds how long a host waits for another run.
+	DefaultLockWait = 10 * time.Minute
+)
 
 // StepSpec is one unexpanded step: copy a file, run a command, or both
 // (copy first).
@@ -72,6 +91,11 @@ type rawSpec struct {
 	Timeout string     `yaml:"timeout"`
 	Params  []rawParam `yaml:"params"`
 	Steps   []rawStep  `yaml:"steps"`
+	// Safety on a fleet.
+	ReadOnly bool   `yaml:"read_only"`
+	Lock     string `yaml:"lock"`
+	LockWait string `yaml:"lock_wait"`
+	MaxHosts *int   `yaml:"max_hosts"`
 }
 
 type rawParam struct {

@@ -101,7 +101,7 @@ func TestEndToEndModule1003(t *testing.T) {
 				t.Fatalf("results for %v", seen)
 			}
 			hs := c.HealthAll(testCtx(t))
-			if hs[0].Err != nil || hs[0].Modules != 7 {
+			if hs[0].Err != nil || hs[0].Modules != 8 {
 				t.Fatalf("health: %+v", hs[0])
 			}
 		})

@@ -186,11 +186,22 @@ func (s *Service) record(ctx context.Context, ar *activeRun, ev task.Event) erro
 		s.log.Warn().Str("run_id", ar.id).Str("host", r.Host.IP).Msg("second result for a host; ignored")
 		return nil
 	}
+	r.RunID = ar.id
+	if s.cfg.CheckResult != nil {
+		// Vetted as the master sent it (its signature covers this form).
+		if err := s.cfg.CheckResult(r); err != nil {
+			s.log.Error().Err(err).Str("run_id", ar.id).Str("host", r.Host.IP).Msg("host result refused")
+			ar.mu.Lock()
+			ar.refused++
+			ar.seen[r.Host.IP] = true
+			ar.mu.Unlock()
+			return nil
+		}
+	}
 	if !r.Status.Valid() {
 		r.Error = strings.TrimSpace(r.Error + fmt.Sprintf(" (master sent unknown status %q)", string(r.Status)))
 		r.Status = task.StatusFailed
 	}
-	r.RunID = ar.id
 	err := s.retryStore(ctx, "store a host's result", func(c context.Context) error { return s.st.RecordRunResult(c, ar.id, ev.Seq, r) })
 	if err != nil && ctx.Err() != nil {
 		return err // stopping: the next owner resumes after the last stored event
@@ -246,6 +257,9 @@ func (s *Service) finishAt(ctx context.Context, ar *activeRun, end task.RunEnd, 
 	ar.mu.Lock()
 	if ar.lost > 0 {
 		end.Error = strings.TrimSpace(end.Error + fmt.Sprintf(" (%d host result(s) could not be recorded in the database; see the web tier's log)", ar.lost))
+	}
+	if ar.refused > 0 {
+		end.Error = strings.TrimSpace(end.Error + fmt.Sprintf(" (%d host result(s) refused: the master's signature did not verify)", ar.refused))
 	}
 	addr := ar.master
 	ar.mu.Unlock()

@@ -112,6 +112,12 @@ type Config struct {
 	Registerer prometheus.Registerer
 	// Observers are told when a run ends or pauses (see observer.go).
 	Observers []Observer
+	// CheckResult, when set, vets each host result before it is stored
+	// (the master's signature, internal/trail); a refused result is
+	// neither stored nor shown, and the run's error counts it.
+	CheckResult func(task.HostResult) error
+	// Budgets limit how many hosts one run may have (budget.go).
+	Budgets Budgets
 }
 
 // Service runs the lifecycle. Create it with New, then Start it.
@@ -159,6 +165,7 @@ type activeRun struct {
 	pubSeq    uint64                    // last event published (a resumed stream repeats output)
 	seen      map[string]bool           // host IPs with a stored result
 	lost      int                       // results that could not be stored (refused by the database)
+	refused   int                       // results CheckResult refused
 	cancelled atomic.Bool               // a user asked to cancel
 	leasedAt  atomic.Pointer[time.Time] // when this tier's lease row was known to exist
 	acks      chan uint64               // latest stored seq, for the acknowledger

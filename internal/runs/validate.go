@@ -20,6 +20,7 @@ type Request struct {
 	Hosts    []string
 	Params   map[string]string
 	User     string // who asks; recorded with the run
+	Role     string // the user's role, for the per-role budget ("" for none)
 }
 
 // invalidf is a refused request: the message says what to change.
@@ -80,6 +81,9 @@ func (s *Service) validate(ctx context.Context, req Request) (task.Task, string,
 	}
 	if err != nil {
 		return task.Task{}, "", fmt.Errorf("look up module %d: %w", req.ModuleID, err)
+	}
+	if err := s.cfg.Budgets.check(req.Role, req.ModuleID, len(req.Hosts)); err != nil {
+		return task.Task{}, "", err
 	}
 	servers, err := s.validHosts(ctx, req.Hosts)
 	if err != nil {

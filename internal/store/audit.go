@@ -2,7 +2,9 @@ package store
 
 import (
 	"context"
+
 	"fmt"
+	"github.com/jmoiron/sqlx"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -29,10 +31,11 @@ func (s *Store) AddAudit(ctx context.Context, e AuditEntry) error {
 	if e.At.IsZero() {
 		e.At = s.now()
 	}
-	_, err := s.db.ExecContext(ctx, `INSERT INTO audit_log (at, username, action, detail, remote_addr) VALUES (?, ?, ?, ?, ?)`,
-		dbTime(e.At), clipText(e.Username, MaxRunUserLen), clipText(e.Action, 64), clipText(e.Detail, MaxAuditDetailLen),
-		clipText(e.RemoteAddr, MaxRemoteAddrLen))
-	return classify(err, "add audit entry")
+	e.At = dbTime(e.At)
+	e.Username, e.Action = clipText(e.Username, MaxRunUserLen), clipText(e.Action, 64)
+	e.Detail, e.RemoteAddr = clipText(e.Detail, MaxAuditDetailLen), clipText(e.RemoteAddr, MaxRemoteAddrLen)
+	// Appended to the audit chain (chain.go): hashed as stored.
+	return s.inTx(ctx, func(tx *sqlx.Tx) error { return s.appendAudit(ctx, tx, e) })
 }
 
 // AuditFilter selects audit log entries for ListAudit; zero fields do not

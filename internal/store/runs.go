@@ -292,19 +292,19 @@ func (s *Store) RecordRunResult(ctx context.Context, runID string, seq uint64, r
 		started = dbTime(r.Started)
 	}
 	args := []any{runID, r.Host.IP, r.Host.Name, string(r.Status), r.ExitCode, stdout, stderr, outTrunc, errTrunc,
-		clipText(r.Error, MaxRunErrorLen), started, r.Duration.Milliseconds()}
+		clipText(r.Error, MaxRunErrorLen), started, r.Duration.Milliseconds(), nullString(r.Signature)}
 	q := `INSERT INTO run_hosts (run_id, host_ip, host_name, status, exit_code, stdout, stderr, stdout_truncated,
-		stderr_truncated, error, started_at, duration_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+		stderr_truncated, error, started_at, duration_ms, signature) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	// Upsert syntax is the one place the dialects differ.
 	if s.dialect == DialectMySQL {
 		q += ` ON DUPLICATE KEY UPDATE status = VALUES(status), exit_code = VALUES(exit_code), stdout = VALUES(stdout),
 		stderr = VALUES(stderr), stdout_truncated = VALUES(stdout_truncated), stderr_truncated = VALUES(stderr_truncated),
-		error = VALUES(error), started_at = VALUES(started_at), duration_ms = VALUES(duration_ms)`
+		error = VALUES(error), started_at = VALUES(started_at), duration_ms = VALUES(duration_ms), signature = VALUES(signature)`
 	} else {
 		q += ` ON CONFLICT (run_id, host_ip, host_name) DO UPDATE SET status = excluded.status, exit_code = excluded.exit_code,
 		stdout = excluded.stdout, stderr = excluded.stderr, stdout_truncated = excluded.stdout_truncated,
 		stderr_truncated = excluded.stderr_truncated, error = excluded.error, started_at = excluded.started_at,
-		duration_ms = excluded.duration_ms`
+		duration_ms = excluded.duration_ms, signature = excluded.signature`
 	}
 	return s.inTx(ctx, func(tx *sqlx.Tx) error {
 		if err := bumpRunCounts(ctx, tx, runID, r); err != nil {

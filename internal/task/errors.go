@@ -28,6 +28,9 @@ var (
 	// while the run was in progress, or cannot be reached any more); hosts
 	// may have run it, so it is never re-sent.
 	ErrInterrupted = apperr.New(apperr.Interrupted, "interrupted")
+	// ErrOverBudget: the run has more hosts than a blast-radius budget
+	// allows (per role or per module); nothing ran.
+	ErrOverBudget = apperr.New(apperr.Forbidden, "over the blast-radius budget")
 	// ErrRunNotFound: no such run (or it is no longer running).
 	ErrRunNotFound = apperr.New(apperr.NotFound, "run not found")
 	// ErrEventsDropped: the master no longer keeps the events asked for

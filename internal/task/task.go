@@ -133,6 +133,11 @@ type HostResult struct {
 	Error           string        `json:"error,omitempty"` // why, when not ok: "connection refused", "host key mismatch", ...
 	Started         time.Time     `json:"started"`
 	Duration        time.Duration `json:"duration_ns"`
+	// Signature is the master's ed25519 signature of the result (base64,
+	// internal/ledger's canonical message), when the master has a signing
+	// key: the web tier checks it before storing, and `omserver audit
+	// verify` again later, so the web tier cannot forge what a host returned.
+	Signature string `json:"signature,omitempty"`
 }
 
 // CappedBuffer is an io.Writer that keeps at most Cap bytes and remembers

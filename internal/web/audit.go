@@ -56,6 +56,7 @@ func (s *Server) pageAudit(w http.ResponseWriter, r *http.Request) error {
 		Entries      []store.AuditEntry
 		User, Action string
 		Links        pageLinks
-	}{page.Entries, f.Username, f.Action, pageLinks{First: firstURL(r, "cursor"), Next: nextURL(r, "cursor", page.Next)}})
+		Chain        chainStatus
+	}{page.Entries, f.Username, f.Action, pageLinks{First: firstURL(r, "cursor"), Next: nextURL(r, "cursor", page.Next)}, s.chainStatus()})
 	return nil
 }

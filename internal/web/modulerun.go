@@ -175,7 +175,7 @@ func (s *Server) legacyModuleRun(w http.ResponseWriter, r *http.Request) error {
 	}
 	dropEmptyUndeclared(req.Params, mod.Params)
 	p := authOf(r)
-	id, err := s.runs.Submit(ctx, runs.Request{ModuleID: req.ModuleID, Hosts: req.IPs, Params: req.Params, User: p.Name})
+	id, err := s.runs.Submit(ctx, runs.Request{ModuleID: req.ModuleID, Hosts: req.IPs, Params: req.Params, User: p.Name, Role: p.Role})
 	if err != nil {
 		return err
 	}

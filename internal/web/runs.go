@@ -38,7 +38,7 @@ func (s *Server) apiRunCreate(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	p := authOf(r)
-	id, err := s.runs.Submit(r.Context(), runs.Request{ModuleID: req.ModuleID, Hosts: req.Hosts, Params: req.Params, User: p.Name})
+	id, err := s.runs.Submit(r.Context(), runs.Request{ModuleID: req.ModuleID, Hosts: req.Hosts, Params: req.Params, User: p.Name, Role: p.Role})
 	if err != nil {
 		return err
 	}

@@ -45,10 +45,13 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/omserver/omserver-go/internal/apperr"
+	"github.com/omserver/omserver-go/internal/facts"
 	"github.com/omserver/omserver-go/internal/notify"
 	"github.com/omserver/omserver-go/internal/omaudit"
 	"github.com/omserver/omserver-go/internal/runs"
+	"github.com/omserver/omserver-go/internal/schedule"
 	"github.com/omserver/omserver-go/internal/store"
+	"github.com/omserver/omserver-go/internal/trail"
 	"github.com/omserver/omserver-go/web/static"
 )
 
@@ -72,6 +75,14 @@ type Config struct {
 	// MaxStreamsPerUser bounds the live event streams one user (all their
 	// sessions and tokens) may hold open at once; default 32.
 	MaxStreamsPerUser int
+	// FactsModule is the module whose runs' outputs are host facts
+	// (internal/facts); default 1008.
+	FactsModule int64
+	// Schedule tunes the scheduler (internal/schedule).
+	Schedule schedule.Config
+	// Trail configures the tamper-evident record: the masters' result
+	// signing key, sealing and verification (internal/trail).
+	Trail trail.Config
 	// Runs tunes how this tier follows runs (tier id for leases, lease
 	// time, how long a master may stay unreachable); see runs.Config.
 	Runs runs.Config
@@ -121,6 +132,8 @@ type Server struct {
 	runs     *runs.Service
 	omaudit  *omaudit.Service
 	notifier *notify.Notifier
+	trail    *trail.Trail
+	sched    *schedule.Scheduler
 	streamN  streamCounter
 	handler  http.Handler
 
@@ -171,9 +184,11 @@ func New(cfg Config, st *store.Store, master MasterClient, log zerolog.Logger) (
 		cancelStreams()
 		return nil, err
 	}
+	s.trail = trail.New(cfg.Trail, st, log)
 	rc := cfg.Runs
 	rc.Registerer = s.metrics.reg
-	rc.Observers = append(rc.Observers, s.notifier)
+	rc.Observers = append(rc.Observers, s.trail, facts.NewCollector(cfg.FactsModule, st, log), s.notifier)
+	rc.CheckResult = s.trail.CheckResult
 	s.runs, err = runs.New(rc, st, master, log)
 	if err != nil {
 		cancel()
@@ -183,6 +198,12 @@ func New(cfg Config, st *store.Store, master MasterClient, log zerolog.Logger) (
 	ocfg := cfg.OMAudit
 	ocfg.Registerer = s.metrics.reg
 	s.omaudit, err = omaudit.New(ocfg, st, log)
+	if err != nil {
+		cancel()
+		cancelStreams()
+		return nil, err
+	}
+	s.sched, err = schedule.New(cfg.Schedule, st, s.runs, log)
 	if err != nil {
 		cancel()
 		cancelStreams()
@@ -212,6 +233,8 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	s.purgeSessions(ctx)
 	go s.notifier.Run(s.base)
+	go s.trail.Run(s.base)
+	go s.sched.Run(s.base)
 	s.omaudit.Start(s.base)
 	go func() {
 		t := time.NewTicker(time.Hour)
@@ -295,6 +318,19 @@ func (s *Server) routes() (http.Handler, error) {
 		r.Get("/", s.h(s.pageDashboard))
 		r.Get("/runs", s.h(s.pageRuns))
 		r.Get("/runs/{id}", s.h(s.pageRun))
+		r.Get("/runs/{id}/drift", s.h(s.pageDrift))
+		r.Get("/diff", s.h(s.pageDiff))
+		r.Get("/facts", s.h(s.pageFacts))
+		r.Get("/schedules", s.h(s.pageSchedules))
+		r.Get("/schedules/{id}", s.h(s.pageSchedules))
+		r.Group(func(r chi.Router) {
+			r.Use(s.require(roleOperator))
+			r.Post("/schedules", s.h(s.pageScheduleSave))
+			r.Post("/schedules/{id}", s.h(s.pageScheduleSave))
+			r.Post("/schedules/{id}/pause", s.h(s.pageScheduleEnabled(false)))
+			r.Post("/schedules/{id}/resume", s.h(s.pageScheduleEnabled(true)))
+			r.Post("/schedules/{id}/delete", s.h(s.pageScheduleDelete))
+		})
 		r.Get("/modules", s.h(s.pageModules))
 		r.Get("/inventory", s.h(s.pageInventory))
 		r.Get("/tokens", s.h(s.pageTokens))
@@ -324,6 +360,7 @@ func (s *Server) routes() (http.Handler, error) {
 			r.Post("/users", s.h(s.pageUserCreate))
 			r.Post("/users/{id}", s.h(s.pageUserUpdate))
 			r.Get("/audit", s.h(s.pageAudit))
+			r.Post("/audit/verify", s.h(s.pageChainVerify))
 			r.Get("/notifications", s.h(s.pageNotify))
 			r.Post("/notifications", s.h(s.pageNotifySave))
 			r.Post("/notifications/{id}", s.h(s.pageNotifySave))
@@ -365,6 +402,13 @@ func (s *Server) routes() (http.Handler, error) {
 		r.Get("/runs/{id}", s.h(s.apiRun))
 		r.Get("/runs/{id}/hosts", s.h(s.apiRunHosts))
 		r.Get("/runs/{id}/events", s.h(s.apiRunEvents))
+		r.Get("/runs/{id}/drift", s.h(s.apiDrift))
+		r.Get("/diff", s.h(s.apiDiff))
+		r.Get("/facts", s.h(s.apiFacts))
+		r.Get("/facts/{ip}", s.h(s.apiServerFacts))
+		r.Get("/schedules", s.h(s.apiSchedules))
+		r.Get("/schedules/{id}", s.h(s.apiSchedule))
+		r.Get("/schedules/{id}/history", s.h(s.apiScheduleHistory))
 		r.Get("/tokens", s.h(s.apiTokens))
 		r.Post("/tokens", s.h(s.apiTokenCreate))
 		r.Delete("/tokens/{id}", s.h(s.apiTokenDelete))
@@ -374,6 +418,11 @@ func (s *Server) routes() (http.Handler, error) {
 			r.Use(s.require(roleOperator))
 			r.Post("/runs", s.h(s.apiRunCreate))
 			r.Post("/runs/{id}/cancel", s.h(s.apiRunCancel))
+			r.Post("/schedules", s.h(s.apiScheduleSave))
+			r.Put("/schedules/{id}", s.h(s.apiScheduleSave))
+			r.Delete("/schedules/{id}", s.h(s.apiScheduleDelete))
+			r.Post("/schedules/{id}/pause", s.h(s.apiSchedulePause))
+			r.Post("/schedules/{id}/resume", s.h(s.apiScheduleResume))
 		})
 		r.Group(func(r chi.Router) {
 			r.Use(s.require(roleAdmin))
@@ -393,6 +442,8 @@ func (s *Server) routes() (http.Handler, error) {
 			r.Post("/users", s.h(s.apiUserCreate))
 			r.Put("/users/{id}", s.h(s.apiUserUpdate))
 			r.Get("/audit", s.h(s.apiAudit))
+			r.Get("/audit/chain", s.h(s.apiChain))
+			r.Post("/audit/chain/verify", s.h(s.apiChainVerify))
 			r.Get("/notify/channels", s.h(s.apiChannels))
 			r.Post("/notify/channels", s.h(s.apiChannelSave))
 			r.Put("/notify/channels/{id}", s.h(s.apiChannelSave))

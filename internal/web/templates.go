@@ -18,7 +18,7 @@ var templateFiles embed.FS
 
 // pageNames are the page templates; each is parsed together with the layout.
 func pageNames() []string {
-	return []string{"login", "error", "dashboard", "runs", "run", "modules", "module_edit", "inventory", "users", "audit", "tokens", "account", "omaudit", "omaudit_tokens", "notifications"}
+	return []string{"login", "error", "dashboard", "runs", "run", "modules", "module_edit", "inventory", "users", "audit", "tokens", "account", "omaudit", "omaudit_tokens", "notifications", "schedules", "diff", "facts"}
 }
 
 type pages struct {
