@@ -8,6 +8,7 @@
 //	      names, utf8mb4); nothing is dropped or renamed
 //	00003 module_list.module_params and the new tables: users, sessions,
 //	      api_tokens, runs, run_hosts, audit_log
+//	00030 users.lang, each user's interface language
 package migrations
 
 import (

@@ -15,7 +15,7 @@ import (
 	"github.com/omserver/omserver-go/internal/testutil/mysqltest"
 )
 
-const latestVersion = 3
+const latestVersion = 30
 
 // checkFreshSchema verifies a freshly migrated database of either dialect.
 func checkFreshSchema(t *testing.T, s *Store) {
