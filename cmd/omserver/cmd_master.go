@@ -62,6 +62,7 @@ func cmdMaster(ctx context.Context, args []string, stderr io.Writer) error {
 	m, err := master.New(master.Config{
 		Forks: mc.Forks, DefaultBackend: mc.Backend,
 		ConnectTimeout: mc.ConnectTimeout.Or(0), HostTimeout: mc.HostTimeout.Or(0), OutputCap: mc.OutputCap,
+		LargeRunHosts: mc.LargeRunHosts,
 	}, mc.ModulesDir, backends, log)
 	if err != nil {
 		return err

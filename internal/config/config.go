@@ -24,6 +24,7 @@ const (
 	EnvDatabaseDSN    = "OMSERVER_DB_DSN"
 	EnvSaltPassword   = "OMSERVER_SALT_PASSWORD"
 	EnvSSHPassphrase  = "OMSERVER_SSH_PASSPHRASE"
+	EnvMetricsToken   = "OMSERVER_METRICS_TOKEN"
 	maxConfigFileSize = 1 << 20
 )
 
@@ -57,12 +58,22 @@ type WebConfig struct {
 	// have before further attempts wait (about one a minute is refilled).
 	LoginRateBurst int `yaml:"login_rate_burst"`
 	// MaxStreamsPerUser bounds the live result streams one user holds open.
-	MaxStreamsPerUser int            `yaml:"max_streams_per_user"`
-	TLSCert           string         `yaml:"tls_cert"` // serve HTTPS directly; or put a reverse proxy in front
-	TLSKey            string         `yaml:"tls_key"`
-	Database          DatabaseConfig `yaml:"database"`
-	Masters           []string       `yaml:"masters"` // relay addresses, tried in order (failover)
-	Relay             RelayClient    `yaml:"relay"`
+	MaxStreamsPerUser int `yaml:"max_streams_per_user"`
+	// LargeRunHosts: a run on more hosts needs the operator to type the
+	// number of hosts to confirm it (risky modules always do).
+	LargeRunHosts int `yaml:"large_run_hosts"`
+	// MetricsListen serves /metrics (no login) on its own address, like
+	// master.http_listen; empty: only on the main address, where it needs
+	// MetricsToken as a bearer token or an admin's login.
+	MetricsListen string `yaml:"metrics_listen"`
+	// MetricsToken is the bearer token a scraper presents for /metrics on
+	// the main address. Prefer OMSERVER_METRICS_TOKEN.
+	MetricsToken string         `yaml:"metrics_token"`
+	TLSCert      string         `yaml:"tls_cert"` // serve HTTPS directly; or put a reverse proxy in front
+	TLSKey       string         `yaml:"tls_key"`
+	Database     DatabaseConfig `yaml:"database"`
+	Masters      []string       `yaml:"masters"` // relay addresses, tried in order (failover)
+	Relay        RelayClient    `yaml:"relay"`
 }
 
 // DatabaseConfig chooses the store.
@@ -86,19 +97,22 @@ type RelayClient struct {
 
 // MasterConfig is the master daemon.
 type MasterConfig struct {
-	Listen         string        `yaml:"listen"`      // relay (gRPC)
-	HTTPListen     string        `yaml:"http_listen"` // /healthz and /metrics
-	ModulesDir     string        `yaml:"modules_dir"`
-	Backend        string        `yaml:"backend"` // ssh (default), ansible, salt, func, local
-	Forks          int           `yaml:"forks"`
-	ConnectTimeout Duration      `yaml:"connect_timeout"`
-	HostTimeout    Duration      `yaml:"host_timeout"`
-	OutputCap      int           `yaml:"output_cap"`
-	Relay          RelayServer   `yaml:"relay"`
-	SSH            SSHConfig     `yaml:"ssh"`
-	Ansible        AnsibleConfig `yaml:"ansible"`
-	Salt           SaltConfig    `yaml:"salt"`
-	Func           FuncConfig    `yaml:"func"`
+	Listen         string   `yaml:"listen"`      // relay (gRPC)
+	HTTPListen     string   `yaml:"http_listen"` // /healthz and /metrics
+	ModulesDir     string   `yaml:"modules_dir"`
+	Backend        string   `yaml:"backend"` // ssh (default), ansible, salt, func, local
+	Forks          int      `yaml:"forks"`
+	ConnectTimeout Duration `yaml:"connect_timeout"`
+	HostTimeout    Duration `yaml:"host_timeout"`
+	OutputCap      int      `yaml:"output_cap"`
+	// LargeRunHosts: a task on more hosts is refused unless the operator
+	// typed its host count to confirm it (keep it equal to the web tier's).
+	LargeRunHosts int           `yaml:"large_run_hosts"`
+	Relay         RelayServer   `yaml:"relay"`
+	SSH           SSHConfig     `yaml:"ssh"`
+	Ansible       AnsibleConfig `yaml:"ansible"`
+	Salt          SaltConfig    `yaml:"salt"`
+	Func          FuncConfig    `yaml:"func"`
 }
 
 // RelayServer is the master's side of the relay.
@@ -200,6 +214,7 @@ func Default() Config {
 			MaxBodyBytes:      1 << 20,
 			LoginRateBurst:    5,
 			MaxStreamsPerUser: 32,
+			LargeRunHosts:     50,
 			Database:          DatabaseConfig{Driver: "sqlite", DSN: "data/omserver.db", MigrateOnStart: true},
 			Masters:           []string{"127.0.0.1:7070"},
 			Relay:             RelayClient{User: "omuser", DialTimeout: Duration(5 * time.Second)},
@@ -213,6 +228,7 @@ func Default() Config {
 			ConnectTimeout: Duration(10 * time.Second),
 			HostTimeout:    Duration(5 * time.Minute),
 			OutputCap:      64 << 10,
+			LargeRunHosts:  50,
 			Relay:          RelayServer{User: "omuser"},
 			SSH:            SSHConfig{User: "root", Port: 22, KnownHostsFile: "/etc/omserver/known_hosts", HostKeyPolicy: "strict"},
 			Ansible:        AnsibleConfig{Binary: "ansible", User: "root", Port: 22, HostKeyChecking: &checking},
@@ -271,6 +287,7 @@ func applyEnv(cfg *Config, getenv func(string) string) {
 	set(&cfg.Master.Relay.Password, EnvRelayPassword)
 	set(&cfg.Web.Database.DSN, EnvDatabaseDSN)
 	set(&cfg.Master.Salt.Password, EnvSaltPassword)
+	set(&cfg.Web.MetricsToken, EnvMetricsToken)
 }
 
 // CheckWeb reports what `omserver web` cannot start without.

@@ -54,7 +54,7 @@ func login(base, password string) chromedp.Action[chromedp.Void] {
 // Run, and the output pane shows the host's result.
 func TestOperatorFlowInBrowser(t *testing.T) {
 	inst := startDemo(t)
-	ctx := browsertest.New(t, 90*time.Second)
+	ctx := browsertest.New(t, 150*time.Second)
 
 	err := chromedp.Do(ctx,
 		login(inst.URL, inst.AdminPassword),
@@ -67,12 +67,17 @@ func TestOperatorFlowInBrowser(t *testing.T) {
 		chromedp.WaitReady(chromedp.CSS(`#module option[value="1003"]`)),
 		browsertest.Choose("#module", "1003"),
 		chromedp.Click(chromedp.CSS(`#run`)),
+		// The confirmation (the original's 提交确认): module and targets.
+		chromedp.WaitVisible(chromedp.CSS(`#confirm-dialog[open] #confirm-run`)),
+		chromedp.Poll[chromedp.Void](`document.querySelector('#confirm-hosts').textContent.includes("127.0.0.1")`),
+		chromedp.Click(chromedp.CSS(`#confirm-run`)),
 		chromedp.WaitVisible(chromedp.CSS(`#output .host-result[data-host="127.0.0.1"].status-ok`)),
+		chromedp.WaitVisible(chromedp.CSS(`#run-status[data-state="ok"]`)),
 	)
 	if err != nil {
 		t.Fatalf("operator flow: %v", err)
 	}
-	output, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`#output .host-result[data-host="127.0.0.1"]`)))
+	output, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('#output .host-result[data-host="127.0.0.1"]').closest('.group').innerText`))
 	if err != nil {
 		t.Fatalf("reading the output pane: %v", err)
 	}
@@ -110,7 +115,7 @@ func TestModuleNameIsShownAsText(t *testing.T) {
 	if _, err := inst.Store.CreateModule(context.Background(), store.Module{Name: evil, Caption: `<img src=x onerror="window.__xss=2">caption after markup`}); err != nil {
 		t.Fatalf("creating module: %v", err)
 	}
-	ctx := browsertest.New(t, 90*time.Second)
+	ctx := browsertest.New(t, 150*time.Second)
 	err := chromedp.Do(ctx,
 		login(inst.URL, inst.AdminPassword),
 		chromedp.WaitReady(chromedp.CSS(`#module option[value="1008"]`)),

@@ -120,7 +120,7 @@ func Start(ctx context.Context, opts Options) (inst *Instance, err error) {
 		return inst, fmt.Errorf("demo: relay TLS certificate: %w", err)
 	}
 
-	m, err := master.New(master.Config{Forks: 50, DefaultBackend: "local", HostTimeout: 2 * time.Minute},
+	m, err := master.New(master.Config{Forks: 50, DefaultBackend: "local", HostTimeout: 2 * time.Minute, LargeRunHosts: 50},
 		modulesDir, map[string]backend.Backend{"local": local.New(log)}, log.With().Str("tier", "master").Logger())
 	if err != nil {
 		return inst, fmt.Errorf("demo: master: %w", err)

@@ -41,6 +41,9 @@ type Config struct {
 	ConnectTimeout time.Duration // per host dial and auth; 0: backend default
 	HostTimeout    time.Duration // per host run, for modules without a timeout; 0: no limit
 	OutputCap      int           // bytes kept of each of stdout and stderr; 0: task.DefaultOutputCap
+	// LargeRunHosts: a task on more hosts is refused unless its typed
+	// confirmation (task.Task.ConfirmedHosts) matches; 0: no limit.
+	LargeRunHosts int
 }
 
 // Master dispatches tasks. It is safe for concurrent use.

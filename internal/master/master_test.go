@@ -293,6 +293,43 @@ func TestRefusedTasksRunNothing(t *testing.T) {
 	}
 }
 
+// TestLargeRunNeedsConfirmation: a task on more hosts than the master's
+// large-run threshold runs nowhere unless its typed host count matches;
+// the web tier checks the same, but the master never trusts it.
+func TestLargeRunNeedsConfirmation(t *testing.T) {
+	dir := writeModules(t, testModules)
+	rec := newFake(false, 0)
+	m := newMaster(t, Config{LargeRunHosts: 2}, dir, map[string]backend.Backend{"fake": rec})
+	for _, tc := range []struct {
+		name      string
+		hosts     int
+		confirmed int
+		ok        bool
+	}{
+		{"at the threshold, unconfirmed", 2, 0, true},
+		{"over, unconfirmed", 3, 0, false},
+		{"over, wrong count", 3, 2, false},
+		{"over, confirmed", 3, 3, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := rec.calls.Load()
+			tk := newTask("large-"+strings.ReplaceAll(tc.name, " ", "-"), 1, hosts(tc.hosts), nil)
+			tk.ConfirmedHosts = tc.confirmed
+			err := m.Run(context.Background(), tk, func(task.Event) {})
+			ran := rec.calls.Load() - before
+			if tc.ok {
+				if err != nil || ran != int64(tc.hosts) {
+					t.Fatalf("err %v, %d hosts ran", err, ran)
+				}
+				return
+			}
+			if !errors.Is(err, task.ErrUnconfirmed) || ran != 0 {
+				t.Fatalf("err %v, %d hosts ran; want ErrUnconfirmed and nothing run", err, ran)
+			}
+		})
+	}
+}
+
 func TestForksBoundConcurrency(t *testing.T) {
 	for _, tc := range []struct{ forks, hosts int }{{3, 10}, {5, 2}, {1, 4}, {50, 120}} {
 		t.Run(fmt.Sprintf("forks=%d/hosts=%d", tc.forks, tc.hosts), func(t *testing.T) {

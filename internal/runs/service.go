@@ -51,12 +51,18 @@ const cancelGrace = 10 * time.Second
 // even after the run's own context ended.
 const storeWriteTimeout = 15 * time.Second
 
+// DefaultLargeRunHosts is the default Config.LargeRunHosts.
+const DefaultLargeRunHosts = 50
+
 // Config tunes the service.
 type Config struct {
 	// MasterName is recorded with each run as the master that ran it.
 	MasterName string
 	// Registerer receives the service's metrics; nil registers nowhere.
 	Registerer prometheus.Registerer
+	// LargeRunHosts: a run on more hosts needs a typed confirmation of its
+	// host count (Request.ConfirmedHosts); default 50.
+	LargeRunHosts int
 }
 
 // Service owns the runs this process dispatched and has not finished.
@@ -89,7 +95,8 @@ type activeRun struct {
 	broker    *broker
 	done      chan struct{}
 	mu        sync.Mutex
-	seen      map[string]bool // host IPs with a stored result
+	seen      map[string]bool     // host IPs with a stored result
+	counts    map[task.Status]int // results by status, for the run's outcome
 	hosts     map[string]bool
 	lost      int         // results that could not be stored
 	cancelled atomic.Bool // a user asked to cancel
@@ -103,6 +110,9 @@ func New(cfg Config, st *store.Store, master Dispatcher, log zerolog.Logger) (*S
 	}
 	if cfg.MasterName == "" {
 		cfg.MasterName = "master"
+	}
+	if cfg.LargeRunHosts <= 0 {
+		cfg.LargeRunHosts = DefaultLargeRunHosts
 	}
 	base, cancel := context.WithCancel(context.Background())
 	s := &Service{
@@ -155,10 +165,15 @@ func newRunID() (string, error) {
 // background and returns its id. Nothing is recorded when validation fails
 // (an apperr.Invalid error saying what to change).
 func (s *Service) Submit(ctx context.Context, req Request) (string, error) {
-	t, moduleName, err := s.validate(ctx, req)
+	p, err := s.plan(ctx, req)
 	if err != nil {
 		return "", err
 	}
+	if err := confirmed(p, req.ConfirmedHosts); err != nil {
+		return "", err
+	}
+	t := task.Task{ModuleID: int(p.ModuleID), Hosts: p.Hosts, Params: p.Params, User: req.User, ConfirmedHosts: req.ConfirmedHosts}
+	moduleName := p.ModuleName
 	id, err := newRunID()
 	if err != nil {
 		return "", err
@@ -182,7 +197,7 @@ func (s *Service) Submit(ctx context.Context, req Request) (string, error) {
 	runCtx, cancel := context.WithCancelCause(s.base)
 	ar := &activeRun{
 		id: id, cancel: cancel, broker: newBroker(), done: make(chan struct{}),
-		seen: make(map[string]bool), hosts: hostSet,
+		seen: make(map[string]bool), counts: make(map[task.Status]int), hosts: hostSet,
 	}
 	s.active[id] = ar
 	s.wg.Add(1)
@@ -224,7 +239,9 @@ func (s *Service) dispatch(ctx context.Context, ar *activeRun, t task.Task) {
 	defer close(ar.done)
 	err := s.master.Run(ctx, t, func(ev task.Event) { s.onEvent(ar, ev) })
 
-	end := End{Status: task.RunDone}
+	ar.mu.Lock()
+	end := End{Status: task.Outcome(ar.counts, len(ar.hosts))}
+	ar.mu.Unlock()
 	switch {
 	case errors.Is(context.Cause(ctx), task.ErrShuttingDown):
 		end = End{Status: task.RunInterrupted, Error: "the web tier shut down before the run finished"}
@@ -259,7 +276,7 @@ func (s *Service) finishOnce(ar *activeRun, end End) {
 	ar.cancel(nil)
 	s.metrics.finished.WithLabelValues(string(end.Status)).Inc()
 	ev := s.log.Info()
-	if end.Status != task.RunDone {
+	if end.Status != task.RunOK {
 		ev = s.log.Warn()
 	}
 	ev.Str("run_id", ar.id).Str("status", string(end.Status)).Str("error", end.Error).Msg("run finished")
@@ -310,6 +327,7 @@ func (s *Service) record(ar *activeRun, ev task.Event) {
 		ar.lost++
 	}
 	ar.seen[r.Host.IP] = true
+	ar.counts[r.Status]++
 	ev.RunID, ev.Result = ar.id, &r
 	ar.broker.publish(ev)
 }

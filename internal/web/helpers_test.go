@@ -30,6 +30,7 @@ const testTimeout = 20 * time.Second
 type fakeCall struct {
 	Task    task.Task
 	Results chan task.HostResult // test sends; the fake calls onResult
+	Outputs chan task.Output     // test sends; the fake emits output chunks
 	Finish  chan error           // test sends the Run return value
 }
 
@@ -47,7 +48,7 @@ func newFakeMaster() *fakeMaster {
 }
 
 func (f *fakeMaster) Run(ctx context.Context, t task.Task, onEvent func(task.Event)) error {
-	c := &fakeCall{Task: t, Results: make(chan task.HostResult), Finish: make(chan error, 1)}
+	c := &fakeCall{Task: t, Results: make(chan task.HostResult), Outputs: make(chan task.Output), Finish: make(chan error, 1)}
 	f.calls <- c
 	var seq uint64
 	for {
@@ -55,6 +56,9 @@ func (f *fakeMaster) Run(ctx context.Context, t task.Task, onEvent func(task.Eve
 		case r := <-c.Results:
 			seq++
 			onEvent(task.Event{Seq: seq, RunID: t.RunID, Type: task.EventResult, Result: &r})
+		case o := <-c.Outputs:
+			seq++
+			onEvent(task.Event{Seq: seq, RunID: t.RunID, Type: task.EventOutput, Output: &o})
 		case err := <-c.Finish:
 			return err
 		case <-ctx.Done():
@@ -92,6 +96,16 @@ func (f *fakeMaster) assertNoCall(t *testing.T) {
 	case c := <-f.calls:
 		t.Fatalf("the master was asked to run %+v; nothing should have been dispatched", c.Task)
 	default:
+	}
+}
+
+// print sends an output chunk of a host that is still running.
+func (c *fakeCall) print(t *testing.T, ip, data string) {
+	t.Helper()
+	select {
+	case c.Outputs <- task.Output{Host: task.Host{IP: ip}, Stream: task.Stdout, Data: data}:
+	case <-time.After(testTimeout):
+		t.Fatal("the run did not take the output chunk")
 	}
 }
 

@@ -162,12 +162,35 @@ func (s *Server) apiModuleDelete(w http.ResponseWriter, r *http.Request) error {
 
 // --- pages ---
 
+// moduleRow is one module of the modules page, with how it stands against
+// the master's catalog.
+type moduleRow struct {
+	moduleView
+	Risky bool
+	// State: "same" (installed on the master as here), "different" (the
+	// master's name, caption or parameters differ), "missing" (not on the
+	// master: runs of it fail), "master_only" (on the master, not here),
+	// "unknown" (the master's catalog could not be read).
+	State string
+	Diffs []string
+}
+
+type modulesPage struct {
+	Rows         []moduleRow
+	CatalogError string
+	MasterCount  int
+}
+
 func (s *Server) pageModules(w http.ResponseWriter, r *http.Request) error {
 	out, err := s.moduleViews(r)
 	if err != nil {
 		return err
 	}
-	s.render(w, r, http.StatusOK, "modules", "Modules", out)
+	mp := modulesPage{CatalogError: "this master does not serve its module catalog"}
+	for _, m := range out {
+		mp.Rows = append(mp.Rows, moduleRow{moduleView: m, State: "unknown"})
+	}
+	s.render(w, r, http.StatusOK, "modules", "title.modules", mp)
 	return nil
 }
 
@@ -302,7 +325,7 @@ func paramFromRow(n int, row paramRow) (legacyform.Param, error) {
 }
 
 func (s *Server) pageModuleNew(w http.ResponseWriter, r *http.Request) error {
-	s.render(w, r, http.StatusOK, "module_edit", "Add a module", moduleForm{IsNew: true, Rows: rowsFromParams(nil)})
+	s.render(w, r, http.StatusOK, "module_edit", "title.module_new", moduleForm{IsNew: true, Rows: rowsFromParams(nil)})
 	return nil
 }
 
@@ -311,7 +334,7 @@ func (s *Server) pageModuleEdit(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.render(w, r, http.StatusOK, "module_edit", "Edit module", moduleForm{ID: m.ID, Name: m.Name, Caption: m.Caption, Rows: rowsFromParams(m.Params)})
+	s.render(w, r, http.StatusOK, "module_edit", "title.module_edit", moduleForm{ID: m.ID, Name: m.Name, Caption: m.Caption, Rows: rowsFromParams(m.Params)})
 	return nil
 }
 
@@ -367,7 +390,7 @@ func (s *Server) moduleFormAgain(w http.ResponseWriter, r *http.Request, form mo
 		rows = rowsFromParams(nil)
 	}
 	form.Rows = rows
-	s.renderWith(w, r, statusOf(apperr.KindOf(err)), "module_edit", "Module", form, "", "Not saved: "+err.Error())
+	s.renderWith(w, r, statusOf(apperr.KindOf(err)), "module_edit", "title.module_edit", form, "", s.tr(r, "form.not_saved")+" "+err.Error())
 	return nil
 }
 

@@ -5,11 +5,15 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
+	"net/url"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/omserver/omserver-go/internal/apperr"
 	"github.com/omserver/omserver-go/internal/runs"
 	"github.com/omserver/omserver-go/internal/store"
 	"github.com/omserver/omserver-go/internal/task"
@@ -19,15 +23,24 @@ import (
 // cancel, live events) and the pages (history, one run).
 
 func (s *Server) pageDashboard(w http.ResponseWriter, r *http.Request) error {
-	s.render(w, r, http.StatusOK, "dashboard", "Dashboard", nil)
+	s.render(w, r, http.StatusOK, "dashboard", "title.dashboard", nil)
 	return nil
 }
 
-// runRequest is the body of POST /api/v1/runs.
+// runRequest is the body of POST /api/v1/runs: the module, its parameters
+// and the targets (listed servers, and/or whole applications and function
+// categories). ConfirmedHosts is the host count the operator typed, for
+// runs that need it; DryRun validates and answers the plan (module,
+// parameters, every host, whether a typed confirmation is needed) without
+// starting anything.
 type runRequest struct {
-	ModuleID int64             `json:"module_id"`
-	Hosts    []string          `json:"hosts"`
-	Params   map[string]string `json:"params"`
+	ModuleID       int64             `json:"module_id"`
+	Hosts          []string          `json:"hosts"`
+	AppIDs         []int64           `json:"app_ids,omitempty"`
+	FunIDs         []int64           `json:"fun_ids,omitempty"`
+	Params         map[string]string `json:"params"`
+	ConfirmedHosts int               `json:"confirmed_hosts,omitempty"`
+	DryRun         bool              `json:"dry_run,omitempty"`
 }
 
 func (s *Server) apiRunCreate(w http.ResponseWriter, r *http.Request) error {
@@ -35,15 +48,74 @@ func (s *Server) apiRunCreate(w http.ResponseWriter, r *http.Request) error {
 	if err := s.decodeJSON(r, &req); err != nil {
 		return err
 	}
+	return s.startRun(w, r, req)
+}
+
+// startRun previews (dry run) or starts a run and answers for the API.
+func (s *Server) startRun(w http.ResponseWriter, r *http.Request, req runRequest) error {
 	p := authOf(r)
-	id, err := s.runs.Submit(r.Context(), runs.Request{ModuleID: req.ModuleID, Hosts: req.Hosts, Params: req.Params, User: p.Name})
+	rr := runs.Request{ModuleID: req.ModuleID, Hosts: req.Hosts, AppIDs: req.AppIDs, FunIDs: req.FunIDs,
+		Params: req.Params, User: p.Name, ConfirmedHosts: req.ConfirmedHosts}
+	if req.DryRun {
+		plan, err := s.runs.Preview(r.Context(), rr)
+		if err != nil {
+			return err
+		}
+		sort.Slice(plan.Hosts, func(i, j int) bool { return hostLess(plan.Hosts[i].IP, plan.Hosts[j].IP) })
+		writeJSON(w, http.StatusOK, plan)
+		return nil
+	}
+	id, err := s.runs.Submit(r.Context(), rr)
 	if err != nil {
 		return err
 	}
-	s.audit(r, p.Name, "run.start", fmt.Sprintf("run %s module %d hosts %s", id, req.ModuleID, strings.Join(req.Hosts, ",")))
+	what := strings.Join(req.Hosts, ",")
+	if len(req.AppIDs) > 0 || len(req.FunIDs) > 0 {
+		what += fmt.Sprintf(" apps %v categories %v", req.AppIDs, req.FunIDs)
+	}
+	s.audit(r, p.Name, "run.start", fmt.Sprintf("run %s module %d hosts %s", id, req.ModuleID, clipRunes(what, 2000)))
 	w.Header().Set("Location", "/api/v1/runs/"+id)
 	writeJSON(w, http.StatusAccepted, map[string]string{"run_id": id})
 	return nil
+}
+
+// rerunRequest is the body of POST /api/v1/runs/{id}/rerun: the whole run
+// again, or only its hosts that did not end ok, with the same parameters.
+type rerunRequest struct {
+	OnlyFailed     bool `json:"only_failed"`
+	ConfirmedHosts int  `json:"confirmed_hosts,omitempty"`
+	DryRun         bool `json:"dry_run,omitempty"`
+}
+
+func (s *Server) apiRunRerun(w http.ResponseWriter, r *http.Request) error {
+	var b rerunRequest
+	if err := s.decodeJSON(r, &b); err != nil {
+		return err
+	}
+	run, results, err := s.runOf(r)
+	if err != nil {
+		return err
+	}
+	if run.Status == task.RunRunning {
+		return apperr.Errorf(apperr.Conflict, "run %s is still running: re-run it when it has finished", run.ID)
+	}
+	ok := make(map[string]bool, len(results))
+	for _, res := range results {
+		if res.Status == task.StatusOK {
+			ok[res.Host.IP] = true
+		}
+	}
+	var hosts []string
+	for _, h := range run.Hosts {
+		if !b.OnlyFailed || !ok[h.IP] {
+			hosts = append(hosts, h.IP)
+		}
+	}
+	if len(hosts) == 0 {
+		return invalidf("every host of run %s ended ok: there is no failed host to re-run", run.ID)
+	}
+	return s.startRun(w, r, runRequest{ModuleID: run.ModuleID, Hosts: hosts, Params: run.Params,
+		ConfirmedHosts: b.ConfirmedHosts, DryRun: b.DryRun})
 }
 
 // runIDParam validates a run id from the URL (our ids are 32 hex digits;
@@ -132,38 +204,149 @@ func newPager(page, per, total int) pager {
 	return p
 }
 
+// hostStatusOrder is how per-status counts are listed: failures first,
+// success last, so a failure is never hidden behind a long green count.
+var hostStatusOrder = []string{"failed", "timeout", "unreachable", "cancelled", "noresult", "pending", "ok"}
+
+// statusRank orders groups of equal size: the worse status first.
+func statusRank(st string) int {
+	for i, s := range hostStatusOrder {
+		if s == st {
+			return i
+		}
+	}
+	return len(hostStatusOrder)
+}
+
+// statusCount is one per-status count of a run's hosts.
+type statusCount struct {
+	Status string
+	N      int
+}
+
+// countsOf lists a run's host counts by status in display order; hosts
+// without a result are "pending" while the run goes on, "noresult" after.
+func countsOf(run store.Run) []statusCount {
+	var out []statusCount
+	done := 0
+	for _, n := range run.Summary {
+		done += n
+	}
+	missing := len(run.Hosts) - done
+	for _, st := range hostStatusOrder {
+		n := run.Summary[task.Status(st)]
+		switch st {
+		case "pending":
+			if run.Status == task.RunRunning {
+				n = missing
+			}
+		case "noresult":
+			if run.Status != task.RunRunning {
+				n = missing
+			}
+		}
+		if n > 0 {
+			out = append(out, statusCount{st, n})
+		}
+	}
+	return out
+}
+
+// runRowView is one line of the run history.
+type runRowView struct {
+	store.Run
+	Total    int
+	Duration time.Duration
+	Counts   []statusCount
+}
+
+// runFilterView is the history's filter form, as given.
+type runFilterView struct {
+	User     string
+	ModuleID int64
+	Status   string
+}
+
+// runStatusesFilter are the states the history can be filtered by.
+var runStatusesFilter = []string{"running", "ok", "partial", "failed", "cancelled", "interrupted", "done"}
+
 func (s *Server) pageRuns(w http.ResponseWriter, r *http.Request) error {
 	page, per, err := pageParam(r, 50)
 	if err != nil {
 		return err
 	}
-	list, total, err := s.st.ListRuns(r.Context(), store.RunFilter{Limit: per, Offset: (page - 1) * per})
+	q := r.URL.Query()
+	fv := runFilterView{User: strings.TrimSpace(q.Get("user")), Status: q.Get("status")}
+	if fv.ModuleID, _, err = queryID(r, "module_id"); err != nil {
+		return err
+	}
+	if fv.Status != "" && !task.RunStatus(fv.Status).Valid() {
+		return invalidf("status %q is not a run state (%s)", clipRunes(fv.Status, 20), strings.Join(runStatusesFilter, ", "))
+	}
+	list, total, err := s.st.ListRuns(r.Context(), store.RunFilter{Limit: per, Offset: (page - 1) * per,
+		Username: fv.User, ModuleID: fv.ModuleID, Status: task.RunStatus(fv.Status)})
 	if err != nil {
 		return err
 	}
-	s.render(w, r, http.StatusOK, "runs", "Runs", struct {
-		Runs []store.Run
+	rows := make([]runRowView, len(list))
+	for i, run := range list {
+		rows[i] = runRowView{Run: run, Total: len(run.Hosts), Counts: countsOf(run)}
+		if run.FinishedAt != nil {
+			rows[i].Duration = run.FinishedAt.Sub(run.CreatedAt)
+		}
+	}
+	keep := url.Values{}
+	for k, v := range map[string]string{"user": fv.User, "status": fv.Status} {
+		if v != "" {
+			keep.Set(k, v)
+		}
+	}
+	if fv.ModuleID > 0 {
+		keep.Set("module_id", strconv.FormatInt(fv.ModuleID, 10))
+	}
+	query := keep.Encode()
+	if query != "" {
+		query += "&"
+	}
+	s.render(w, r, http.StatusOK, "runs", "title.runs", struct {
+		Runs     []runRowView
+		Filter   runFilterView
+		Filtered bool
+		Statuses []string
+		Query    string
 		pager
-	}{list, newPager(page, per, total)})
+	}{rows, fv, len(keep) > 0, runStatusesFilter, query, newPager(page, per, total)})
 	return nil
 }
 
 type paramKV struct{ Name, Value string }
 
+// hostLine is one host of a run as the run page lists it.
 type hostLine struct {
-	IP, Name, Status, StatusText, Error, Duration string
-	ExitCode                                      int
-	Stdout, Stderr                                string
-	StdoutTruncated, StderrTruncated              bool
+	IP, Name, Status, Duration string
+}
+
+// hostGroup is hosts whose result is identical: same status, exit code,
+// error and output. The output is shown once for the group.
+type hostGroup struct {
+	Status, Error                    string
+	ExitCode                         int
+	Stdout, Stderr                   string
+	StdoutTruncated, StderrTruncated bool
+	Hosts                            []hostLine
 }
 
 type runDetail struct {
 	store.Run
 	User     string
 	Started  time.Time
-	Finished *time.Time
+	Duration time.Duration
 	Params   []paramKV
-	Hosts    []hostLine
+	Total    int // hosts of the run
+	Finished int // hosts with a result
+	Failed   int // hosts whose result is not ok, or that have none (the re-run set)
+	Counts   []statusCount
+	Groups   []hostGroup
 }
 
 func (s *Server) pageRun(w http.ResponseWriter, r *http.Request) error {
@@ -171,43 +354,175 @@ func (s *Server) pageRun(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.render(w, r, http.StatusOK, "run", "Run "+run.ID, buildRunDetail(run, results))
+	s.render(w, r, http.StatusOK, "run", "title.run", buildRunDetail(run, results))
 	return nil
 }
 
-// buildRunDetail lists every host of the run in the run's order, with its
-// result or, when it has none, "no result" (or "waiting" while running).
+// buildRunDetail groups the run's hosts by identical result (hosts without
+// one form a "no result" group, or "pending" while the run goes on):
+// smallest groups first (the outliers), worse status first among equals;
+// hosts inside a group by address, numerically.
 func buildRunDetail(run store.Run, results []task.HostResult) runDetail {
-	d := runDetail{Run: run, User: run.Username, Started: run.CreatedAt, Finished: run.FinishedAt}
+	d := runDetail{Run: run, User: run.Username, Started: run.CreatedAt, Total: len(run.Hosts), Finished: len(results), Counts: countsOf(run)}
+	if run.FinishedAt != nil {
+		d.Duration = run.FinishedAt.Sub(run.CreatedAt)
+	}
 	for k, v := range run.Params {
 		d.Params = append(d.Params, paramKV{k, v})
 	}
 	sort.Slice(d.Params, func(i, j int) bool { return d.Params[i].Name < d.Params[j].Name })
+	type key struct {
+		status, errText, stdout, stderr string
+		exit                            int
+		outT, errT                      bool
+	}
+	index := map[key]int{}
 	byIP := make(map[string]task.HostResult, len(results))
 	for _, res := range results {
 		byIP[res.Host.IP] = res
 	}
 	for _, h := range run.Hosts {
 		res, ok := byIP[h.IP]
-		if !ok {
-			line := hostLine{IP: h.IP, Name: h.Name, Status: "noresult", StatusText: "no result", ExitCode: -1}
-			if run.Status == task.RunRunning {
-				line.Status, line.StatusText = "pending", "waiting"
+		var k key
+		line := hostLine{IP: h.IP, Name: h.Name}
+		if ok {
+			k = key{string(res.Status), res.Error, res.Stdout, res.Stderr, res.ExitCode, res.StdoutTruncated, res.StderrTruncated}
+			line.Duration = fmtDuration(res.Duration)
+			if res.Status != task.StatusOK {
+				d.Failed++
 			}
-			d.Hosts = append(d.Hosts, line)
+		} else {
+			k = key{status: "noresult", exit: -1}
+			if run.Status == task.RunRunning {
+				k.status = "pending"
+			}
+			d.Failed++
+		}
+		line.Status = k.status
+		i, seen := index[k]
+		if !seen {
+			i = len(d.Groups)
+			index[k] = i
+			d.Groups = append(d.Groups, hostGroup{Status: k.status, Error: k.errText, ExitCode: k.exit, Stdout: k.stdout, Stderr: k.stderr,
+				StdoutTruncated: k.outT, StderrTruncated: k.errT})
+		}
+		d.Groups[i].Hosts = append(d.Groups[i].Hosts, line)
+	}
+	for i := range d.Groups {
+		hs := d.Groups[i].Hosts
+		sort.Slice(hs, func(a, b int) bool { return hostLess(hs[a].IP, hs[b].IP) })
+	}
+	sort.SliceStable(d.Groups, func(a, b int) bool {
+		ga, gb := d.Groups[a], d.Groups[b]
+		if len(ga.Hosts) != len(gb.Hosts) {
+			return len(ga.Hosts) < len(gb.Hosts)
+		}
+		if ra, rb := statusRank(ga.Status), statusRank(gb.Status); ra != rb {
+			return ra < rb
+		}
+		return hostLess(ga.Hosts[0].IP, gb.Hosts[0].IP)
+	})
+	return d
+}
+
+// hostLess orders addresses numerically (127.0.1.2 before 127.0.1.10;
+// IPv4 before IPv6); anything that is not an address comes after, by text.
+func hostLess(a, b string) bool {
+	pa, ea := netip.ParseAddr(a)
+	pb, eb := netip.ParseAddr(b)
+	switch {
+	case ea == nil && eb == nil:
+		pa, pb = pa.Unmap(), pb.Unmap()
+		if pa.Is4() != pb.Is4() {
+			return pa.Is4()
+		}
+		return pa.Less(pb)
+	case ea == nil:
+		return true
+	case eb == nil:
+		return false
+	}
+	return a < b
+}
+
+// groupArg is what the "group" template gets: the page (for translations)
+// and one group.
+type groupArg struct {
+	Page  pageData
+	Group hostGroup
+}
+
+// --- downloads ---
+
+// runOutputText writes a run as plain text: a header, then each host (by
+// address) with its status, exit code, error and output.
+func runOutputText(w io.Writer, run store.Run, results []task.HostResult) {
+	fmt.Fprintf(w, "run %s\nmodule %d %s\nuser %s\nstatus %s\nstarted %s\n", run.ID, run.ModuleID, run.ModuleName, run.Username, run.Status, fmtTime(run.CreatedAt))
+	if run.FinishedAt != nil {
+		fmt.Fprintf(w, "finished %s\n", fmtTime(run.FinishedAt))
+	}
+	names := make([]string, 0, len(run.Params))
+	for k := range run.Params {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		fmt.Fprintf(w, "param %s=%s\n", k, run.Params[k])
+	}
+	byIP := make(map[string]task.HostResult, len(results))
+	for _, res := range results {
+		byIP[res.Host.IP] = res
+	}
+	hosts := append([]task.Host(nil), run.Hosts...)
+	sort.Slice(hosts, func(i, j int) bool { return hostLess(hosts[i].IP, hosts[j].IP) })
+	for _, h := range hosts {
+		label := h.IP
+		if h.Name != "" {
+			label += " (" + h.Name + ")"
+		}
+		res, ok := byIP[h.IP]
+		if !ok {
+			fmt.Fprintf(w, "\n=== %s no result\n", label)
 			continue
 		}
-		line := hostLine{
-			IP: h.IP, Name: h.Name, Status: string(res.Status), StatusText: string(res.Status), Error: res.Error,
-			ExitCode: res.ExitCode, Stdout: res.Stdout, Stderr: res.Stderr,
-			StdoutTruncated: res.StdoutTruncated, StderrTruncated: res.StderrTruncated,
+		fmt.Fprintf(w, "\n=== %s %s exit=%d", label, res.Status, res.ExitCode)
+		if res.Error != "" {
+			fmt.Fprintf(w, " error=%q", res.Error)
 		}
-		if res.Duration > 0 {
-			line.Duration = res.Duration.Round(time.Millisecond).String()
+		fmt.Fprintf(w, " duration=%s\n", res.Duration)
+		if res.Stdout != "" {
+			_, _ = io.WriteString(w, strings.TrimSuffix(res.Stdout, "\n")+"\n")
+			if res.StdoutTruncated {
+				_, _ = io.WriteString(w, "[stdout truncated]\n")
+			}
 		}
-		d.Hosts = append(d.Hosts, line)
+		if res.Stderr != "" {
+			_, _ = io.WriteString(w, "--- stderr\n"+strings.TrimSuffix(res.Stderr, "\n")+"\n")
+			if res.StderrTruncated {
+				_, _ = io.WriteString(w, "[stderr truncated]\n")
+			}
+		}
 	}
-	return d
+}
+
+// pageRunDownload answers /runs/{id}/output.txt and output.json as files.
+func (s *Server) pageRunDownload(format string) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		run, results, err := s.runOf(r)
+		if err != nil {
+			return err
+		}
+		name := "run-" + run.ID + "." + format
+		w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
+		if format == "json" {
+			writeJSON(w, http.StatusOK, runView{Run: run, Results: results})
+			return nil
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		runOutputText(w, run, results)
+		return nil
+	}
 }
 
 // --- live events (server-sent events) ---

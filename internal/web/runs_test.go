@@ -65,11 +65,11 @@ func TestRunLifecycle(t *testing.T) {
 	}
 	call.Finish <- nil
 	ev = events.next()
-	if ev.Name != "done" || !strings.Contains(ev.Data, `"status":"done"`) {
+	if ev.Name != "done" || !strings.Contains(ev.Data, `"status":"partial"`) {
 		t.Fatalf("event %+v", ev)
 	}
 
-	run = e.waitStatus(id, task.RunDone)
+	run = e.waitStatus(id, task.RunPartial)
 	_, results, _ = e.st.GetRun(context.Background(), id)
 	if len(results) != 2 || results[0].Stdout != "first" || results[1].Stdout != "second" || results[1].Status != task.StatusFailed {
 		t.Fatalf("stored results in arrival order: %+v", results)
@@ -93,7 +93,7 @@ func TestRunLifecycle(t *testing.T) {
 	}
 
 	// The API shows it too.
-	e.do(req{method: "GET", path: "/api/v1/runs/" + id, as: "viewer"}).want(t, http.StatusOK, `"status":"done"`, `"stdout":"first"`)
+	e.do(req{method: "GET", path: "/api/v1/runs/" + id, as: "viewer"}).want(t, http.StatusOK, `"status":"partial"`, `"stdout":"first"`)
 	e.do(req{method: "GET", path: "/api/v1/runs", as: "viewer"}).want(t, http.StatusOK, id, `"total":1`)
 	e.do(req{method: "GET", path: "/runs", as: "viewer"}).want(t, http.StatusOK, id)
 	e.do(req{method: "GET", path: "/runs/" + id, as: "viewer"}).want(t, http.StatusOK, `data-host="192.168.1.20"`, "status-failed", "status-ok")
@@ -110,7 +110,7 @@ func TestRunDefaultsAndModuleWithoutParams(t *testing.T) {
 		t.Fatalf("default not applied: %v", call.Task.Params)
 	}
 	call.Finish <- nil
-	e.waitStatus(id, task.RunDone)
+	e.waitStatus(id, task.RunFailed)
 
 	id = e.startRun("operator", `{"module_id":1003,"hosts":["192.168.1.10"],"params":{}}`)
 	call = e.master.nextCall(t)
@@ -119,7 +119,7 @@ func TestRunDefaultsAndModuleWithoutParams(t *testing.T) {
 	}
 	call.Finish <- nil
 	// No result at all: the detail page says so.
-	e.waitStatus(id, task.RunDone)
+	e.waitStatus(id, task.RunFailed)
 	e.do(req{method: "GET", path: "/runs/" + id, as: "viewer"}).want(t, http.StatusOK, "status-noresult", "no result")
 }
 
@@ -346,7 +346,7 @@ func TestHTTPServerShutdownEndsStreams(t *testing.T) {
 		t.Fatalf("run is %s; closing streams must not touch runs", run.Status)
 	}
 	call.Finish <- nil
-	e.waitStatus(id, task.RunDone)
+	e.waitStatus(id, task.RunFailed)
 }
 
 // gatedWriter is a ResponseWriter whose writes block after the first free
@@ -393,7 +393,7 @@ func TestSSEResyncAfterLag(t *testing.T) {
 		csv.WriteString("h" + itoa(int64(i)) + ",," + ip + ",Linux\n")
 	}
 	e.do(req{method: "POST", path: "/api/v1/servers/import", as: "admin", body: mustJSON(t, importBody{AppID: 2, CSV: csv.String()})}).want(t, http.StatusOK)
-	id := e.startRun("operator", `{"module_id":1003,"hosts":[`+strings.Join(hosts, ",")+`]}`)
+	id := e.startRun("operator", `{"module_id":1003,"confirmed_hosts":`+itoa(int64(n))+`,"hosts":[`+strings.Join(hosts, ",")+`]}`)
 	call := e.master.nextCall(t)
 
 	w := &gatedWriter{hdr: http.Header{}, free: 1, blocked: make(chan struct{}), gate: make(chan struct{})}
@@ -412,7 +412,7 @@ func TestSSEResyncAfterLag(t *testing.T) {
 		call.send(t, result(ipOf(i), "", task.StatusOK, "x"))
 	}
 	call.Finish <- nil
-	e.waitStatus(id, task.RunDone)
+	e.waitStatus(id, task.RunOK)
 	close(w.gate)
 	select {
 	case <-served:
@@ -478,7 +478,7 @@ func TestResultStoreFailureIsShownAndNoted(t *testing.T) {
 		t.Fatal(err)
 	}
 	call.Finish <- nil
-	run := e.waitStatus(id, task.RunDone)
+	run := e.waitStatus(id, task.RunOK)
 	if !strings.Contains(run.Error, "1 host result(s) could not be recorded") {
 		t.Fatalf("run error %q", run.Error)
 	}

@@ -26,15 +26,19 @@
 //   - Sessions and API tokens are 32 random bytes; only their SHA-256 is
 //     stored. Passwords are bcrypt. Logins are rate limited per client IP
 //     (the TCP peer: forwarded headers are not trusted) and per user name.
-//   - /healthz and /metrics answer without login (for probes and scrapers)
-//     and reveal no error details; put them behind the proxy if that matters.
+//   - /healthz answers without login (for probes) and reveals no error
+//     details. /metrics needs the metrics token or an admin's login, or is
+//     served without login only on an address of its own (MetricsHandler).
+//   - /static/ serves files only, never a directory listing.
 package web
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -66,6 +70,13 @@ type Config struct {
 	// MaxStreamsPerUser bounds the live event streams one user (all their
 	// sessions and tokens) may hold open at once; default 32.
 	MaxStreamsPerUser int
+	// LargeRunHosts: a run on more hosts must be confirmed by typing its
+	// host count (risky modules always); default 50.
+	LargeRunHosts int
+	// MetricsToken, when set, lets a scraper read /metrics with
+	// "Authorization: Bearer <token>"; an admin's login always may. For
+	// /metrics without login, serve MetricsHandler on an address of its own.
+	MetricsToken string
 }
 
 func (c *Config) setDefaults() {
@@ -87,6 +98,9 @@ func (c *Config) setDefaults() {
 	if c.MaxStreamsPerUser <= 0 {
 		c.MaxStreamsPerUser = 32
 	}
+	if c.LargeRunHosts <= 0 {
+		c.LargeRunHosts = runs.DefaultLargeRunHosts
+	}
 }
 
 // Server is the web tier. Create it with New.
@@ -97,6 +111,7 @@ type Server struct {
 	log     zerolog.Logger
 	metrics *metrics
 	pages   *pages
+	i18n    *catalogues
 	limiter *loginLimiter
 	runs    *runs.Service
 	streamN streamCounter
@@ -125,6 +140,10 @@ func New(cfg Config, st *store.Store, master MasterClient, log zerolog.Logger) (
 	if err != nil {
 		return nil, err
 	}
+	cat, err := loadCatalogues(templateFiles)
+	if err != nil {
+		return nil, err
+	}
 	base, cancel := context.WithCancel(context.Background())
 	streams, cancelStreams := context.WithCancel(context.Background())
 	s := &Server{
@@ -136,11 +155,12 @@ func New(cfg Config, st *store.Store, master MasterClient, log zerolog.Logger) (
 		log:           log.With().Str("component", "web").Logger(),
 		metrics:       newMetrics(),
 		pages:         pg,
+		i18n:          cat,
 		limiter:       newLoginLimiter(cfg.LoginRateBurst),
 		base:          base,
 		cancelBase:    cancel,
 	}
-	s.runs, err = runs.New(runs.Config{MasterName: cfg.MasterName, Registerer: s.metrics.reg}, st, master, log)
+	s.runs, err = runs.New(runs.Config{MasterName: cfg.MasterName, Registerer: s.metrics.reg, LargeRunHosts: cfg.LargeRunHosts}, st, master, log)
 	if err != nil {
 		cancel()
 		cancelStreams()
@@ -234,9 +254,11 @@ func (s *Server) routes() (http.Handler, error) {
 	r.Use(s.authenticate)
 
 	staticFS := http.FileServerFS(static.FS())
-	r.Handle("/static/*", http.StripPrefix("/static/", cacheStatic(staticFS)))
+	r.Handle("/static/*", http.StripPrefix("/static/", s.noListing(cacheStatic(staticFS))))
+	r.Get("/i18n/{file}", s.h(s.serveCatalogue))
 	r.Get("/healthz", s.handleHealth)
-	r.Handle("/metrics", s.metricsHandler())
+	r.Handle("/metrics", s.protectMetrics(s.MetricsHandler()))
+	r.Post("/lang", s.h(s.pageLang))
 	r.Get("/favicon.ico", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })
 
 	r.Get("/login", s.h(s.pageLogin))
@@ -249,6 +271,8 @@ func (s *Server) routes() (http.Handler, error) {
 		r.Get("/", s.h(s.pageDashboard))
 		r.Get("/runs", s.h(s.pageRuns))
 		r.Get("/runs/{id}", s.h(s.pageRun))
+		r.Get("/runs/{id}/output.txt", s.h(s.pageRunDownload("txt")))
+		r.Get("/runs/{id}/output.json", s.h(s.pageRunDownload("json")))
 		r.Get("/modules", s.h(s.pageModules))
 		r.Get("/inventory", s.h(s.pageInventory))
 		r.Get("/tokens", s.h(s.pageTokens))
@@ -269,9 +293,9 @@ func (s *Server) routes() (http.Handler, error) {
 			r.Post("/inventory/app-categs", s.h(s.inventoryForm("created", s.formAppCreate)))
 			r.Post("/inventory/app-categs/{id}", s.h(s.inventoryForm("saved", s.formAppUpdate)))
 			r.Post("/inventory/app-categs/{id}/delete", s.h(s.inventoryForm("deleted", s.deleteAppCateg)))
-			r.Post("/inventory/servers", s.h(s.inventoryForm("saved", s.formServerSave)))
+			r.Post("/inventory/servers", s.h(s.pageServerSave))
 			r.Post("/inventory/servers/delete", s.h(s.inventoryForm("deleted", s.formServerDelete)))
-			r.Post("/inventory/import", s.h(s.inventoryForm("imported", s.formImport)))
+			r.Post("/inventory/import", s.h(s.pageImport))
 			r.Get("/users", s.h(s.pageUsers))
 			r.Post("/users", s.h(s.pageUserCreate))
 			r.Post("/users/{id}", s.h(s.pageUserUpdate))
@@ -308,6 +332,7 @@ func (s *Server) routes() (http.Handler, error) {
 			r.Use(s.require(roleOperator))
 			r.Post("/runs", s.h(s.apiRunCreate))
 			r.Post("/runs/{id}/cancel", s.h(s.apiRunCancel))
+			r.Post("/runs/{id}/rerun", s.h(s.apiRunRerun))
 		})
 		r.Group(func(r chi.Router) {
 			r.Use(s.require(roleAdmin))
@@ -341,6 +366,23 @@ func (s *Server) routes() (http.Handler, error) {
 		s.fail(w, r, apperr.Errorf(apperr.NotFound, "Page not found: %s", clipRunes(r.URL.Path, 200)))
 	})
 	return r, nil
+}
+
+// noListing answers 404 for a directory under /static/ instead of the
+// file server's listing of it.
+func (s *Server) noListing(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := strings.TrimPrefix(r.URL.Path, "/")
+		if p == "" || strings.HasSuffix(p, "/") {
+			s.fail(w, r, notFoundf("not found: /static/%s", clipRunes(p, 100)))
+			return
+		}
+		if st, err := fs.Stat(static.FS(), p); err == nil && st.IsDir() {
+			s.fail(w, r, notFoundf("not found: /static/%s", clipRunes(p, 100)))
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // cacheStatic lets browsers keep the embedded assets for an hour; they change
