@@ -8,7 +8,11 @@
 //	      names, utf8mb4); nothing is dropped or renamed
 //	00003 module_list.module_params and the new tables: users, sessions,
 //	      api_tokens, runs, run_hosts, audit_log
+//	00020 per-status counts and host count on runs, run_targets (the hosts
+//	      of a run by position), indexes for paged, filtered lists
 //	00030 users.lang, each user's interface language
+//	00040 安全审计: server_history widened, row_digest and search indexes;
+//	      omaudit_tokens (collector ingest tokens)
 package migrations
 
 import (

@@ -26,10 +26,6 @@ import (
 	"github.com/omserver/omserver-go/internal/relay"
 )
 
-// masterStopGrace is how long a stopping master lets running tasks finish
-// before cancelling them (systemd's TimeoutStopSec is longer).
-const masterStopGrace = 60 * time.Second
-
 // cmdMaster runs the master daemon: module registry, dispatcher, relay.
 func cmdMaster(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := newFlagSet("master", stderr)
@@ -59,22 +55,29 @@ func cmdMaster(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	drain := mc.Drain.Or(defaultDrain)
+	journal, err := master.OpenJournal(mc.Journal.Path, master.JournalConfig{MaxBytes: mc.Journal.MaxBytes, MaxAge: mc.Journal.MaxAge.Or(0)}, log)
+	if err != nil {
+		return err
+	}
+	defer journal.Close()
+	reg := newRegistry()
+	mmetrics := newMasterMetrics(reg)
 	m, err := master.New(master.Config{
 		Forks: mc.Forks, DefaultBackend: mc.Backend,
 		ConnectTimeout: mc.ConnectTimeout.Or(0), HostTimeout: mc.HostTimeout.Or(0), OutputCap: mc.OutputCap,
 		LargeRunHosts: mc.LargeRunHosts,
+		Journal: journal, Observe: mmetrics.observe,
 	}, mc.ModulesDir, backends, log)
 	if err != nil {
 		return err
 	}
-
-	reg := newRegistry()
-	metered := newMeteredMaster(m, reg)
+	metered := newMeteredMaster(m, mmetrics, reg)
 	rs, err := relay.NewServer(relay.ServerConfig{
 		Listen: mc.Listen, User: mc.Relay.User, Password: mc.Relay.Password,
 		SecretKey: cfg.SecretKey, Scheme: cfg.Cipher,
 		CertFile: mc.Relay.TLSCert, KeyFile: mc.Relay.TLSKey, ClientCAFile: mc.Relay.ClientCAFile,
-		Insecure: mc.Relay.Insecure, Version: version,
+		Insecure: mc.Relay.Insecure, Version: version, ShutdownGrace: drain,
 	}, metered, log)
 	if err != nil {
 		return err
@@ -82,6 +85,12 @@ func cmdMaster(ctx context.Context, args []string, stderr io.Writer) error {
 
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	go journal.RunPruner(runCtx)
+	// The relay has its own context, ended only after the master drained:
+	// web tiers keep receiving the events of running tasks (and resuming
+	// after a network cut) during the whole drain.
+	relayCtx, stopRelay := context.WithCancel(context.Background())
+	defer stopRelay()
 
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -102,7 +111,11 @@ func cmdMaster(ctx context.Context, args []string, stderr io.Writer) error {
 		return fmt.Errorf("relay listener: %w", err)
 	}
 	errc := make(chan error, 2)
-	go func() { errc <- rs.Serve(runCtx, relayLis) }()
+	relayDone := make(chan struct{})
+	go func() {
+		defer close(relayDone)
+		errc <- rs.Serve(relayCtx, relayLis)
+	}()
 	if mc.HTTPListen != "" {
 		httpLis, err := net.Listen("tcp", mc.HTTPListen)
 		if err != nil {
@@ -120,15 +133,24 @@ func cmdMaster(ctx context.Context, args []string, stderr io.Writer) error {
 	case runErr = <-errc:
 	}
 	notify(log, daemon.SdNotifyStopping)
-	log.Info().Msg("master stopping: finishing or cancelling running tasks")
-	stopCtx, stopCancel := context.WithTimeout(context.Background(), masterStopGrace)
+	log.Info().Dur("drain", drain).Msg("master stopping: new runs are refused; running tasks may finish, then they are cancelled")
+	stopCtx, stopCancel := context.WithTimeout(context.Background(), drain)
 	defer stopCancel()
 	if err := m.Shutdown(stopCtx); err != nil {
 		log.Warn().Err(err).Msg("master shutdown")
 	}
+	// Every run has ended and its last events are journaled: let the
+	// relay deliver them (up to the drain again), then close the journal.
+	stopRelay()
+	<-relayDone
 	cancel()
 	return runErr
 }
+
+// defaultDrain is how long a stopping master lets running tasks finish
+// before cancelling them, when master.drain is not set (systemd's
+// TimeoutStopSec is longer than twice this: drain, then the relay's flush).
+const defaultDrain = 60 * time.Second
 
 // buildBackends makes the local backend and every configured one. The
 // default backend must build; others are skipped with a warning when they

@@ -11,6 +11,7 @@ import (
 
 	"github.com/coreos/go-systemd/v22/daemon"
 
+	"github.com/omserver/omserver-go/internal/omaudit"
 	"github.com/omserver/omserver-go/internal/relay"
 	"github.com/omserver/omserver-go/internal/web"
 )
@@ -64,10 +65,20 @@ func cmdWeb(ctx context.Context, args []string, stderr io.Writer) error {
 	defer client.Close()
 
 	secure := wc.SecureCookies == nil || *wc.SecureCookies
+	proxies, err := omaudit.ParseProxies(wc.OMAudit.TrustedProxies)
+	if err != nil {
+		return fmt.Errorf("web.omaudit.trusted_proxies: %w", err)
+	}
 	ws, err := web.New(web.Config{
 		Listen: wc.Listen, BaseURL: wc.BaseURL, SecureCookies: secure,
 		SessionTTL: wc.SessionTTL.Or(0), MaxBodyBytes: wc.MaxBodyBytes, LoginRateBurst: wc.LoginRateBurst,
-		MaxStreamsPerUser: wc.MaxStreamsPerUser, LargeRunHosts: wc.LargeRunHosts, MetricsToken: wc.MetricsToken,
+		MaxStreamsPerUser: wc.MaxStreamsPerUser,
+		OMAudit: omaudit.Config{
+			TrustedProxies: proxies, Rate: wc.OMAudit.IngestRate, Burst: wc.OMAudit.IngestBurst,
+			Retention: wc.OMAudit.Retention.Or(0),
+		},
+		ModuleRunTimeout: wc.ModuleRunTimeout.Or(0),
+		LargeRunHosts:    wc.LargeRunHosts, MetricsToken: wc.MetricsToken,
 	}, st, client, log)
 	if err != nil {
 		return err

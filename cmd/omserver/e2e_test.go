@@ -81,8 +81,9 @@ master:
   http_listen: %s
   modules_dir: ../../modules
   backend: local
+  journal: {path: %s}
   relay: {user: omuser}
-`, webAddr, dbPath, relayAddr, relayAddr, masterHTTP))
+`, webAddr, dbPath, relayAddr, relayAddr, masterHTTP, filepath.Join(dir, "journal.db")))
 	t.Setenv("OMSERVER_SECRET_KEY", "e2e-secret-key-0123456789")
 	t.Setenv("OMSERVER_RELAY_PASSWORD", "e2e-relay-password")
 

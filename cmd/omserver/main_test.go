@@ -127,7 +127,7 @@ func TestMasterAndWebRefuseIncompleteConfig(t *testing.T) {
 }
 
 func TestMasterRefusesPlaintextOffLoopback(t *testing.T) {
-	cfg := writeConfig(t, "secret_key: k\nmaster:\n  backend: local\n  modules_dir: ../../modules\n  listen: 0.0.0.0:0\n  http_listen: ''\n  relay:\n    password: pw\n")
+	cfg := writeConfig(t, "secret_key: k\nmaster:\n  backend: local\n  modules_dir: ../../modules\n  listen: 0.0.0.0:0\n  http_listen: ''\n  journal: {path: "+filepath.Join(t.TempDir(), "j.db")+"}\n  relay:\n    password: pw\n")
 	_, err := runCmd(t, "", "master", "--config", cfg)
 	if err == nil || !strings.Contains(err.Error(), "TLS") {
 		t.Errorf("plaintext relay on 0.0.0.0: err = %v, want a refusal naming TLS", err)

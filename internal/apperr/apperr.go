@@ -33,6 +33,7 @@ const (
 	Unauthenticated             // the caller is not known (no or bad credentials)
 	TooLarge                    // the request is bigger than allowed
 	Interrupted                 // work was accepted and then lost contact before it finished
+	TooMany                     // the caller sent too much too fast; retrying later works
 )
 
 var kindNames = [...]string{
@@ -45,6 +46,7 @@ var kindNames = [...]string{
 	Unauthenticated: "unauthenticated",
 	TooLarge:        "too large",
 	Interrupted:     "interrupted",
+	TooMany:         "too many requests",
 }
 
 func (k Kind) String() string {

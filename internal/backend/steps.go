@@ -33,7 +33,7 @@ func ValidateSteps(steps []Step) error {
 				return fmt.Errorf("step %d: copy destination %q is not a clean absolute file path", i+1, c.Dest)
 			}
 			if c.Mode&^os.ModePerm != 0 {
-				return fmt.Errorf("step %d: copy mode %v holds more than permission bits", i+1, c.Mode)
+				return fmt.Errorf("step %d: copy mode %v has bits beyond permissions (only permission bits are allowed)", i+1, c.Mode)
 			}
 		}
 	}

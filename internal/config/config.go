@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"strings"
 	"time"
@@ -58,7 +59,18 @@ type WebConfig struct {
 	// have before further attempts wait (about one a minute is refilled).
 	LoginRateBurst int `yaml:"login_rate_burst"`
 	// MaxStreamsPerUser bounds the live result streams one user holds open.
-	MaxStreamsPerUser int `yaml:"max_streams_per_user"`
+	MaxStreamsPerUser int            `yaml:"max_streams_per_user"`
+	TLSCert           string         `yaml:"tls_cert"` // serve HTTPS directly; or put a reverse proxy in front
+	TLSKey            string         `yaml:"tls_key"`
+	Database          DatabaseConfig `yaml:"database"`
+	Masters           []string       `yaml:"masters"` // relay addresses, tried in order (failover)
+	Relay             RelayClient    `yaml:"relay"`
+	// OMAudit is 安全审计: the collectors' ingest and the history's retention.
+	OMAudit OMAuditConfig `yaml:"omaudit"`
+	// ModuleRunTimeout bounds how long the legacy /autoadmin/module_run/
+	// waits for its run before answering that it is still running.
+	ModuleRunTimeout Duration   `yaml:"module_run_timeout"`
+	Runs             RunsConfig `yaml:"runs"`
 	// LargeRunHosts: a run on more hosts needs the operator to type the
 	// number of hosts to confirm it (risky modules always do).
 	LargeRunHosts int `yaml:"large_run_hosts"`
@@ -68,12 +80,36 @@ type WebConfig struct {
 	MetricsListen string `yaml:"metrics_listen"`
 	// MetricsToken is the bearer token a scraper presents for /metrics on
 	// the main address. Prefer OMSERVER_METRICS_TOKEN.
-	MetricsToken string         `yaml:"metrics_token"`
-	TLSCert      string         `yaml:"tls_cert"` // serve HTTPS directly; or put a reverse proxy in front
-	TLSKey       string         `yaml:"tls_key"`
-	Database     DatabaseConfig `yaml:"database"`
-	Masters      []string       `yaml:"masters"` // relay addresses, tried in order (failover)
-	Relay        RelayClient    `yaml:"relay"`
+	MetricsToken string `yaml:"metrics_token"`
+}
+
+// RunsConfig is how the web tier follows runs (see docs/DELIVERY.md).
+type RunsConfig struct {
+	// TierID names this web tier in run leases; it must be unique among
+	// the tiers sharing a database and stable across restarts (a
+	// restarted tier then takes its runs back at once). Default:
+	// hostname:port of web.listen.
+	TierID string `yaml:"tier_id"`
+	// LeaseTTL is how long a run stays with its tier without a heartbeat
+	// before another tier takes it over.
+	LeaseTTL Duration `yaml:"lease_ttl"`
+	// MasterLostAfter is how long a run's master may stay unreachable
+	// before the run is recorded interrupted.
+	MasterLostAfter Duration `yaml:"master_lost_after"`
+}
+
+// OMAuditConfig is 安全审计 (the original's omaudit app).
+type OMAuditConfig struct {
+	// TrustedProxies are reverse proxies in front of the web tier (IPs or
+	// CIDR prefixes): an ingest request from one of them is attributed to
+	// the address it appended to X-Forwarded-For.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+	// IngestRate and IngestBurst are each host's token bucket: rows per
+	// second in the long run, and at once.
+	IngestRate  float64 `yaml:"ingest_rate"`
+	IngestBurst int     `yaml:"ingest_burst"`
+	// Retention deletes history stored longer ago than this (0: keep all).
+	Retention Duration `yaml:"retention"`
 }
 
 // DatabaseConfig chooses the store.
@@ -107,12 +143,24 @@ type MasterConfig struct {
 	OutputCap      int      `yaml:"output_cap"`
 	// LargeRunHosts: a task on more hosts is refused unless the operator
 	// typed its host count to confirm it (keep it equal to the web tier's).
-	LargeRunHosts int           `yaml:"large_run_hosts"`
-	Relay         RelayServer   `yaml:"relay"`
-	SSH           SSHConfig     `yaml:"ssh"`
-	Ansible       AnsibleConfig `yaml:"ansible"`
-	Salt          SaltConfig    `yaml:"salt"`
-	Func          FuncConfig    `yaml:"func"`
+	LargeRunHosts int `yaml:"large_run_hosts"`
+	// Drain is how long a stopping master lets running tasks finish (and
+	// the relay deliver their events) before it cancels them.
+	Drain   Duration      `yaml:"drain"`
+	Journal JournalConfig `yaml:"journal"`
+	Relay   RelayServer   `yaml:"relay"`
+	SSH     SSHConfig     `yaml:"ssh"`
+	Ansible AnsibleConfig `yaml:"ansible"`
+	Salt    SaltConfig    `yaml:"salt"`
+	Func    FuncConfig    `yaml:"func"`
+}
+
+// JournalConfig is the master's run journal: accepted run ids and run
+// events kept on disk until the web tier acknowledges them.
+type JournalConfig struct {
+	Path     string   `yaml:"path"`
+	MaxBytes int64    `yaml:"max_bytes"`
+	MaxAge   Duration `yaml:"max_age"`
 }
 
 // RelayServer is the master's side of the relay.
@@ -218,6 +266,9 @@ func Default() Config {
 			Database:          DatabaseConfig{Driver: "sqlite", DSN: "data/omserver.db", MigrateOnStart: true},
 			Masters:           []string{"127.0.0.1:7070"},
 			Relay:             RelayClient{User: "omuser", DialTimeout: Duration(5 * time.Second)},
+			Runs:              RunsConfig{LeaseTTL: Duration(30 * time.Second), MasterLostAfter: Duration(time.Minute)},
+			OMAudit:           OMAuditConfig{IngestRate: 5, IngestBurst: 200},
+			ModuleRunTimeout:  Duration(10 * time.Minute),
 		},
 		Master: MasterConfig{
 			Listen:         "127.0.0.1:7070",
@@ -229,6 +280,8 @@ func Default() Config {
 			HostTimeout:    Duration(5 * time.Minute),
 			OutputCap:      64 << 10,
 			LargeRunHosts:  50,
+			Drain:          Duration(time.Minute),
+			Journal:        JournalConfig{Path: "/var/lib/omserver/journal.db", MaxBytes: 1 << 30, MaxAge: Duration(7 * 24 * time.Hour)},
 			Relay:          RelayServer{User: "omuser"},
 			SSH:            SSHConfig{User: "root", Port: 22, KnownHostsFile: "/etc/omserver/known_hosts", HostKeyPolicy: "strict"},
 			Ansible:        AnsibleConfig{Binary: "ansible", User: "root", Port: 22, HostKeyChecking: &checking},
@@ -307,8 +360,19 @@ func (c Config) CheckWeb() error {
 	default:
 		errs = append(errs, fmt.Errorf("web.database.driver %q: want sqlite or mysql", c.Web.Database.Driver))
 	}
+	if c.Web.Runs.LeaseTTL != 0 && time.Duration(c.Web.Runs.LeaseTTL) < 3*time.Second {
+		errs = append(errs, fmt.Errorf("web.runs.lease_ttl %s is too short: want at least 3s", time.Duration(c.Web.Runs.LeaseTTL)))
+	}
 	if (c.Web.TLSCert == "") != (c.Web.TLSKey == "") {
 		errs = append(errs, errors.New("web.tls_cert and web.tls_key must be set together"))
+	}
+	for _, p := range c.Web.OMAudit.TrustedProxies {
+		if !validProxy(p) {
+			errs = append(errs, fmt.Errorf("web.omaudit.trusted_proxies: %q is not an IP address or CIDR prefix", p))
+		}
+	}
+	if c.Web.OMAudit.IngestRate < 0 || c.Web.OMAudit.IngestBurst < 0 {
+		errs = append(errs, errors.New("web.omaudit.ingest_rate and ingest_burst must not be negative"))
 	}
 	errs = append(errs, checkCipher(c.Cipher))
 	return errors.Join(errs...)
@@ -326,6 +390,9 @@ func (c Config) CheckMaster() error {
 	if c.Master.ModulesDir == "" {
 		errs = append(errs, errors.New("master.modules_dir is empty"))
 	}
+	if c.Master.Journal.Path == "" {
+		errs = append(errs, errors.New("master.journal.path is empty: the master keeps accepted runs and their events there"))
+	}
 	if c.Master.Forks < 1 {
 		errs = append(errs, fmt.Errorf("master.forks is %d: want at least 1", c.Master.Forks))
 	}
@@ -339,6 +406,14 @@ func (c Config) CheckMaster() error {
 	}
 	errs = append(errs, checkCipher(c.Cipher))
 	return errors.Join(errs...)
+}
+
+func validProxy(s string) bool {
+	if _, err := netip.ParsePrefix(s); err == nil {
+		return true
+	}
+	a, err := netip.ParseAddr(s)
+	return err == nil && a.Zone() == ""
 }
 
 func checkCipher(s string) error {

@@ -48,6 +48,13 @@ func TestLoad(t *testing.T) {
 				t.Errorf("host_timeout = %v", got)
 			}
 		}},
+		{name: "omaudit settings", yaml: "web:\n  module_run_timeout: 2m\n  omaudit:\n    trusted_proxies: [10.0.0.5, 10.1.0.0/16]\n    retention: 2160h\n    ingest_rate: 2\n",
+			check: func(t *testing.T, c Config) {
+				o := c.Web.OMAudit
+				if len(o.TrustedProxies) != 2 || o.Retention.Or(0) != 2160*time.Hour || o.IngestRate != 2 || o.IngestBurst != 200 || c.Web.ModuleRunTimeout.Or(0) != 2*time.Minute {
+					t.Errorf("omaudit settings: %+v, module_run_timeout %v", o, c.Web.ModuleRunTimeout)
+				}
+			}},
 		{name: "environment overrides secrets", yaml: "secret_key: fromfile\n",
 			env: map[string]string{EnvSecretKey: "fromenv", EnvRelayPassword: "rp", EnvDatabaseDSN: "dsn"},
 			check: func(t *testing.T, c Config) {
@@ -81,9 +88,10 @@ func TestChecksNameWhatIsMissing(t *testing.T) {
 	c := Default()
 	c.Master.Backend = "telnet"
 	c.Web.Database.Driver = "postgres"
+	c.Web.OMAudit.TrustedProxies = []string{"proxy.example"}
 	werr := c.CheckWeb()
 	merr := c.CheckMaster()
-	for _, want := range []string{"secret_key", EnvRelayPassword, "postgres"} {
+	for _, want := range []string{"secret_key", EnvRelayPassword, "postgres", "proxy.example"} {
 		if werr == nil || !strings.Contains(werr.Error(), want) {
 			t.Errorf("CheckWeb = %v, want mention of %q", werr, want)
 		}

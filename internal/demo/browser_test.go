@@ -98,17 +98,19 @@ func TestOperatorFlowInBrowser(t *testing.T) {
 	}
 
 	// The run is in the history with its host result.
-	runs, total, err := inst.Store.ListRuns(context.Background(), store.RunFilter{Limit: 10})
-	if err != nil || total != 1 || len(runs) != 1 {
-		t.Fatalf("history after one run: %d runs (%v)", total, err)
+	page, err := inst.Store.ListRuns(context.Background(), store.RunFilter{Limit: 10})
+	if err != nil || len(page.Runs) != 1 {
+		t.Fatalf("history after one run: %d runs (%v)", len(page.Runs), err)
 	}
-	if runs[0].ModuleID != 1003 || runs[0].Username != AdminUser {
-		t.Errorf("recorded run = %+v", runs[0])
+	if r := page.Runs[0]; r.ModuleID != 1003 || r.Username != AdminUser || r.HostCount != 1 {
+		t.Errorf("recorded run = %+v", r)
 	}
 }
 
-// TestModuleNameIsShownAsText: a module whose name holds markup is shown as
-// those characters, never run as script, on the dashboard.
+// TestModuleNameIsShownAsText: a module whose name holds markup is shown
+// as those characters, never run as script, on the modules page; the
+// dashboard does not offer it, since the master has no such module, and
+// the modules page says so.
 func TestModuleNameIsShownAsText(t *testing.T) {
 	inst := startDemo(t)
 	const evil = `<script>window.__xss=1</script>`
@@ -118,15 +120,15 @@ func TestModuleNameIsShownAsText(t *testing.T) {
 	ctx := browsertest.New(t, 150*time.Second)
 	err := chromedp.Do(ctx,
 		login(inst.URL, inst.AdminPassword),
-		chromedp.WaitReady(chromedp.CSS(`#module option[value="1008"]`)),
-		browsertest.Choose("#module", "1008"),
-		// The caption is rendered as text: its words appear, its markup does not run.
-		chromedp.Poll[chromedp.Void](`document.querySelector("#module-caption").textContent.includes("caption after markup")`),
+		chromedp.WaitReady(chromedp.CSS(`#module option[value="1003"]`)),
+		chromedp.Navigate(inst.URL+"/modules"),
+		chromedp.WaitVisible(chromedp.CSS(`tr[data-module-id="1008"][data-catalog="missing"]`)),
+		chromedp.Poll[chromedp.Void](`document.querySelector('tr[data-module-id="1008"] .caption').textContent.includes("caption after markup")`),
 	)
 	if err != nil {
-		t.Fatalf("dashboard: %v", err)
+		t.Fatalf("modules page: %v", err)
 	}
-	optionText, err := chromedp.Run(ctx, chromedp.TextContent(chromedp.CSS(`#module option[value="1008"]`)))
+	name, err := chromedp.Run(ctx, chromedp.TextContent(chromedp.CSS(`tr[data-module-id="1008"] .module-name`)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,10 +136,15 @@ func TestModuleNameIsShownAsText(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(optionText, "<script>") {
-		t.Errorf("module option text = %q, want the literal markup", optionText)
+	if !strings.Contains(name, "<script>") {
+		t.Errorf("module name text = %q, want the literal markup", name)
 	}
 	if xss {
 		t.Error("markup in a module name or caption ran as script")
+	}
+	// The dashboard offers what the master has, not this one.
+	offered, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`fetch('/api/v1/modules?runnable=1').then(r => r.json()).then(l => l.some(m => m.id === 1008))`, chromedp.EvalAwaitPromise))
+	if err != nil || offered {
+		t.Fatalf("the dashboard offers a module the master lacks (%v)", err)
 	}
 }

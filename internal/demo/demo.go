@@ -50,6 +50,7 @@ type Instance struct {
 
 	web     *web.Server
 	master  *master.Master
+	journal *master.Journal
 	client  *relay.Client
 	httpSrv *http.Server
 	cancel  context.CancelFunc
@@ -120,7 +121,12 @@ func Start(ctx context.Context, opts Options) (inst *Instance, err error) {
 		return inst, fmt.Errorf("demo: relay TLS certificate: %w", err)
 	}
 
-	m, err := master.New(master.Config{Forks: 50, DefaultBackend: "local", HostTimeout: 2 * time.Minute, LargeRunHosts: 50},
+	journal, err := master.OpenJournal(filepath.Join(opts.DataDir, "journal.db"), master.JournalConfig{}, log.With().Str("tier", "master").Logger())
+	if err != nil {
+		return inst, fmt.Errorf("demo: %w", err)
+	}
+	inst.journal = journal
+	m, err := master.New(master.Config{Forks: 50, DefaultBackend: "local", HostTimeout: 2 * time.Minute, Journal: journal, LargeRunHosts: 50},
 		modulesDir, map[string]backend.Backend{"local": local.New(log)}, log.With().Str("tier", "master").Logger())
 	if err != nil {
 		return inst, fmt.Errorf("demo: master: %w", err)
@@ -214,6 +220,9 @@ func (i *Instance) Close(ctx context.Context) error {
 	}
 	i.cancel()
 	i.wg.Wait()
+	if i.journal != nil {
+		errs = append(errs, i.journal.Close())
+	}
 	if i.Store != nil {
 		errs = append(errs, i.Store.Close())
 	}

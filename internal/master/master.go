@@ -44,6 +44,12 @@ type Config struct {
 	// LargeRunHosts: a task on more hosts is refused unless its typed
 	// confirmation (task.Task.ConfirmedHosts) matches; 0: no limit.
 	LargeRunHosts int
+	// Journal keeps accepted run ids and runs' events on disk; Start,
+	// Follow and Ack need it (the relay uses them). Run does not.
+	Journal *Journal
+	// Observe, when set, sees every event of every run as it is emitted
+	// (for metrics); it must not block.
+	Observe func(task.Event)
 }
 
 // Master dispatches tasks. It is safe for concurrent use.
@@ -51,11 +57,12 @@ type Master struct {
 	cfg      Config
 	dir      string
 	backends map[string]backend.Backend
+	journal  *Journal
 	log      zerolog.Logger
 
-	modules  atomic.Pointer[map[int]*module.Spec] // swapped whole by Reload
-	reloadMu sync.Mutex                           // one Reload at a time
-	global   chan struct{}                        // master-wide forks bound
+	modules  atomic.Pointer[moduleSet] // swapped whole by Reload
+	reloadMu sync.Mutex                // one Reload at a time
+	global   chan struct{}             // master-wide forks bound
 
 	mu      sync.Mutex
 	runs    map[string]context.CancelCauseFunc
@@ -85,17 +92,18 @@ func New(cfg Config, modulesDir string, backends map[string]backend.Backend, log
 		cfg:      cfg,
 		dir:      modulesDir,
 		backends: backends,
+		journal:  cfg.Journal,
 		log:      log.With().Str("component", "master").Logger(),
 		global:   make(chan struct{}, cfg.Forks),
 		runs:     make(map[string]context.CancelCauseFunc),
 	}
-	specs, err := module.LoadDir(modulesDir)
+	set, err := loadModules(modulesDir)
 	if err != nil {
 		return nil, fmt.Errorf("master: loading modules from %s: %w", modulesDir, err)
 	}
-	m.warnBackends(specs)
-	m.modules.Store(&specs)
-	m.log.Info().Str("dir", modulesDir).Int("modules", len(specs)).Int("forks", cfg.Forks).
+	m.warnBackends(set.specs)
+	m.modules.Store(set)
+	m.log.Info().Str("dir", modulesDir).Int("modules", len(set.specs)).Int("forks", cfg.Forks).
 		Str("default_backend", cfg.DefaultBackend).Msg("modules loaded")
 	return m, nil
 }
@@ -127,14 +135,14 @@ func (m *Master) warnBackends(specs map[int]*module.Spec) {
 func (m *Master) Reload() error {
 	m.reloadMu.Lock()
 	defer m.reloadMu.Unlock()
-	specs, err := module.LoadDir(m.dir)
+	set, err := loadModules(m.dir)
 	if err != nil {
 		m.log.Error().Err(err).Str("dir", m.dir).Msg("module reload refused; keeping the loaded modules")
 		return fmt.Errorf("master: reload: %w", err)
 	}
-	m.warnBackends(specs)
-	m.modules.Store(&specs)
-	m.log.Info().Str("dir", m.dir).Int("modules", len(specs)).Msg("modules reloaded")
+	m.warnBackends(set.specs)
+	m.modules.Store(set)
+	m.log.Info().Str("dir", m.dir).Int("modules", len(set.specs)).Msg("modules reloaded")
 	return nil
 }
 
@@ -158,7 +166,7 @@ func (m *Master) ReloadOnSignal(ctx context.Context, sig <-chan os.Signal) {
 
 // Modules returns the loaded modules ordered by id.
 func (m *Master) Modules() []*module.Spec {
-	specs := *m.modules.Load()
+	specs := m.modules.Load().specs
 	out := make([]*module.Spec, 0, len(specs))
 	for _, s := range specs {
 		out = append(out, s)
@@ -169,11 +177,11 @@ func (m *Master) Modules() []*module.Spec {
 
 // ModuleCount is how many modules are loaded (reported by the relay's
 // Health call).
-func (m *Master) ModuleCount() int { return len(*m.modules.Load()) }
+func (m *Master) ModuleCount() int { return len(m.modules.Load().specs) }
 
 // Module returns the loaded module with the given id.
 func (m *Master) Module(id int) (*module.Spec, bool) {
-	s, ok := (*m.modules.Load())[id]
+	s, ok := m.modules.Load().specs[id]
 	return s, ok
 }
 

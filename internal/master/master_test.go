@@ -144,6 +144,7 @@ type collector struct {
 	results []task.HostResult
 	seqs    []uint64 // of every event, in emit order
 	done    int      // done events seen
+	outputs int      // output events seen
 	ch      chan task.HostResult
 }
 
@@ -156,8 +157,13 @@ func (c *collector) emit(ev task.Event) {
 	defer c.inEmit.Store(false)
 	c.mu.Lock()
 	c.seqs = append(c.seqs, ev.Seq)
-	if ev.Type == task.EventDone {
+	switch ev.Type {
+	case task.EventDone:
 		c.done++
+		c.mu.Unlock()
+		return
+	case task.EventOutput:
+		c.outputs++
 		c.mu.Unlock()
 		return
 	}
@@ -178,8 +184,27 @@ func (c *collector) checkSeqs(t *testing.T) {
 			t.Fatalf("event %d has seq %d; want gap-free numbering from 1: %v", i, s, c.seqs)
 		}
 	}
-	if c.done != 1 || len(c.seqs) != len(c.results)+1 {
+	if c.done != 1 || len(c.seqs) != len(c.results)+c.outputs+1 {
 		t.Fatalf("%d done events for %d results and %d events", c.done, len(c.results), len(c.seqs))
+	}
+}
+
+// TestCatalogSaysRisky: the catalog carries a module file's risky mark,
+// so the web tier can ask for a stronger confirmation.
+func TestCatalogSaysRisky(t *testing.T) {
+	m := newMaster(t, Config{}, shippedDir, map[string]backend.Backend{"fake": newFake(false, 0)})
+	cat, err := m.Catalog()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var risky []int
+	for _, mi := range cat {
+		if mi.Risky {
+			risky = append(risky, mi.ID)
+		}
+	}
+	if fmt.Sprint(risky) != "[1005 1007]" {
+		t.Fatalf("risky modules in the catalog: %v", risky)
 	}
 }
 
@@ -250,17 +275,17 @@ func TestRefusedTasksRunNothing(t *testing.T) {
 		errHas string
 	}{
 		{"unknown module", newTask("a", 1099, h, nil), task.ErrUnknownModule, "module 1099 is not installed on this master"},
-		{"choice outside options", newTask("b", 1007, h, map[string]string{"sys_param_1": "sshd"}), module.ErrInvalidParams, `"sshd" is not one of the options`},
-		{"choice injection", newTask("c", 1006, h, map[string]string{"sys_param_1": "nginx; rm -rf /"}), module.ErrInvalidParams, "is not one of the options"},
-		{"number out of range", newTask("d", 1001, h, map[string]string{"sys_param_1": "1000"}), module.ErrInvalidParams, "1000 is outside [1, 999]"},
-		{"number not an integer", newTask("e", 1001, h, map[string]string{"sys_param_1": "50; rm -rf /"}), module.ErrInvalidParams, "is not a base-10 integer"},
-		{"unknown parameter", newTask("f", 1003, h, map[string]string{"cmd": "id"}), module.ErrInvalidParams, `unknown parameter "cmd"`},
-		{"text semicolon", newTask("g", 2, h, map[string]string{"sys_param_1": "; rm -rf /"}), module.ErrInvalidParams, "does not match the pattern"},
-		{"text command substitution", newTask("h", 2, h, map[string]string{"sys_param_1": "$(id)"}), module.ErrInvalidParams, "does not match the pattern"},
-		{"text backticks", newTask("i", 2, h, map[string]string{"sys_param_1": "`id`"}), module.ErrInvalidParams, "does not match the pattern"},
-		{"text newline", newTask("j", 2, h, map[string]string{"sys_param_1": "a\nid"}), module.ErrInvalidParams, "control character or line break"},
-		{"text at-at", newTask("k", 2, h, map[string]string{"sys_param_1": "a@@b"}), module.ErrInvalidParams, "does not match the pattern"},
-		{"text missing", newTask("l", 2, h, nil), module.ErrInvalidParams, "missing and has no default"},
+		{"choice outside options", newTask("b", 1007, h, map[string]string{"sys_param_1": "sshd"}), task.ErrInvalidParams, `"sshd" is not one of the options`},
+		{"choice injection", newTask("c", 1006, h, map[string]string{"sys_param_1": "nginx; rm -rf /"}), task.ErrInvalidParams, "is not one of the options"},
+		{"number out of range", newTask("d", 1001, h, map[string]string{"sys_param_1": "1000"}), task.ErrInvalidParams, "1000 is more than the maximum 999"},
+		{"number not an integer", newTask("e", 1001, h, map[string]string{"sys_param_1": "50; rm -rf /"}), task.ErrInvalidParams, "is not a base-10 integer"},
+		{"unknown parameter", newTask("f", 1003, h, map[string]string{"cmd": "id"}), task.ErrInvalidParams, `unknown parameter "cmd"`},
+		{"text semicolon", newTask("g", 2, h, map[string]string{"sys_param_1": "; rm -rf /"}), task.ErrInvalidParams, "does not match the pattern"},
+		{"text command substitution", newTask("h", 2, h, map[string]string{"sys_param_1": "$(id)"}), task.ErrInvalidParams, "does not match the pattern"},
+		{"text backticks", newTask("i", 2, h, map[string]string{"sys_param_1": "`id`"}), task.ErrInvalidParams, "does not match the pattern"},
+		{"text newline", newTask("j", 2, h, map[string]string{"sys_param_1": "a\nid"}), task.ErrInvalidParams, "control character or line break"},
+		{"text at-at", newTask("k", 2, h, map[string]string{"sys_param_1": "a@@b"}), task.ErrInvalidParams, "does not match the pattern"},
+		{"text missing", newTask("l", 2, h, nil), task.ErrInvalidParams, "missing and has no default"},
 		{"backend missing", newTask("m", 3, h, nil), task.ErrUnknownBackend, `needs backend "salt"`},
 		{"no hosts", newTask("n", 1, nil, nil), nil, "no hosts"},
 		{"no run id", newTask("", 1, h, nil), nil, "run id"},
@@ -548,6 +573,12 @@ func TestTimeoutsPassedToBackend(t *testing.T) {
 		{ConnectTimeout: 3 * time.Second, Timeout: 42 * time.Second, OutputCap: 1234}, // module without timeout
 		{ConnectTimeout: 3 * time.Second, Timeout: 7 * time.Second, OutputCap: 1234},  // module timeout: 7s
 	}
+	for i := range f.opts {
+		if f.opts[i].OnOutput == nil {
+			t.Fatalf("host %d got no live output hook", i)
+		}
+		f.opts[i].OnOutput = nil // a func compares only with nil
+	}
 	if fmt.Sprint(f.opts) != fmt.Sprint(want) {
 		t.Fatalf("options %+v, want %+v", f.opts, want)
 	}
@@ -798,4 +829,116 @@ func BenchmarkDispatch(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N*len(hs))/b.Elapsed().Seconds(), "hosts/s")
+}
+
+func TestCatalogDescribesLoadedModules(t *testing.T) {
+	dir := writeModules(t, testModules)
+	m, err := New(Config{DefaultBackend: "fake"}, dir, map[string]backend.Backend{"fake": newFake(false, 1)}, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cat, err := m.Catalog()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cat) != 4 || cat[0].ID != 1 || cat[1].ID != 2 || cat[3].ID != 4 {
+		t.Fatalf("catalog ids: %+v", cat)
+	}
+	two := cat[1]
+	if two.Name != "text" || !strings.Contains(string(two.Params), `"name":"sys_param_1"`) || !strings.Contains(string(two.Params), `"max_length":64`) {
+		t.Fatalf("module 2 in the catalog: %+v (params %s)", two, two.Params)
+	}
+	if string(cat[0].Params) != "[]" {
+		t.Fatalf("a module without parameters has schema %s, want []", cat[0].Params)
+	}
+	if want := moduleVersion([]byte(testModules["Mid_2.yaml"])); two.Version != want || len(want) != 64 {
+		t.Fatalf("version %q, want the SHA-256 of the file %q", two.Version, want)
+	}
+
+	// The same content with CRLF line endings has the same version; an
+	// edit picked up by Reload changes it, and only that module's.
+	crlf := strings.ReplaceAll(testModules["Mid_1.yaml"], "\n", "\r\n")
+	if err := os.WriteFile(filepath.Join(dir, "Mid_1.yaml"), []byte(crlf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "Mid_2.yaml"), []byte(strings.Replace(testModules["Mid_2.yaml"], "7s", "8s", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	after, err := m.Catalog()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after[0].Version != cat[0].Version {
+		t.Error("CRLF line endings changed the version")
+	}
+	if after[1].Version == cat[1].Version {
+		t.Error("an edited module kept its version")
+	}
+	if after[2].Version != cat[2].Version || after[3].Version != cat[3].Version {
+		t.Error("unchanged modules changed version")
+	}
+}
+
+// TestLiveOutputPrecedesResult: a host's printed lines reach emit while the
+// command still runs, as output events numbered before its result.
+func TestLiveOutputPrecedesResult(t *testing.T) {
+	state := t.TempDir()
+	gate := filepath.Join(state, "go-on")
+	dir := writeModules(t, map[string]string{"Mid_9.yaml": fmt.Sprintf(`id: 9
+name: two lines
+steps:
+  - run: 'echo first; i=0; while [ ! -e %s ] && [ $i -lt 300 ]; do sleep 0.05; i=$((i+1)); done; echo second >&2'
+`, gate)})
+	m := newMaster(t, Config{DefaultBackend: "local"}, dir, map[string]backend.Backend{"local": local.New(zerolog.Nop())})
+	var (
+		mu     sync.Mutex
+		events []task.Event
+	)
+	firstSeen := make(chan struct{})
+	var once sync.Once
+	done := make(chan error, 1)
+	go func() {
+		done <- m.Run(context.Background(), newTask("live", 9, []task.Host{{IP: "127.0.0.1", Name: "localhost"}}, nil), func(ev task.Event) {
+			mu.Lock()
+			events = append(events, ev)
+			mu.Unlock()
+			if ev.Type == task.EventOutput && strings.Contains(ev.Output.Data, "first") {
+				once.Do(func() { close(firstSeen) })
+			}
+		})
+	}()
+	select {
+	case <-firstSeen: // the command is still waiting for the gate
+	case <-time.After(15 * time.Second):
+		t.Fatal("no live output while the command ran")
+	}
+	if err := os.WriteFile(gate, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	var kinds []string
+	for i, ev := range events {
+		if ev.Seq != uint64(i+1) {
+			t.Fatalf("event %d has seq %d", i, ev.Seq)
+		}
+		k := string(ev.Type)
+		if ev.Output != nil {
+			k += ":" + string(ev.Output.Stream) + ":" + strings.TrimSpace(ev.Output.Data)
+		}
+		kinds = append(kinds, k)
+	}
+	want := "output:stdout:first output:stderr:second result done"
+	if strings.Join(kinds, " ") != want {
+		t.Fatalf("events %q, want %q", strings.Join(kinds, " "), want)
+	}
+	if r := events[2].Result; r.Stdout != "first\n" || r.Stderr != "second\n" {
+		t.Fatalf("result keeps %q / %q", r.Stdout, r.Stderr)
+	}
 }

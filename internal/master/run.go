@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/omserver/omserver-go/internal/backend"
+	"github.com/omserver/omserver-go/internal/module"
 	"github.com/omserver/omserver-go/internal/task"
 )
 
@@ -21,7 +23,8 @@ import (
 // hosts in progress and reports the hosts not yet started as cancelled
 // without running them.
 func (m *Master) Run(ctx context.Context, t task.Task, emit func(task.Event)) error {
-	if err := t.Validate(); err != nil {
+	p, err := m.prepare(t)
+	if err != nil {
 		return err
 	}
 	if err := t.CheckConfirmed(m.cfg.LargeRunHosts); err != nil {
@@ -30,13 +33,89 @@ func (m *Master) Run(ctx context.Context, t task.Task, emit func(task.Event)) er
 	if emit == nil {
 		emit = func(task.Event) {}
 	}
+	runCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	if err := m.register(t.RunID, cancel); err != nil {
+		return err
+	}
+	defer m.unregister(t.RunID)
+	m.execute(runCtx, p, emit)
+	return nil
+}
+
+// Start accepts t and runs it in the background, independently of the
+// caller: the run goes on when the web tier that sent it goes away, and
+// its events go to the journal, where Follow reads them. Everything that
+// can refuse the task (as for Run) is checked before anything runs, and a
+// run id is accepted once, also across restarts (task.ErrDuplicateRun).
+// Cancel and Shutdown stop it.
+func (m *Master) Start(t task.Task) error {
+	if m.journal == nil {
+		return fmt.Errorf("%w: this master has no journal", task.ErrJournal)
+	}
+	p, err := m.prepare(t)
+	if err != nil {
+		return err
+	}
+	runCtx, cancel := context.WithCancelCause(context.Background())
+	if err := m.register(t.RunID, cancel); err != nil {
+		cancel(nil)
+		return err
+	}
+	// Persisted before any host runs: from here a second dispatch of this
+	// id, even after a restart of this master, runs nothing.
+	if err := m.journal.Accept(t); err != nil {
+		m.unregister(t.RunID)
+		cancel(nil)
+		return err
+	}
+	go func() {
+		defer m.unregister(t.RunID)
+		defer cancel(nil)
+		m.execute(runCtx, p, func(ev task.Event) { m.journal.Append(t.RunID, ev) })
+	}()
+	return nil
+}
+
+// Follow calls send with the events of a run started with Start, after
+// seq after, as they are journaled; see Journal.Follow for its errors.
+func (m *Master) Follow(ctx context.Context, runID string, after uint64, send func(task.Event) error) error {
+	if m.journal == nil {
+		return fmt.Errorf("%w: this master has no journal", task.ErrRunNotFound)
+	}
+	return m.journal.Follow(ctx, runID, after, send)
+}
+
+// Ack records that the web tier stored a run's events up to seq.
+func (m *Master) Ack(runID string, seq uint64) error {
+	if m.journal == nil {
+		return fmt.Errorf("%w: this master has no journal", task.ErrRunNotFound)
+	}
+	return m.journal.Ack(runID, seq)
+}
+
+// plan is a task checked and expanded, ready to run.
+type plan struct {
+	t       task.Task
+	spec    *module.Spec
+	steps   []backend.Step
+	be      backend.Backend
+	backend string
+}
+
+// prepare checks everything that can refuse t before any host runs: its
+// shape, the module, its parameters and the backend.
+func (m *Master) prepare(t task.Task) (*plan, error) {
+	if err := t.Validate(); err != nil {
+		return nil, err
+	}
 	spec, ok := m.Module(t.ModuleID)
 	if !ok {
-		return fmt.Errorf("%w: module %d is not installed on this master", task.ErrUnknownModule, t.ModuleID)
+		return nil, fmt.Errorf("%w: module %d is not installed on this master", task.ErrUnknownModule, t.ModuleID)
 	}
 	steps, err := spec.Expand(t.Params)
 	if err != nil {
-		return fmt.Errorf("module %d: %w", spec.ID, err)
+		return nil, fmt.Errorf("module %d: %w", spec.ID, err)
 	}
 	name := spec.Backend
 	if name == "" {
@@ -44,49 +123,75 @@ func (m *Master) Run(ctx context.Context, t task.Task, emit func(task.Event)) er
 	}
 	be, ok := m.backends[name]
 	if !ok {
-		return fmt.Errorf("%w: module %d needs backend %q, which this master does not have (configured: %v)", task.ErrUnknownBackend, spec.ID, name, backendNames(m.backends))
+		return nil, fmt.Errorf("%w: module %d needs backend %q, which this master does not have (configured: %v)", task.ErrUnknownBackend, spec.ID, name, backendNames(m.backends))
 	}
+	return &plan{t: t, spec: spec, steps: steps, be: be, backend: name}, nil
+}
 
-	runCtx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	if err := m.register(t.RunID, cancel); err != nil {
-		return err
+// execute runs a prepared task to its end: one result event per host as
+// soon as that host is done, then one done event saying how the run ended.
+func (m *Master) execute(runCtx context.Context, p *plan, emit func(task.Event)) {
+	t, spec := p.t, p.spec
+	if m.cfg.Observe != nil {
+		inner := emit
+		emit = func(ev task.Event) {
+			m.cfg.Observe(ev)
+			inner(ev)
+		}
 	}
-	defer m.unregister(t.RunID)
-
 	timeout := spec.Timeout
 	if timeout == 0 {
 		timeout = m.cfg.HostTimeout
 	}
 	opts := backend.Options{ConnectTimeout: m.cfg.ConnectTimeout, Timeout: timeout, OutputCap: m.cfg.OutputCap}
 	log := m.log.With().Str("run_id", t.RunID).Int("module", spec.ID).Str("user", t.User).Logger()
-	log.Info().Str("module_name", spec.Name).Str("backend", name).Int("hosts", len(t.Hosts)).
+	log.Info().Str("module_name", spec.Name).Str("backend", p.backend).Int("hosts", len(t.Hosts)).
 		Interface("params", t.Params).Dur("host_timeout", timeout).Msg("run started")
 	start := time.Now()
 
 	results := make(chan task.HostResult, len(t.Hosts))
-	go m.dispatch(runCtx, be, t.Hosts, steps, opts, results)
+	out := newOutputQueue(t.RunID)
+	go m.dispatch(runCtx, p.be, t.Hosts, p.steps, opts, out, results)
 
 	counts := make(map[task.Status]int)
 	var seq uint64
-	for range t.Hosts {
-		r := <-results
-		r.RunID = t.RunID
-		counts[r.Status]++
+	send := func(ev task.Event) {
 		seq++
-		emit(task.Event{Seq: seq, RunID: t.RunID, Type: task.EventResult, Result: &r})
+		ev.Seq = seq
+		emit(ev)
 	}
-	seq++
-	emit(task.Event{Seq: seq, RunID: t.RunID, Type: task.EventDone})
+	for left := len(t.Hosts); left > 0; {
+		select {
+		case ev := <-out.c:
+			send(ev)
+		case r := <-results:
+			// Every chunk of this host was queued before its result:
+			// pass them on first, so a host's output precedes its end.
+			out.drain(send)
+			r.RunID = t.RunID
+			counts[r.Status]++
+			send(task.Event{RunID: t.RunID, Type: task.EventResult, Result: &r})
+			left--
+		}
+	}
+	out.drain(send)
+	end := task.RunEnd{Status: task.RunDone}
+	cause := context.Cause(runCtx)
+	if runCtx.Err() != nil && cause != nil {
+		end = task.RunEnd{Status: task.RunCancelled, Error: cause.Error()}
+	}
+	send(task.Event{RunID: t.RunID, Type: task.EventDone, End: &end})
+	if n := out.dropped.Load(); n > 0 {
+		log.Warn().Int64("chunks", n).Msg("live output chunks dropped: the reader fell behind (results keep the output)")
+	}
 	ev := log.Info().Dur("elapsed", time.Since(start)).Int("hosts", len(t.Hosts))
 	for st, n := range counts {
 		ev = ev.Int(string(st), n)
 	}
-	if cause := context.Cause(runCtx); cause != nil && runCtx.Err() != nil {
-		ev = ev.AnErr("cancel_cause", cause)
+	if end.Status == task.RunCancelled {
+		ev = ev.Str("cancel_cause", end.Error)
 	}
 	ev.Msg("run finished")
-	return nil
 }
 
 // register records a starting run so Cancel and Shutdown can find it.
@@ -114,7 +219,7 @@ func (m *Master) unregister(runID string) {
 // dispatch starts one goroutine per host, at most Forks of this run and
 // Forks master-wide at once, and sends exactly one result per host on
 // results (buffered for every host, so senders never block).
-func (m *Master) dispatch(ctx context.Context, be backend.Backend, hosts []task.Host, steps []backend.Step, opts backend.Options, results chan<- task.HostResult) {
+func (m *Master) dispatch(ctx context.Context, be backend.Backend, hosts []task.Host, steps []backend.Step, opts backend.Options, out *outputQueue, results chan<- task.HostResult) {
 	perRun := make(chan struct{}, m.cfg.Forks)
 	for i, h := range hosts {
 		if !acquire(ctx, perRun) {
@@ -136,7 +241,9 @@ func (m *Master) dispatch(ctx context.Context, be backend.Backend, hosts []task.
 		}
 		go func() {
 			defer func() { <-m.global; <-perRun }()
-			results <- m.runHost(ctx, be, h, steps, opts)
+			hostOpts := opts
+			hostOpts.OnOutput = out.hook(h)
+			results <- m.runHost(ctx, be, h, steps, hostOpts)
 		}()
 	}
 }
@@ -209,4 +316,45 @@ func safeRun(ctx context.Context, be backend.Backend, h task.Host, steps []backe
 		}
 	}()
 	return be.Run(ctx, h, steps, opts)
+}
+
+// outputBuffer bounds the live output chunks of one run waiting to be
+// emitted; beyond it chunks are dropped (the results keep the output).
+const outputBuffer = 1024
+
+// outputQueue carries live output chunks from the hosts' goroutines to the
+// one goroutine that emits a run's events. Hooks never block: the
+// backend's contract is that OnOutput returns at once.
+type outputQueue struct {
+	runID   string
+	c       chan task.Event
+	dropped atomic.Int64
+}
+
+func newOutputQueue(runID string) *outputQueue {
+	return &outputQueue{runID: runID, c: make(chan task.Event, outputBuffer)}
+}
+
+// hook is the OnOutput of one host.
+func (q *outputQueue) hook(h task.Host) func(task.Stream, []byte) {
+	return func(stream task.Stream, data []byte) {
+		ev := task.Event{RunID: q.runID, Type: task.EventOutput, Output: &task.Output{Host: h, Stream: stream, Data: string(data)}}
+		select {
+		case q.c <- ev:
+		default:
+			q.dropped.Add(1)
+		}
+	}
+}
+
+// drain passes every queued chunk to send without waiting for more.
+func (q *outputQueue) drain(send func(task.Event)) {
+	for {
+		select {
+		case ev := <-q.c:
+			send(ev)
+		default:
+			return
+		}
+	}
 }

@@ -5,13 +5,13 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/omserver/omserver-go/internal/param"
 	"github.com/omserver/omserver-go/internal/task"
 )
 
@@ -93,6 +93,13 @@ func (c *checker) spec(raw *rawSpec) *Spec {
 		seen[p.Name] = true
 		s.Params = append(s.Params, p)
 	}
+	if len(c.errs) == 0 {
+		// The loader's own checks are stricter; this keeps every loaded
+		// module within the schema the other tiers accept.
+		if err := s.Params.Check(); err != nil {
+			c.add("params", "%v", err)
+		}
+	}
 	if len(raw.Steps) == 0 {
 		c.add("steps", "at least one step is required")
 	}
@@ -121,9 +128,10 @@ func (c *checker) text(field, v string, maxRunes int, required bool) {
 	}
 }
 
-func (c *checker) param(field string, rp *rawParam) (Param, bool) {
+func (c *checker) param(field string, rp *rawParam) (param.Param, bool) {
 	n := len(c.errs)
-	p := Param{Name: rp.Name, Label: rp.Label, Type: rp.Type, Min: rp.Min, Max: rp.Max, Pattern: rp.Pattern}
+	typ, known := param.ParseType(rp.Type)
+	p := param.Param{Name: rp.Name, Label: rp.Label, Type: typ, Min: rp.Min, Max: rp.Max, Pattern: rp.Pattern}
 	if !isIdent(rp.Name) {
 		c.add(field+".name", "%q is not a name like sys_param_1 ([A-Za-z_][A-Za-z0-9_]*, at most 64 bytes)", rp.Name)
 	}
@@ -133,8 +141,16 @@ func (c *checker) param(field string, rp *rawParam) (Param, bool) {
 			c.add(field+"."+key, "not allowed for type %s", rp.Type)
 		}
 	}
-	switch rp.Type {
-	case TypeNumber:
+	if typ != param.Text {
+		notFor("multiline", rp.Multiline != nil)
+	}
+	if typ != param.Boolean && typ != param.Fixed {
+		notFor("value", rp.Value != nil)
+	}
+	switch {
+	case !known:
+		c.add(field+".type", "%q is not number, text, choice, boolean or fixed", rp.Type)
+	case typ == param.Number:
 		notFor("pattern", rp.Pattern != "")
 		notFor("max_length", rp.MaxLength != nil)
 		notFor("options", rp.Options != nil)
@@ -147,44 +163,67 @@ func (c *checker) param(field string, rp *rawParam) (Param, bool) {
 		if rp.Min != nil && rp.Max != nil && *rp.Min > *rp.Max {
 			c.add(field+".max", "max %d is less than min %d", *rp.Max, *rp.Min)
 		}
-	case TypeText:
+	case typ == param.Text:
 		notFor("min", rp.Min != nil)
 		notFor("max", rp.Max != nil)
 		notFor("options", rp.Options != nil)
 		switch {
 		case rp.MaxLength == nil:
 			c.add(field+".max_length", "required for text")
-		case *rp.MaxLength < 1 || *rp.MaxLength > task.MaxParamBytes:
-			c.add(field+".max_length", "%d is outside 1..%d", *rp.MaxLength, task.MaxParamBytes)
+		case *rp.MaxLength < 1 || *rp.MaxLength > param.MaxLength:
+			c.add(field+".max_length", "%d is outside 1..%d", *rp.MaxLength, param.MaxLength)
 		default:
 			p.MaxLength = *rp.MaxLength
 		}
-		if _, err := compilePattern(rp.Pattern); err != nil {
+		if _, err := param.CompilePattern(rp.Pattern); err != nil {
 			c.add(field+".pattern", "%v", err)
 		}
-	case TypeChoice:
+		p.Multiline = rp.Multiline != nil && *rp.Multiline
+	case typ == param.Boolean || typ == param.Fixed:
+		notFor("min", rp.Min != nil)
+		notFor("max", rp.Max != nil)
+		notFor("pattern", rp.Pattern != "")
+		notFor("max_length", rp.MaxLength != nil)
+		notFor("options", rp.Options != nil)
+		switch {
+		case rp.Value == nil:
+			c.add(field+".value", "required for %s", rp.Type)
+		case typ == param.Boolean && *rp.Value == "":
+			c.add(field+".value", "empty: a boolean sends its value when checked and \"\" when not, so the value must not be empty")
+		case !utf8.ValidString(*rp.Value) || len(*rp.Value) > param.MaxValueBytes || hasControl(*rp.Value):
+			c.add(field+".value", "must be UTF-8 text of at most %d bytes without control characters or line breaks", param.MaxValueBytes)
+		default:
+			p.Value = *rp.Value
+		}
+		if typ == param.Fixed {
+			notFor("default", rp.Default != nil)
+			p.Default = p.Value
+		}
+	case typ == param.Choice:
 		notFor("min", rp.Min != nil)
 		notFor("max", rp.Max != nil)
 		notFor("pattern", rp.Pattern != "")
 		notFor("max_length", rp.MaxLength != nil)
 		c.options(field, rp, &p)
-	default:
-		c.add(field+".type", "%q is not number, text or choice", rp.Type)
 	}
-	if rp.Default != nil {
-		if *rp.Default == "" {
-			c.add(field+".default", "empty; omit default to make the parameter required")
-		} else if len(c.errs) == n {
-			p.Default = *rp.Default
-			if _, err := p.validate(p.Default); err != nil {
-				c.add(field+".default", "%v", err)
-			}
+	switch {
+	case typ == param.Fixed:
+		// Its value is its default.
+	case rp.Default == nil:
+		// A boolean without default is unchecked; anything else is required.
+		p.Required = typ != param.Boolean
+	case *rp.Default == "":
+		c.add(field+".default", "empty; omit default to make the parameter required (a boolean: unchecked)")
+	case len(c.errs) == n:
+		p.Default = *rp.Default
+		if _, err := p.Normalise(p.Default); err != nil {
+			c.add(field+".default", "%v", err)
 		}
 	}
 	return p, len(c.errs) == n
 }
 
-func (c *checker) options(field string, rp *rawParam, p *Param) {
+func (c *checker) options(field string, rp *rawParam, p *param.Param) {
 	if len(rp.Options) == 0 {
 		c.add(field+".options", "a choice needs at least one option")
 	}
@@ -210,13 +249,13 @@ func (c *checker) options(field string, rp *rawParam, p *Param) {
 				c.add(of+".vars", "%q is not a var name ([A-Za-z_][A-Za-z0-9_]*)", k)
 			}
 			if len(val) > maxVarBytes || !utf8.ValidString(val) || strings.ContainsFunc(val, func(r rune) bool {
-				// Also keeps NUL and SOH, the loader's placeholders, out.
+				// Also keeps NUL, SOH and STX, the loader's placeholders, out.
 				return unicode.IsControl(r) && r != '\n' && r != '\t'
 			}) {
 				c.add(of+".vars."+k, "must be UTF-8 text of at most %d bytes without control characters other than newline and tab", maxVarBytes)
 			}
 		}
-		p.Options = append(p.Options, Option{Value: v, Label: ro.Label, Vars: ro.Vars})
+		p.Options = append(p.Options, param.Option{Value: v, Label: ro.Label, Vars: ro.Vars})
 	}
 }
 
@@ -231,8 +270,8 @@ func (c *checker) step(field string, rs *rawStep, s *Spec, declared map[string]b
 		st.Run = *rs.Run
 		if strings.TrimSpace(st.Run) == "" {
 			c.add(field+".run", "empty command")
-		} else if strings.ContainsAny(st.Run, "\x00\x01") {
-			c.add(field+".run", "contains a NUL or SOH byte")
+		} else if strings.ContainsAny(st.Run, "\x00\x01\x02") {
+			c.add(field+".run", "contains a NUL, SOH or STX byte")
 		} else if segs, ok := c.template(field+".run", st.Run, s, declared, true); ok {
 			c.combinations(field+".run", segs, s, func(cmd string) error {
 				if err := checkPlacement(cmd); err != nil {
@@ -295,7 +334,7 @@ func (c *checker) template(field, t string, s *Spec, declared map[string]bool, p
 			}
 			continue
 		}
-		if p.Type != TypeChoice {
+		if p.Type != param.Choice {
 			c.add(field, "{{%s.%s}}: only a choice parameter has vars; %s is %s", sg.param, sg.vr, sg.param, p.Type)
 			ok = false
 			continue
@@ -314,7 +353,7 @@ func (c *checker) template(field, t string, s *Spec, declared map[string]bool, p
 // choice parameters whose vars it uses (plain references become
 // placeholder) and reports what check says about each.
 func (c *checker) combinations(field string, segs []segment, s *Spec, check func(string) error) {
-	var choices []*Param
+	var choices []*param.Param
 	seen := map[string]bool{}
 	total := 1
 	for _, sg := range segs {
@@ -350,9 +389,12 @@ func (c *checker) combinations(field string, segs []segment, s *Spec, check func
 			case sg.vr != "":
 				b.WriteString(vars[sg.param][sg.vr])
 			default:
-				if p, _ := s.Param(sg.param); p.Type == TypeText {
+				switch p, _ := s.Param(sg.param); {
+				case p.Type == param.Text && p.Multiline:
+					b.WriteRune(multiPlaceholder)
+				case p.Type == param.Text:
 					b.WriteRune(textPlaceholder)
-				} else {
+				default:
 					b.WriteRune(placeholder)
 				}
 			}
@@ -414,20 +456,4 @@ func checkDest(dest string) error {
 
 // hasControl reports control characters and Unicode line/paragraph
 // separators: nothing a single-line value should hold.
-func hasControl(s string) bool {
-	return strings.ContainsFunc(s, func(r rune) bool {
-		return unicode.IsControl(r) || r == '\u2028' || r == '\u2029'
-	})
-}
-
-// compilePattern compiles a text pattern anchored at both ends.
-func compilePattern(p string) (*regexp.Regexp, error) {
-	if p == "" {
-		return nil, nil
-	}
-	re, err := regexp.Compile(`^(?:` + p + `)$`)
-	if err != nil {
-		return nil, fmt.Errorf("not a valid RE2 pattern: %w", err)
-	}
-	return re, nil
-}
+func hasControl(s string) bool { return param.HasControl(s) }

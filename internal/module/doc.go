@@ -11,7 +11,7 @@
 //	params:
 //	  - name: sys_param_1         # [A-Za-z_][A-Za-z0-9_]*, at most 64 bytes
 //	    label: 返回信息行数
-//	    type: number              # number | text | choice
+//	    type: number              # number | text | choice | boolean | fixed
 //	    min: 1                    # number: min and max are required
 //	    max: 999
 //	    default: "50"             # optional; a parameter without default is required
@@ -19,6 +19,17 @@
 //	    type: text
 //	    pattern: '[a-z0-9.-]+'    # Go RE2, anchored at both ends implicitly; optional
 //	    max_length: 64            # required, in characters, 1..4096
+//	  - name: sys_param_4
+//	    type: text
+//	    multiline: true           # line feeds allowed (CR LF arrives as LF)
+//	    max_length: 2000
+//	  - name: sys_param_5
+//	    type: boolean             # a checkbox: value when checked, "" when not
+//	    value: "-f"
+//	    default: "-f"             # optional: checked by default
+//	  - name: sys_param_6
+//	    type: fixed               # a legacy hidden input: only this value
+//	    value: /var/log
 //	  - name: sys_param_3
 //	    type: choice
 //	    options:
@@ -47,7 +58,9 @@
 //     arithmetic, running $(...) inside it) or running ssh, su, xargs or a
 //     shell (sh, bash, ...), which parse their arguments again. The loader
 //     refuses any other placement, because a single-quoted value in those
-//     places is no longer inert. It is not allowed in copy src or dest.
+//     places is no longer inert. A multi-line text value is also refused in
+//     a comment, where its second line would run. It is not allowed in copy
+//     src or dest.
 //   - {{p.var}} inserts the var named var of the option chosen for choice
 //     parameter p, verbatim. Vars are trusted text written by the module
 //     author on the master's disk; a var used by a template must exist on
@@ -64,12 +77,17 @@
 //
 // # Parameter validation
 //
-// ValidateParams refuses an unknown parameter name, a missing parameter
-// without default, a choice that is not one of the options (so, as in the
-// original OMServer, an unknown name runs nothing), a number that is not a
-// base-10 integer within [min, max], and a text value that does not match
-// its pattern, is longer than max_length, is not UTF-8 or contains any
-// control character or line break, whatever the pattern says. Expand
-// validates before it expands, so a module whose parameters fail
-// validation yields no steps.
+// The parameter schema is internal/param's, shared with the legacy forms
+// and the web tier. ValidateParams refuses an unknown parameter name, a
+// missing parameter without default (a boolean without default is
+// unchecked, a fixed one is its value), a choice that is not one of the
+// options (so, as in the original OMServer, an unknown name runs nothing),
+// a number that is not a base-10 integer within [min, max], a boolean
+// that is neither its value nor "", a fixed parameter that is not its
+// value, and a text value that does not match its pattern, is longer than
+// max_length, is not UTF-8 or contains any control character or line break
+// (a multi-line text: any control character but the line feed), whatever
+// the pattern says. Errors wrap task.ErrInvalidParams. Expand validates
+// before it expands, so a module whose parameters fail validation yields
+// no steps.
 package module

@@ -7,9 +7,12 @@ import (
 	"testing"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/omserver/omserver-go/internal/backend"
+	"github.com/omserver/omserver-go/internal/task"
 )
 
-// unquoteWord reverses ShellQuote the way a POSIX shell reads one word made
+// unquoteWord reverses backend.ShellQuote the way a POSIX shell reads one word made
 // only of '...' strings and \' escapes; ok is false when anything would be
 // read unquoted.
 func unquoteWord(w string) (string, bool) {
@@ -49,8 +52,8 @@ func FuzzValidateParams(f *testing.F) {
 		in := map[string]string{"num": num, "host": host, "free": free, "svc": svc}
 		vals, err := s.ValidateParams(in)
 		if err != nil {
-			if !errors.Is(err, ErrInvalidParams) {
-				t.Fatalf("error does not wrap ErrInvalidParams: %v", err)
+			if !errors.Is(err, task.ErrInvalidParams) {
+				t.Fatalf("error does not wrap task.ErrInvalidParams: %v", err)
 			}
 			if steps, err2 := s.Expand(in); steps != nil || err2 == nil {
 				t.Fatalf("Expand gave steps for refused params")
@@ -69,12 +72,12 @@ func FuzzValidateParams(f *testing.F) {
 		}
 		cmd := steps[0].Command
 		unit := map[string]string{"nginx": "nginx", "mysql": "mariadb"}[vals["svc"]]
-		want := "echo " + ShellQuote(vals["num"]) + " " + ShellQuote(vals["host"]) + " " + ShellQuote(vals["free"]) + " " + unit
+		want := "echo " + backend.ShellQuote(vals["num"]) + " " + backend.ShellQuote(vals["host"]) + " " + backend.ShellQuote(vals["free"]) + " " + unit
 		if cmd != want {
 			t.Fatalf("expanded %q, want %q", cmd, want)
 		}
 		for _, k := range []string{"num", "host", "free"} {
-			got, ok := unquoteWord(ShellQuote(vals[k]))
+			got, ok := unquoteWord(backend.ShellQuote(vals[k]))
 			if !ok || got != vals[k] {
 				t.Fatalf("quoted %s does not read back: %q -> %q", k, vals[k], got)
 			}
@@ -88,6 +91,7 @@ func FuzzParse(f *testing.F) {
 		"id: 1700\nname: x\nparams: [{name: n, type: number, min: 1, max: 9, default: 5}]\nsteps: [{run: 'echo {{n}}'}]\n",
 		"id: 1700\nname: x\nparams: [{name: c, type: choice, options: [{value: a, vars: {u: b}}]}]\nsteps: [{run: 'echo {{c.u}} \"{{c}}\"'}]\n",
 		"id: 1700\nname: x\nsteps: [{copy: {src: ../x, dest: /x}}]\n",
+		"id: 1700\nname: x\nparams: [{name: m, type: text, multiline: true, max_length: 9}, {name: b, type: boolean, value: -l}, {name: f, type: fixed, value: v}]\nsteps: [{run: 'ls {{b}} {{f}} # {{m}}'}]\n",
 		"{{{{",
 		"id: [1700]\n",
 	} {
@@ -109,10 +113,60 @@ func FuzzParse(f *testing.F) {
 		if s.ID != 1700 {
 			t.Fatalf("accepted id %d for Mid_1700.yaml", s.ID)
 		}
+		if err := s.Params.Check(); err != nil {
+			t.Fatalf("accepted a schema the other tiers refuse: %v", err)
+		}
 		steps, err := s.Expand(nil)
-		if err != nil && !errors.Is(err, ErrInvalidParams) {
+		if err != nil && !errors.Is(err, task.ErrInvalidParams) {
 			t.Fatalf("Expand of an accepted spec: %v", err)
 		}
 		_ = steps
+	})
+}
+
+// FuzzValidateKinds: a multi-line text, boolean or fixed value is either
+// refused or expanded as exactly one single-quoted word that reads back as
+// the validated value, which holds no control character but line feeds.
+func FuzzValidateKinds(f *testing.F) {
+	s := kindsSpec(f)
+	for _, seed := range [][3]string{
+		{"a\nb", "", "/var/log"},
+		{"a\r\nb\r\n", "-l", "/var/log"},
+		{"it's\n$(id)\n# x", "-l", "/etc"},
+		{"a\tb", "-lR", ""},
+		{"\x00", "on", "/var/log\n"},
+	} {
+		f.Add(seed[0], seed[1], seed[2])
+	}
+	f.Fuzz(func(t *testing.T, body, long, dir string) {
+		in := map[string]string{"body": body, "long": long, "dir": dir}
+		vals, err := s.ValidateParams(in)
+		if err != nil {
+			if !errors.Is(err, task.ErrInvalidParams) {
+				t.Fatalf("error does not wrap task.ErrInvalidParams: %v", err)
+			}
+			return
+		}
+		if long != "" && long != "-l" || dir != "/var/log" {
+			t.Fatalf("accepted long=%q dir=%q", long, dir)
+		}
+		v := vals["body"]
+		if strings.ContainsFunc(v, func(r rune) bool { return r != '\n' && unicode.IsControl(r) }) || !utf8.ValidString(v) {
+			t.Fatalf("accepted body %q", v)
+		}
+		if v != strings.ReplaceAll(body, "\r\n", "\n") {
+			t.Fatalf("body %q normalised to %q", body, v)
+		}
+		steps, err := s.Expand(in)
+		if err != nil || len(steps) != 1 {
+			t.Fatalf("Expand after ValidateParams accepted: %v", err)
+		}
+		want := "printf '%s|' " + backend.ShellQuote(v) + " " + backend.ShellQuote(long) + " " + backend.ShellQuote("-a") + " " + backend.ShellQuote(dir)
+		if steps[0].Command != want {
+			t.Fatalf("expanded %q, want %q", steps[0].Command, want)
+		}
+		if got, ok := unquoteWord(backend.ShellQuote(v)); !ok || got != v {
+			t.Fatalf("quoted body does not read back: %q -> %q", v, got)
+		}
 	})
 }

@@ -8,6 +8,9 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/omserver/omserver-go/internal/param"
+	"github.com/omserver/omserver-go/internal/task"
 )
 
 const shippedDir = "../../modules"
@@ -53,7 +56,7 @@ func TestShippedModulesLoad(t *testing.T) {
 	}
 	for id, want := range wantOptions {
 		p, ok := specs[id].Param("sys_param_1")
-		if !ok || p.Type != TypeChoice {
+		if !ok || p.Type != param.Choice {
 			t.Fatalf("module %d: sys_param_1 is not a choice", id)
 		}
 		var got []string
@@ -66,7 +69,7 @@ func TestShippedModulesLoad(t *testing.T) {
 	}
 	for _, id := range []int{1001, 1002} {
 		p, _ := specs[id].Param("sys_param_1")
-		if p.Type != TypeNumber || *p.Min != 1 || *p.Max != 999 || p.Default != "50" {
+		if p.Type != param.Number || *p.Min != 1 || *p.Max != 999 || p.Default != "50" {
 			t.Errorf("module %d sys_param_1 = %+v, want number 1..999 default 50", id, p)
 		}
 	}
@@ -81,7 +84,7 @@ func TestShippedModulesExpandToValidShell(t *testing.T) {
 	}
 	for _, s := range specs {
 		sets := []map[string]string{{}}
-		if p, ok := s.Param("sys_param_1"); ok && p.Type == TypeChoice {
+		if p, ok := s.Param("sys_param_1"); ok && p.Type == param.Choice {
 			sets = nil
 			for _, o := range p.Options {
 				sets = append(sets, map[string]string{"sys_param_1": o.Value})
@@ -147,7 +150,7 @@ func TestExpand(t *testing.T) {
 	}
 	// An unknown name runs nothing, as in the original.
 	steps, err = specs[1007].Expand(map[string]string{"sys_param_1": "sshd"})
-	if !errors.Is(err, ErrInvalidParams) || steps != nil {
+	if !errors.Is(err, task.ErrInvalidParams) || steps != nil {
 		t.Fatalf("1007 unknown service: steps %v, err %v", steps, err)
 	}
 }
@@ -194,11 +197,11 @@ func TestLoadErrors(t *testing.T) {
 		{"unclosed reference", "", goodHead + "steps: [{run: 'echo {{a'}]\n", []string{`steps[0].run: unclosed "{{"`}},
 		{"number without range", "", goodHead + "params: [{name: n, type: number}]\nsteps: [{run: 'echo {{n}}'}]\n", []string{"params[0].min: required", "params[0].max: required"}},
 		{"min above max", "", goodHead + "params: [{name: n, type: number, min: 5, max: 1}]\nsteps: [{run: 'echo {{n}}'}]\n", []string{"params[0].max: max 1 is less than min 5"}},
-		{"default out of range", "", goodHead + "params: [{name: n, type: number, min: 1, max: 9, default: 10}]\nsteps: [{run: 'echo {{n}}'}]\n", []string{"params[0].default: parameter \"n\": 10 is outside [1, 9]"}},
+		{"default out of range", "", goodHead + "params: [{name: n, type: number, min: 1, max: 9, default: 10}]\nsteps: [{run: 'echo {{n}}'}]\n", []string{"params[0].default: parameter \"n\": 10 is more than the maximum 9"}},
 		{"text without max_length", "", goodHead + "params: [{name: s, type: text}]\nsteps: [{run: 'echo {{s}}'}]\n", []string{"params[0].max_length: required for text"}},
 		{"bad pattern", "", goodHead + "params: [{name: s, type: text, max_length: 9, pattern: '(a'}]\nsteps: [{run: 'echo {{s}}'}]\n", []string{"params[0].pattern: not a valid RE2 pattern"}},
 		{"options on text", "", goodHead + "params: [{name: s, type: text, max_length: 9, options: [{value: a}]}]\nsteps: [{run: 'echo {{s}}'}]\n", []string{"params[0].options: not allowed for type text"}},
-		{"unknown type", "", goodHead + "params: [{name: s, type: file}]\nsteps: [{run: 'echo {{s}}'}]\n", []string{"params[0].type: \"file\" is not number, text or choice"}},
+		{"unknown type", "", goodHead + "params: [{name: s, type: file}]\nsteps: [{run: 'echo {{s}}'}]\n", []string{"params[0].type: \"file\" is not number, text, choice, boolean or fixed"}},
 		{"bad param name", "", goodHead + "params: [{name: 'a-b', type: number, min: 1, max: 2}]\nsteps: [{run: uptime}]\n", []string{"params[0].name: \"a-b\" is not a name"}},
 		{"duplicate param", "", goodHead + "params: [{name: a, type: number, min: 1, max: 2}, {name: a, type: number, min: 1, max: 2}]\nsteps: [{run: 'echo {{a}}'}]\n", []string{"params[1].name: parameter \"a\" declared twice"}},
 		{"choice without options", "", goodHead + "params: [{name: c, type: choice}]\nsteps: [{run: 'echo {{c}}'}]\n", []string{"params[0].options: a choice needs at least one option"}},
@@ -215,6 +218,22 @@ func TestLoadErrors(t *testing.T) {
 		{"text in [[ ]]", "", goodHead + "params: [{name: s, type: text, max_length: 9}]\nsteps: [{run: '[[ {{s}} -eq 1 ]] && echo one'}]\n", []string{"steps[0].run: a text {{param}} must not be used in a command with [[ ]]"}},
 		{"text to ssh", "", goodHead + "params: [{name: s, type: text, max_length: 9}]\nsteps: [{run: 'ssh web2 cat {{s}}'}]\n", []string{`steps[0].run: a text {{param}} must not be used in a command that runs "ssh"`}},
 		{"unterminated quote", "", goodHead + "steps: [{run: 'echo \"abc'}]\n", []string{"unterminated quote"}},
+		{"multiline on a number", "", goodHead + "params: [{name: n, type: number, min: 1, max: 2, multiline: true}]\nsteps: [{run: 'echo {{n}}'}]\n", []string{"params[0].multiline: not allowed for type number"}},
+		{"value on text", "", goodHead + "params: [{name: s, type: text, max_length: 9, value: x}]\nsteps: [{run: 'echo {{s}}'}]\n", []string{"params[0].value: not allowed for type text"}},
+		{"boolean without value", "", goodHead + "params: [{name: b, type: boolean}]\nsteps: [{run: 'ls {{b}}'}]\n", []string{"params[0].value: required for boolean"}},
+		{"boolean with empty value", "", goodHead + "params: [{name: b, type: boolean, value: ''}]\nsteps: [{run: 'ls {{b}}'}]\n", []string{"params[0].value: empty: a boolean sends its value when checked"}},
+		{"boolean value with a line break", "", goodHead + "params: [{name: b, type: boolean, value: \"-l\\nrm\"}]\nsteps: [{run: 'ls {{b}}'}]\n", []string{"params[0].value: must be UTF-8 text", "without control characters or line breaks"}},
+		{"boolean default not its value", "", goodHead + "params: [{name: b, type: boolean, value: -l, default: -a}]\nsteps: [{run: 'ls {{b}}'}]\n", []string{`params[0].default: parameter "b": "-a" is neither "-l" (checked) nor "" (not checked)`}},
+		{"boolean with options", "", goodHead + "params: [{name: b, type: boolean, value: -l, options: [{value: a}]}]\nsteps: [{run: 'ls {{b}}'}]\n", []string{"params[0].options: not allowed for type boolean"}},
+		{"fixed without value", "", goodHead + "params: [{name: f, type: fixed}]\nsteps: [{run: 'ls {{f}}'}]\n", []string{"params[0].value: required for fixed"}},
+		{"fixed with a default", "", goodHead + "params: [{name: f, type: fixed, value: a, default: a}]\nsteps: [{run: 'ls {{f}}'}]\n", []string{"params[0].default: not allowed for type fixed"}},
+		{"fixed with max_length", "", goodHead + "params: [{name: f, type: fixed, value: a, max_length: 3}]\nsteps: [{run: 'ls {{f}}'}]\n", []string{"params[0].max_length: not allowed for type fixed"}},
+		{"multi-line default with a tab", "", goodHead + "params: [{name: m, type: text, multiline: true, max_length: 99, default: \"a\\tb\"}]\nsteps: [{run: 'printf %s {{m}}'}]\n", []string{`params[0].default: parameter "m": contains a control character other than a line feed`}},
+		{"multi-line text in a comment", "", goodHead + "params: [{name: m, type: text, multiline: true, max_length: 99}]\nsteps: [{run: \"echo start # {{m}}\"}]\n", []string{"steps[0].run: a multi-line {{param}} must not be used in a comment"}},
+		{"multi-line text to sh -c", "", goodHead + "params: [{name: m, type: text, multiline: true, max_length: 99}]\nsteps: [{run: 'sh -c {{m}}'}]\n", []string{`a text {{param}} must not be used in a command that runs "sh"`}},
+		{"multi-line text in a heredoc", "", goodHead + "params: [{name: m, type: text, multiline: true, max_length: 99}]\nsteps: [{run: \"cat <<E\\n{{m}}\\nE\\n\"}]\n", []string{"after a here-document"}},
+		{"fixed in double quotes", "", goodHead + "params: [{name: f, type: fixed, value: a}]\nsteps: [{run: 'echo \"{{f}}\"'}]\n", []string{"must not be inside quotes"}},
+		{"run with STX", "", goodHead + "steps: [{run: \"echo \\x02\"}]\n", []string{"contains a NUL, SOH or STX byte"}},
 		{"missing copy file", "", goodHead + "steps: [{copy: {src: files/nothere.conf, dest: /etc/x.conf}}]\n", []string{"steps[0].copy.src: \"files/nothere.conf\"", "no such file"}},
 		{"copy src absolute", "", goodHead + "steps: [{copy: {src: /etc/passwd, dest: /tmp/x}}]\n", []string{"steps[0].copy.src: \"/etc/passwd\" must be a relative path inside the modules directory"}},
 		{"copy src dotdot", "", goodHead + "steps: [{copy: {src: ../secret, dest: /tmp/x}}]\n", []string{"steps[0].copy.src: \"../secret\" must be a relative path"}},

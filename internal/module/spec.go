@@ -12,20 +12,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/omserver/omserver-go/internal/task"
-
 	"gopkg.in/yaml.v3"
-)
 
-// ErrInvalidParams is wrapped by every parameter validation error, so a
-// caller can tell a refused request from an internal failure.
-var ErrInvalidParams = task.ErrInvalidParams
-
-// Parameter types.
-const (
-	TypeNumber = "number"
-	TypeText   = "text"
-	TypeChoice = "choice"
+	"github.com/omserver/omserver-go/internal/param"
 )
 
 // Spec is one loaded and checked module.
@@ -37,30 +26,10 @@ type Spec struct {
 	Timeout time.Duration `json:"timeout_ns,omitempty"`
 	// Risky: the module changes its targets (restarts, copies): the web
 	// tier asks for a typed confirmation before running it.
-	Risky  bool       `json:"risky,omitempty"`
-	Params []Param    `json:"params,omitempty"`
-	Steps  []StepSpec `json:"steps"`
-	File   string     `json:"file"` // absolute path of the YAML file; copy sources are relative to its directory
-}
-
-// Param declares one form parameter.
-type Param struct {
-	Name      string   `json:"name"`
-	Label     string   `json:"label,omitempty"`
-	Type      string   `json:"type"` // TypeNumber, TypeText or TypeChoice
-	Min       *int64   `json:"min,omitempty"`
-	Max       *int64   `json:"max,omitempty"`
-	Pattern   string   `json:"pattern,omitempty"`
-	MaxLength int      `json:"max_length,omitempty"`
-	Default   string   `json:"default,omitempty"` // "" means no default: the parameter is required
-	Options   []Option `json:"options,omitempty"`
-}
-
-// Option is one value of a choice parameter.
-type Option struct {
-	Value string            `json:"value"`
-	Label string            `json:"label,omitempty"`
-	Vars  map[string]string `json:"-"` // module-authored command text; not sent to clients
+	Risky  bool         `json:"risky,omitempty"`
+	Params param.Schema `json:"params,omitempty"`
+	Steps  []StepSpec   `json:"steps"`
+	File   string       `json:"file"` // absolute path of the YAML file; copy sources are relative to its directory
 }
 
 // StepSpec is one unexpanded step: copy a file, run a command, or both
@@ -78,14 +47,7 @@ type CopySpec struct {
 }
 
 // Param returns the declared parameter called name.
-func (s *Spec) Param(name string) (*Param, bool) {
-	for i := range s.Params {
-		if s.Params[i].Name == name {
-			return &s.Params[i], true
-		}
-	}
-	return nil, false
-}
+func (s *Spec) Param(name string) (*param.Param, bool) { return s.Params.Lookup(name) }
 
 // Dir is the modules directory the spec was loaded from.
 func (s *Spec) Dir() string { return filepath.Dir(s.File) }
@@ -124,6 +86,8 @@ type rawParam struct {
 	Max       *int64      `yaml:"max"`
 	Pattern   string      `yaml:"pattern"`
 	MaxLength *int        `yaml:"max_length"`
+	Multiline *bool       `yaml:"multiline"`
+	Value     *string     `yaml:"value"`
 	Default   *string     `yaml:"default"`
 	Options   []rawOption `yaml:"options"`
 }

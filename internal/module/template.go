@@ -4,6 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/omserver/omserver-go/internal/backend"
+	"github.com/omserver/omserver-go/internal/param"
 )
 
 // segment is a piece of a parsed template: literal text, or a reference to
@@ -44,21 +47,9 @@ func parseTemplate(s string) ([]segment, error) {
 	}
 }
 
-// isIdent reports whether s is [A-Za-z_][A-Za-z0-9_]* of at most 64 bytes.
-func isIdent(s string) bool {
-	if s == "" || len(s) > 64 {
-		return false
-	}
-	for i, r := range s {
-		switch {
-		case r == '_', r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z':
-		case r >= '0' && r <= '9' && i > 0:
-		default:
-			return false
-		}
-	}
-	return true
-}
+// isIdent reports whether s is [A-Za-z_][A-Za-z0-9_]* of at most 64 bytes:
+// the same rule as a parameter name.
+func isIdent(s string) bool { return param.ValidName(s) }
 
 // render expands segments. values holds validated parameter values; vars
 // holds, per choice parameter, the vars of the chosen option. Plain
@@ -81,7 +72,7 @@ func render(segs []segment, values map[string]string, vars map[string]map[string
 			if !ok {
 				return "", fmt.Errorf("{{%s}}: no value", sg.param)
 			}
-			b.WriteString(ShellQuote(v))
+			b.WriteString(backend.ShellQuote(v))
 		default:
 			return "", fmt.Errorf("{{%s}}: a parameter value cannot be used here, only an option var", sg.param)
 		}
@@ -89,19 +80,19 @@ func render(segs []segment, values map[string]string, vars map[string]map[string
 	return b.String(), nil
 }
 
-// ShellQuote returns s as one single-quoted POSIX sh word: inside single
-// quotes nothing is special, and a single quote itself is written as '\”.
-func ShellQuote(s string) string {
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-}
-
 // Placeholders stand for quoted parameter values while the loader lexes a
-// command: placeholder for number and choice values, textPlaceholder for
-// free text. NUL and SOH never occur in a checked template or var.
+// command: placeholder for number, choice, boolean and fixed values,
+// textPlaceholder for single-line text, multiPlaceholder for multi-line
+// text. NUL, SOH and STX never occur in a checked template or var.
 const (
-	placeholder     = '\x00'
-	textPlaceholder = '\x01'
+	placeholder      = '\x00'
+	textPlaceholder  = '\x01'
+	multiPlaceholder = '\x02'
 )
+
+func isPlaceholder(r rune) bool {
+	return r == placeholder || r == textPlaceholder || r == multiPlaceholder
+}
 
 // textReparsers are words after which bash or another program parses its
 // arguments again as code or arithmetic: a quoted text value there is not
@@ -128,13 +119,15 @@ var errHeredoc = errors.New("a {{param}} value must not be used after a here-doc
 // backquotes, $(( )), a here-document, or in a command using eval; a text
 // value also not in a command using [[ ]], (( )) or a program that parses
 // its arguments again (textReparsers). It also fails
-// on unterminated quotes. It is deliberately conservative.
+// on unterminated quotes. A multi-line text value is further refused in a
+// comment, where its second line would be read as a command. It is
+// deliberately conservative.
 func checkPlacement(cmd string) error {
-	hasPlaceholder := strings.ContainsRune(cmd, placeholder) || strings.ContainsRune(cmd, textPlaceholder)
+	hasPlaceholder := strings.ContainsFunc(cmd, isPlaceholder)
 	if hasPlaceholder && containsWord(cmd, "eval") {
 		return errors.New("a {{param}} value must not be used in a command containing eval")
 	}
-	if strings.ContainsRune(cmd, textPlaceholder) {
+	if strings.ContainsRune(cmd, textPlaceholder) || strings.ContainsRune(cmd, multiPlaceholder) {
 		if strings.Contains(cmd, "[[") || strings.Contains(cmd, "((") {
 			return errors.New("a text {{param}} must not be used in a command with [[ ]] or (( )): bash evaluates text there as arithmetic, running $(...) inside it")
 		}
@@ -151,10 +144,10 @@ func checkPlacement(cmd string) error {
 	for i := 0; i < len(rs); i++ {
 		r := rs[i]
 		top := stack[len(stack)-1]
-		if r == '\\' && i+1 < len(rs) && (rs[i+1] == placeholder || rs[i+1] == textPlaceholder) {
+		if r == '\\' && i+1 < len(rs) && isPlaceholder(rs[i+1]) {
 			return errors.New("a {{param}} value must not follow a backslash: it would escape the opening quote")
 		}
-		if r == placeholder || r == textPlaceholder {
+		if isPlaceholder(r) {
 			if heredoc {
 				return errHeredoc
 			}
@@ -255,8 +248,11 @@ func checkPlacement(cmd string) error {
 			for i+1 < len(rs) && rs[i+1] != '\n' {
 				i++
 				// After <<, this line may be a here-document body, not a comment.
-				if heredoc && (rs[i] == placeholder || rs[i] == textPlaceholder) {
+				if heredoc && isPlaceholder(rs[i]) {
 					return errHeredoc
+				}
+				if rs[i] == multiPlaceholder {
+					return errors.New("a multi-line {{param}} must not be used in a comment: its second line would run as a command")
 				}
 			}
 		}

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/connectivity"
 	grpccreds "google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
@@ -44,14 +45,23 @@ var (
 	// ErrBadResult: something the master sent could not be opened or made
 	// no sense (wrong SECRET_KEY on one side, or a corrupted stream).
 	ErrBadResult = errors.New("bad message from master")
-	// ErrInterrupted: the connection to the master was lost after it had
-	// accepted the run; some hosts may have run it. The client does not run
-	// it on another master, since that could run it twice. It is
-	// task.ErrInterrupted.
+	// ErrStreamLost: contact with the master was lost after it may have
+	// accepted the run. The run may go on there: follow it with Resume on
+	// that master; it is never sent to another, which could run it twice.
+	ErrStreamLost = apperr.New(apperr.Unavailable, "contact with the master lost during the run")
+	// ErrInterrupted: the master lost the run (it stopped while the run was
+	// in progress); hosts without a result may or may not have run it. It
+	// is task.ErrInterrupted.
 	ErrInterrupted = task.ErrInterrupted
-	// ErrRunNotFound: no master knows the run to cancel. It is
-	// task.ErrRunNotFound.
+	// ErrRunNotFound: the master does not know the run (never accepted,
+	// or forgotten past its journal's age bound); for Cancel, no master
+	// knows it. It is task.ErrRunNotFound.
 	ErrRunNotFound = task.ErrRunNotFound
+	// ErrEventsDropped: the master no longer keeps the events asked for.
+	ErrEventsDropped = task.ErrEventsDropped
+	// ErrDuplicateRun: the master accepted this run id before; nothing ran
+	// now. It is task.ErrDuplicateRun.
+	ErrDuplicateRun = task.ErrDuplicateRun
 )
 
 // Error is a failure reported by or about one master.
@@ -72,8 +82,10 @@ func (e *Error) Error() string {
 		return fmt.Sprintf("master %s rejected the request: %s", e.Addr, e.Msg)
 	case ErrBadResult:
 		return fmt.Sprintf("bad message from master %s: %s", e.Addr, e.Msg)
+	case ErrStreamLost:
+		return fmt.Sprintf("lost contact with master %s during the run (it may go on there; it is followed there, never sent elsewhere): %s", e.Addr, e.Msg)
 	case ErrInterrupted:
-		return fmt.Sprintf("master %s went away during the run (hosts may have run it; not retried elsewhere): %s", e.Addr, e.Msg)
+		return fmt.Sprintf("master %s lost the run (hosts without a result may or may not have run it): %s", e.Addr, e.Msg)
 	default:
 		return fmt.Sprintf("master %s: %s", e.Addr, e.Msg)
 	}
@@ -108,6 +120,9 @@ type ClientConfig struct {
 
 	DialTimeout time.Duration // connecting and logging in to one master; default DefaultDialTimeout
 	CallTimeout time.Duration // Cancel and Health calls; default DefaultCallTimeout
+	// ResumeFor bounds how long Run keeps trying to resume a run whose
+	// master it lost contact with; default DefaultResumeFor.
+	ResumeFor time.Duration
 }
 
 // Client calls one or more masters. Safe for concurrent use.
@@ -167,6 +182,9 @@ func NewClient(cfg ClientConfig, log zerolog.Logger) (*Client, error) {
 	}
 	if cfg.CallTimeout <= 0 {
 		cfg.CallTimeout = DefaultCallTimeout
+	}
+	if cfg.ResumeFor <= 0 {
+		cfg.ResumeFor = DefaultResumeFor
 	}
 	var tc grpccreds.TransportCredentials
 	if cfg.Insecure {
@@ -237,55 +255,302 @@ func (c *Client) Close() error {
 	return errors.Join(errs...)
 }
 
-// Run asks a master to run t and calls onEvent for each output chunk and
-// host result as it arrives (from one goroutine, in the master's order;
-// the done event ends Run and is not passed on). It
-// fills t.IssuedAt and t.Nonce when empty. Masters are tried in order: the
-// next one only when the previous is down, or refused the task as shutting
-// down, before running anything; so a run never executes twice (a master
-// lost after it accepted the run gives ErrInterrupted). Logging in happens
-// lazily and is retried once when the master no longer knows the session.
-func (c *Client) Run(ctx context.Context, t task.Task, onEvent func(task.Event)) error {
+// Dispatch asks one master to run t and streams the run's events to
+// onEvent (from one goroutine, in the master's order, the done event
+// included), returning the address of the master that has the run once
+// the done event was handled.
+//
+// A run id is sent to a second master only when the first provably got
+// nothing: it could not be reached (its connection was not up, or the
+// login failed to reach it) or it refused the task before running anything
+// as unavailable (shutting down, journal not writable). Before sending the
+// task to a master Dispatch calls target with its address (the web tier
+// records it); an error from target stops Dispatch with nothing sent.
+//
+// Errors: ErrMasterDown when no master could be reached (nothing ran);
+// ErrRejected wrapping the master's refusal (nothing ran; a run id the
+// master accepted before is task.ErrDuplicateRun); ErrStreamLost when
+// contact was lost after the task may have reached the master (the run may
+// go on there: Resume it on the returned address, never send it
+// elsewhere); onEvent's own error, returned as is. It fills t.IssuedAt and
+// t.Nonce when empty.
+func (c *Client) Dispatch(ctx context.Context, t task.Task, target func(addr string) error, onEvent func(task.Event) error) (string, error) {
 	if t.IssuedAt.IsZero() {
 		t.IssuedAt = time.Now().UTC()
 	}
 	if t.Nonce == "" {
 		n, err := newNonce()
 		if err != nil {
-			return err
+			return "", err
 		}
 		t.Nonce = n
 	}
 	if err := t.Validate(); err != nil {
-		return err
+		return "", err
 	}
 	plain, err := json.Marshal(t)
 	if err != nil {
-		return fmt.Errorf("relay: encoding task: %w", err)
+		return "", fmt.Errorf("relay: encoding task: %w", err)
 	}
 	var down []error
 	for i, m := range c.masters {
+		err := c.dispatchOn(ctx, m, t, plain, target, onEvent)
+		if err == nil {
+			return m.addr, nil
+		}
+		var e *Error
+		if ctx.Err() != nil || !errors.As(err, &e) || e.Kind != ErrMasterDown {
+			return m.addr, err
+		}
+		down = append(down, err)
+		if i+1 < len(c.masters) {
+			c.log.Warn().Err(err).Str("run_id", t.RunID).Str("next", c.masters[i+1].addr).Msg("master down or stopping; nothing ran there; failing over")
+		}
+	}
+	if len(down) == 1 {
+		return "", down[0]
+	}
+	return "", allDownError(down)
+}
+
+// dispatchOn sends t to one master, logging in again once if the session
+// is gone. An *Error of kind ErrMasterDown means nothing reached it.
+func (c *Client) dispatchOn(ctx context.Context, m *masterConn, t task.Task, plain []byte, target func(string) error, onEvent func(task.Event) error) error {
+	stale := ""
+	for attempt := 0; ; attempt++ {
+		token, err := c.login(ctx, m, stale)
+		if err != nil {
+			return err
+		}
+		// Only send over a connection that is up: a call on a connection
+		// that is not cannot have reached the master, so failing over is
+		// safe; a call that fails after this may have.
+		if err := c.ready(ctx, m); err != nil {
+			return err
+		}
+		if target != nil {
+			if err := target(m.addr); err != nil {
+				return err
+			}
+		}
 		// Each attempt gets a fresh envelope: an AEAD envelope is single use.
 		sealed, err := c.codec.Seal(plain)
 		if err != nil {
 			return fmt.Errorf("relay: sealing task: %w", err)
 		}
-		delivered, err := c.runOn(ctx, m, t, sealed, onEvent)
+		got, err := c.stream(ctx, m, token, t.RunID, 0, func(sctx context.Context) (grpc.ServerStreamingClient[relaypb.Envelope], error) {
+			return m.rpc.Run(sctx, &relaypb.Envelope{Sealed: sealed})
+		}, onEvent)
+		var e *Error
+		if attempt == 0 && !got.header && errors.As(err, &e) && e.Code == codes.Unauthenticated {
+			c.log.Info().Str("master", m.addr).Msg("relay session no longer valid; logging in again")
+			stale = token
+			continue
+		}
+		if err == nil || !errors.As(err, &e) {
+			return err
+		}
+		switch {
+		case got.nothingRan && e.Code == codes.Unavailable:
+			// Refused before running: stopping, or its journal is full.
+			e.Kind = ErrMasterDown
+		case got.nothingRan:
+		case e.Kind == ErrMasterDown:
+			// The task may have reached the master: never elsewhere.
+			e.Kind = ErrStreamLost
+		}
+		return err
+	}
+}
+
+// ready waits until m's connection is up, at most the dial timeout. A
+// connection in transient failure fails at once, as a fail-fast call would.
+func (c *Client) ready(ctx context.Context, m *masterConn) error {
+	wctx, cancel := context.WithTimeout(ctx, c.cfg.DialTimeout)
+	defer cancel()
+	for {
+		st := m.conn.GetState()
+		switch st {
+		case connectivity.Ready:
+			return nil
+		case connectivity.Idle:
+			m.conn.Connect()
+		case connectivity.TransientFailure, connectivity.Shutdown:
+			return &Error{Addr: m.addr, Kind: ErrMasterDown, Msg: "not connected (" + strings.ToLower(st.String()) + ")"}
+		}
+		if !m.conn.WaitForStateChange(wctx, st) {
+			if ctx.Err() != nil {
+				return fmt.Errorf("relay: call to master %s stopped: %w", m.addr, ctx.Err())
+			}
+			return &Error{Addr: m.addr, Kind: ErrMasterDown, Msg: fmt.Sprintf("not connected within %s", c.cfg.DialTimeout)}
+		}
+	}
+}
+
+// Resume follows a run on the master at addr from after seq after: the
+// events the master kept, then live ones, to onEvent, until the done event
+// was handled. It never changes the run, so any number of readers may
+// follow one run. Errors: ErrRunNotFound (the master never accepted the
+// run, or forgot it), ErrInterrupted (the master lost it), ErrEventsDropped
+// (the events asked for are no longer kept), ErrMasterDown or ErrStreamLost
+// (try again later), onEvent's own error as is.
+func (c *Client) Resume(ctx context.Context, addr, runID string, after uint64, onEvent func(task.Event) error) error {
+	m, err := c.master(addr)
+	if err != nil {
+		return err
+	}
+	stale := ""
+	for attempt := 0; ; attempt++ {
+		token, err := c.login(ctx, m, stale)
+		if err != nil {
+			return err
+		}
+		if err := c.ready(ctx, m); err != nil {
+			return err
+		}
+		sealed, err := c.sealRequest(resumeRequest{RunID: runID, AfterSeq: after})
+		if err != nil {
+			return err
+		}
+		got, err := c.stream(ctx, m, token, runID, after, func(sctx context.Context) (grpc.ServerStreamingClient[relaypb.Envelope], error) {
+			return m.rpc.Resume(sctx, &relaypb.Envelope{Sealed: sealed})
+		}, onEvent)
+		var e *Error
+		if attempt == 0 && got.events == 0 && errors.As(err, &e) && e.Code == codes.Unauthenticated {
+			stale = token
+			continue
+		}
+		if errors.As(err, &e) {
+			switch {
+			case e.Code == codes.NotFound:
+				e.Kind = ErrRunNotFound
+			case e.Kind == ErrMasterDown && got.header:
+				e.Kind = ErrStreamLost
+			}
+		}
+		return err
+	}
+}
+
+// Ack tells the master at addr that the run's events up to seq are stored.
+func (c *Client) Ack(ctx context.Context, addr, runID string, seq uint64) error {
+	m, err := c.master(addr)
+	if err != nil {
+		return err
+	}
+	stale := ""
+	for attempt := 0; ; attempt++ {
+		token, err := c.login(ctx, m, stale)
+		if err != nil {
+			return err
+		}
+		sealed, err := c.sealRequest(ackRequest{RunID: runID, Seq: seq})
+		if err != nil {
+			return err
+		}
+		cctx, cancel := context.WithTimeout(ctx, c.cfg.DialTimeout+c.cfg.CallTimeout)
+		cctx = metadata.AppendToOutgoingContext(cctx, "authorization", "Bearer "+token)
+		_, err = m.rpc.Ack(cctx, &relaypb.Envelope{Sealed: sealed})
+		cancel()
+		if err != nil {
+			err = c.callError(ctx, m, err, false)
+			var e *Error
+			if attempt == 0 && errors.As(err, &e) && e.Code == codes.Unauthenticated {
+				stale = token
+				continue
+			}
+			return err
+		}
+		return nil
+	}
+}
+
+// sealRequest fills the issue time and nonce of a resume or ack request
+// and seals it.
+func (c *Client) sealRequest(req any) (string, error) {
+	nonce, err := newNonce()
+	if err != nil {
+		return "", err
+	}
+	now := time.Now().UTC()
+	switch r := req.(type) {
+	case resumeRequest:
+		r.IssuedAt, r.Nonce = now, nonce
+		req = r
+	case ackRequest:
+		r.IssuedAt, r.Nonce = now, nonce
+		req = r
+	}
+	plain, err := json.Marshal(req)
+	if err != nil {
+		return "", fmt.Errorf("relay: encoding request: %w", err)
+	}
+	sealed, err := c.codec.Seal(plain)
+	if err != nil {
+		return "", fmt.Errorf("relay: sealing request: %w", err)
+	}
+	return sealed, nil
+}
+
+// master finds a configured master by address.
+func (c *Client) master(addr string) (*masterConn, error) {
+	for _, m := range c.masters {
+		if m.addr == addr {
+			return m, nil
+		}
+	}
+	return nil, apperr.Errorf(apperr.Invalid, "relay: master %q is not configured in this web tier (masters: %s)", addr, strings.Join(c.Addrs(), ", "))
+}
+
+// Addrs lists the configured masters in order.
+func (c *Client) Addrs() []string {
+	out := make([]string, len(c.masters))
+	for i, m := range c.masters {
+		out[i] = m.addr
+	}
+	return out
+}
+
+// Run is Dispatch for callers that do not record where the run went: it
+// runs t, passes each output chunk and host result to onEvent (the done
+// event ends Run), and when contact is lost after the master may have the
+// run, it resumes the stream on that master (with backoff, for at most
+// ResumeFor) instead of sending the run anywhere else; then it gives up
+// with ErrInterrupted.
+func (c *Client) Run(ctx context.Context, t task.Task, onEvent func(task.Event)) error {
+	var last uint64
+	handle := func(ev task.Event) error {
+		last = ev.Seq
+		if ev.Type != task.EventDone {
+			onEvent(ev)
+		}
+		return nil
+	}
+	addr, err := c.Dispatch(ctx, t, nil, handle)
+	if err == nil || !errors.Is(err, ErrStreamLost) {
+		return err
+	}
+	giveUp := time.Now().Add(c.cfg.ResumeFor)
+	backoff := 100 * time.Millisecond
+	c.log.Warn().Err(err).Str("run_id", t.RunID).Uint64("after_seq", last).Msg("lost the run's stream; resuming")
+	for {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("relay: run %s: %w", t.RunID, ctx.Err())
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 3*time.Second)
+		err = c.Resume(ctx, addr, t.RunID, last, handle)
 		if err == nil {
 			return nil
 		}
-		if delivered || ctx.Err() != nil || !errors.Is(err, ErrMasterDown) {
+		if !errors.Is(err, ErrStreamLost) && !errors.Is(err, ErrMasterDown) {
 			return err
 		}
-		down = append(down, err)
-		if i+1 < len(c.masters) {
-			c.log.Warn().Err(err).Str("run_id", t.RunID).Str("next", c.masters[i+1].addr).Msg("master down; failing over")
+		if time.Now().After(giveUp) {
+			return &Error{Addr: addr, Kind: ErrInterrupted, Msg: "contact lost during the run and not regained: " + err.Error()}
 		}
 	}
-	if len(down) == 1 {
-		return down[0]
-	}
-	return allDownError(down)
 }
 
 // allDownError says why each master was unreachable; errors.Is finds
@@ -302,86 +567,75 @@ func (e allDownError) Error() string {
 
 func (e allDownError) Unwrap() []error { return e }
 
-// runOn runs t on one master, logging in again once if the session is gone.
-// delivered tells whether any event reached onEvent.
-func (c *Client) runOn(ctx context.Context, m *masterConn, t task.Task, sealed string, onEvent func(task.Event)) (delivered bool, err error) {
-	stale := ""
-	for attempt := 0; ; attempt++ {
-		token, err := c.login(ctx, m, stale)
-		if err != nil {
-			return false, err
-		}
-		delivered, err = c.stream(ctx, m, token, t, sealed, onEvent)
-		var e *Error
-		if attempt == 0 && !delivered && errors.As(err, &e) && e.Code == codes.Unauthenticated {
-			c.log.Info().Str("master", m.addr).Msg("relay session no longer valid; logging in again")
-			stale = token
-			continue
-		}
-		return delivered, err
-	}
+// streamState is what one stream call got before it ended.
+type streamState struct {
+	header     bool // the master accepted the call (Run: may have started)
+	nothingRan bool // the master said nothing ran despite the error
+	events     int
 }
 
-// stream makes the Run call and reads its events.
-func (c *Client) stream(ctx context.Context, m *masterConn, token string, t task.Task, sealed string, onEvent func(task.Event)) (delivered bool, err error) {
-	runCtx, cancel := context.WithCancel(ctx)
-	// Cancelling the call on any way out tells the master to stop the run.
+// stream makes one streaming call (Run or Resume) and hands its events,
+// checked and in seq order after after, to onEvent until the done event.
+func (c *Client) stream(ctx context.Context, m *masterConn, token, runID string, after uint64,
+	open func(context.Context) (grpc.ServerStreamingClient[relaypb.Envelope], error), onEvent func(task.Event) error) (got streamState, err error) {
+	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	runCtx = metadata.AppendToOutgoingContext(runCtx, "authorization", "Bearer "+token)
+	sctx = metadata.AppendToOutgoingContext(sctx, "authorization", "Bearer "+token)
 
-	// A codec per run to open its results: the AEAD codec remembers every
+	// A codec per stream to open its events: the AEAD codec remembers every
 	// message it opened (replay guard), and one shared by every run of a
-	// long-lived web tier would fill that memory; per run it still catches
-	// a result replayed inside the stream.
+	// long-lived web tier would fill that memory; per stream it still
+	// catches an event replayed inside the stream.
 	opener, err := cipher.New(c.cfg.Scheme, c.cfg.SecretKey)
 	if err != nil {
-		return false, fmt.Errorf("relay: %w", err)
+		return got, fmt.Errorf("relay: %w", err)
 	}
-
-	if c.track(t.RunID, m) {
-		defer c.untrack(t.RunID)
+	if c.track(runID, m) {
+		defer c.untrack(runID)
 	}
-
-	st, err := m.rpc.Run(runCtx, &relaypb.Envelope{Sealed: sealed})
+	st, err := open(sctx)
 	if err != nil {
-		return false, c.callError(ctx, m, err, false)
+		return got, c.callError(ctx, m, err, false)
 	}
+	defer func() {
+		if err == nil {
+			return
+		}
+		if md, herr := st.Header(); herr == nil && len(md.Get(mdAccepted)) > 0 {
+			got.header = true
+		}
+		if len(st.Trailer().Get(mdNothingRan)) > 0 {
+			got.nothingRan = true
+		}
+	}()
 	for {
 		env, err := st.Recv()
 		if errors.Is(err, io.EOF) {
-			return delivered, &Error{Addr: m.addr, Kind: ErrBadResult, Msg: "the run's stream ended without a done event"}
+			return got, &Error{Addr: m.addr, Kind: ErrBadResult, Msg: "the run's stream ended without a done event"}
 		}
 		if err != nil {
-			err = c.callError(ctx, m, err, false)
-			var e *Error
-			if errors.As(err, &e) && e.Kind == ErrMasterDown && mayHaveRun(st) {
-				e.Kind = ErrInterrupted
-			}
-			return delivered, err
+			return got, c.callError(ctx, m, err, false)
 		}
+		got.header = true
 		ev, err := openEvent(opener, env.GetSealed())
 		if err != nil {
-			return delivered, &Error{Addr: m.addr, Kind: ErrBadResult, Msg: err.Error()}
+			return got, &Error{Addr: m.addr, Kind: ErrBadResult, Msg: err.Error()}
 		}
-		if ev.RunID != t.RunID || (ev.Result != nil && ev.Result.RunID != t.RunID) {
-			return delivered, &Error{Addr: m.addr, Kind: ErrBadResult, Msg: fmt.Sprintf("event for run %q in the stream of run %q", ev.RunID, t.RunID)}
+		if ev.RunID != runID || (ev.Result != nil && ev.Result.RunID != runID) {
+			return got, &Error{Addr: m.addr, Kind: ErrBadResult, Msg: fmt.Sprintf("event for run %q in the stream of run %q", ev.RunID, runID)}
+		}
+		if ev.Seq <= after {
+			return got, &Error{Addr: m.addr, Kind: ErrBadResult, Msg: fmt.Sprintf("event %d of run %s after event %d: out of order", ev.Seq, runID, after)}
+		}
+		after = ev.Seq
+		got.events++
+		if err := onEvent(ev); err != nil {
+			return got, err
 		}
 		if ev.Type == task.EventDone {
-			return delivered, nil
+			return got, nil
 		}
-		delivered = true
-		onEvent(ev)
 	}
-}
-
-// mayHaveRun tells, after a stream ended with an error, whether the master
-// had accepted the task without saying that nothing ran.
-func mayHaveRun(st grpc.ClientStream) bool {
-	md, err := st.Header()
-	if err != nil || len(md.Get(mdAccepted)) == 0 {
-		return false
-	}
-	return len(st.Trailer().Get(mdNothingRan)) == 0
 }
 
 // openEvent decrypts and decodes one streamed event. Unknown fields are
@@ -521,6 +775,12 @@ func (c *Client) callError(ctx context.Context, m *masterConn, err error, loggin
 		}
 	case codes.Unauthenticated:
 		e.Kind = ErrLoginRefused
+	case codes.AlreadyExists:
+		e.Kind = ErrDuplicateRun
+	case codes.Aborted:
+		e.Kind = ErrInterrupted
+	case codes.OutOfRange:
+		e.Kind = ErrEventsDropped
 	case codes.ResourceExhausted, codes.PermissionDenied:
 		// From Login: rate limited. Elsewhere: oversized, replayed...
 		e.Kind = ErrRejected
@@ -623,6 +883,94 @@ func (c *Client) cancelOn(ctx context.Context, m *masterConn, runID string) (boo
 	}
 }
 
+// maxCatalogBytes bounds a decrypted catalog: a few thousand modules with
+// their parameter schemas.
+const maxCatalogBytes = 16 << 20
+
+// Catalog returns the module catalog of the first usable master, in
+// configuration order: a master that is down or refuses the login is
+// skipped; any other failure is returned.
+func (c *Client) Catalog(ctx context.Context) ([]task.ModuleInfo, error) {
+	var down []error
+	for _, m := range c.masters {
+		mods, err := c.catalogOn(ctx, m)
+		if err == nil {
+			return mods, nil
+		}
+		if ctx.Err() != nil {
+			return nil, err
+		}
+		if !errors.Is(err, ErrMasterDown) && !errors.Is(err, ErrLoginRefused) {
+			return nil, err
+		}
+		down = append(down, err)
+	}
+	if len(down) == 1 {
+		return nil, down[0]
+	}
+	return nil, allDownError(down)
+}
+
+func (c *Client) catalogOn(ctx context.Context, m *masterConn) ([]task.ModuleInfo, error) {
+	stale := ""
+	for attempt := 0; ; attempt++ {
+		token, err := c.login(ctx, m, stale)
+		if err != nil {
+			return nil, err
+		}
+		cctx, cancel := context.WithTimeout(ctx, c.cfg.DialTimeout+c.cfg.CallTimeout)
+		cctx = metadata.AppendToOutgoingContext(cctx, "authorization", "Bearer "+token)
+		env, err := m.rpc.Catalog(cctx, &relaypb.CatalogRequest{})
+		cancel()
+		if err != nil {
+			err = c.callError(ctx, m, err, false)
+			var e *Error
+			if attempt == 0 && errors.As(err, &e) && e.Code == codes.Unauthenticated {
+				stale = token
+				continue
+			}
+			return nil, err
+		}
+		mods, err := openCatalog(c.codec, env.GetSealed())
+		if err != nil {
+			return nil, &Error{Addr: m.addr, Kind: ErrBadResult, Msg: err.Error()}
+		}
+		return mods, nil
+	}
+}
+
+// openCatalog decrypts and checks a catalog: every module with a positive,
+// unique id, a name, a version and a parameter schema that is JSON.
+func openCatalog(codec cipher.Codec, sealed string) ([]task.ModuleInfo, error) {
+	plain, err := codec.Open(sealed)
+	if err != nil {
+		return nil, fmt.Errorf("cannot open catalog envelope: %w", err)
+	}
+	var doc catalogDoc
+	if err := decodeStrict(plain, maxCatalogBytes, &doc); err != nil {
+		if errors.Is(err, errBadJSON) && codec.Scheme() == cipher.SchemeLegacy {
+			return nil, errors.New("cannot open catalog envelope: decrypted data is not the expected JSON (wrong SECRET_KEY?)")
+		}
+		return nil, fmt.Errorf("bad catalog: %w", err)
+	}
+	seen := make(map[int]bool, len(doc.Modules))
+	for _, mi := range doc.Modules {
+		switch {
+		case mi.ID <= 0 || seen[mi.ID]:
+			return nil, fmt.Errorf("bad catalog: module id %d is not positive or listed twice", mi.ID)
+		case mi.Name == "" || mi.Version == "":
+			return nil, fmt.Errorf("bad catalog: module %d has no name or no version", mi.ID)
+		case !json.Valid(mi.Params):
+			return nil, fmt.Errorf("bad catalog: module %d: parameter schema is not JSON", mi.ID)
+		}
+		seen[mi.ID] = true
+	}
+	if doc.Modules == nil {
+		doc.Modules = []task.ModuleInfo{}
+	}
+	return doc.Modules, nil
+}
+
 // MasterHealth is one master's answer to Health.
 type MasterHealth struct {
 	Addr    string
@@ -630,12 +978,16 @@ type MasterHealth struct {
 	Version string
 	Modules int
 	Scheme  string
-	Err     error // why the master is not usable, nil when it is
+	// LoggedIn: the relay login works (a session token was accepted).
+	LoggedIn bool
+	Err      error // why the master is not usable, nil when it is
 }
 
-// HealthAll asks every master for its health, in configuration order. A
-// master that answers but expects another cipher scheme is reported with
-// an error: every task sent to it would be refused.
+// HealthAll asks every master for its health, in configuration order,
+// with a session token, so a master whose login fails (wrong relay
+// password, rate limited) is reported unusable although it answers. A
+// master that expects another cipher scheme is reported with an error too:
+// every task sent to it would be refused.
 func (c *Client) HealthAll(ctx context.Context) []MasterHealth {
 	out := make([]MasterHealth, len(c.masters))
 	var wg sync.WaitGroup
@@ -643,30 +995,54 @@ func (c *Client) HealthAll(ctx context.Context) []MasterHealth {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			h := MasterHealth{Addr: m.addr}
-			hctx, cancel := context.WithTimeout(ctx, c.cfg.DialTimeout+c.cfg.CallTimeout)
-			defer cancel()
-			resp, err := m.rpc.Health(hctx, &relaypb.HealthRequest{})
-			switch {
-			case err != nil:
-				h.Err = c.callError(ctx, m, err, false)
-			case !resp.GetServing():
-				h.Err = &Error{Addr: m.addr, Kind: ErrMasterDown, Msg: "not serving"}
-			case resp.GetScheme() != c.codec.Scheme():
-				h.Err = &Error{Addr: m.addr, Kind: ErrRejected,
-					Msg: fmt.Sprintf("master expects cipher scheme %q but this side uses %q", resp.GetScheme(), c.codec.Scheme())}
-			}
-			if resp != nil {
-				h.Serving = resp.GetServing()
-				h.Version = resp.GetVersion()
-				h.Modules = int(resp.GetModules())
-				h.Scheme = resp.GetScheme()
-			}
-			out[i] = h
+			out[i] = c.healthOf(ctx, m)
 		}()
 	}
 	wg.Wait()
 	return out
+}
+
+func (c *Client) healthOf(ctx context.Context, m *masterConn) MasterHealth {
+	h := MasterHealth{Addr: m.addr}
+	hctx, cancel := context.WithTimeout(ctx, c.cfg.DialTimeout+c.cfg.CallTimeout)
+	defer cancel()
+	call := func(token string) (*relaypb.HealthResponse, error) {
+		cctx := hctx
+		if token != "" {
+			cctx = metadata.AppendToOutgoingContext(hctx, "authorization", "Bearer "+token)
+		}
+		return m.rpc.Health(cctx, &relaypb.HealthRequest{})
+	}
+	token, loginErr := c.login(hctx, m, "")
+	resp, err := call(token)
+	if err == nil && loginErr == nil && !resp.GetAuthenticated() {
+		// The master forgot our session (it restarted): log in again.
+		token, loginErr = c.login(hctx, m, token)
+		if loginErr == nil {
+			resp, err = call(token)
+		}
+	}
+	switch {
+	case err != nil:
+		h.Err = c.callError(ctx, m, err, false)
+	case !resp.GetServing():
+		h.Err = &Error{Addr: m.addr, Kind: ErrMasterDown, Msg: "not serving"}
+	case resp.GetScheme() != c.codec.Scheme():
+		h.Err = &Error{Addr: m.addr, Kind: ErrRejected,
+			Msg: fmt.Sprintf("master expects cipher scheme %q but this side uses %q", resp.GetScheme(), c.codec.Scheme())}
+	case loginErr != nil:
+		h.Err = loginErr
+	case !resp.GetAuthenticated():
+		h.Err = &Error{Addr: m.addr, Kind: ErrLoginRefused, Msg: "the master does not accept the session it just issued"}
+	}
+	if resp != nil {
+		h.Serving = resp.GetServing()
+		h.Version = resp.GetVersion()
+		h.Modules = int(resp.GetModules())
+		h.Scheme = resp.GetScheme()
+		h.LoggedIn = loginErr == nil && resp.GetAuthenticated()
+	}
+	return h
 }
 
 // Health returns nil when at least one master is usable, else an error

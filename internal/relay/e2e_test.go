@@ -31,11 +31,22 @@ const shippedModules = "../../modules"
 func newMaster(t *testing.T, modulesDir string) *master.Master {
 	t.Helper()
 	log := testLogger(t)
-	m, err := master.New(master.Config{DefaultBackend: local.Name}, modulesDir,
+	j, err := master.OpenJournal(filepath.Join(t.TempDir(), "journal.db"), master.JournalConfig{}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := master.New(master.Config{DefaultBackend: local.Name, Journal: j}, modulesDir,
 		map[string]backend.Backend{local.Name: local.New(log)}, log)
 	if err != nil {
+		j.Close()
 		t.Fatalf("master.New(%s): %v", modulesDir, err)
 	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_ = m.Shutdown(ctx)
+		j.Close()
+	})
 	return m
 }
 
@@ -231,7 +242,7 @@ func TestEndToEndCancel(t *testing.T) {
 	dup := tk
 	dup.Nonce, dup.IssuedAt = "", time.Time{}
 	err := c.Run(testCtx(t), dup, onResults(func(task.HostResult) { t.Error("the duplicate run produced a result") }))
-	assertRelayError(t, err, ErrRejected, codes.AlreadyExists, "already running")
+	assertRelayError(t, err, ErrDuplicateRun, codes.AlreadyExists, "already running")
 	c.mu.Lock()
 	owner := c.runs[tk.RunID]
 	c.mu.Unlock()
@@ -258,7 +269,7 @@ func TestEndToEndCancel(t *testing.T) {
 	}
 }
 
-func TestEndToEndClientGoneCancelsRun(t *testing.T) {
+func TestEndToEndClientGoneRunGoesOn(t *testing.T) {
 	p := newPKI(t)
 	dir, state := t.TempDir(), t.TempDir()
 	longModule(t, dir, state)
@@ -275,17 +286,28 @@ func TestEndToEndClientGoneCancelsRun(t *testing.T) {
 	if err := <-errc; !errors.Is(err, context.Canceled) {
 		t.Fatalf("Run: %v, want context.Canceled", err)
 	}
-	for _, pid := range pids {
-		waitGone(t, pid)
+	// The web tier went away; the command goes on.
+	time.Sleep(300 * time.Millisecond)
+	if err := syscall.Kill(pids[0], 0); err != nil {
+		t.Fatalf("the command stopped when its caller went away: %v", err)
 	}
-	// The master has forgotten the run.
-	deadline := time.Now().Add(30 * time.Second)
-	for m.Cancel(tk.RunID) {
-		if time.Now().After(deadline) {
-			t.Fatal("the master still has the run")
-		}
-		time.Sleep(20 * time.Millisecond)
+	// Another reader follows it from the start and cancels it.
+	c2 := newTestClient(t, clientConfig(p, "legacy", addr))
+	var evs []task.Event
+	done := make(chan error, 1)
+	go func() {
+		done <- c2.Resume(testCtx(t), addr, tk.RunID, 0, func(ev task.Event) error { evs = append(evs, ev); return nil })
+	}()
+	if err := c2.Cancel(testCtx(t), tk.RunID); err != nil {
+		t.Fatalf("Cancel from another client: %v", err)
 	}
+	if err := <-done; err != nil {
+		t.Fatalf("Resume: %v", err)
+	}
+	if len(evs) != 2 || evs[0].Result.Status != task.StatusCancelled || evs[1].End.Status != task.RunCancelled {
+		t.Fatalf("events: %+v", evs)
+	}
+	waitGone(t, pids[0])
 }
 
 func TestEndToEndRefusals(t *testing.T) {

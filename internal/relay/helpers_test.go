@@ -232,40 +232,153 @@ func newTask(runID string, moduleID int, hs []task.Host, params map[string]strin
 	return task.Task{RunID: runID, ModuleID: moduleID, Hosts: hs, Params: params, User: "tester"}
 }
 
-// fakeExec is an Executor whose behaviour each test sets; it records the
-// tasks it was given and makes Cancel cancel the run's context.
+// fakeExec is an Executor whose behaviour each test sets: Start refuses
+// with refuse's error when set, else runs run in the background, keeping
+// the events in memory the way the master's journal does (numbered from
+// 1, a done event last) for Follow. Cancel cancels the run's context.
 type fakeExec struct {
-	run func(ctx context.Context, t task.Task, emit func(task.HostResult)) error
+	run    func(ctx context.Context, t task.Task, emit func(task.HostResult)) error
+	refuse func(t task.Task) error
 
 	mu      sync.Mutex
 	tasks   []task.Task
 	cancels map[string]context.CancelFunc
+	logs    map[string]*fakeLog
+	acks    map[string]uint64
+}
+
+// fakeLog is one run's events and whether the "master" lost it.
+type fakeLog struct {
+	events []task.Event
+	ended  bool
+	lost   bool
+	wake   chan struct{}
 }
 
 func newFakeExec(run func(ctx context.Context, t task.Task, emit func(task.HostResult)) error) *fakeExec {
-	return &fakeExec{run: run, cancels: make(map[string]context.CancelFunc)}
+	return &fakeExec{run: run, cancels: make(map[string]context.CancelFunc), logs: make(map[string]*fakeLog), acks: make(map[string]uint64)}
 }
 
-// Run numbers the results f.run emits as result events; the relay server
-// adds the done event.
-func (f *fakeExec) Run(ctx context.Context, t task.Task, emitEvent func(task.Event)) error {
-	var seq uint64
-	emit := func(r task.HostResult) {
-		seq++
-		emitEvent(task.Event{Seq: seq, RunID: t.RunID, Type: task.EventResult, Result: &r})
+// refusingExec refuses every task with err before running anything.
+func refusingExec(err error) *fakeExec {
+	f := newFakeExec(instantRun)
+	f.refuse = func(task.Task) error { return err }
+	return f
+}
+
+func (f *fakeExec) Start(t task.Task) error {
+	if f.refuse != nil {
+		if err := f.refuse(t); err != nil {
+			return err
+		}
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	f.mu.Lock()
+	if _, dup := f.logs[t.RunID]; dup {
+		f.mu.Unlock()
+		return fmt.Errorf("%w: %q was accepted before", task.ErrDuplicateRun, t.RunID)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
 	f.tasks = append(f.tasks, t)
 	f.cancels[t.RunID] = cancel
+	f.logs[t.RunID] = &fakeLog{wake: make(chan struct{})}
 	f.mu.Unlock()
-	defer func() {
+	go func() {
+		defer cancel()
+		var seq uint64
+		emit := func(r task.HostResult) {
+			seq++
+			f.append(t.RunID, task.Event{Seq: seq, RunID: t.RunID, Type: task.EventResult, Result: &r}, false)
+		}
+		err := f.run(ctx, t, emit)
+		end := &task.RunEnd{Status: task.RunDone}
+		if ctx.Err() != nil {
+			end = &task.RunEnd{Status: task.RunCancelled, Error: "cancelled on request"}
+		}
+		if err != nil {
+			end.Error = err.Error()
+		}
 		f.mu.Lock()
 		delete(f.cancels, t.RunID)
 		f.mu.Unlock()
+		seq++
+		f.append(t.RunID, task.Event{Seq: seq, RunID: t.RunID, Type: task.EventDone, End: end}, true)
 	}()
-	return f.run(ctx, t, emit)
+	return nil
+}
+
+func (f *fakeExec) append(id string, ev task.Event, end bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	l := f.logs[id]
+	if l.lost {
+		return
+	}
+	l.events = append(l.events, ev)
+	l.ended = end
+	close(l.wake)
+	l.wake = make(chan struct{})
+}
+
+// lose makes the "master" lose a run, as a restart after kill -9 does.
+func (f *fakeExec) lose(id string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	l := f.logs[id]
+	l.lost = true
+	close(l.wake)
+	l.wake = make(chan struct{})
+}
+
+func (f *fakeExec) Follow(ctx context.Context, id string, after uint64, send func(task.Event) error) error {
+	for {
+		f.mu.Lock()
+		l, ok := f.logs[id]
+		if !ok {
+			f.mu.Unlock()
+			return fmt.Errorf("%w: no run %s", task.ErrRunNotFound, id)
+		}
+		var todo []task.Event
+		for _, ev := range l.events {
+			if ev.Seq > after {
+				todo = append(todo, ev)
+			}
+		}
+		ended, lost, wake := l.ended, l.lost, l.wake
+		f.mu.Unlock()
+		for _, ev := range todo {
+			if err := send(ev); err != nil {
+				return err
+			}
+			after = ev.Seq
+		}
+		switch {
+		case ended:
+			return nil
+		case lost:
+			return fmt.Errorf("%w: the master stopped during run %s", task.ErrInterrupted, id)
+		}
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func (f *fakeExec) Ack(id string, seq uint64) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.logs[id]; !ok {
+		return fmt.Errorf("%w: no run %s", task.ErrRunNotFound, id)
+	}
+	f.acks[id] = seq
+	return nil
+}
+
+func (f *fakeExec) acked(id string) uint64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.acks[id]
 }
 
 func (f *fakeExec) Cancel(runID string) bool {
@@ -279,6 +392,14 @@ func (f *fakeExec) Cancel(runID string) bool {
 }
 
 func (f *fakeExec) ModuleCount() int { return 7 }
+
+// fakeCatalog is what every fakeExec's Catalog answers.
+var fakeCatalog = []task.ModuleInfo{
+	{ID: 1003, Name: "view OS version", Caption: "cat /etc/os-release", Params: json.RawMessage(`[]`), Version: "aa11"},
+	{ID: 1007, Name: "restart a service", Params: json.RawMessage(`[{"name":"sys_param_1","type":"choice","options":[{"value":"nginx"}]}]`), Version: "bb22"},
+}
+
+func (f *fakeExec) Catalog() ([]task.ModuleInfo, error) { return fakeCatalog, nil }
 
 func (f *fakeExec) ran() []task.Task {
 	f.mu.Lock()

@@ -13,6 +13,8 @@
 //     {"type":"result"} per host in completion order, then {"type":"done"}.
 //   - Cancel: a sealed {"run_id", "issued_at", "nonce"} request.
 //   - Health: unauthenticated, no secrets.
+//   - Catalog: the master's loaded modules (task.ModuleInfo: id, name,
+//     caption, parameter schema, version hash), sealed.
 //
 // Every sealed task and cancel request carries an issue time and a nonce
 // that the master checks against a replay guard, because the legacy cipher
@@ -46,11 +48,14 @@ const (
 	// DefaultCallTimeout bounds the unary calls Cancel and Health, on top of
 	// connecting. Run has no timeout of its own: its context bounds it.
 	DefaultCallTimeout = 10 * time.Second
-	// DefaultShutdownGrace is how long Serve lets running calls finish after
+	// DefaultShutdownGrace is how long Serve lets open calls finish after
 	// its context ends before it cuts them off.
-	DefaultShutdownGrace = 10 * time.Second
+	DefaultShutdownGrace = 60 * time.Second
+	// DefaultResumeFor is how long Client.Run tries to regain a run's
+	// stream before it reports the run interrupted.
+	DefaultResumeFor = time.Minute
 
-	// maxCancelBytes bounds a decrypted cancel request.
+	// maxCancelBytes bounds a decrypted cancel, resume or ack request.
 	maxCancelBytes = 4096
 	// maxResultMsgBytes bounds one sealed result the client accepts: two
 	// capped outputs, JSON escaping (up to 6x for control bytes) and base64.
@@ -77,14 +82,23 @@ type cancelRequest struct {
 }
 
 func (c cancelRequest) validate() error {
-	if c.RunID == "" || len(c.RunID) > task.MaxRunIDBytes {
-		return fmt.Errorf("cancel: run id must be 1..%d bytes", task.MaxRunIDBytes)
+	if err := checkRequest(c.RunID, c.IssuedAt, c.Nonce); err != nil {
+		return fmt.Errorf("cancel: %w", err)
 	}
-	if c.IssuedAt.IsZero() {
-		return errors.New("cancel: issue time missing")
+	return nil
+}
+
+// checkRequest checks the fields every small sealed request (cancel,
+// resume, ack) has.
+func checkRequest(runID string, issued time.Time, nonce string) error {
+	if runID == "" || len(runID) > task.MaxRunIDBytes {
+		return fmt.Errorf("run id must be 1..%d bytes", task.MaxRunIDBytes)
 	}
-	if c.Nonce == "" || len(c.Nonce) > 128 {
-		return errors.New("cancel: nonce must be 1..128 bytes")
+	if issued.IsZero() {
+		return errors.New("issue time missing")
+	}
+	if nonce == "" || len(nonce) > task.MaxNonceBytes {
+		return fmt.Errorf("nonce must be 1..%d bytes", task.MaxNonceBytes)
 	}
 	return nil
 }

@@ -15,7 +15,6 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/omserver/omserver-go/internal/module"
 	"github.com/omserver/omserver-go/internal/relay/relaypb"
 	"github.com/omserver/omserver-go/internal/task"
 )
@@ -431,35 +430,101 @@ func TestCancelStopsRun(t *testing.T) {
 	}
 }
 
-func TestClientContextCancelCancelsRunOnMaster(t *testing.T) {
+func TestClientGoingAwayLeavesTheRunToFinishAndResume(t *testing.T) {
 	p := newPKI(t)
 	started := make(chan struct{})
-	stopped := make(chan error, 1)
+	release := make(chan struct{})
 	exec := newFakeExec(func(ctx context.Context, tk task.Task, emit func(task.HostResult)) error {
+		emit(task.HostResult{Host: tk.Hosts[0], Status: task.StatusOK, Stdout: "first"})
 		close(started)
-		<-ctx.Done()
-		stopped <- ctx.Err()
-		return ctx.Err()
+		select {
+		case <-release:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		emit(task.HostResult{Host: tk.Hosts[1], Status: task.StatusOK, Stdout: "second"})
+		return nil
 	})
 	addr := startServer(t, serverConfig(p, "aead"), exec)
 	c := newTestClient(t, clientConfig(p, "aead", addr))
 	ctx, cancel := context.WithCancel(testCtx(t))
+	seen := make(chan task.Event, 10)
 	errc := make(chan error, 1)
 	go func() {
-		errc <- c.Run(ctx, newTask("run-gone", 1001, hosts("127.0.0.1"), nil), onResults(func(task.HostResult) {}))
+		_, err := c.Dispatch(ctx, newTask("run-gone", 1001, hosts("127.0.0.1", "127.0.0.2"), nil), nil, func(ev task.Event) error {
+			seen <- ev
+			return nil
+		})
+		errc <- err
 	}()
 	<-started
+	first := <-seen
+	// The web tier goes away (its process stops, say) mid-run.
 	cancel()
 	if err := <-errc; !errors.Is(err, context.Canceled) {
-		t.Fatalf("Run: %v, want context.Canceled", err)
+		t.Fatalf("Dispatch: %v, want context.Canceled", err)
 	}
-	select {
-	case err := <-stopped:
-		if !errors.Is(err, context.Canceled) {
-			t.Fatalf("executor's context ended with %v", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("the master never saw the run cancelled")
+	close(release)
+	// The run was not cancelled: a new reader resumes after what it saw.
+	var rest []task.Event
+	err := c.Resume(testCtx(t), addr, "run-gone", first.Seq, func(ev task.Event) error {
+		rest = append(rest, ev)
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("Resume: %v", err)
+	}
+	if len(seen) != 0 || first.Seq != 1 || len(rest) != 2 || rest[0].Result.Stdout != "second" || rest[1].Type != task.EventDone ||
+		rest[1].End.Status != task.RunDone || rest[0].Seq != 2 || rest[1].Seq != 3 {
+		t.Fatalf("before: %+v; resumed: %+v", first, rest)
+	}
+	if err := c.Ack(testCtx(t), addr, "run-gone", 3); err != nil || exec.acked("run-gone") != 3 {
+		t.Fatalf("Ack: %v (master has %d)", err, exec.acked("run-gone"))
+	}
+	// Resume of a run the master does not know, on an unknown master.
+	if err := c.Resume(testCtx(t), addr, "never", 0, func(task.Event) error { return nil }); !errors.Is(err, ErrRunNotFound) {
+		t.Fatalf("Resume of an unknown run: %v", err)
+	}
+	if err := c.Resume(testCtx(t), "127.0.0.9:1", "run-gone", 0, func(task.Event) error { return nil }); apperr.KindOf(err) != apperr.Invalid {
+		t.Fatalf("Resume on a master not configured: %v", err)
+	}
+	// A second dispatch of the same id runs nothing.
+	_, err = c.Dispatch(testCtx(t), newTask("run-gone", 1001, hosts("127.0.0.1"), nil), nil, func(task.Event) error {
+		t.Error("the duplicate produced an event")
+		return nil
+	})
+	if !errors.Is(err, ErrDuplicateRun) || len(exec.ran()) != 1 {
+		t.Fatalf("second dispatch: %v, %d runs", err, len(exec.ran()))
+	}
+}
+
+func TestResumeOfALostRun(t *testing.T) {
+	p := newPKI(t)
+	started := make(chan struct{})
+	exec := newFakeExec(func(ctx context.Context, tk task.Task, emit func(task.HostResult)) error {
+		emit(task.HostResult{Host: tk.Hosts[0], Status: task.StatusOK})
+		close(started)
+		<-ctx.Done()
+		return nil
+	})
+	addr := startServer(t, serverConfig(p, "aead"), exec)
+	c := newTestClient(t, clientConfig(p, "aead", addr))
+	var n int
+	errc := make(chan error, 1)
+	go func() {
+		_, err := c.Dispatch(testCtx(t), newTask("lost", 1001, hosts("127.0.0.1", "127.0.0.2"), nil), nil, func(task.Event) error { n++; return nil })
+		errc <- err
+	}()
+	<-started
+	exec.lose("lost")
+	err := <-errc
+	if !errors.Is(err, ErrInterrupted) || apperr.KindOf(err) != apperr.Interrupted || n != 1 {
+		t.Fatalf("Dispatch of a run the master lost: %v after %d events", err, n)
+	}
+	n = 0
+	err = c.Resume(testCtx(t), addr, "lost", 0, func(task.Event) error { n++; return nil })
+	if !errors.Is(err, ErrInterrupted) || n != 1 {
+		t.Fatalf("Resume of a lost run: %v after %d events", err, n)
 	}
 }
 
@@ -511,9 +576,7 @@ func TestFailoverToSecondMaster(t *testing.T) {
 
 func TestNoFailoverAfterRejection(t *testing.T) {
 	p := newPKI(t)
-	first := newFakeExec(func(context.Context, task.Task, func(task.HostResult)) error {
-		return errors.New("disk on fire")
-	})
+	first := refusingExec(errors.New("disk on fire"))
 	second := newFakeExec(instantRun)
 	a1 := startServer(t, serverConfig(p, "aead"), first)
 	a2 := startServer(t, serverConfig(p, "aead"), second)
@@ -707,10 +770,14 @@ func TestRunStatusMapping(t *testing.T) {
 		msg  string
 	}{
 		{fmt.Errorf("%w: module 9 is not installed", task.ErrUnknownModule), codes.NotFound, "module 9 is not installed"},
-		{fmt.Errorf("module 1001: %w: sys_param_1 must be a number", module.ErrInvalidParams), codes.InvalidArgument, "sys_param_1 must be a number"},
+		{fmt.Errorf("module 1001: %w: sys_param_1 must be a number", task.ErrInvalidParams), codes.InvalidArgument, "sys_param_1 must be a number"},
 		{fmt.Errorf("%w: r1", task.ErrDuplicateRun), codes.AlreadyExists, "already accepted"},
 		{task.ErrShuttingDown, codes.Unavailable, "shutting down"},
-		{fmt.Errorf("%w: salt", task.ErrUnknownBackend), codes.AlreadyExists, "salt"},
+		{fmt.Errorf("%w: salt", task.ErrUnknownBackend), codes.FailedPrecondition, "salt"},
+		{fmt.Errorf("%w: after 3", task.ErrEventsDropped), codes.OutOfRange, "no longer keeps"},
+		{fmt.Errorf("%w: r1", task.ErrInterrupted), codes.Aborted, "r1"},
+		{fmt.Errorf("%w: r1", task.ErrRunNotFound), codes.NotFound, "r1"},
+		{fmt.Errorf("%w: disk full", task.ErrJournal), codes.Unavailable, "disk full"},
 		{apperr.Errorf(apperr.Forbidden, "budget exceeded"), codes.PermissionDenied, "budget exceeded"},
 		{context.Canceled, codes.Canceled, "run cancelled"},
 		{errors.New("boom"), codes.Internal, "run failed: boom"},
@@ -725,17 +792,32 @@ func TestRunStatusMapping(t *testing.T) {
 
 func TestShuttingDownMasterFailsOver(t *testing.T) {
 	p := newPKI(t)
-	closing := newFakeExec(func(context.Context, task.Task, func(task.HostResult)) error { return task.ErrShuttingDown })
+	closing := refusingExec(task.ErrShuttingDown)
+	full := refusingExec(fmt.Errorf("%w: no space left on device", task.ErrJournal))
 	live := newFakeExec(instantRun)
 	a1 := startServer(t, serverConfig(p, "aead"), closing)
+	a0 := startServer(t, serverConfig(p, "aead"), full)
 	a2 := startServer(t, serverConfig(p, "aead"), live)
-	c := newTestClient(t, clientConfig(p, "aead", a1, a2))
+	c := newTestClient(t, clientConfig(p, "aead", a1, a0, a2))
 	n := 0
-	if err := c.Run(testCtx(t), newTask("r1", 1003, hosts("127.0.0.1"), nil), onResults(func(task.HostResult) { n++ })); err != nil || n != 1 {
-		t.Fatalf("Run: %d results, %v", n, err)
+	var targets []string
+	addr, err := c.Dispatch(testCtx(t), newTask("r1", 1003, hosts("127.0.0.1"), nil), func(a string) error {
+		targets = append(targets, a)
+		return nil
+	}, func(ev task.Event) error {
+		if ev.Type == task.EventResult {
+			n++
+		}
+		return nil
+	})
+	if err != nil || n != 1 || addr != a2 {
+		t.Fatalf("Dispatch: %d results from %s, %v", n, addr, err)
 	}
-	if len(closing.ran()) != 1 || len(live.ran()) != 1 {
-		t.Fatalf("closing master saw %d tasks, live %d", len(closing.ran()), len(live.ran()))
+	if len(closing.ran()) != 0 || len(full.ran()) != 0 || len(live.ran()) != 1 {
+		t.Fatalf("closing master ran %d tasks, full %d, live %d", len(closing.ran()), len(full.ran()), len(live.ran()))
+	}
+	if strings.Join(targets, " ") != a1+" "+a0+" "+a2 {
+		t.Fatalf("target was told %v, want every master tried in order", targets)
 	}
 }
 
@@ -825,21 +907,79 @@ func TestMasterLostMidRunIsNotRetriedElsewhere(t *testing.T) {
 	cfg.ShutdownGrace = 100 * time.Millisecond
 	_, stop := startServerOn(t, lis, cfg, first)
 	a2 := startServer(t, serverConfig(p, "aead"), second)
-	c := newTestClient(t, clientConfig(p, "aead", lis.Addr().String(), a2))
+	ccfg := clientConfig(p, "aead", lis.Addr().String(), a2)
+	ccfg.ResumeFor = 2 * time.Second
+	c := newTestClient(t, ccfg)
 
+	// Dispatch reports the lost stream and which master may have the run.
+	derr := make(chan error, 1)
+	go func() {
+		_, err := c.Dispatch(testCtx(t), newTask("r-lost-d", 1007, hosts("127.0.0.1"), nil), nil, func(task.Event) error { return nil })
+		derr <- err
+	}()
+	<-started
+	started = make(chan struct{})
 	errc := make(chan error, 1)
 	go func() {
 		errc <- c.Run(testCtx(t), newTask("r-lost", 1007, hosts("127.0.0.1"), nil), onResults(func(task.HostResult) {}))
 	}()
 	<-started
-	stop() // the first master goes away with the run in progress
+	stop() // the first master goes away with the runs in progress
+	if err := <-derr; !errors.Is(err, ErrStreamLost) || apperr.KindOf(err) != apperr.Unavailable {
+		t.Fatalf("Dispatch: %v, want ErrStreamLost", err)
+	}
+	// Run resumes on that master only, and gives up when it stays away.
 	err = <-errc
-	assertRelayError(t, err, ErrInterrupted, codes.OK, "went away during the run")
+	assertRelayError(t, err, ErrInterrupted, codes.OK, "contact lost during the run and not regained")
 	if !errors.Is(err, task.ErrInterrupted) || apperr.KindOf(err) != apperr.Interrupted {
 		t.Fatalf("%v is not task.ErrInterrupted (category %v) for the web tier", err, apperr.KindOf(err))
 	}
 	t.Logf("lost master: %v", err)
 	if len(second.ran()) != 0 {
 		t.Fatal("a run the first master had started was run again on the second")
+	}
+}
+
+func TestHealthCoversTheLogin(t *testing.T) {
+	p := newPKI(t)
+	exec := newFakeExec(instantRun)
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, _ := startServerOn(t, lis, serverConfig(p, "aead"), exec)
+	addr := lis.Addr().String()
+	good := newTestClient(t, clientConfig(p, "aead", addr))
+	hs := good.HealthAll(testCtx(t))
+	if hs[0].Err != nil || !hs[0].LoggedIn || !hs[0].Serving {
+		t.Fatalf("health with the right login: %+v", hs[0])
+	}
+	// The master forgets its sessions (a restart): health logs in again.
+	srv.sessions.mu.Lock()
+	clear(srv.sessions.expires)
+	srv.sessions.mu.Unlock()
+	if hs := good.HealthAll(testCtx(t)); hs[0].Err != nil || !hs[0].LoggedIn {
+		t.Fatalf("health after the master forgot the session: %+v", hs[0])
+	}
+	// The master answers Health, but the relay password is wrong: unusable.
+	cfg := clientConfig(p, "aead", addr)
+	cfg.Password = "not the relay password"
+	bad := newTestClient(t, cfg)
+	hs = bad.HealthAll(testCtx(t))
+	if !errors.Is(hs[0].Err, ErrLoginRefused) || hs[0].LoggedIn || !hs[0].Serving {
+		t.Fatalf("health with a wrong relay password: %+v", hs[0])
+	}
+	if err := bad.Health(testCtx(t)); !errors.Is(err, ErrLoginRefused) {
+		t.Fatalf("Health with a wrong relay password: %v", err)
+	}
+	// Without a token Health stays open and says nothing about logins.
+	rc := rawConn(t, p, addr, "")
+	resp, err := rc.Health(testCtx(t), &relaypb.HealthRequest{})
+	if err != nil || resp.GetAuthenticated() || !resp.GetServing() {
+		t.Fatalf("anonymous Health: %+v, %v", resp, err)
+	}
+	resp, err = rc.Health(metadataCtx(t, "Bearer forged"), &relaypb.HealthRequest{})
+	if err != nil || resp.GetAuthenticated() {
+		t.Fatalf("Health with a forged token: %+v, %v", resp, err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/omserver/omserver-go/internal/apperr"
+	"github.com/omserver/omserver-go/internal/task"
 )
 
 // runStatus maps an executor's error to the status the web tier sees, by
@@ -20,6 +21,11 @@ func runStatus(err error) *status.Status {
 		return status.New(codes.Canceled, "run cancelled: "+msg)
 	case errors.Is(err, context.DeadlineExceeded):
 		return status.New(codes.DeadlineExceeded, msg)
+	// Two conflicts the client acts on differently from the others.
+	case errors.Is(err, task.ErrDuplicateRun):
+		return status.New(codes.AlreadyExists, msg)
+	case errors.Is(err, task.ErrEventsDropped):
+		return status.New(codes.OutOfRange, msg)
 	}
 	code := codeOf(apperr.KindOf(err))
 	if code == codes.Internal {
@@ -37,7 +43,7 @@ func codeOf(k apperr.Kind) codes.Code {
 	case apperr.NotFound:
 		return codes.NotFound
 	case apperr.Conflict:
-		return codes.AlreadyExists
+		return codes.FailedPrecondition
 	case apperr.Unavailable:
 		// The client may fail over to another master.
 		return codes.Unavailable
@@ -59,11 +65,11 @@ func codeOf(k apperr.Kind) codes.Code {
 // not be handed over, and nothing about their request was wrong.
 func kindOf(c codes.Code) apperr.Kind {
 	switch c {
-	case codes.InvalidArgument, codes.OutOfRange:
+	case codes.InvalidArgument:
 		return apperr.Invalid
 	case codes.NotFound:
 		return apperr.NotFound
-	case codes.AlreadyExists, codes.FailedPrecondition:
+	case codes.AlreadyExists, codes.FailedPrecondition, codes.OutOfRange:
 		return apperr.Conflict
 	case codes.Unavailable, codes.DeadlineExceeded, codes.Unauthenticated, codes.PermissionDenied, codes.ResourceExhausted:
 		return apperr.Unavailable

@@ -10,7 +10,6 @@ import (
 	"net"
 	"os"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -26,16 +25,22 @@ import (
 	"github.com/omserver/omserver-go/internal/task"
 )
 
-// Executor runs tasks; *master.Master is the real one.
+// Executor runs tasks; *master.Master (with its journal) is the real one.
+// Errors carry internal/task's sentinels; their apperr category becomes
+// the gRPC status code.
 type Executor interface {
-	// Run runs t, calling emit (never concurrently) with its events:
-	// output chunks, one result per host as each finishes, then done; it
-	// returns when every host is done. It must stop the run when ctx ends.
-	// It returns an error only when it refused the task before running
-	// anything on any host (the relay tells the client so, which lets the
-	// client try another master without running anything twice); the
-	// error's apperr category becomes the gRPC status code.
-	Run(ctx context.Context, t task.Task, emit func(task.Event)) error
+	// Start accepts t and starts running it, independently of the call
+	// that brought it: the run goes on if the web tier goes away. It
+	// returns an error only when it refused the task before anything ran
+	// (a run id it accepted before is task.ErrDuplicateRun).
+	Start(t task.Task) error
+	// Follow calls send with the run's events after seq after, in order,
+	// as they become available, and returns nil once the done event was
+	// sent. task.ErrRunNotFound: never accepted; task.ErrInterrupted: the
+	// master lost the run; task.ErrEventsDropped: no longer kept.
+	Follow(ctx context.Context, runID string, after uint64, send func(task.Event) error) error
+	// Ack records that the web tier stored the run's events up to seq.
+	Ack(runID string, seq uint64) error
 	// Cancel stops a running run; false when no run has that id.
 	Cancel(runID string) bool
 }
@@ -44,6 +49,18 @@ type Executor interface {
 // modules it has loaded; Health includes the count when it does.
 type ModuleCounter interface {
 	ModuleCount() int
+}
+
+// Cataloger is implemented by an Executor that can describe its modules;
+// the Catalog call answers with it (and is refused when the executor is
+// not one).
+type Cataloger interface {
+	Catalog() ([]task.ModuleInfo, error)
+}
+
+// catalogDoc is the sealed JSON document of a Catalog answer.
+type catalogDoc struct {
+	Modules []task.ModuleInfo `json:"modules"`
 }
 
 // ServerConfig configures the master side of the relay.
@@ -58,11 +75,16 @@ type ServerConfig struct {
 	ClientCAFile      string // optional: require client certificates signed by this CA (mTLS)
 	Insecure          bool   // allow plaintext on a non-loopback address (--insecure-relay)
 
-	TokenTTL      time.Duration // login token lifetime; default DefaultTokenTTL
-	MaxTaskBytes  int           // decrypted task size limit; default DefaultMaxTaskBytes
-	ReplayWindow  time.Duration // accepted task issue-time skew; default cipher.DefaultReplayWindow
-	ShutdownGrace time.Duration // default DefaultShutdownGrace
-	Version       string        // reported by Health
+	TokenTTL     time.Duration // login token lifetime; default DefaultTokenTTL
+	MaxTaskBytes int           // decrypted task size limit; default DefaultMaxTaskBytes
+	ReplayWindow time.Duration // accepted task issue-time skew; default cipher.DefaultReplayWindow
+	// ShutdownGrace is how long Serve lets open calls finish after its
+	// context ends (streams deliver the events of runs that are ending)
+	// before it cuts them; default DefaultShutdownGrace. Stop the executor
+	// (drain its runs) before ending Serve's context: runs do not depend on
+	// the calls, so cutting a call loses nothing the journal keeps.
+	ShutdownGrace time.Duration
+	Version       string // reported by Health
 }
 
 // replayChecker is cipher.ReplayGuard's Check.
@@ -381,86 +403,129 @@ func (h *service) Run(req *relaypb.Envelope, stream grpc.ServerStreamingServer[r
 	}
 	log := s.log.With().Str("run_id", t.RunID).Int("module_id", t.ModuleID).
 		Int("hosts", len(t.Hosts)).Str("user", t.User).Str("peer", who).Logger()
-	log.Info().Msg("relay run started")
-	started := s.now()
-
-	// The executor may emit from several goroutines; a gRPC stream takes
-	// one sender at a time, and nothing may be sent once Run has returned.
-	var (
-		mu       sync.Mutex
-		closed   bool
-		sendErr  error
-		sent     int    // results sent
-		lastSeq  uint64 // of the last event sent
-		doneSent bool
-	)
-	emit := func(ev task.Event) {
-		mu.Lock()
-		defer mu.Unlock()
-		if closed || sendErr != nil {
-			return
-		}
-		ev.RunID = t.RunID
-		if ev.Result != nil {
-			ev.Result.RunID = t.RunID
-		}
-		env, err := s.seal(ev)
-		if err == nil {
-			err = stream.Send(env)
-		}
-		if err != nil {
-			sendErr = err
-			log.Warn().Err(err).Str("event", string(ev.Type)).Msg("relay: cannot send an event; the web tier will not see it")
-			return
-		}
-		lastSeq = ev.Seq
-		switch ev.Type {
-		case task.EventResult:
-			sent++
-		case task.EventDone:
-			doneSent = true
-		}
-	}
 	// From here on the task may run: say so before anything can, so a
-	// client that loses the connection later knows not to run it again
-	// elsewhere.
+	// client that loses the connection later knows not to send it to
+	// another master. A caller gone before this gets nothing run.
 	if err := stream.SendHeader(metadata.Pairs(mdAccepted, "1")); err != nil {
-		log.Warn().Err(err).Msg("relay: the caller went away before the run started")
+		log.Warn().Err(err).Msg("relay: the caller went away before the run started; nothing ran")
 		return status.Error(codes.Unavailable, "cannot answer: the caller went away")
 	}
-	// ctx ends when the web tier goes away; the executor stops the run then.
-	runErr := s.exec.Run(ctx, t, emit)
-	mu.Lock()
-	closed = true
-	mu.Unlock()
-
-	if runErr != nil {
-		// The executor refused before running anything (its contract).
+	if err := s.exec.Start(t); err != nil {
 		stream.SetTrailer(metadata.Pairs(mdNothingRan, "1"))
-		st := runStatus(runErr)
-		if ctx.Err() != nil {
-			st = status.New(codes.Canceled, "run cancelled: the caller went away")
-		}
-		log.Warn().Err(runErr).Int("sent", sent).Dur("took", s.now().Sub(started)).Msg("relay run ended with an error")
-		return st.Err()
+		log.Warn().Err(err).Msg("relay run refused")
+		return runStatus(err).Err()
 	}
-	if sendErr != nil {
-		log.Warn().Err(sendErr).Int("sent", sent).Msg("relay run finished but results were lost")
-		return status.Errorf(codes.Unavailable, "sending results: %v", sendErr)
-	}
-	if !doneSent {
-		// An executor that does not number its events still ends the
-		// stream the one way a client recognises.
-		env, err := s.seal(task.Event{Seq: lastSeq + 1, Type: task.EventDone, RunID: t.RunID})
-		if err == nil {
-			err = stream.Send(env)
+	log.Info().Msg("relay run accepted")
+	return s.follow(stream, t.RunID, 0, log)
+}
+
+// follow streams a run's events after seq after until its done event, the
+// caller going away (the run goes on), or an error of the executor.
+func (s *Server) follow(stream grpc.ServerStreamingServer[relaypb.Envelope], runID string, after uint64, log zerolog.Logger) error {
+	ctx := stream.Context()
+	started := s.now()
+	sent := 0
+	err := s.exec.Follow(ctx, runID, after, func(ev task.Event) error {
+		ev.RunID = runID
+		if ev.Result != nil {
+			ev.Result.RunID = runID
 		}
+		env, err := s.seal(ev)
 		if err != nil {
-			log.Warn().Err(err).Msg("relay: cannot send the done event")
-			return status.Errorf(codes.Unavailable, "sending done: %v", err)
+			return err
 		}
+		if err := stream.Send(env); err != nil {
+			return err
+		}
+		sent++
+		return nil
+	})
+	switch {
+	case err == nil:
+		log.Info().Int("events", sent).Dur("took", s.now().Sub(started)).Msg("relay stream finished")
+		return nil
+	case ctx.Err() != nil:
+		log.Info().Int("events", sent).Msg("relay stream ended: the caller went away (the run goes on)")
+		return status.Error(codes.Canceled, "the caller went away; the run goes on")
 	}
-	log.Info().Int("sent", sent).Dur("took", s.now().Sub(started)).Msg("relay run finished")
+	log.Warn().Err(err).Int("events", sent).Msg("relay stream ended with an error")
+	return runStatus(err).Err()
+}
+
+// resumeRequest is the sealed JSON document of a Resume call.
+type resumeRequest struct {
+	RunID    string    `json:"run_id"`
+	AfterSeq uint64    `json:"after_seq"`
+	IssuedAt time.Time `json:"issued_at"`
+	Nonce    string    `json:"nonce"`
+}
+
+// ackRequest is the sealed JSON document of an Ack call.
+type ackRequest struct {
+	RunID    string    `json:"run_id"`
+	Seq      uint64    `json:"seq"`
+	IssuedAt time.Time `json:"issued_at"`
+	Nonce    string    `json:"nonce"`
+}
+
+func (h *service) Resume(req *relaypb.Envelope, stream grpc.ServerStreamingServer[relaypb.Envelope]) error {
+	s := h.s
+	ctx := stream.Context()
+	who := peerHost(ctx)
+	if err := s.authorize(ctx); err != nil {
+		s.log.Warn().Str("peer", who).Msg("relay resume refused: not logged in")
+		return err
+	}
+	var rr resumeRequest
+	if err := s.openRequest(req.GetSealed(), "resume request", &rr); err != nil {
+		s.log.Warn().Str("peer", who).Str("reason", status.Convert(err).Message()).Msg("relay resume refused")
+		return err
+	}
+	if err := checkRequest(rr.RunID, rr.IssuedAt, rr.Nonce); err != nil {
+		return status.Errorf(codes.InvalidArgument, "invalid resume request: %v", err)
+	}
+	if err := s.checkReplay(rr.Nonce, rr.IssuedAt, "resume request"); err != nil {
+		return err
+	}
+	log := s.log.With().Str("run_id", rr.RunID).Uint64("after_seq", rr.AfterSeq).Str("peer", who).Logger()
+	log.Info().Msg("relay resume")
+	return s.follow(stream, rr.RunID, rr.AfterSeq, log)
+}
+
+func (h *service) Ack(ctx context.Context, req *relaypb.Envelope) (*relaypb.AckResponse, error) {
+	s := h.s
+	who := peerHost(ctx)
+	if err := s.authorize(ctx); err != nil {
+		s.log.Warn().Str("peer", who).Msg("relay ack refused: not logged in")
+		return nil, err
+	}
+	var ar ackRequest
+	if err := s.openRequest(req.GetSealed(), "ack", &ar); err != nil {
+		return nil, err
+	}
+	if err := checkRequest(ar.RunID, ar.IssuedAt, ar.Nonce); err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "invalid ack: %v", err)
+	}
+	if err := s.checkReplay(ar.Nonce, ar.IssuedAt, "ack"); err != nil {
+		return nil, err
+	}
+	if err := s.exec.Ack(ar.RunID, ar.Seq); err != nil {
+		s.log.Warn().Err(err).Str("run_id", ar.RunID).Uint64("seq", ar.Seq).Msg("relay ack refused")
+		return nil, runStatus(err).Err()
+	}
+	s.log.Debug().Str("peer", who).Str("run_id", ar.RunID).Uint64("seq", ar.Seq).Msg("relay ack")
+	return &relaypb.AckResponse{}, nil
+}
+
+// openRequest decrypts and strictly decodes a small sealed request.
+func (s *Server) openRequest(sealed, what string, v any) error {
+	plain, err := s.openEnvelope(sealed, what)
+	if err != nil {
+		return err
+	}
+	if err := decodeStrict(plain, maxCancelBytes, v); err != nil {
+		return s.decodeError(err, what)
+	}
 	return nil
 }
 
@@ -471,14 +536,10 @@ func (h *service) Cancel(ctx context.Context, req *relaypb.Envelope) (*relaypb.C
 		s.log.Warn().Str("peer", who).Msg("relay cancel refused: not logged in")
 		return nil, err
 	}
-	plain, err := s.openEnvelope(req.GetSealed(), "cancel request")
-	if err != nil {
+	var cr cancelRequest
+	if err := s.openRequest(req.GetSealed(), "cancel request", &cr); err != nil {
 		s.log.Warn().Str("peer", who).Str("reason", status.Convert(err).Message()).Msg("relay cancel refused")
 		return nil, err
-	}
-	var cr cancelRequest
-	if err := decodeStrict(plain, maxCancelBytes, &cr); err != nil {
-		return nil, s.decodeError(err, "cancel request")
 	}
 	if err := cr.validate(); err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "invalid cancel request: %v", err)
@@ -491,11 +552,46 @@ func (h *service) Cancel(ctx context.Context, req *relaypb.Envelope) (*relaypb.C
 	return &relaypb.CancelResponse{Found: found}, nil
 }
 
-func (h *service) Health(context.Context, *relaypb.HealthRequest) (*relaypb.HealthResponse, error) {
+func (h *service) Health(ctx context.Context, _ *relaypb.HealthRequest) (*relaypb.HealthResponse, error) {
 	s := h.s
 	resp := &relaypb.HealthResponse{Serving: true, Version: s.cfg.Version, Scheme: s.codec.Scheme()}
+	// A call carrying a token learns whether it is accepted, so the web
+	// tier's health check covers the login; without one Health stays open.
+	if md, _ := metadata.FromIncomingContext(ctx); len(md.Get("authorization")) > 0 {
+		resp.Authenticated = s.authorize(ctx) == nil
+	}
 	if mc, ok := s.exec.(ModuleCounter); ok {
 		resp.Modules = int32(mc.ModuleCount())
 	}
 	return resp, nil
+}
+
+func (h *service) Catalog(ctx context.Context, _ *relaypb.CatalogRequest) (*relaypb.Envelope, error) {
+	s := h.s
+	who := peerHost(ctx)
+	if err := s.authorize(ctx); err != nil {
+		s.log.Warn().Str("peer", who).Msg("relay catalog refused: not logged in")
+		return nil, err
+	}
+	cat, ok := s.exec.(Cataloger)
+	if !ok {
+		return nil, status.Error(codes.Unimplemented, "this master does not serve a module catalog")
+	}
+	mods, err := cat.Catalog()
+	if err != nil {
+		s.log.Error().Err(err).Msg("relay catalog")
+		return nil, status.Error(codes.Internal, "cannot describe the modules")
+	}
+	if mods == nil {
+		mods = []task.ModuleInfo{}
+	}
+	plain, err := json.Marshal(catalogDoc{Modules: mods})
+	if err != nil {
+		return nil, status.Errorf(codes.Internal, "encoding the catalog: %v", err)
+	}
+	sealed, err := s.codec.Seal(plain)
+	if err != nil {
+		return nil, status.Errorf(codes.Internal, "sealing the catalog: %v", err)
+	}
+	return &relaypb.Envelope{Sealed: sealed}, nil
 }

@@ -81,6 +81,8 @@ type Service struct {
 	active  map[string]*activeRun
 	closing bool
 	wg      sync.WaitGroup
+	// catalog caches the master's module catalog, when the dispatcher serves one.
+	catalog *catalogCache
 }
 
 type metrics struct {
@@ -115,9 +117,11 @@ func New(cfg Config, st *store.Store, master Dispatcher, log zerolog.Logger) (*S
 		cfg.LargeRunHosts = DefaultLargeRunHosts
 	}
 	base, cancel := context.WithCancel(context.Background())
+	cs, _ := master.(CatalogSource)
 	s := &Service{
 		cfg: cfg, st: st, master: master, log: log.With().Str("component", "runs").Logger(),
 		base: base, cancelBase: cancel, active: make(map[string]*activeRun),
+		catalog: &catalogCache{src: cs},
 		metrics: metrics{
 			started: prometheus.NewCounter(prometheus.CounterOpts{
 				Namespace: "omserver_web", Name: "runs_started_total",

@@ -4,14 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/omserver/omserver-go/internal/apperr"
-	"github.com/omserver/omserver-go/internal/legacyform"
+	"github.com/omserver/omserver-go/internal/param"
 	"github.com/omserver/omserver-go/internal/store"
 	"github.com/omserver/omserver-go/internal/task"
 )
@@ -51,65 +49,6 @@ type Plan struct {
 // invalidf is a refused request: the message says what to change.
 func invalidf(format string, args ...any) error {
 	return apperr.Errorf(apperr.Invalid, format, args...)
-}
-
-// validParams checks submitted values against the module's declared
-// schema and returns the full parameter set (defaults filled in). The
-// master validates again; this is so a bad request is refused before
-// anything is recorded.
-func validParams(schema []legacyform.Param, in map[string]string) (map[string]string, error) {
-	if len(in) > task.MaxParams {
-		return nil, invalidf("%w: %d parameters is more than the limit of %d", task.ErrInvalidParams, len(in), task.MaxParams)
-	}
-	declared := make(map[string]legacyform.Param, len(schema))
-	for _, p := range schema {
-		declared[p.Name] = p
-	}
-	var unknown []string
-	for name := range in {
-		if _, ok := declared[name]; !ok {
-			unknown = append(unknown, name)
-		}
-	}
-	if len(unknown) > 0 {
-		sort.Strings(unknown)
-		for i, u := range unknown {
-			unknown[i] = fmt.Sprintf("%q", clipRunes(u, 64))
-		}
-		return nil, invalidf("%w: unknown parameter(s) %s: this module declares %s", task.ErrInvalidParams, strings.Join(unknown, ", "), declaredNames(schema))
-	}
-	out := make(map[string]string, len(schema))
-	for _, p := range schema {
-		v, ok := in[p.Name]
-		if !ok {
-			v = p.Default
-		}
-		if !utf8.ValidString(v) {
-			return nil, invalidf("%w: parameter %s is not valid UTF-8", task.ErrInvalidParams, p.Name)
-		}
-		if i := strings.IndexFunc(v, unicode.IsControl); i >= 0 {
-			return nil, invalidf("%w: parameter %s contains a control character at byte %d", task.ErrInvalidParams, p.Name, i)
-		}
-		if len(v) > task.MaxParamBytes {
-			return nil, invalidf("%w: parameter %s is longer than %d bytes", task.ErrInvalidParams, p.Name, task.MaxParamBytes)
-		}
-		if err := p.Check(v); err != nil {
-			return nil, invalidf("%w: parameter %s: %s", task.ErrInvalidParams, p.Name, strings.TrimPrefix(err.Error(), p.Name+": "))
-		}
-		out[p.Name] = v
-	}
-	return out, nil
-}
-
-func declaredNames(schema []legacyform.Param) string {
-	if len(schema) == 0 {
-		return "no parameters"
-	}
-	names := make([]string, len(schema))
-	for i, p := range schema {
-		names[i] = p.Name
-	}
-	return strings.Join(names, ", ")
 }
 
 // clipRunes shortens s to n runes for an error message, marking the cut.
@@ -195,19 +134,30 @@ func (s *Service) plan(ctx context.Context, req Request) (Plan, error) {
 	if err != nil {
 		return Plan{}, fmt.Errorf("look up module %d: %w", req.ModuleID, err)
 	}
+	// The master owns the modules: with its catalog, a module it lacks is
+	// refused now, and parameters are checked against its schema (the one
+	// it applies again), whatever the web table says.
+	name, schema, risky := mod.Name, param.Schema(mod.Params), false
+	if cat, _, cerr := s.Catalog(ctx); cerr == nil {
+		mm, ok := cat[req.ModuleID]
+		if !ok {
+			return Plan{}, apperr.Errorf(apperr.Invalid, "%v: module %d is not installed on the master (see the Modules page)", task.ErrUnknownModule, req.ModuleID)
+		}
+		name, schema, risky = mm.Name, mm.Params, mm.Risky
+	}
 	servers, err := s.validHosts(ctx, req)
 	if err != nil {
 		return Plan{}, err
 	}
-	params, err := validParams(mod.Params, req.Params)
+	params, err := schema.Validate(req.Params)
 	if err != nil {
-		return Plan{}, err
+		return Plan{}, apperr.Wrap(apperr.Invalid, err)
 	}
 	hosts := make([]task.Host, len(servers))
 	for i, sv := range servers {
 		hosts[i] = task.Host{IP: sv.IP, Name: sv.Name}
 	}
-	p := Plan{ModuleID: mod.ID, ModuleName: mod.Name, Params: params, Hosts: hosts, LargeRunHosts: s.cfg.LargeRunHosts}
+	p := Plan{ModuleID: mod.ID, ModuleName: name, Risky: risky, Params: params, Hosts: hosts, LargeRunHosts: s.cfg.LargeRunHosts}
 	p.Typed = p.Risky || len(hosts) > s.cfg.LargeRunHosts
 	return p, nil
 }

@@ -3,7 +3,9 @@ package store
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // AuditEntry is one line of the audit log: who did what, when, from where.
@@ -33,25 +35,63 @@ func (s *Store) AddAudit(ctx context.Context, e AuditEntry) error {
 	return classify(err, "add audit entry")
 }
 
-// ListAudit returns one page of the audit log, newest first, and the total
-// number of entries. limit defaults to 100, at most 1000.
-func (s *Store) ListAudit(ctx context.Context, limit, offset int) ([]AuditEntry, int, error) {
-	if limit <= 0 {
-		limit = 100
+// AuditFilter selects audit log entries for ListAudit; zero fields do not
+// filter.
+type AuditFilter struct {
+	PageRequest
+	Username string
+	Action   string
+}
+
+// AuditPage is one page of the audit log, newest first; Next is the
+// cursor of the following (older) page, "" on the last.
+type AuditPage struct {
+	Entries []AuditEntry
+	Next    string
+}
+
+const auditCursor = "audit"
+
+// ListAudit returns one page of the audit log, newest first (by id).
+func (s *Store) ListAudit(ctx context.Context, f AuditFilter) (AuditPage, error) {
+	limit, err := pageLimit("audit log", f.Limit, DefaultLimit)
+	if err != nil {
+		return AuditPage{}, err
 	}
-	if limit > 1000 || offset < 0 {
-		return nil, 0, invalid("audit: limit must be 1..1000 and offset not negative")
+	if len(f.Action) > 64 || utf8.RuneCountInString(f.Username) > MaxRunUserLen {
+		return AuditPage{}, invalid("audit log: user or action filter too long")
 	}
-	var total int
-	if err := s.db.GetContext(ctx, &total, `SELECT COUNT(*) FROM audit_log`); err != nil {
-		return nil, 0, fmt.Errorf("store: count audit log: %w", err)
+	var before int64
+	more, err := decodeCursor(auditCursor, f.Cursor, &before)
+	if err != nil {
+		return AuditPage{}, err
+	}
+	q := `SELECT id, at, username, action, detail, remote_addr FROM audit_log`
+	var where []string
+	var args []any
+	if more {
+		where, args = append(where, "id < ?"), append(args, before)
+	}
+	if f.Username != "" {
+		where, args = append(where, "username = ?"), append(args, f.Username)
+	}
+	if f.Action != "" {
+		where, args = append(where, "action = ?"), append(args, f.Action)
+	}
+	if len(where) > 0 {
+		q += ` WHERE ` + strings.Join(where, " AND ")
 	}
 	out := []AuditEntry{}
-	if err := s.db.SelectContext(ctx, &out, `SELECT id, at, username, action, detail, remote_addr FROM audit_log ORDER BY id DESC LIMIT ? OFFSET ?`, limit, offset); err != nil {
-		return nil, 0, fmt.Errorf("store: list audit log: %w", err)
+	if err := s.db.SelectContext(ctx, &out, q+` ORDER BY id DESC LIMIT ?`, append(args, limit+1)...); err != nil {
+		return AuditPage{}, fmt.Errorf("store: list audit log: %w", err)
 	}
 	for i := range out {
 		out[i].At = out[i].At.UTC()
 	}
-	return out, total, nil
+	page := AuditPage{Entries: out}
+	if len(out) > limit {
+		page.Entries = out[:limit]
+		page.Next = encodeCursor(auditCursor, out[limit-1].ID)
+	}
+	return page, nil
 }

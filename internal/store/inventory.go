@@ -71,7 +71,9 @@ func checkLegacyName(what, name string, max int) error {
 	return nil
 }
 
-// ListFunCategs returns every function category, by id.
+// ListFunCategs returns every function category, by id, for the legacy
+// text endpoint (which lists them all; there are tens of them). Other
+// readers page with ListFunCategsPage.
 func (s *Store) ListFunCategs(ctx context.Context) ([]FunCateg, error) {
 	out := []FunCateg{}
 	err := s.db.SelectContext(ctx, &out, `SELECT ID, server_categ_name FROM server_fun_categ ORDER BY ID`)
@@ -180,17 +182,18 @@ func (s *Store) DeleteFunCateg(ctx context.Context, id int64) error {
 	})
 }
 
-// ListAppCategs returns the application categories of one function
-// category, by id; funID <= 0 lists all of them.
+// ListAppCategs returns every application category of one function
+// category, by id, for the legacy text endpoint (which lists them all; it
+// is bounded by the category's size). Other readers page with
+// ListAppCategsPage.
 func (s *Store) ListAppCategs(ctx context.Context, funID int64) ([]AppCateg, error) {
-	out := []AppCateg{}
-	q := `SELECT ID, server_categ_id, app_categ_name FROM server_app_categ`
-	var args []any
-	if funID > 0 {
-		q += ` WHERE server_categ_id = ?`
-		args = append(args, funID)
+	if funID <= 0 {
+		return nil, invalid("application categories: function category id %d is not positive", funID)
 	}
-	if err := s.db.SelectContext(ctx, &out, q+` ORDER BY ID`, args...); err != nil {
+	out := []AppCateg{}
+	err := s.db.SelectContext(ctx, &out, `SELECT ID, server_categ_id, app_categ_name FROM server_app_categ
+		WHERE server_categ_id = ? ORDER BY ID`, funID)
+	if err != nil {
 		return nil, fmt.Errorf("store: list application categories: %w", err)
 	}
 	return out, nil
@@ -267,17 +270,16 @@ func (s *Store) DeleteAppCateg(ctx context.Context, id int64) error {
 
 const serverCols = `server_lip, server_name, server_wip, server_op, server_app_id`
 
-// ListServers returns the servers of one application category, by IP;
-// appID <= 0 lists all servers.
+// ListServers returns every server of one application category, by IP,
+// for the legacy text endpoint (which lists them all; it is bounded by the
+// application's size). Other readers page with ListServersPage.
 func (s *Store) ListServers(ctx context.Context, appID int64) ([]Server, error) {
-	out := []Server{}
-	q := `SELECT ` + serverCols + ` FROM server_list`
-	var args []any
-	if appID > 0 {
-		q += ` WHERE server_app_id = ?`
-		args = append(args, appID)
+	if appID <= 0 {
+		return nil, invalid("servers: application category id %d is not positive", appID)
 	}
-	if err := s.db.SelectContext(ctx, &out, q+` ORDER BY server_lip`, args...); err != nil {
+	out := []Server{}
+	err := s.db.SelectContext(ctx, &out, `SELECT `+serverCols+` FROM server_list WHERE server_app_id = ? ORDER BY server_lip`, appID)
+	if err != nil {
 		return nil, fmt.Errorf("store: list servers: %w", err)
 	}
 	return out, nil

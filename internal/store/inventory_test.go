@@ -144,7 +144,7 @@ func TestServers(t *testing.T) {
 			{"ipv6 ok", Server{IP: "2001:db8::1", Name: "v6", AppID: a2}, nil},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
-				before, _ := s.ListServers(ctx, 0)
+				before, _ := allServers(t, s)
 				_, err := s.UpsertServer(ctx, tc.sv)
 				if tc.want == nil {
 					if err != nil {
@@ -155,7 +155,7 @@ func TestServers(t *testing.T) {
 				if !errors.Is(err, tc.want) {
 					t.Fatalf("UpsertServer(%+v) = %v; want %v", tc.sv, err, tc.want)
 				}
-				if after, _ := s.ListServers(ctx, 0); !reflect.DeepEqual(before, after) {
+				if after, _ := allServers(t, s); !reflect.DeepEqual(before, after) {
 					t.Fatalf("refused upsert changed servers")
 				}
 			})
@@ -192,7 +192,7 @@ func TestImportServersAllOrNothing(t *testing.T) {
 		if _, err := s.UpsertServer(ctx, Server{IP: "10.0.0.1", Name: "old", AppID: app}); err != nil {
 			t.Fatal(err)
 		}
-		snapshot := func() []Server { l, _ := s.ListServers(ctx, 0); return l }
+		snapshot := func() []Server { l, _ := allServers(t, s); return l }
 		before := snapshot()
 		for _, tc := range []struct {
 			name    string

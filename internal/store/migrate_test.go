@@ -11,11 +11,11 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
-	"github.com/omserver/omserver-go/internal/legacyform"
+	"github.com/omserver/omserver-go/internal/param"
 	"github.com/omserver/omserver-go/internal/testutil/mysqltest"
 )
 
-const latestVersion = 30
+const latestVersion = 40
 
 // checkFreshSchema verifies a freshly migrated database of either dialect.
 func checkFreshSchema(t *testing.T, s *Store) {
@@ -32,7 +32,7 @@ func checkFreshSchema(t *testing.T, s *Store) {
 		t.Fatalf("version after second migrate = %d, %v; want %d", v2, err, v)
 	}
 	for _, table := range []string{"server_fun_categ", "server_app_categ", "server_list", "module_list", "server_history",
-		"users", "sessions", "api_tokens", "runs", "run_hosts", "audit_log"} {
+		"users", "sessions", "api_tokens", "runs", "run_hosts", "audit_log", "omaudit_tokens"} {
 		var n int
 		if err := s.db.GetContext(ctx, &n, "SELECT COUNT(*) FROM "+table); err != nil || n != 0 {
 			t.Errorf("table %s: count %d, %v; want an empty table", table, n, err)
@@ -170,6 +170,8 @@ func TestMigrateOriginalDump(t *testing.T) {
 		{"server_history", "history_ip", "varchar(45)"},
 		{"server_list", "server_name", "varchar(64)"},
 		{"module_list", "module_name", "varchar(64)"},
+		{"server_history", "history_user", "varchar(64)"},
+		{"server_history", "history_command", "varchar(4096)"},
 	} {
 		var typ string
 		err := raw.QueryRow(`SELECT COLUMN_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? AND COLUMN_NAME = ?`, c.table, c.col).Scan(&typ)
@@ -209,7 +211,7 @@ func TestMigrateOriginalDump(t *testing.T) {
 		t.Fatal(err)
 	}
 	lo, hi := int64(1), int64(999)
-	want1001 := []legacyform.Param{{Name: "sys_param_1", Label: "返回信息行数：", Type: legacyform.TypeNumber, MaxLength: 3, Default: "50", Min: &lo, Max: &hi}}
+	want1001 := []param.Param{{Name: "sys_param_1", Label: "返回信息行数：", Type: param.Number, MaxLength: 3, Default: "50", Min: &lo, Max: &hi}}
 	if m.Name != "查看系统日志" || !reflect.DeepEqual(m.Params, want1001) {
 		t.Errorf("module 1001 = %q %+v; want params %+v", m.Name, m.Params, want1001)
 	}
@@ -217,8 +219,8 @@ func TestMigrateOriginalDump(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(m.Params) != 1 || m.Params[0].Type != legacyform.TypeSelect || len(m.Params[0].Options) != 8 ||
-		m.Params[0].Default != "resinjar" || m.Params[0].Options[1] != (legacyform.Option{Value: "nginx_config", Label: "nginx配置文件"}) {
+	if len(m.Params) != 1 || m.Params[0].Type != param.Choice || len(m.Params[0].Options) != 8 ||
+		m.Params[0].Default != "resinjar" || !reflect.DeepEqual(m.Params[0].Options[1], param.Option{Value: "nginx_config", Label: "nginx配置文件"}) {
 		t.Errorf("module 1005 params = %+v", m.Params)
 	}
 	all, err := s.ListModules(ctx)

@@ -11,6 +11,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/omserver/omserver-go/internal/legacyform"
+	"github.com/omserver/omserver-go/internal/param"
 )
 
 // Module column limits after migration 00002.
@@ -25,11 +26,11 @@ const (
 // as HTML. Params is the declared parameter schema: from module_params when
 // set, otherwise parsed from Extend.
 type Module struct {
-	ID      int64              `json:"id"`
-	Name    string             `json:"name"`
-	Caption string             `json:"caption"`
-	Extend  string             `json:"extend,omitempty"`
-	Params  []legacyform.Param `json:"params"`
+	ID      int64         `json:"id"`
+	Name    string        `json:"name"`
+	Caption string        `json:"caption"`
+	Extend  string        `json:"extend,omitempty"`
+	Params  []param.Param `json:"params"`
 	// FormError is set by ListModules when the stored form cannot be
 	// parsed: the module is listed (one odd legacy row must not hide every
 	// module) but has no usable parameters, and GetModule returns the error.
@@ -47,7 +48,7 @@ type moduleRow struct {
 const moduleCols = `ID, module_name, module_caption, module_extend, module_params`
 
 func (r moduleRow) module() (Module, error) {
-	m := Module{ID: r.ID, Name: r.Name, Caption: r.Caption, Extend: r.Extend, Params: []legacyform.Param{}}
+	m := Module{ID: r.ID, Name: r.Name, Caption: r.Caption, Extend: r.Extend, Params: []param.Param{}}
 	if r.Params.Valid && strings.TrimSpace(r.Params.String) != "" {
 		if err := json.Unmarshal([]byte(r.Params.String), &m.Params); err != nil {
 			return Module{}, fmt.Errorf("module %d: stored parameter schema is not valid JSON (%v): %w", r.ID, err, ErrInvalid)
@@ -78,7 +79,7 @@ func (s *Store) ListModules(ctx context.Context) ([]Module, error) {
 	for _, r := range rows {
 		m, err := r.module()
 		if err != nil {
-			m = Module{ID: r.ID, Name: r.Name, Caption: r.Caption, Extend: r.Extend, Params: []legacyform.Param{}, FormError: err.Error()}
+			m = Module{ID: r.ID, Name: r.Name, Caption: r.Caption, Extend: r.Extend, Params: []param.Param{}, FormError: err.Error()}
 		}
 		out = append(out, m)
 	}

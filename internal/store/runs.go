@@ -22,46 +22,80 @@ type Run struct {
 	ModuleName string            `json:"module_name"`
 	Username   string            `json:"username"`
 	Params     map[string]string `json:"params"`
-	Hosts      []task.Host       `json:"hosts"`
-	Status     task.RunStatus    `json:"status"`
-	Error      string            `json:"error,omitempty"`
-	Master     string            `json:"master,omitempty"` // address of the master that ran it
-	CreatedAt  time.Time         `json:"created_at"`
-	FinishedAt *time.Time        `json:"finished_at,omitempty"`
-	// Summary counts the recorded host results by status (filled by GetRun
-	// and ListRuns; ignored by CreateRun).
+	// Hosts is the run's full host list: given to CreateRun and filled by
+	// GetRun only. Lists and GetRunInfo leave it empty (HostCount says how
+	// many there are; ListRunHosts pages through them).
+	Hosts      []task.Host    `json:"hosts,omitempty"`
+	HostCount  int            `json:"host_count"`
+	Status     task.RunStatus `json:"status"`
+	Error      string         `json:"error,omitempty"`
+	Master     string         `json:"master,omitempty"` // address of the master that ran it
+	CreatedAt  time.Time      `json:"created_at"`
+	FinishedAt *time.Time     `json:"finished_at,omitempty"`
+	// Summary counts the recorded host results by status, read from the
+	// counts kept on the run (statuses without results are absent; ignored
+	// by CreateRun).
 	Summary map[task.Status]int `json:"summary"`
 }
 
+// runRow is a row of runs without the hosts column, which only GetRun reads.
 type runRow struct {
-	ID         string         `db:"id"`
-	ModuleID   int64          `db:"module_id"`
-	ModuleName string         `db:"module_name"`
-	Username   string         `db:"username"`
-	Params     string         `db:"params"`
-	Hosts      string         `db:"hosts"`
-	Status     task.RunStatus `db:"status"`
-	Error      string         `db:"error"`
-	Master     string         `db:"master"`
-	CreatedAt  time.Time      `db:"created_at"`
-	FinishedAt sql.NullTime   `db:"finished_at"`
+	ID           string         `db:"id"`
+	ModuleID     int64          `db:"module_id"`
+	ModuleName   string         `db:"module_name"`
+	Username     string         `db:"username"`
+	Params       string         `db:"params"`
+	Status       task.RunStatus `db:"status"`
+	Error        string         `db:"error"`
+	Master       string         `db:"master"`
+	CreatedAt    time.Time      `db:"created_at"`
+	FinishedAt   sql.NullTime   `db:"finished_at"`
+	HostCount    int            `db:"host_count"`
+	NOK          int            `db:"n_ok"`
+	NFailed      int            `db:"n_failed"`
+	NUnreachable int            `db:"n_unreachable"`
+	NTimeout     int            `db:"n_timeout"`
+	NCancelled   int            `db:"n_cancelled"`
 }
 
-const runCols = `id, module_id, module_name, username, params, hosts, status, error, master, created_at, finished_at`
+// runCols are the columns of runRow, in table r.
+const runCols = `r.id, r.module_id, r.module_name, r.username, r.params, r.status, r.error, r.master, r.created_at,
+	r.finished_at, r.host_count, r.n_ok, r.n_failed, r.n_unreachable, r.n_timeout, r.n_cancelled`
+
+// countColumn is the column of runs counting results of status st ("" for
+// a status that has none, which AddRunResult never records).
+func countColumn(st task.Status) string {
+	switch st {
+	case task.StatusOK:
+		return "n_ok"
+	case task.StatusFailed:
+		return "n_failed"
+	case task.StatusUnreachable:
+		return "n_unreachable"
+	case task.StatusTimeout:
+		return "n_timeout"
+	case task.StatusCancelled:
+		return "n_cancelled"
+	}
+	return ""
+}
 
 func (r runRow) run() (Run, error) {
 	out := Run{ID: r.ID, ModuleID: r.ModuleID, ModuleName: r.ModuleName, Username: r.Username, Status: r.Status,
-		Error: r.Error, Master: r.Master, CreatedAt: r.CreatedAt.UTC(), FinishedAt: nullTime(r.FinishedAt)}
+		Error: r.Error, Master: r.Master, CreatedAt: r.CreatedAt.UTC(), FinishedAt: nullTime(r.FinishedAt), HostCount: r.HostCount}
 	if err := json.Unmarshal([]byte(r.Params), &out.Params); err != nil {
 		return Run{}, fmt.Errorf("store: run %s: stored parameters: %w", r.ID, err)
-	}
-	if err := json.Unmarshal([]byte(r.Hosts), &out.Hosts); err != nil {
-		return Run{}, fmt.Errorf("store: run %s: stored hosts: %w", r.ID, err)
 	}
 	if out.Params == nil {
 		out.Params = map[string]string{}
 	}
 	out.Summary = map[task.Status]int{}
+	for st, n := range map[task.Status]int{task.StatusOK: r.NOK, task.StatusFailed: r.NFailed,
+		task.StatusUnreachable: r.NUnreachable, task.StatusTimeout: r.NTimeout, task.StatusCancelled: r.NCancelled} {
+		if n > 0 {
+			out.Summary[st] = n
+		}
+	}
 	return out, nil
 }
 
@@ -143,10 +177,43 @@ func (s *Store) CreateRun(ctx context.Context, r Run) error {
 	if r.FinishedAt != nil {
 		finished = dbTime(*r.FinishedAt)
 	}
-	_, err = s.db.ExecContext(ctx, `INSERT INTO runs (`+runCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		r.ID, r.ModuleID, r.ModuleName, r.Username, string(pj), string(hj), r.Status, clipText(r.Error, MaxRunErrorLen),
-		r.Master, dbTime(r.CreatedAt), finished)
-	return classify(err, "create run "+r.ID)
+	created := dbTime(r.CreatedAt)
+	return s.inTx(ctx, func(tx *sqlx.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO runs (id, module_id, module_name, username, params, hosts, status, error,
+			master, created_at, finished_at, host_count) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			r.ID, r.ModuleID, r.ModuleName, r.Username, string(pj), string(hj), r.Status, clipText(r.Error, MaxRunErrorLen),
+			r.Master, created, finished, len(r.Hosts))
+		if err != nil {
+			return classify(err, "create run "+r.ID)
+		}
+		return insertRunTargets(ctx, tx, r.ID, created, r.Hosts)
+	})
+}
+
+// targetChunk rows per INSERT keep the placeholders (5 a row) under every
+// driver's limit.
+const targetChunk = 500
+
+// insertRunTargets writes the run's hosts, one row each in the run's order,
+// for paging them (ListRunHosts) and listing runs by host (ListRuns).
+func insertRunTargets(ctx context.Context, tx *sqlx.Tx, id string, created time.Time, hosts []task.Host) error {
+	for start := 0; start < len(hosts); start += targetChunk {
+		end := min(start+targetChunk, len(hosts))
+		var q strings.Builder
+		q.WriteString(`INSERT INTO run_targets (run_id, pos, host_ip, host_name, created_at) VALUES `)
+		args := make([]any, 0, 5*(end-start))
+		for i := start; i < end; i++ {
+			if i > start {
+				q.WriteString(", ")
+			}
+			q.WriteString("(?, ?, ?, ?, ?)")
+			args = append(args, id, i, hosts[i].IP, hosts[i].Name, created)
+		}
+		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+			return classify(err, "create run "+id+": hosts")
+		}
+	}
+	return nil
 }
 
 // AddRunResult records one host's result. It is idempotent per (run, host):
@@ -185,12 +252,45 @@ func (s *Store) AddRunResult(ctx context.Context, runID string, r task.HostResul
 		duration_ms = excluded.duration_ms`
 	}
 	return s.inTx(ctx, func(tx *sqlx.Tx) error {
-		if err := exists(ctx, tx, `SELECT 1 FROM runs WHERE id = ?`, runID); err != nil {
-			return classify(err, "run "+runID)
+		if err := bumpRunCounts(ctx, tx, runID, r); err != nil {
+			return err
 		}
 		_, err := tx.ExecContext(ctx, q, args...)
 		return classify(err, fmt.Sprintf("run %s: record host %s", runID, r.Host))
 	})
+}
+
+// bumpRunCounts keeps the run's per-status counts in step with the result
+// about to be written in tx: one more of r's status, one fewer of the
+// status it replaces. The UPDATE comes first: it locks the run's row, so
+// results of one run recorded at once read and replace each other in turn
+// and the counts never drift. An unknown run is ErrNotFound.
+func bumpRunCounts(ctx context.Context, tx *sqlx.Tx, runID string, r task.HostResult) error {
+	col := countColumn(r.Status)
+	res, err := tx.ExecContext(ctx, `UPDATE runs SET `+col+` = `+col+` + 1 WHERE id = ?`, runID)
+	if err != nil {
+		return classify(err, "run "+runID+": count result")
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("store: run %s: count result: %w", runID, err)
+	} else if n == 0 {
+		return fmt.Errorf("run %s: %w", runID, ErrNotFound)
+	}
+	var prev task.Status
+	err = tx.GetContext(ctx, &prev, `SELECT status FROM run_hosts WHERE run_id = ? AND host_ip = ? AND host_name = ?`,
+		runID, r.Host.IP, r.Host.Name)
+	if isNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("store: run %s: previous result of %s: %w", runID, r.Host, err)
+	}
+	if pc := countColumn(prev); pc != "" {
+		if _, err := tx.ExecContext(ctx, `UPDATE runs SET `+pc+` = `+pc+` - 1 WHERE id = ?`, runID); err != nil {
+			return classify(err, "run "+runID+": count result")
+		}
+	}
+	return nil
 }
 
 // FinishRun moves a running run to a final status. A run that is not
@@ -214,125 +314,67 @@ func (s *Store) FinishRun(ctx context.Context, id string, status task.RunStatus,
 }
 
 type hostRow struct {
-	HostIP          string         `db:"host_ip"`
-	HostName        string         `db:"host_name"`
-	Status          string         `db:"status"`
-	ExitCode        int            `db:"exit_code"`
-	Stdout          string         `db:"stdout"`
-	Stderr          string         `db:"stderr"`
-	StdoutTruncated bool           `db:"stdout_truncated"`
-	StderrTruncated bool           `db:"stderr_truncated"`
-	Error           string         `db:"error"`
-	StartedAt       sql.NullTime   `db:"started_at"`
-	DurationMS      int64          `db:"duration_ms"`
-	ID              sql.NullInt64  `db:"id"`
-	RunID           sql.NullString `db:"run_id"`
+	HostIP          string       `db:"host_ip"`
+	HostName        string       `db:"host_name"`
+	Status          string       `db:"status"`
+	ExitCode        int          `db:"exit_code"`
+	Stdout          string       `db:"stdout"`
+	Stderr          string       `db:"stderr"`
+	StdoutTruncated bool         `db:"stdout_truncated"`
+	StderrTruncated bool         `db:"stderr_truncated"`
+	Error           string       `db:"error"`
+	StartedAt       sql.NullTime `db:"started_at"`
+	DurationMS      int64        `db:"duration_ms"`
 }
 
-// GetRun returns a run and the results recorded so far, in arrival order.
-// Durations come back at millisecond precision.
-func (s *Store) GetRun(ctx context.Context, id string) (Run, []task.HostResult, error) {
-	var rr runRow
-	if err := s.db.GetContext(ctx, &rr, `SELECT `+runCols+` FROM runs WHERE id = ?`, id); err != nil {
-		return Run{}, nil, classify(err, "run "+id)
+// hostCols are the columns of hostRow, in table h.
+const hostCols = `h.host_ip, h.host_name, h.status, h.exit_code, h.stdout, h.stderr, h.stdout_truncated,
+	h.stderr_truncated, h.error, h.started_at, h.duration_ms`
+
+func (h hostRow) result(runID string) task.HostResult {
+	hr := task.HostResult{RunID: runID, Host: task.Host{IP: h.HostIP, Name: h.HostName}, Status: task.Status(h.Status),
+		ExitCode: h.ExitCode, Stdout: h.Stdout, Stderr: h.Stderr, StdoutTruncated: h.StdoutTruncated,
+		StderrTruncated: h.StderrTruncated, Error: h.Error, Duration: time.Duration(h.DurationMS) * time.Millisecond}
+	if h.StartedAt.Valid {
+		hr.Started = h.StartedAt.Time.UTC()
 	}
-	run, err := rr.run()
+	return hr
+}
+
+// GetRun returns a run with its full host list and every result recorded
+// so far, in arrival order: for following a run live and for the run
+// service, bounded by task.MaxHosts. Pages and API answers use GetRunInfo
+// and ListRunHosts. Durations come back at millisecond precision.
+func (s *Store) GetRun(ctx context.Context, id string) (Run, []task.HostResult, error) {
+	run, err := s.GetRunInfo(ctx, id)
 	if err != nil {
 		return Run{}, nil, err
 	}
+	var hosts string
+	if err := s.db.GetContext(ctx, &hosts, `SELECT hosts FROM runs WHERE id = ?`, id); err != nil {
+		return Run{}, nil, classify(err, "run "+id)
+	}
+	if err := json.Unmarshal([]byte(hosts), &run.Hosts); err != nil {
+		return Run{}, nil, fmt.Errorf("store: run %s: stored hosts: %w", id, err)
+	}
 	var rows []hostRow
-	if err := s.db.SelectContext(ctx, &rows, `SELECT id, run_id, host_ip, host_name, status, exit_code, stdout, stderr,
-		stdout_truncated, stderr_truncated, error, started_at, duration_ms FROM run_hosts WHERE run_id = ? ORDER BY id`, id); err != nil {
+	if err := s.db.SelectContext(ctx, &rows, `SELECT `+hostCols+` FROM run_hosts h WHERE h.run_id = ? ORDER BY h.id`, id); err != nil {
 		return Run{}, nil, fmt.Errorf("store: run %s: results: %w", id, err)
 	}
 	results := make([]task.HostResult, 0, len(rows))
 	for _, h := range rows {
-		hr := task.HostResult{RunID: id, Host: task.Host{IP: h.HostIP, Name: h.HostName}, Status: task.Status(h.Status),
-			ExitCode: h.ExitCode, Stdout: h.Stdout, Stderr: h.Stderr, StdoutTruncated: h.StdoutTruncated,
-			StderrTruncated: h.StderrTruncated, Error: h.Error, Duration: time.Duration(h.DurationMS) * time.Millisecond}
-		if h.StartedAt.Valid {
-			hr.Started = h.StartedAt.Time.UTC()
-		}
-		results = append(results, hr)
-		run.Summary[hr.Status]++
+		results = append(results, h.result(id))
 	}
 	return run, results, nil
 }
 
-// RunFilter selects runs for ListRuns. Zero fields do not filter.
-type RunFilter struct {
-	Limit    int // default 50, at most 500
-	Offset   int
-	Username string
-	ModuleID int64
-	Status   task.RunStatus
-}
-
-// ListRuns returns one page of runs, newest first, and how many match.
-func (s *Store) ListRuns(ctx context.Context, f RunFilter) ([]Run, int, error) {
-	if f.Limit <= 0 {
-		f.Limit = 50
+// GetRunInfo returns a run's record and counts, without its hosts.
+func (s *Store) GetRunInfo(ctx context.Context, id string) (Run, error) {
+	var rr runRow
+	if err := s.db.GetContext(ctx, &rr, `SELECT `+runCols+` FROM runs r WHERE r.id = ?`, id); err != nil {
+		return Run{}, classify(err, "run "+id)
 	}
-	if f.Limit > 500 || f.Offset < 0 {
-		return nil, 0, invalid("runs: limit must be 1..500 and offset not negative")
-	}
-	if f.Status != "" && !f.Status.Valid() {
-		return nil, 0, invalid("runs: status %q unknown", f.Status)
-	}
-	var where []string
-	var args []any
-	if f.Username != "" {
-		where, args = append(where, "username = ?"), append(args, f.Username)
-	}
-	if f.ModuleID > 0 {
-		where, args = append(where, "module_id = ?"), append(args, f.ModuleID)
-	}
-	if f.Status != "" {
-		where, args = append(where, "status = ?"), append(args, f.Status)
-	}
-	cond := ""
-	if len(where) > 0 {
-		cond = " WHERE " + strings.Join(where, " AND ")
-	}
-	var total int
-	if err := s.db.GetContext(ctx, &total, `SELECT COUNT(*) FROM runs`+cond, args...); err != nil {
-		return nil, 0, fmt.Errorf("store: count runs: %w", err)
-	}
-	var rows []runRow
-	q := `SELECT ` + runCols + ` FROM runs` + cond + ` ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?`
-	if err := s.db.SelectContext(ctx, &rows, q, append(args, f.Limit, f.Offset)...); err != nil {
-		return nil, 0, fmt.Errorf("store: list runs: %w", err)
-	}
-	out := make([]Run, 0, len(rows))
-	index := make(map[string]int, len(rows))
-	runIDs := make([]string, 0, len(rows))
-	for _, r := range rows {
-		run, err := r.run()
-		if err != nil {
-			return nil, 0, err
-		}
-		index[run.ID] = len(out)
-		runIDs = append(runIDs, run.ID)
-		out = append(out, run)
-	}
-	if len(runIDs) > 0 {
-		q, args, err := sqlx.In(`SELECT run_id, status, COUNT(*) AS n FROM run_hosts WHERE run_id IN (?) GROUP BY run_id, status`, runIDs)
-		if err != nil {
-			return nil, 0, fmt.Errorf("store: run summaries: %w", err)
-		}
-		var counts []struct {
-			RunID  string `db:"run_id"`
-			Status string `db:"status"`
-			N      int    `db:"n"`
-		}
-		if err := s.db.SelectContext(ctx, &counts, s.db.Rebind(q), args...); err != nil {
-			return nil, 0, fmt.Errorf("store: run summaries: %w", err)
-		}
-		for _, c := range counts {
-			out[index[c.RunID]].Summary[task.Status(c.Status)] = c.N
-		}
-	}
-	return out, total, nil
+	return rr.run()
 }
 
 // MarkInterruptedRuns marks every run still "running" as interrupted, for

@@ -68,7 +68,7 @@ func TestRuns(t *testing.T) {
 			t.Fatal(err)
 		}
 		want := run
-		want.Status, want.CreatedAt = task.RunRunning, clock
+		want.Status, want.CreatedAt, want.HostCount = task.RunRunning, clock, 2
 		want.Summary = map[task.Status]int{task.StatusOK: 1, task.StatusUnreachable: 1}
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("run = %+v\nwant %+v", got, want)
@@ -121,25 +121,28 @@ func TestRuns(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		list, total, err := s.ListRuns(ctx, RunFilter{Limit: 2})
-		if err != nil || total != 6 || len(list) != 2 || list[0].ID != "r4" || list[1].ID != "r3" {
-			t.Errorf("list = %v, %d, %v", ids(list), total, err)
+		page, err := s.ListRuns(ctx, RunFilter{Limit: 2})
+		if err != nil || len(page.Runs) != 2 || page.Runs[0].ID != "r4" || page.Runs[1].ID != "r3" || page.Next == "" {
+			t.Errorf("list = %v, %q, %v", ids(page.Runs), page.Next, err)
 		}
-		list, total, _ = s.ListRuns(ctx, RunFilter{Limit: 10, Offset: 1, Username: "alice"})
-		if total != 4 || !reflect.DeepEqual(ids(list), []string{"r2", "r0", "run-1"}) {
-			t.Errorf("alice page 2 = %v, %d", ids(list), total)
+		page, _ = s.ListRuns(ctx, RunFilter{Limit: 2, Cursor: page.Next, Username: "alice"})
+		if !reflect.DeepEqual(ids(page.Runs), []string{"r2", "r0"}) {
+			t.Errorf("alice after r3 = %v", ids(page.Runs))
 		}
-		list, total, _ = s.ListRuns(ctx, RunFilter{ModuleID: 1001})
-		if total != 1 || list[0].ID != "run-1" {
-			t.Fatalf("module filter = %v", ids(list))
+		page, _ = s.ListRuns(ctx, RunFilter{ModuleID: 1001})
+		if len(page.Runs) != 1 || page.Runs[0].ID != "run-1" || page.Next != "" {
+			t.Fatalf("module filter = %v", ids(page.Runs))
 		}
-		if want := map[task.Status]int{task.StatusFailed: 1, task.StatusUnreachable: 1}; !reflect.DeepEqual(list[0].Summary, want) {
-			t.Errorf("listed summary = %v; want %v", list[0].Summary, want)
+		if want := map[task.Status]int{task.StatusFailed: 1, task.StatusUnreachable: 1}; !reflect.DeepEqual(page.Runs[0].Summary, want) {
+			t.Errorf("listed summary = %v; want %v", page.Runs[0].Summary, want)
 		}
-		if _, _, err := s.ListRuns(ctx, RunFilter{Limit: 100000}); !errors.Is(err, ErrInvalid) {
+		if page.Runs[0].HostCount != 2 || page.Runs[0].Hosts != nil {
+			t.Errorf("listed run carries %d hosts (%v); want a count of 2 and no host list", page.Runs[0].HostCount, page.Runs[0].Hosts)
+		}
+		if _, err := s.ListRuns(ctx, RunFilter{Limit: 100000}); !errors.Is(err, ErrInvalid) {
 			t.Errorf("huge limit = %v", err)
 		}
-		if _, _, err := s.ListRuns(ctx, RunFilter{Status: "x"}); !errors.Is(err, ErrInvalid) {
+		if _, err := s.ListRuns(ctx, RunFilter{Status: "x"}); !errors.Is(err, ErrInvalid) {
 			t.Errorf("bad status filter = %v", err)
 		}
 		if err := s.AddRunResult(ctx, "r1", task.HostResult{Host: hosts[0], Status: task.StatusOK, Stdout: "partial"}); err != nil {
@@ -159,9 +162,9 @@ func TestRuns(t *testing.T) {
 		if n, _ := s.MarkInterruptedRuns(ctx); n != 0 {
 			t.Errorf("second mark = %d", n)
 		}
-		_, total, _ = s.ListRuns(ctx, RunFilter{Status: task.RunInterrupted})
-		if total != 5 {
-			t.Errorf("interrupted count = %d", total)
+		page, _ = s.ListRuns(ctx, RunFilter{Status: task.RunInterrupted})
+		if len(page.Runs) != 5 {
+			t.Errorf("interrupted runs = %v", ids(page.Runs))
 		}
 	})
 }
@@ -185,12 +188,13 @@ func TestAudit(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		list, total, err := s.ListAudit(ctx, 2, 0)
-		if err != nil || total != 3 || len(list) != 2 || list[0].Detail != "2" || list[0].At.IsZero() || list[0].At.Location() != time.UTC {
-			t.Errorf("audit = %+v, %d, %v", list, total, err)
+		page, err := s.ListAudit(ctx, AuditFilter{PageRequest: PageRequest{Limit: 2}})
+		list := page.Entries
+		if err != nil || page.Next == "" || len(list) != 2 || list[0].Detail != "2" || list[0].At.IsZero() || list[0].At.Location() != time.UTC {
+			t.Errorf("audit = %+v, %q, %v", list, page.Next, err)
 		}
-		if _, _, err := s.ListAudit(ctx, 1, -1); !errors.Is(err, ErrInvalid) {
-			t.Errorf("negative offset = %v", err)
+		if _, err := s.ListAudit(ctx, AuditFilter{PageRequest: PageRequest{Limit: -1}}); !errors.Is(err, ErrInvalid) {
+			t.Errorf("negative limit = %v", err)
 		}
 	})
 }
@@ -247,9 +251,13 @@ func TestAddRunResultConcurrent(t *testing.T) {
 				t.Error(err)
 			}
 		}
-		_, res, err := s.GetRun(ctx, "c")
+		run, res, err := s.GetRun(ctx, "c")
 		if err != nil || len(res) != n {
 			t.Fatalf("recorded %d results, %v; want %d", len(res), err, n)
+		}
+		// The counts kept on the run agree with the rows, under concurrency.
+		if want := map[task.Status]int{task.StatusOK: n}; !reflect.DeepEqual(run.Summary, want) {
+			t.Fatalf("summary = %v; want %v", run.Summary, want)
 		}
 	})
 }

@@ -27,9 +27,17 @@ var (
 	ErrShuttingDown = apperr.New(apperr.Unavailable, "shutting down")
 	// ErrMasterDown: no master could be reached; nothing ran.
 	ErrMasterDown = apperr.New(apperr.Unavailable, "master unreachable")
-	// ErrInterrupted: the master accepted the run and contact was lost
-	// before it finished; hosts may have run it, so it is never re-sent.
+	// ErrInterrupted: the master lost the run (it was stopped or killed
+	// while the run was in progress, or cannot be reached any more); hosts
+	// may have run it, so it is never re-sent.
 	ErrInterrupted = apperr.New(apperr.Interrupted, "interrupted")
 	// ErrRunNotFound: no such run (or it is no longer running).
 	ErrRunNotFound = apperr.New(apperr.NotFound, "run not found")
+	// ErrEventsDropped: the master no longer keeps the events asked for
+	// (they were acknowledged, or dropped by the journal's size or age
+	// bound); what the web tier stored is all there will be.
+	ErrEventsDropped = apperr.New(apperr.Conflict, "the master no longer keeps these events")
+	// ErrJournal: the master cannot write its journal (disk full, read-only,
+	// I/O error); it takes no new run until it can, and nothing ran.
+	ErrJournal = apperr.New(apperr.Unavailable, "the master's journal is not writable")
 )

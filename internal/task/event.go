@@ -32,6 +32,16 @@ type Event struct {
 	Type   EventType   `json:"type"`
 	Output *Output     `json:"output,omitempty"`
 	Result *HostResult `json:"result,omitempty"`
+	// End says how the run ended; only a done event carries it (a done
+	// event without it, from an older master, means RunDone).
+	End *RunEnd `json:"end,omitempty"`
+}
+
+// RunEnd is the final state of a run as its master reports it: done, or
+// cancelled (on request, or because the master was stopping) with why.
+type RunEnd struct {
+	Status RunStatus `json:"status"`
+	Error  string    `json:"error,omitempty"`
 }
 
 // Output is a chunk of a host's output as it was printed. Chunks are for

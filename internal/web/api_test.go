@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"html"
 	"net/http"
 	"strings"
 	"testing"
@@ -15,11 +17,15 @@ import (
 
 func TestInventoryReads(t *testing.T) {
 	e := newEnv(t)
-	e.do(req{method: "GET", path: "/api/v1/fun-categs", as: "viewer"}).want(t, http.StatusOK, `{"id":11,"name":"Linux.Web"}`)
-	e.do(req{method: "GET", path: "/api/v1/app-categs?fun_id=11", as: "viewer"}).want(t, http.StatusOK, `"name":"www.domain.com"`, `"name":"bbs.domain.com"`)
+	e.do(req{method: "GET", path: "/api/v1/fun-categs", as: "viewer"}).want(t, http.StatusOK, `{"id":11,"name":"Linux.Web","app_count":2}`, `"next":null`)
+	e.do(req{method: "GET", path: "/api/v1/app-categs?fun_id=11", as: "viewer"}).want(t, http.StatusOK, `"name":"www.domain.com"`, `"name":"bbs.domain.com"`, `"server_count":2`)
 	r := e.do(req{method: "GET", path: "/api/v1/servers?app_id=1", as: "viewer"}).want(t, http.StatusOK)
-	var servers []store.Server
-	if err := json.Unmarshal([]byte(r.body), &servers); err != nil || len(servers) != 2 || servers[0].IP != "192.168.1.10" || servers[0].Name != "sn2012-07-010" {
+	var servers struct {
+		Servers []store.ServerRow `json:"servers"`
+		Next    *string           `json:"next"`
+	}
+	if err := json.Unmarshal([]byte(r.body), &servers); err != nil || len(servers.Servers) != 2 || servers.Next != nil ||
+		servers.Servers[0].IP != "192.168.1.10" || servers.Servers[0].Name != "sn2012-07-010" || servers.Servers[0].AppName != "www.domain.com" {
 		t.Fatalf("servers %s", r.body)
 	}
 	r = e.do(req{method: "GET", path: "/api/v1/modules/1005", as: "viewer"}).want(t, http.StatusOK)
@@ -159,7 +165,7 @@ func TestInventoryAdmin(t *testing.T) {
 	if strings.Contains(page.body, "10.0.1.2") {
 		t.Fatal("deleted server still listed")
 	}
-	entries, _, _ := e.st.ListAudit(context.Background(), 100, 0)
+	entries, _ := e.auditLog(100)
 	actions := map[string]bool{}
 	for _, a := range entries {
 		actions[a.Action] = true
@@ -355,18 +361,46 @@ func TestPaging(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	for i := range 55 {
-		if err := e.st.CreateRun(ctx, store.Run{ID: "r" + itoa(int64(i)), ModuleID: 1003, ModuleName: "m", Username: "operator",
-			Hosts: []task.Host{{IP: "192.168.1.10"}}, Status: task.RunDone}); err != nil {
+		if err := e.st.CreateRun(ctx, store.Run{ID: fmt.Sprintf("r%02d", i), ModuleID: 1003, ModuleName: "m", Username: "operator",
+			Hosts: []task.Host{{IP: "192.168.1.10"}}, Status: task.RunDone, CreatedAt: testNow().Add(time.Duration(i) * time.Second)}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	e.do(req{method: "GET", path: "/runs", as: "viewer"}).want(t, http.StatusOK, `id="next-page"`, "page 1")
-	p2 := e.do(req{method: "GET", path: "/runs?page=2", as: "viewer"}).want(t, http.StatusOK, `id="prev-page"`, "page 2")
-	if strings.Count(p2.body, `class="run-row"`) != 5 || strings.Contains(p2.body, `id="next-page"`) {
+	p1 := e.do(req{method: "GET", path: "/runs", as: "viewer"}).want(t, http.StatusOK, `id="next-page"`)
+	if strings.Count(p1.body, `class="run-row"`) != 50 || strings.Contains(p1.body, `id="prev-page"`) {
+		t.Fatalf("page 1 has %d rows", strings.Count(p1.body, `class="run-row"`))
+	}
+	next := html.UnescapeString(hrefOf(t, p1.body, "next-page"))
+	p2 := e.do(req{method: "GET", path: next, as: "viewer"}).want(t, http.StatusOK, `id="prev-page"`, `data-run-id="r04"`, `data-run-id="r00"`)
+	if strings.Count(p2.body, `class="run-row"`) != 5 || strings.Contains(p2.body, `id="next-page"`) || strings.Contains(p2.body, `data-run-id="r05"`) {
 		t.Fatalf("page 2 has %d rows", strings.Count(p2.body, `class="run-row"`))
 	}
-	e.do(req{method: "GET", path: "/api/v1/runs?page=3&per_page=20", as: "viewer"}).want(t, http.StatusOK, `"total":55`, `"page":3`)
+	// The API's older parameters: per_page is the page size, page=1 the
+	// first page; a later page number says how to go on.
+	r := e.do(req{method: "GET", path: "/api/v1/runs?page=1&per_page=20", as: "viewer"}).want(t, http.StatusOK)
+	var list struct {
+		Runs []store.Run `json:"runs"`
+		Next *string     `json:"next"`
+	}
+	if err := json.Unmarshal([]byte(r.body), &list); err != nil || len(list.Runs) != 20 || list.Next == nil || list.Runs[0].ID != "r54" {
+		t.Fatalf("per_page=20: %.300s", r.body)
+	}
+	msg := e.do(req{method: "GET", path: "/api/v1/runs?page=3&per_page=20", as: "viewer"}).want(t, http.StatusBadRequest).jsonError(t)
+	if !strings.Contains(msg, "next") {
+		t.Fatalf("page=3: %q", msg)
+	}
 	e.do(req{method: "GET", path: "/runs?page=abc", as: "viewer"}).want(t, http.StatusBadRequest)
+}
+
+// hrefOf returns the href of the element with this id in an HTML page.
+func hrefOf(t *testing.T, body, id string) string {
+	t.Helper()
+	i := strings.Index(body, `id="`+id+`" href="`)
+	if i < 0 {
+		t.Fatalf("no link #%s in the page", id)
+	}
+	rest := body[i+len(`id="`+id+`" href="`):]
+	return rest[:strings.IndexByte(rest, '"')]
 }
 
 // TestDuplicateCategoryNames: a second category with a name already in

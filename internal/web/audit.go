@@ -21,43 +21,41 @@ func (s *Server) audit(r *http.Request, user, action, detail string) {
 	}
 }
 
-// auditPage is one page of entries, newest first.
-type auditPage struct {
-	Entries []store.AuditEntry `json:"entries"`
-	Total   int                `json:"total"`
-	Page    int                `json:"page"`
-	PerPage int                `json:"per_page"`
-}
-
-func (s *Server) auditEntries(r *http.Request) (auditPage, error) {
-	page, per, err := pageParam(r, 100)
+// auditFilter reads the audit log's filters (?user=, ?action=) and page.
+func auditFilter(r *http.Request) (store.AuditFilter, error) {
+	p, err := pageRequest(r, store.DefaultLimit)
 	if err != nil {
-		return auditPage{}, err
+		return store.AuditFilter{}, err
 	}
-	list, total, err := s.st.ListAudit(r.Context(), per, (page-1)*per)
-	if err != nil {
-		return auditPage{}, err
-	}
-	return auditPage{Entries: list, Total: total, Page: page, PerPage: per}, nil
+	return store.AuditFilter{PageRequest: p, Username: queryText(r, "user"), Action: queryText(r, "action")}, nil
 }
 
 func (s *Server) apiAudit(w http.ResponseWriter, r *http.Request) error {
-	ap, err := s.auditEntries(r)
+	f, err := auditFilter(r)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, ap)
+	page, err := s.st.ListAudit(r.Context(), f)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"entries": page.Entries, "next": jsonNext(nextURL(r, "cursor", page.Next))})
 	return nil
 }
 
 func (s *Server) pageAudit(w http.ResponseWriter, r *http.Request) error {
-	ap, err := s.auditEntries(r)
+	f, err := auditFilter(r)
+	if err != nil {
+		return err
+	}
+	page, err := s.st.ListAudit(r.Context(), f)
 	if err != nil {
 		return err
 	}
 	s.render(w, r, http.StatusOK, "audit", "title.audit", struct {
-		Entries []store.AuditEntry
-		pager
-	}{ap.Entries, newPager(ap.Page, ap.PerPage, ap.Total)})
+		Entries      []store.AuditEntry
+		User, Action string
+		Links        pageLinks
+	}{page.Entries, f.Username, f.Action, pageLinks{First: firstURL(r, "cursor"), Next: nextURL(r, "cursor", page.Next)}})
 	return nil
 }

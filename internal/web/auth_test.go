@@ -245,7 +245,7 @@ func TestLoginLogout(t *testing.T) {
 	e.do(req{method: "POST", path: "/logout", as: "fresh"}).want(t, http.StatusSeeOther)
 	e.do(req{method: "GET", path: "/api/v1/me", as: "fresh"}).want(t, http.StatusUnauthorized)
 
-	entries, _, err := e.st.ListAudit(context.Background(), 100, 0)
+	entries, err := e.auditLog(100)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -456,7 +456,7 @@ func TestLoginRateLimitParallel(t *testing.T) {
 	if checked > 3 {
 		t.Fatalf("%d of %d parallel wrong passwords were checked; the burst is 3", checked, n)
 	}
-	entries, _, err := e.st.ListAudit(context.Background(), 100, 0)
+	entries, err := e.auditLog(100)
 	if err != nil {
 		t.Fatal(err)
 	}

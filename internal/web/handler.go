@@ -46,6 +46,8 @@ func statusOf(k apperr.Kind) int {
 		return http.StatusRequestEntityTooLarge
 	case apperr.Interrupted:
 		return http.StatusBadGateway
+	case apperr.TooMany:
+		return http.StatusTooManyRequests
 	}
 	return http.StatusInternalServerError
 }
@@ -62,7 +64,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		id := infoFrom(r.Context()).ID
 		s.log.Error().Err(err).Str("request_id", id).Str("path", r.URL.Path).Msg("request failed")
 		msg = "internal error (request " + id + ")"
-	case apperr.Unavailable:
+	case apperr.Unavailable, apperr.TooMany:
 		w.Header().Set("Retry-After", "5")
 	case apperr.Unauthenticated:
 		w.Header().Set("WWW-Authenticate", `Bearer realm="omserver"`)
@@ -99,7 +101,7 @@ func routeKindOf(r *http.Request) routeKind {
 	switch {
 	case strings.HasPrefix(p, "/api/"):
 		return routeAPI
-	case strings.HasPrefix(p, "/autoadmin/"), strings.HasPrefix(p, "/static/"), p == "/healthz", p == "/metrics":
+	case strings.HasPrefix(p, "/autoadmin/"), strings.HasPrefix(p, "/omaudit/omaudit_"), strings.HasPrefix(p, "/static/"), p == "/healthz", p == "/metrics":
 		return routeText
 	}
 	return routePage
@@ -192,26 +194,6 @@ func queryID(r *http.Request, name string) (int64, bool, error) {
 		return 0, true, invalidf("query parameter %s=%q is not a positive integer id", name, clipRunes(raw, 40))
 	}
 	return id, true, nil
-}
-
-// pageParam reads ?page= (1-based) and ?per_page= with bounds.
-func pageParam(r *http.Request, defPer int) (page, per int, err error) {
-	page, per = 1, defPer
-	if v := r.URL.Query().Get("page"); v != "" {
-		n, e := strconv.Atoi(v)
-		if e != nil || n < 1 || n > 1_000_000 {
-			return 0, 0, invalidf("page %q is not a page number (1 or more)", clipRunes(v, 40))
-		}
-		page = n
-	}
-	if v := r.URL.Query().Get("per_page"); v != "" {
-		n, e := strconv.Atoi(v)
-		if e != nil || n < 1 || n > 500 {
-			return 0, 0, invalidf("per_page %q must be 1..500", clipRunes(v, 40))
-		}
-		per = n
-	}
-	return page, per, nil
 }
 
 // jsonErrorText says what is wrong with a JSON body in the caller's terms

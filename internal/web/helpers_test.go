@@ -41,6 +41,9 @@ type fakeMaster struct {
 	cancelErr error
 	mu        sync.Mutex
 	healthErr error
+	// catalog is what Catalog answers; nil: the fake serves none (the web
+	// tier then falls back to its own module table).
+	catalog []task.ModuleInfo
 }
 
 func newFakeMaster() *fakeMaster {
@@ -70,6 +73,41 @@ func (f *fakeMaster) Run(ctx context.Context, t task.Task, onEvent func(task.Eve
 func (f *fakeMaster) Cancel(ctx context.Context, runID string) error {
 	f.cancels <- runID
 	return f.cancelErr
+}
+
+func (f *fakeMaster) Catalog(ctx context.Context) ([]task.ModuleInfo, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.catalog == nil {
+		return nil, errors.New("the fake master serves no catalog")
+	}
+	return append([]task.ModuleInfo(nil), f.catalog...), nil
+}
+
+// setCatalog makes the fake master serve the web's modules ids as they
+// are in the web's table, with change applied to each.
+func (e *env) setCatalog(ids []int64, change func(*task.ModuleInfo)) {
+	e.t.Helper()
+	var cat []task.ModuleInfo
+	for _, id := range ids {
+		m, err := e.st.GetModule(context.Background(), id)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		pj, err := json.Marshal(m.Params)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		mi := task.ModuleInfo{ID: int(id), Name: m.Name, Caption: m.Caption, Params: pj, Version: "v1-" + itoa(id)}
+		if change != nil {
+			change(&mi)
+		}
+		cat = append(cat, mi)
+	}
+	e.master.mu.Lock()
+	e.master.catalog = cat
+	e.master.mu.Unlock()
+	e.srv.runs.ForgetCatalog()
 }
 
 func (f *fakeMaster) Health(ctx context.Context) error {
@@ -299,11 +337,19 @@ func (e *env) snapshot() snapshot {
 	if s.Funs, err = e.st.ListFunCategs(ctx); err != nil {
 		e.t.Fatal(err)
 	}
-	if s.Apps, err = e.st.ListAppCategs(ctx, 0); err != nil {
-		e.t.Fatal(err)
+	apps, err := e.st.ListAppCategsPage(ctx, store.AppFilter{PageRequest: store.PageRequest{Limit: store.MaxLimit}})
+	if err != nil || apps.Next != "" {
+		e.t.Fatalf("applications: %v (more than a page: %q)", err, apps.Next)
 	}
-	if s.Servers, err = e.st.ListServers(ctx, 0); err != nil {
-		e.t.Fatal(err)
+	for _, a := range apps.AppCategs {
+		s.Apps = append(s.Apps, a.AppCateg)
+	}
+	servers, err := e.st.ListServersPage(ctx, store.ServerFilter{PageRequest: store.PageRequest{Limit: store.MaxLimit}})
+	if err != nil || servers.Next != "" {
+		e.t.Fatalf("servers: %v (more than a page: %q)", err, servers.Next)
+	}
+	for _, sv := range servers.Servers {
+		s.Servers = append(s.Servers, sv.Server)
 	}
 	if s.Modules, err = e.st.ListModules(ctx); err != nil {
 		e.t.Fatal(err)
@@ -311,10 +357,18 @@ func (e *env) snapshot() snapshot {
 	if s.Users, err = e.st.ListUsers(ctx); err != nil {
 		e.t.Fatal(err)
 	}
-	if _, s.Runs, err = e.st.ListRuns(ctx, store.RunFilter{}); err != nil {
-		e.t.Fatal(err)
+	runs, err := e.st.ListRuns(ctx, store.RunFilter{Limit: store.MaxLimit})
+	if err != nil || runs.Next != "" {
+		e.t.Fatalf("runs: %v (more than a page: %q)", err, runs.Next)
 	}
+	s.Runs = len(runs.Runs)
 	return s
+}
+
+// auditLog returns the newest entries of the audit log.
+func (e *env) auditLog(limit int) ([]store.AuditEntry, error) {
+	page, err := e.st.ListAudit(context.Background(), store.AuditFilter{PageRequest: store.PageRequest{Limit: limit}})
+	return page.Entries, err
 }
 
 func (e *env) assertUnchanged(before snapshot) {

@@ -19,48 +19,100 @@ import (
 // Inventory: function categories, applications and servers (the original's
 // three tables), read by everyone, changed by admins, as API and pages.
 
+// The reads are paged by key (see paging.go): function categories and
+// applications by id, servers by internal address, with the filters of
+// serverFilter. Every answer is {"<list>": [...], "next": URL or null}.
+
 func (s *Server) apiFunCategs(w http.ResponseWriter, r *http.Request) error {
-	list, err := s.st.ListFunCategs(r.Context())
+	p, err := pageRequest(r, store.DefaultLimit)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, list)
+	page, err := s.st.ListFunCategsPage(r.Context(), p)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"fun_categs": page.FunCategs, "next": jsonNext(nextURL(r, "cursor", page.Next))})
 	return nil
 }
 
-func (s *Server) apiAppCategs(w http.ResponseWriter, r *http.Request) error {
+// appFilter reads ?fun_id= (which must exist) and ?q= (name contains).
+func (s *Server) appFilter(r *http.Request) (store.AppFilter, error) {
+	p, err := pageRequest(r, store.DefaultLimit)
+	if err != nil {
+		return store.AppFilter{}, err
+	}
+	f := store.AppFilter{PageRequest: p, Name: queryText(r, "q")}
 	funID, given, err := queryID(r, "fun_id")
 	if err != nil {
-		return err
+		return store.AppFilter{}, err
 	}
 	if given {
 		if _, err := s.st.GetFunCateg(r.Context(), funID); err != nil {
-			return err
+			return store.AppFilter{}, err
 		}
+		f.FunID = funID
 	}
-	list, err := s.st.ListAppCategs(r.Context(), funID)
+	return f, nil
+}
+
+func (s *Server) apiAppCategs(w http.ResponseWriter, r *http.Request) error {
+	f, err := s.appFilter(r)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, list)
+	page, err := s.st.ListAppCategsPage(r.Context(), f)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"app_categs": page.AppCategs, "next": jsonNext(nextURL(r, "cursor", page.Next))})
 	return nil
 }
 
-func (s *Server) apiServers(w http.ResponseWriter, r *http.Request) error {
+// serverFilter reads the server search of the API and the inventory page:
+// ?app_id= and ?fun_id= (which must exist), ?ip= (address starts with),
+// ?name= (hostname contains), ?os= (exactly), ?q= (address starts with or
+// hostname contains), and the page (cursorParam names its cursor).
+func (s *Server) serverFilter(r *http.Request, cursorParam string) (store.ServerFilter, error) {
+	p, err := pageRequest(r, store.DefaultLimit)
+	if err != nil {
+		return store.ServerFilter{}, err
+	}
+	p.Cursor = r.URL.Query().Get(cursorParam)
+	f := store.ServerFilter{PageRequest: p, IP: queryText(r, "ip"), Name: queryText(r, "name"), OS: queryText(r, "os"), Q: queryText(r, "q")}
 	appID, given, err := queryID(r, "app_id")
 	if err != nil {
-		return err
+		return store.ServerFilter{}, err
 	}
 	if given {
 		if _, err := s.st.GetAppCateg(r.Context(), appID); err != nil {
-			return err
+			return store.ServerFilter{}, err
 		}
+		f.AppID = appID
 	}
-	list, err := s.st.ListServers(r.Context(), appID)
+	funID, given, err := queryID(r, "fun_id")
+	if err != nil {
+		return store.ServerFilter{}, err
+	}
+	if given {
+		if _, err := s.st.GetFunCateg(r.Context(), funID); err != nil {
+			return store.ServerFilter{}, err
+		}
+		f.FunID = funID
+	}
+	return f, nil
+}
+
+func (s *Server) apiServers(w http.ResponseWriter, r *http.Request) error {
+	f, err := s.serverFilter(r, "cursor")
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, list)
+	page, err := s.st.ListServersPage(r.Context(), f)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"servers": page.Servers, "next": jsonNext(nextURL(r, "cursor", page.Next))})
 	return nil
 }
 
@@ -470,16 +522,26 @@ func (s *Server) apiServerImport(w http.ResponseWriter, r *http.Request) error {
 
 // --- pages ---
 
-type appLine struct {
-	store.AppCateg
-	FunID   int64
-	FunName string
-}
-
-type serverLine struct {
-	store.Server
-	LIP     string
-	AppName string
+// inventoryPage is one view of the inventory: the function categories
+// with their application counts, one page of applications (of the chosen
+// function category, if any) with their server counts, and one page of
+// the servers that match the search. Every list is a page, whatever the
+// size of the fleet.
+type inventoryPage struct {
+	Funs     []store.FunCategRow
+	FunLinks pageLinks
+	Apps     []store.AppCategRow
+	AppLinks pageLinks
+	Servers  []store.ServerRow
+	SrvLinks pageLinks
+	// The search as asked, to fill the form again.
+	FunID, AppID     int64
+	Q, IP, Name, OS  string
+	FunName, AppName string
+	Filtered         bool
+	// The admin's forms, as given when refused, and an import's preview.
+	ServerForm serverForm
+	ImportForm importForm
 }
 
 // serverForm is the add-or-update form, as given (re-shown when refused).
@@ -497,43 +559,49 @@ type importForm struct {
 	Preview *importPreview
 }
 
-type inventoryPage struct {
-	Funs       []store.FunCateg
-	Apps       []appLine
-	Servers    []serverLine
-	ServerForm serverForm
-	ImportForm importForm
-}
-
 func (s *Server) inventoryData(r *http.Request) (inventoryPage, error) {
 	ctx := r.Context()
-	funs, err := s.st.ListFunCategs(ctx)
+	var v inventoryPage
+	q := r.URL.Query()
+	funs, err := s.st.ListFunCategsPage(ctx, store.PageRequest{Limit: store.MaxLimit, Cursor: q.Get("funs_cursor")})
 	if err != nil {
 		return inventoryPage{}, err
 	}
-	apps, err := s.st.ListAppCategs(ctx, 0)
+	v.Funs, v.FunLinks = funs.FunCategs, pageLinks{First: firstURL(r, "funs_cursor"), Next: nextURL(r, "funs_cursor", funs.Next)}
+
+	sf, err := s.serverFilter(r, "cursor")
 	if err != nil {
 		return inventoryPage{}, err
 	}
-	servers, err := s.st.ListServers(ctx, 0)
+	v.FunID, v.AppID, v.Q, v.IP, v.Name, v.OS = sf.FunID, sf.AppID, sf.Q, sf.IP, sf.Name, sf.OS
+	v.Filtered = sf.FunID > 0 || sf.AppID > 0 || sf.Q != "" || sf.IP != "" || sf.Name != "" || sf.OS != ""
+	if sf.FunID > 0 {
+		f, err := s.st.GetFunCateg(ctx, sf.FunID)
+		if err != nil {
+			return inventoryPage{}, err
+		}
+		v.FunName = f.Name
+	}
+	if sf.AppID > 0 {
+		a, err := s.st.GetAppCateg(ctx, sf.AppID)
+		if err != nil {
+			return inventoryPage{}, err
+		}
+		v.AppName = a.Name
+	}
+	apps, err := s.st.ListAppCategsPage(ctx, store.AppFilter{FunID: sf.FunID,
+		PageRequest: store.PageRequest{Limit: store.DefaultLimit, Cursor: q.Get("apps_cursor")}})
 	if err != nil {
 		return inventoryPage{}, err
 	}
-	funName := map[int64]string{}
-	for _, f := range funs {
-		funName[f.ID] = f.Name
+	v.Apps, v.AppLinks = apps.AppCategs, pageLinks{First: firstURL(r, "apps_cursor"), Next: nextURL(r, "apps_cursor", apps.Next)}
+
+	servers, err := s.st.ListServersPage(ctx, sf)
+	if err != nil {
+		return inventoryPage{}, err
 	}
-	appName := map[int64]string{}
-	var appLines []appLine
-	for _, a := range apps {
-		appLines = append(appLines, appLine{AppCateg: a, FunID: a.FunCategID, FunName: funName[a.FunCategID]})
-		appName[a.ID] = a.Name
-	}
-	var srvLines []serverLine
-	for _, sv := range servers {
-		srvLines = append(srvLines, serverLine{Server: sv, LIP: sv.IP, AppName: appName[sv.AppID]})
-	}
-	return inventoryPage{Funs: funs, Apps: appLines, Servers: srvLines}, nil
+	v.Servers, v.SrvLinks = servers.Servers, pageLinks{First: firstURL(r, "cursor"), Next: nextURL(r, "cursor", servers.Next)}
+	return v, nil
 }
 
 func (s *Server) pageInventory(w http.ResponseWriter, r *http.Request) error {

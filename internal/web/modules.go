@@ -1,35 +1,44 @@
 package web
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
+	"html/template"
 	"net/http"
+	"sort"
 	"strconv"
 	"strings"
 
 	"github.com/omserver/omserver-go/internal/apperr"
+	"github.com/omserver/omserver-go/internal/caption"
 	"github.com/omserver/omserver-go/internal/legacyform"
+	"github.com/omserver/omserver-go/internal/param"
+	"github.com/omserver/omserver-go/internal/runs"
 	"github.com/omserver/omserver-go/internal/store"
 )
 
 // Modules: the catalog operators pick from, and the admin's add/edit forms.
 
-// moduleView is a module as the API and pages show it: the caption both as
-// stored (for editing) and as plain text (for display); never the stored
-// form HTML.
+// moduleView is a module as the API and pages show it: the caption as
+// stored (for editing), as plain text, and as sanitised HTML (for display);
+// never the stored form HTML.
 type moduleView struct {
-	ID          int64              `json:"id"`
-	Name        string             `json:"name"`
-	Caption     string             `json:"caption"`
-	CaptionText string             `json:"caption_text"`
-	Params      []legacyform.Param `json:"params"`
+	ID          int64         `json:"id"`
+	Name        string        `json:"name"`
+	Caption     string        `json:"caption"`
+	CaptionText string        `json:"caption_text"`
+	CaptionHTML template.HTML `json:"caption_html"` // only ever from caption.HTML
+	Params      []param.Param `json:"params"`
 }
 
 func toModuleView(m store.Module) moduleView {
 	ps := m.Params
 	if ps == nil {
-		ps = []legacyform.Param{}
+		ps = []param.Param{}
 	}
-	return moduleView{ID: m.ID, Name: m.Name, Caption: m.Caption, CaptionText: captionText(m.Caption), Params: ps}
+	return moduleView{ID: m.ID, Name: m.Name, Caption: m.Caption, CaptionText: captionText(m.Caption),
+		CaptionHTML: caption.HTML(m.Caption), Params: ps}
 }
 
 func (s *Server) moduleViews(r *http.Request) ([]moduleView, error) {
@@ -44,13 +53,53 @@ func (s *Server) moduleViews(r *http.Request) ([]moduleView, error) {
 	return out, nil
 }
 
+// runnableView is a module the dashboard offers: in the web's table and on
+// the master, described by the master (name, caption, parameter schema).
+type runnableView struct {
+	moduleView
+	Risky bool `json:"risky,omitempty"`
+}
+
+// apiModules lists the web's module table; with ?runnable=1, only the
+// modules the master has, as the master declares them (what the dashboard
+// offers). When the master's catalog cannot be read, ?runnable=1 lists the
+// table as it is (the master still refuses what it lacks) and says so in
+// the X-Omserver-Catalog header.
 func (s *Server) apiModules(w http.ResponseWriter, r *http.Request) error {
 	out, err := s.moduleViews(r)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, out)
+	if r.URL.Query().Get("runnable") == "" {
+		writeJSON(w, http.StatusOK, out)
+		return nil
+	}
+	cat, _, err := s.runs.Catalog(r.Context())
+	if err != nil {
+		s.log.Warn().Err(err).Msg("module catalog unavailable; offering the web's module table")
+		w.Header().Set("X-Omserver-Catalog", "unavailable")
+		list := make([]runnableView, len(out))
+		for i, m := range out {
+			list[i] = runnableView{moduleView: m}
+		}
+		writeJSON(w, http.StatusOK, list)
+		return nil
+	}
+	list := []runnableView{}
+	for _, m := range out {
+		mm, ok := cat[m.ID]
+		if !ok {
+			continue
+		}
+		list = append(list, runnableView{moduleView: masterView(mm), Risky: mm.Risky})
+	}
+	writeJSON(w, http.StatusOK, list)
 	return nil
+}
+
+// masterView shows a master's module as the API shows the web's.
+func masterView(mm runs.MasterModule) moduleView {
+	return toModuleView(store.Module{ID: mm.ID, Name: mm.Name, Caption: mm.Caption, Params: mm.Params})
 }
 
 // moduleOf reads the module the URL's {id} names.
@@ -72,10 +121,10 @@ func (s *Server) apiModule(w http.ResponseWriter, r *http.Request) error {
 }
 
 type moduleBody struct {
-	ID      int64              `json:"id"`
-	Name    string             `json:"name"`
-	Caption string             `json:"caption"`
-	Params  []legacyform.Param `json:"params"`
+	ID      int64         `json:"id"`
+	Name    string        `json:"name"`
+	Caption string        `json:"caption"`
+	Params  []param.Param `json:"params"`
 }
 
 // createModule adds a module (id 0: the next free one) and returns it as
@@ -182,15 +231,153 @@ type modulesPage struct {
 }
 
 func (s *Server) pageModules(w http.ResponseWriter, r *http.Request) error {
-	out, err := s.moduleViews(r)
+	mp, err := s.modulesData(r)
 	if err != nil {
 		return err
 	}
-	mp := modulesPage{CatalogError: "this master does not serve its module catalog"}
-	for _, m := range out {
-		mp.Rows = append(mp.Rows, moduleRow{moduleView: m, State: "unknown"})
-	}
 	s.render(w, r, http.StatusOK, "modules", "title.modules", mp)
+	return nil
+}
+
+// modulesData is the web's module table against the master's catalog.
+func (s *Server) modulesData(r *http.Request) (modulesPage, error) {
+	out, err := s.moduleViews(r)
+	if err != nil {
+		return modulesPage{}, err
+	}
+	var mp modulesPage
+	cat, order, cerr := s.runs.Catalog(r.Context())
+	if cerr != nil {
+		mp.CatalogError = cerr.Error()
+		for _, m := range out {
+			mp.Rows = append(mp.Rows, moduleRow{moduleView: m, State: "unknown"})
+		}
+		return mp, nil
+	}
+	mp.MasterCount = len(cat)
+	here := make(map[int64]bool, len(out))
+	for _, m := range out {
+		here[m.ID] = true
+		mm, ok := cat[m.ID]
+		if !ok {
+			mp.Rows = append(mp.Rows, moduleRow{moduleView: m, State: "missing"})
+			continue
+		}
+		row := moduleRow{moduleView: m, Risky: mm.Risky, State: "same", Diffs: moduleDiffs(m, mm)}
+		if len(row.Diffs) > 0 {
+			row.State = "different"
+		}
+		mp.Rows = append(mp.Rows, row)
+	}
+	for _, id := range order {
+		if !here[id] {
+			mm := cat[id]
+			mp.Rows = append(mp.Rows, moduleRow{moduleView: masterView(mm), Risky: mm.Risky, State: "master_only"})
+		}
+	}
+	sort.SliceStable(mp.Rows, func(i, j int) bool { return mp.Rows[i].ID < mp.Rows[j].ID })
+	return mp, nil
+}
+
+// moduleDiffs says how the web's module differs from the master's: its
+// name, caption, and each parameter (missing on either side, or declared
+// differently).
+func moduleDiffs(m moduleView, mm runs.MasterModule) []string {
+	var d []string
+	if m.Name != mm.Name {
+		d = append(d, fmt.Sprintf("name: %q here, %q on the master", m.Name, mm.Name))
+	}
+	if strings.TrimSpace(m.Caption) != strings.TrimSpace(mm.Caption) {
+		d = append(d, "caption differs")
+	}
+	ours := map[string]param.Param{}
+	for _, p := range m.Params {
+		ours[p.Name] = p
+	}
+	theirs := map[string]bool{}
+	for _, p := range mm.Params {
+		theirs[p.Name] = true
+		op, ok := ours[p.Name]
+		switch {
+		case !ok:
+			d = append(d, fmt.Sprintf("parameter %s: only on the master", p.Name))
+		case !sameParam(op, p):
+			d = append(d, fmt.Sprintf("parameter %s: %s here, %s on the master", p.Name, paramSummary(op), paramSummary(p)))
+		}
+	}
+	for _, p := range m.Params {
+		if !theirs[p.Name] {
+			d = append(d, fmt.Sprintf("parameter %s: only here (the master refuses it)", p.Name))
+		}
+	}
+	return d
+}
+
+// sameParam compares two declarations as their JSON (what the API sends).
+func sameParam(a, b param.Param) bool {
+	ja, err1 := json.Marshal(a)
+	jb, err2 := json.Marshal(b)
+	return err1 == nil && err2 == nil && string(ja) == string(jb)
+}
+
+// paramSummary is a short description of a declaration for a drift note.
+func paramSummary(p param.Param) string {
+	s := string(p.Type)
+	if p.Default != "" {
+		s += " default " + strconv.Quote(p.Default)
+	}
+	if len(p.Options) > 0 {
+		vals := make([]string, len(p.Options))
+		for i, o := range p.Options {
+			vals[i] = o.Value
+		}
+		s += " of " + strings.Join(vals, "/")
+	}
+	if p.Min != nil || p.Max != nil {
+		lo, hi := "", ""
+		if p.Min != nil {
+			lo = strconv.FormatInt(*p.Min, 10)
+		}
+		if p.Max != nil {
+			hi = strconv.FormatInt(*p.Max, 10)
+		}
+		s += " in [" + lo + ", " + hi + "]"
+	}
+	return s
+}
+
+// pageModuleImport copies a module from the master's catalog into the
+// web's table (adding it, or replacing name, caption and parameters), so
+// the dashboard and the legacy module_list/module_info answer as the
+// master runs it.
+func (s *Server) pageModuleImport(w http.ResponseWriter, r *http.Request) error {
+	id, err := idParam(r, "id", "module")
+	if err != nil {
+		return err
+	}
+	s.runs.ForgetCatalog()
+	cat, _, err := s.runs.Catalog(r.Context())
+	if err != nil {
+		return apperr.Wrap(apperr.Unavailable, err)
+	}
+	mm, ok := cat[id]
+	if !ok {
+		return notFoundf("module %d is not on the master", id)
+	}
+	m := store.Module{ID: id, Name: mm.Name, Caption: mm.Caption, Params: mm.Params}
+	_, err = s.st.GetModule(r.Context(), id)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		_, err = s.st.CreateModule(r.Context(), m)
+	case err == nil || errors.Is(err, store.ErrInvalid):
+		// An unreadable legacy form is replaced as well.
+		err = s.st.UpdateModule(r.Context(), m)
+	}
+	if err != nil {
+		return err
+	}
+	s.audit(r, authOf(r).Name, "module.import", fmt.Sprintf("%d %q from the master (version %.12s)", id, mm.Name, mm.Version))
+	http.Redirect(w, r, "/modules?ok=imported_module", http.StatusSeeOther)
 	return nil
 }
 
@@ -210,10 +397,10 @@ type moduleForm struct {
 // blankRows is how many empty parameter rows the form offers.
 const blankRows = 3
 
-func rowsFromParams(ps []legacyform.Param) []paramRow {
+func rowsFromParams(ps []param.Param) []paramRow {
 	rows := make([]paramRow, 0, len(ps)+blankRows)
 	for _, p := range ps {
-		row := paramRow{Name: p.Name, Label: p.Label, Type: p.Type, Default: p.Default}
+		row := paramRow{Name: p.Name, Label: p.Label, Type: string(p.Type), Default: p.Default}
 		if p.MaxLength > 0 {
 			row.MaxLength = strconv.Itoa(p.MaxLength)
 		}
@@ -231,19 +418,19 @@ func rowsFromParams(ps []legacyform.Param) []paramRow {
 		rows = append(rows, row)
 	}
 	for range blankRows {
-		rows = append(rows, paramRow{Type: legacyform.TypeText})
+		rows = append(rows, paramRow{Type: string(param.Text)})
 	}
 	return rows
 }
 
 // paramsFromForm turns the structured rows back into a schema; the store
 // validates the schema as a whole.
-func paramsFromForm(r *http.Request) ([]legacyform.Param, []paramRow, error) {
+func paramsFromForm(r *http.Request) ([]param.Param, []paramRow, error) {
 	n, err := strconv.Atoi(r.PostForm.Get("rows"))
-	if err != nil || n < 0 || n > legacyform.MaxParams+blankRows {
+	if err != nil || n < 0 || n > param.MaxParams+blankRows {
 		return nil, nil, invalidf("the form's row count is missing or out of range")
 	}
-	var out []legacyform.Param
+	var out []param.Param
 	var rows []paramRow
 	for i := range n {
 		get := func(k string) string { return strings.TrimSpace(r.PostForm.Get(fmt.Sprintf("p%d_%s", i, k))) }
@@ -266,8 +453,8 @@ func paramsFromForm(r *http.Request) ([]legacyform.Param, []paramRow, error) {
 }
 
 // paramFromRow reads one form row (n counts from 1, for messages).
-func paramFromRow(n int, row paramRow) (legacyform.Param, error) {
-	p := legacyform.Param{Name: row.Name, Label: row.Label, Type: row.Type, Default: row.Default}
+func paramFromRow(n int, row paramRow) (param.Param, error) {
+	p := param.Param{Name: row.Name, Label: row.Label, Type: param.Type(row.Type), Default: row.Default}
 	if !legacyform.ValidName(p.Name) {
 		return p, invalidf("row %d: name %q must be sys_param_N", n, clipRunes(p.Name, 40))
 	}
@@ -278,9 +465,9 @@ func paramFromRow(n int, row paramRow) (legacyform.Param, error) {
 			return p, invalidf("row %d (%s): max length %q is not a number", n, p.Name, row.MaxLength)
 		}
 		p.MaxLength = v
-	case p.Type == legacyform.TypeText:
+	case p.Type == param.Text:
 		p.MaxLength = legacyform.DefaultMaxLength
-	case p.Type == legacyform.TypeNumber:
+	case p.Type == param.Number:
 		p.MaxLength = 20
 	}
 	for _, mm := range []struct {
@@ -297,7 +484,7 @@ func paramFromRow(n int, row paramRow) (legacyform.Param, error) {
 		}
 		*mm.dst = &v
 	}
-	if p.Type != legacyform.TypeSelect {
+	if p.Type != param.Choice {
 		if row.Options != "" {
 			return p, invalidf("row %d (%s): only a select parameter has options", n, p.Name)
 		}
@@ -316,7 +503,7 @@ func paramFromRow(n int, row paramRow) (legacyform.Param, error) {
 		if v == "" {
 			return p, invalidf("row %d (%s): option line %d has an empty value", n, p.Name, ln+1)
 		}
-		p.Options = append(p.Options, legacyform.Option{Value: v, Label: l})
+		p.Options = append(p.Options, param.Option{Value: v, Label: l})
 	}
 	if p.Default == "" && len(p.Options) > 0 {
 		p.Default = p.Options[0].Value

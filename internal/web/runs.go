@@ -92,7 +92,11 @@ func (s *Server) apiRunRerun(w http.ResponseWriter, r *http.Request) error {
 	if err := s.decodeJSON(r, &b); err != nil {
 		return err
 	}
-	run, results, err := s.runOf(r)
+	id, err := runIDParam(r)
+	if err != nil {
+		return err
+	}
+	run, results, err := s.st.GetRun(r.Context(), id)
 	if err != nil {
 		return err
 	}
@@ -133,44 +137,139 @@ func runIDParam(r *http.Request) (string, error) {
 	return id, nil
 }
 
-// runView is a run with its results, for the API.
+// runView is a run for the API: its record and counts, and the results of
+// its first hosts (in the run's order); HostsNext pages through the rest at
+// /api/v1/runs/{id}/hosts.
 type runView struct {
 	store.Run
-	Results []task.HostResult `json:"results"`
-}
-
-// runOf reads the run the URL's {id} names, with its results.
-func (s *Server) runOf(r *http.Request) (store.Run, []task.HostResult, error) {
-	id, err := runIDParam(r)
-	if err != nil {
-		return store.Run{}, nil, err
-	}
-	return s.st.GetRun(r.Context(), id)
+	Results   []task.HostResult `json:"results"`
+	HostsNext *string           `json:"hosts_next"`
 }
 
 func (s *Server) apiRun(w http.ResponseWriter, r *http.Request) error {
-	run, results, err := s.runOf(r)
+	id, err := runIDParam(r)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, runView{Run: run, Results: results})
+	p, err := pageRequest(r, store.DefaultLimit)
+	if err != nil {
+		return err
+	}
+	run, err := s.st.GetRunInfo(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	hosts, err := s.st.ListRunHosts(r.Context(), id, store.RunHostFilter{Limit: p.Limit})
+	if err != nil {
+		return err
+	}
+	v := runView{Run: run, Results: []task.HostResult{}}
+	for _, h := range hosts.Hosts {
+		if h.Result != nil {
+			v.Results = append(v.Results, *h.Result)
+		}
+	}
+	if hosts.Next != "" {
+		q := url.Values{"cursor": {hosts.Next}, "limit": {strconv.Itoa(p.Limit)}}
+		v.HostsNext = jsonNext("/api/v1/runs/" + id + "/hosts?" + q.Encode())
+	}
+	writeJSON(w, http.StatusOK, v)
 	return nil
 }
 
-func (s *Server) apiRuns(w http.ResponseWriter, r *http.Request) error {
-	page, per, err := pageParam(r, 50)
+// hostItem is one host of a run in the API: its position in the run, its
+// status (a result's, or "pending" while the run goes on, "noresult" once
+// it ended without one) and its result, if any.
+type hostItem struct {
+	Pos    int              `json:"pos"`
+	IP     string           `json:"ip"`
+	Name   string           `json:"name,omitempty"`
+	Status string           `json:"status"`
+	Result *task.HostResult `json:"result"`
+}
+
+// hostStatus is the status shown for a host of run.
+func hostStatus(run store.Run, h store.RunHost) string {
+	switch {
+	case h.Result != nil:
+		return string(h.Result.Status)
+	case run.Status == task.RunRunning:
+		return "pending"
+	}
+	return store.NoResult
+}
+
+// runHostFilter reads ?status= (a host status, "noresult", or "pending"
+// for the same) and the page.
+func runHostFilter(r *http.Request) (store.RunHostFilter, error) {
+	p, err := pageRequest(r, store.DefaultLimit)
+	if err != nil {
+		return store.RunHostFilter{}, err
+	}
+	st := queryText(r, "status")
+	if st == "pending" {
+		st = store.NoResult
+	}
+	return store.RunHostFilter{Limit: p.Limit, Cursor: p.Cursor, Status: st}, nil
+}
+
+func (s *Server) apiRunHosts(w http.ResponseWriter, r *http.Request) error {
+	id, err := runIDParam(r)
 	if err != nil {
 		return err
 	}
-	f := store.RunFilter{Limit: per, Offset: (page - 1) * per, Username: r.URL.Query().Get("user"), Status: task.RunStatus(r.URL.Query().Get("status"))}
+	f, err := runHostFilter(r)
+	if err != nil {
+		return err
+	}
+	run, err := s.st.GetRunInfo(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	page, err := s.st.ListRunHosts(r.Context(), id, f)
+	if err != nil {
+		return err
+	}
+	items := make([]hostItem, 0, len(page.Hosts))
+	for _, h := range page.Hosts {
+		items = append(items, hostItem{Pos: h.Pos, IP: h.Host.IP, Name: h.Host.Name, Status: hostStatus(run, h), Result: h.Result})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"hosts": items, "next": jsonNext(nextURL(r, "cursor", page.Next))})
+	return nil
+}
+
+// runFilter reads the run list's filters: ?user=, ?module_id=, ?status=
+// (a run status), ?host= (address or hostname), ?from= and ?to= (dates or
+// times, UTC), and the page.
+func runFilter(r *http.Request) (store.RunFilter, error) {
+	p, err := pageRequest(r, store.DefaultRunLimit)
+	if err != nil {
+		return store.RunFilter{}, err
+	}
+	f := store.RunFilter{Limit: p.Limit, Cursor: p.Cursor, Username: queryText(r, "user"),
+		Status: task.RunStatus(queryText(r, "status")), Host: queryText(r, "host")}
 	if f.ModuleID, _, err = queryID(r, "module_id"); err != nil {
-		return err
+		return store.RunFilter{}, err
 	}
-	list, total, err := s.st.ListRuns(r.Context(), f)
+	if f.From, err = dateParam(r, "from", false); err != nil {
+		return store.RunFilter{}, err
+	}
+	if f.To, err = dateParam(r, "to", true); err != nil {
+		return store.RunFilter{}, err
+	}
+	return f, nil
+}
+
+func (s *Server) apiRuns(w http.ResponseWriter, r *http.Request) error {
+	f, err := runFilter(r)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"runs": list, "total": total, "page": page, "per_page": per})
+	page, err := s.st.ListRuns(r.Context(), f)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"runs": page.Runs, "next": jsonNext(nextURL(r, "cursor", page.Next))})
 	return nil
 }
 
@@ -189,24 +288,12 @@ func (s *Server) apiRunCancel(w http.ResponseWriter, r *http.Request) error {
 
 // --- pages ---
 
-type pager struct {
-	Page, Prev, Next int
-}
-
-func newPager(page, per, total int) pager {
-	p := pager{Page: page}
-	if page > 1 {
-		p.Prev = page - 1
-	}
-	if page*per < total {
-		p.Next = page + 1
-	}
-	return p
-}
-
 // hostStatusOrder is how per-status counts are listed: failures first,
 // success last, so a failure is never hidden behind a long green count.
 var hostStatusOrder = []string{"failed", "timeout", "unreachable", "cancelled", "noresult", "pending", "ok"}
+
+// hostStatuses are the result statuses, in the order the pages list them.
+var hostStatuses = []task.Status{task.StatusFailed, task.StatusTimeout, task.StatusUnreachable, task.StatusCancelled, task.StatusOK}
 
 // statusRank orders groups of equal size: the worse status first.
 func statusRank(st string) int {
@@ -224,15 +311,16 @@ type statusCount struct {
 	N      int
 }
 
-// countsOf lists a run's host counts by status in display order; hosts
-// without a result are "pending" while the run goes on, "noresult" after.
+// countsOf lists a run's host counts by status in display order, from the
+// counts stored on the run; hosts without a result are "pending" while the
+// run goes on, "noresult" after.
 func countsOf(run store.Run) []statusCount {
 	var out []statusCount
 	done := 0
 	for _, n := range run.Summary {
 		done += n
 	}
-	missing := len(run.Hosts) - done
+	missing := run.HostCount - done
 	for _, st := range hostStatusOrder {
 		n := run.Summary[task.Status(st)]
 		switch st {
@@ -252,70 +340,47 @@ func countsOf(run store.Run) []statusCount {
 	return out
 }
 
-// runRowView is one line of the run history.
-type runRowView struct {
+// runLine is a run in the history table.
+type runLine struct {
 	store.Run
-	Total    int
 	Duration time.Duration
 	Counts   []statusCount
 }
 
-// runFilterView is the history's filter form, as given.
-type runFilterView struct {
-	User     string
-	ModuleID int64
-	Status   string
-}
-
 // runStatusesFilter are the states the history can be filtered by.
-var runStatusesFilter = []string{"running", "ok", "partial", "failed", "cancelled", "interrupted", "done"}
+var runStatusesFilter = []task.RunStatus{task.RunRunning, task.RunOK, task.RunPartial, task.RunFailed, task.RunCancelled, task.RunInterrupted, task.RunDone}
 
 func (s *Server) pageRuns(w http.ResponseWriter, r *http.Request) error {
-	page, per, err := pageParam(r, 50)
+	f, err := runFilter(r)
 	if err != nil {
 		return err
+	}
+	page, err := s.st.ListRuns(r.Context(), f)
+	if err != nil {
+		return err
+	}
+	lines := make([]runLine, 0, len(page.Runs))
+	for _, run := range page.Runs {
+		l := runLine{Run: run, Counts: countsOf(run)}
+		if run.FinishedAt != nil {
+			l.Duration = run.FinishedAt.Sub(run.CreatedAt)
+		}
+		lines = append(lines, l)
 	}
 	q := r.URL.Query()
-	fv := runFilterView{User: strings.TrimSpace(q.Get("user")), Status: q.Get("status")}
-	if fv.ModuleID, _, err = queryID(r, "module_id"); err != nil {
-		return err
-	}
-	if fv.Status != "" && !task.RunStatus(fv.Status).Valid() {
-		return invalidf("status %q is not a run state (%s)", clipRunes(fv.Status, 20), strings.Join(runStatusesFilter, ", "))
-	}
-	list, total, err := s.st.ListRuns(r.Context(), store.RunFilter{Limit: per, Offset: (page - 1) * per,
-		Username: fv.User, ModuleID: fv.ModuleID, Status: task.RunStatus(fv.Status)})
-	if err != nil {
-		return err
-	}
-	rows := make([]runRowView, len(list))
-	for i, run := range list {
-		rows[i] = runRowView{Run: run, Total: len(run.Hosts), Counts: countsOf(run)}
-		if run.FinishedAt != nil {
-			rows[i].Duration = run.FinishedAt.Sub(run.CreatedAt)
-		}
-	}
-	keep := url.Values{}
-	for k, v := range map[string]string{"user": fv.User, "status": fv.Status} {
-		if v != "" {
-			keep.Set(k, v)
-		}
-	}
-	if fv.ModuleID > 0 {
-		keep.Set("module_id", strconv.FormatInt(fv.ModuleID, 10))
-	}
-	query := keep.Encode()
-	if query != "" {
-		query += "&"
+	filtered := false
+	for _, k := range []string{"user", "module_id", "status", "host", "from", "to"} {
+		filtered = filtered || q.Get(k) != ""
 	}
 	s.render(w, r, http.StatusOK, "runs", "title.runs", struct {
-		Runs     []runRowView
-		Filter   runFilterView
-		Filtered bool
-		Statuses []string
-		Query    string
-		pager
-	}{rows, fv, len(keep) > 0, runStatusesFilter, query, newPager(page, per, total)})
+		Runs                                 []runLine
+		Links                                pageLinks
+		User, Module, Status, Host, From, To string
+		Statuses                             []task.RunStatus
+		Filtered                             bool
+	}{lines, pageLinks{First: firstURL(r, "cursor"), Next: nextURL(r, "cursor", page.Next)},
+		f.Username, q.Get("module_id"), string(f.Status), f.Host, q.Get("from"), q.Get("to"),
+		runStatusesFilter, filtered})
 	return nil
 }
 
@@ -336,34 +401,97 @@ type hostGroup struct {
 	Hosts                            []hostLine
 }
 
+// statusLink is one choice of the run page's host filter, with its count.
+type statusLink struct {
+	Status  string
+	N       int
+	URL     string
+	Current bool
+}
+
 type runDetail struct {
 	store.Run
 	User     string
 	Started  time.Time
 	Duration time.Duration
 	Params   []paramKV
-	Total    int // hosts of the run
 	Finished int // hosts with a result
 	Failed   int // hosts whose result is not ok, or that have none (the re-run set)
 	Counts   []statusCount
 	Groups   []hostGroup
+	Filters  []statusLink
+	Links    pageLinks
+	// Paged is true when the groups are not every host of the run (a
+	// filter, or more pages): they group this page's hosts only, and live
+	// results of other hosts do not belong on this page.
+	Paged bool
 }
 
 func (s *Server) pageRun(w http.ResponseWriter, r *http.Request) error {
-	run, results, err := s.runOf(r)
+	id, err := runIDParam(r)
 	if err != nil {
 		return err
 	}
-	s.render(w, r, http.StatusOK, "run", "title.run", buildRunDetail(run, results))
+	f, err := runHostFilter(r)
+	if err != nil {
+		return err
+	}
+	run, err := s.st.GetRunInfo(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	page, err := s.st.ListRunHosts(r.Context(), id, f)
+	if err != nil {
+		return err
+	}
+	d := buildRunDetail(run, page.Hosts)
+	d.Links = pageLinks{First: firstURL(r, "cursor"), Next: nextURL(r, "cursor", page.Next)}
+	d.Paged = f.Status != "" || f.Cursor != "" || page.Next != ""
+	d.Filters = runFilters(r, run, f.Status)
+	s.render(w, r, http.StatusOK, "run", "title.run", d)
 	return nil
 }
 
-// buildRunDetail groups the run's hosts by identical result (hosts without
-// one form a "no result" group, or "pending" while the run goes on):
-// smallest groups first (the outliers), worse status first among equals;
-// hosts inside a group by address, numerically.
-func buildRunDetail(run store.Run, results []task.HostResult) runDetail {
-	d := runDetail{Run: run, User: run.Username, Started: run.CreatedAt, Total: len(run.Hosts), Finished: len(results), Counts: countsOf(run)}
+// runFilters are the host filter's choices: all hosts, then each status
+// that has hosts, in display order.
+func runFilters(r *http.Request, run store.Run, current string) []statusLink {
+	link := func(status string) string {
+		q := url.Values{}
+		if status != "" {
+			q.Set("status", status)
+		}
+		if lim := r.URL.Query().Get("limit"); lim != "" {
+			q.Set("limit", lim)
+		}
+		if len(q) == 0 {
+			return r.URL.Path
+		}
+		return r.URL.Path + "?" + q.Encode()
+	}
+	if current == "pending" {
+		current = store.NoResult
+	}
+	out := []statusLink{{Status: "", N: run.HostCount, URL: link(""), Current: current == ""}}
+	for _, c := range countsOf(run) {
+		key := c.Status
+		if key == "pending" {
+			key = store.NoResult
+		}
+		out = append(out, statusLink{Status: c.Status, N: c.N, URL: link(key), Current: current == key})
+	}
+	return out
+}
+
+// buildRunDetail groups one page of the run's hosts by identical result
+// (hosts without one form a "no result" group, or "pending" while the run
+// goes on): smallest groups first (the outliers), worse status first among
+// equals; hosts inside a group by address, numerically.
+func buildRunDetail(run store.Run, hosts []store.RunHost) runDetail {
+	d := runDetail{Run: run, User: run.Username, Started: run.CreatedAt, Counts: countsOf(run)}
+	for _, n := range run.Summary {
+		d.Finished += n
+	}
+	d.Failed = run.HostCount - run.Summary[task.StatusOK]
 	if run.FinishedAt != nil {
 		d.Duration = run.FinishedAt.Sub(run.CreatedAt)
 	}
@@ -377,26 +505,17 @@ func buildRunDetail(run store.Run, results []task.HostResult) runDetail {
 		outT, errT                      bool
 	}
 	index := map[key]int{}
-	byIP := make(map[string]task.HostResult, len(results))
-	for _, res := range results {
-		byIP[res.Host.IP] = res
-	}
-	for _, h := range run.Hosts {
-		res, ok := byIP[h.IP]
+	for _, h := range hosts {
 		var k key
-		line := hostLine{IP: h.IP, Name: h.Name}
-		if ok {
+		line := hostLine{IP: h.Host.IP, Name: h.Host.Name}
+		if res := h.Result; res != nil {
 			k = key{string(res.Status), res.Error, res.Stdout, res.Stderr, res.ExitCode, res.StdoutTruncated, res.StderrTruncated}
 			line.Duration = fmtDuration(res.Duration)
-			if res.Status != task.StatusOK {
-				d.Failed++
-			}
 		} else {
-			k = key{status: "noresult", exit: -1}
+			k = key{status: store.NoResult, exit: -1}
 			if run.Status == task.RunRunning {
 				k.status = "pending"
 			}
-			d.Failed++
 		}
 		line.Status = k.status
 		i, seen := index[k]
@@ -508,14 +627,18 @@ func runOutputText(w io.Writer, run store.Run, results []task.HostResult) {
 // pageRunDownload answers /runs/{id}/output.txt and output.json as files.
 func (s *Server) pageRunDownload(format string) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		run, results, err := s.runOf(r)
+		id, err := runIDParam(r)
+		if err != nil {
+			return err
+		}
+		run, results, err := s.st.GetRun(r.Context(), id)
 		if err != nil {
 			return err
 		}
 		name := "run-" + run.ID + "." + format
 		w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
 		if format == "json" {
-			writeJSON(w, http.StatusOK, runView{Run: run, Results: results})
+			writeJSON(w, http.StatusOK, runView{Run: run, Results: results, HostsNext: nil})
 			return nil
 		}
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")

@@ -94,7 +94,7 @@ func TestRunLifecycle(t *testing.T) {
 
 	// The API shows it too.
 	e.do(req{method: "GET", path: "/api/v1/runs/" + id, as: "viewer"}).want(t, http.StatusOK, `"status":"partial"`, `"stdout":"first"`)
-	e.do(req{method: "GET", path: "/api/v1/runs", as: "viewer"}).want(t, http.StatusOK, id, `"total":1`)
+	e.do(req{method: "GET", path: "/api/v1/runs", as: "viewer"}).want(t, http.StatusOK, id, `"host_count":2`, `"summary":{"failed":1,"ok":1}`, `"next":null`)
 	e.do(req{method: "GET", path: "/runs", as: "viewer"}).want(t, http.StatusOK, id)
 	e.do(req{method: "GET", path: "/runs/" + id, as: "viewer"}).want(t, http.StatusOK, `data-host="192.168.1.20"`, "status-failed", "status-ok")
 	// Cancelling a finished run is refused.
@@ -186,7 +186,7 @@ func TestRunCancel(t *testing.T) {
 	if len(results) != 1 || results[0].Status != task.StatusCancelled {
 		t.Fatalf("results %+v", results)
 	}
-	entries, _, _ := e.st.ListAudit(context.Background(), 50, 0)
+	entries, _ := e.auditLog(50)
 	found := false
 	for _, a := range entries {
 		found = found || (a.Action == "run.cancel" && a.Username == "operator" && strings.Contains(a.Detail, id))
@@ -223,7 +223,7 @@ func TestRunRefusedChangesNothing(t *testing.T) {
 		{"number out of range", `{"module_id":1001,"hosts":["192.168.1.10"],"params":{"sys_param_1":"0"}}`, 400, "sys_param_1"},
 		{"number too big", `{"module_id":1001,"hosts":["192.168.1.10"],"params":{"sys_param_1":"100000"}}`, 400, "sys_param_1"},
 		{"number not a number", `{"module_id":1001,"hosts":["192.168.1.10"],"params":{"sys_param_1":"5;id"}}`, 400, "sys_param_1"},
-		{"control character", `{"module_id":1001,"hosts":["192.168.1.10"],"params":{"sys_param_1":"5\n"}}`, 400, "control character"},
+		{"control character", `{"module_id":1001,"hosts":["192.168.1.10"],"params":{"sys_param_1":"5\n"}}`, 400, "not a base-10 integer"},
 		{"unknown parameter", `{"module_id":1003,"hosts":["192.168.1.10"],"params":{"sys_param_9":"x"}}`, 400, "unknown parameter"},
 		{"too long", `{"module_id":1001,"hosts":["192.168.1.10"],"params":{"sys_param_1":"` + long + `"}}`, 400, "sys_param_1"},
 		{"unknown field", `{"module_id":1003,"hosts":["192.168.1.10"],"user":"root"}`, 400, "unknown field"},

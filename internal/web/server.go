@@ -30,6 +30,10 @@
 //     details. /metrics needs the metrics token or an admin's login, or is
 //     served without login only on an address of its own (MetricsHandler).
 //   - /static/ serves files only, never a directory listing.
+//   - /omaudit/omaudit_pull/ (安全审计 ingest) answers without login: it
+//     takes an ingest token and checks the sender's address (internal/omaudit).
+//   - /autoadmin/module_run/ runs modules on a GET, which any site can make
+//     a browser send with its cookies: it accepts API tokens only.
 package web
 
 import (
@@ -45,6 +49,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/omserver/omserver-go/internal/apperr"
+	"github.com/omserver/omserver-go/internal/omaudit"
 	"github.com/omserver/omserver-go/internal/runs"
 	"github.com/omserver/omserver-go/internal/store"
 	"github.com/omserver/omserver-go/web/static"
@@ -77,6 +82,11 @@ type Config struct {
 	// "Authorization: Bearer <token>"; an admin's login always may. For
 	// /metrics without login, serve MetricsHandler on an address of its own.
 	MetricsToken string
+	// OMAudit configures 安全审计: the collectors' ingest and retention.
+	OMAudit omaudit.Config
+	// ModuleRunTimeout bounds how long /autoadmin/module_run/ waits for its
+	// run to end; default 10m.
+	ModuleRunTimeout time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -101,6 +111,9 @@ func (c *Config) setDefaults() {
 	if c.LargeRunHosts <= 0 {
 		c.LargeRunHosts = runs.DefaultLargeRunHosts
 	}
+	if c.ModuleRunTimeout <= 0 {
+		c.ModuleRunTimeout = 10 * time.Minute
+	}
 }
 
 // Server is the web tier. Create it with New.
@@ -114,6 +127,7 @@ type Server struct {
 	i18n    *catalogues
 	limiter *loginLimiter
 	runs    *runs.Service
+	omaudit *omaudit.Service
 	streamN streamCounter
 	handler http.Handler
 
@@ -166,6 +180,14 @@ func New(cfg Config, st *store.Store, master MasterClient, log zerolog.Logger) (
 		cancelStreams()
 		return nil, err
 	}
+	ocfg := cfg.OMAudit
+	ocfg.Registerer = s.metrics.reg
+	s.omaudit, err = omaudit.New(ocfg, st, log)
+	if err != nil {
+		cancel()
+		cancelStreams()
+		return nil, err
+	}
 	h, err := s.routes()
 	if err != nil {
 		cancel()
@@ -180,13 +202,15 @@ func New(cfg Config, st *store.Store, master MasterClient, log zerolog.Logger) (
 func (s *Server) Handler() http.Handler { return s.handler }
 
 // Start does the start-up work: runs a previous process left running are
-// marked interrupted, and expired sessions are purged now and hourly. It
+// marked interrupted, expired sessions are purged now and hourly, and the
+// 安全审计 retention purge starts (when a retention is set). It
 // does not listen: serve Handler() yourself, or use HTTPServer().
 func (s *Server) Start(ctx context.Context) error {
 	if err := s.runs.Start(ctx); err != nil {
 		return fmt.Errorf("web: %w", err)
 	}
 	s.purgeSessions(ctx)
+	s.omaudit.Start(s.base)
 	go func() {
 		t := time.NewTicker(time.Hour)
 		defer t.Stop()
@@ -280,6 +304,8 @@ func (s *Server) routes() (http.Handler, error) {
 		r.Post("/tokens/{id}/delete", s.h(s.pageTokenDelete))
 		r.Get("/account", s.h(s.pageAccount))
 		r.Post("/account/password", s.h(s.pageAccountPassword))
+		r.Get("/omaudit/", s.h(s.pageOmaudit))
+		r.Get("/omaudit/omaudit_run/", s.h(s.legacyOmauditRun))
 		r.Group(func(r chi.Router) {
 			r.Use(s.require(roleAdmin))
 			r.Get("/modules/new", s.h(s.pageModuleNew))
@@ -287,6 +313,7 @@ func (s *Server) routes() (http.Handler, error) {
 			r.Get("/modules/{id}/edit", s.h(s.pageModuleEdit))
 			r.Post("/modules/{id}/edit", s.h(s.pageModuleSave))
 			r.Post("/modules/{id}/delete", s.h(s.pageModuleDelete))
+			r.Post("/modules/{id}/import", s.h(s.pageModuleImport))
 			r.Post("/inventory/fun-categs", s.h(s.inventoryForm("created", s.formFunCreate)))
 			r.Post("/inventory/fun-categs/{id}", s.h(s.inventoryForm("saved", s.formFunRename)))
 			r.Post("/inventory/fun-categs/{id}/delete", s.h(s.inventoryForm("deleted", s.deleteFunCateg)))
@@ -300,8 +327,16 @@ func (s *Server) routes() (http.Handler, error) {
 			r.Post("/users", s.h(s.pageUserCreate))
 			r.Post("/users/{id}", s.h(s.pageUserUpdate))
 			r.Get("/audit", s.h(s.pageAudit))
+			r.Get("/omaudit/tokens", s.h(s.pageIngestTokens))
+			r.Post("/omaudit/tokens", s.h(s.pageIngestTokenCreate))
+			r.Post("/omaudit/tokens/{id}/delete", s.h(s.pageIngestTokenDelete))
 		})
 	})
+	r.Get("/omaudit", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/omaudit/", http.StatusMovedPermanently)
+	})
+	// 安全审计 ingest: no login; the collector's ingest token (see omaudit).
+	r.Get("/omaudit/omaudit_pull/", s.h(s.omauditPull))
 
 	// Legacy text endpoints, same login (session or token) as everything else.
 	r.Route("/autoadmin", func(r chi.Router) {
@@ -311,6 +346,8 @@ func (s *Server) routes() (http.Handler, error) {
 		r.Get("/server_list/", s.h(s.legacyServerList))
 		r.Get("/module_list/", s.h(s.legacyModuleList))
 		r.Get("/module_info/", s.h(s.legacyModuleInfo))
+		// Runs something on a GET: API tokens only, never a cookie.
+		r.With(s.tokenOnly, s.require(roleOperator)).Get("/module_run/", s.h(s.legacyModuleRun))
 	})
 
 	r.Route("/api/v1", func(r chi.Router) {
@@ -324,10 +361,13 @@ func (s *Server) routes() (http.Handler, error) {
 		r.Get("/modules/{id}", s.h(s.apiModule))
 		r.Get("/runs", s.h(s.apiRuns))
 		r.Get("/runs/{id}", s.h(s.apiRun))
+		r.Get("/runs/{id}/hosts", s.h(s.apiRunHosts))
 		r.Get("/runs/{id}/events", s.h(s.apiRunEvents))
 		r.Get("/tokens", s.h(s.apiTokens))
 		r.Post("/tokens", s.h(s.apiTokenCreate))
 		r.Delete("/tokens/{id}", s.h(s.apiTokenDelete))
+		r.Get("/omaudit/history", s.h(s.apiOmauditHistory))
+		r.Get("/omaudit/events", s.h(s.apiOmauditEvents))
 		r.Group(func(r chi.Router) {
 			r.Use(s.require(roleOperator))
 			r.Post("/runs", s.h(s.apiRunCreate))
@@ -352,6 +392,9 @@ func (s *Server) routes() (http.Handler, error) {
 			r.Post("/users", s.h(s.apiUserCreate))
 			r.Put("/users/{id}", s.h(s.apiUserUpdate))
 			r.Get("/audit", s.h(s.apiAudit))
+			r.Get("/omaudit/tokens", s.h(s.apiIngestTokens))
+			r.Post("/omaudit/tokens", s.h(s.apiIngestTokenCreate))
+			r.Delete("/omaudit/tokens/{id}", s.h(s.apiIngestTokenDelete))
 		})
 		r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 			s.fail(w, r, apperr.Errorf(apperr.NotFound, "no such API endpoint: %s %s", r.Method, r.URL.Path))

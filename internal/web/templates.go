@@ -18,7 +18,7 @@ var templateFiles embed.FS
 
 // pageNames are the page templates; each is parsed together with the layout.
 func pageNames() []string {
-	return []string{"login", "error", "dashboard", "runs", "run", "modules", "module_edit", "inventory", "users", "audit", "tokens", "account"}
+	return []string{"login", "error", "dashboard", "runs", "run", "modules", "module_edit", "inventory", "users", "audit", "tokens", "account", "omaudit", "omaudit_tokens"}
 }
 
 type pages struct {
@@ -168,7 +168,8 @@ func urlParam(r *http.Request, name string) string { return chi.URLParam(r, name
 // "[<b>功能说明</b>]<br> ...") into plain text: tags are dropped with a real
 // HTML tokenizer, <br> and block ends become line breaks, entities are
 // decoded. The result is always shown escaped (html/template or
-// textContent), so nothing stored is ever interpreted as HTML.
+// textContent); pages that show the caption's formatting use
+// caption.HTML, the sanitised form.
 func captionText(s string) string {
 	z := html.NewTokenizer(strings.NewReader(s))
 	var b strings.Builder

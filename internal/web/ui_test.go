@@ -218,7 +218,7 @@ func TestRunsListFilters(t *testing.T) {
 	if strings.Contains(only.body, b[:8]) {
 		t.Fatal("user/module filter let another run through")
 	}
-	e.do(req{method: "GET", path: "/runs?status=bogus", as: "viewer"}).want(t, http.StatusBadRequest, "not a run state")
+	e.do(req{method: "GET", path: "/runs?status=bogus", as: "viewer"}).want(t, http.StatusBadRequest, "bogus")
 }
 
 // TestImportCSV: real CSV (quoted commas, a header, a byte order mark), a
@@ -295,7 +295,7 @@ func TestLanguages(t *testing.T) {
 	for _, lang := range []string{langEN, langZH} {
 		for _, id := range en {
 			got := e.srv.i18n.text(lang, id, "Count", 2, "Total", 3, "Done", 1, "ID", "x", "Page", 1, "Role", "r", "State", "s", "Limit", 5,
-				"Inserts", 1, "Updates", 1, "Moves", 1, "Same", 1)
+				"Inserts", 1, "Updates", 1, "Moves", 1, "Same", 1, "Name", "n")
 			if got == id || strings.Contains(got, "{{") || strings.Contains(got, "<no value>") {
 				t.Errorf("%s %s renders as %q", lang, id, got)
 			}
@@ -331,4 +331,84 @@ func TestLanguages(t *testing.T) {
 		t.Fatalf("catalogue content type %q", js.header.Get("Content-Type"))
 	}
 	e.do(req{method: "GET", path: "/i18n/fr.js"}).want(t, http.StatusNotFound)
+}
+
+// TestModuleCatalogDrift: the modules page says, per module, whether the
+// master has it as here, differently, not at all, or only the master has
+// it; an admin imports the master's in one click; the dashboard offers
+// only what the master can run, with the master's schema, and a run of a
+// module the master lacks is refused before anything is recorded.
+func TestModuleCatalogDrift(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	if _, err := e.st.CreateModule(ctx, store.Module{ID: 2001, Name: "only here"}); err != nil {
+		t.Fatal(err)
+	}
+	e.setCatalog([]int64{1001, 1002, 1004, 1005, 1006, 1007}, func(mi *task.ModuleInfo) {
+		switch mi.ID {
+		case 1005: // the issue's example: the master's default is nginx
+			mi.Params = json.RawMessage(strings.Replace(string(mi.Params), `"default":"resinjar"`, `"default":"nginx"`, 1))
+		case 1007:
+			mi.Risky = true
+		}
+	})
+	e.master.mu.Lock()
+	e.master.catalog = append(e.master.catalog, task.ModuleInfo{ID: 2002, Name: "disk usage", Caption: "df -h", Params: json.RawMessage(`[]`), Version: "v2002"})
+	e.master.mu.Unlock()
+	e.srv.runs.ForgetCatalog()
+
+	page := e.do(req{method: "GET", path: "/modules", as: "admin"}).want(t, http.StatusOK, "The master has 7 modules",
+		`data-module-id="1001" data-catalog="same"`, `data-module-id="1003" data-catalog="missing"`,
+		`data-module-id="1005" data-catalog="different"`, `data-module-id="2001" data-catalog="missing"`,
+		`data-module-id="2002" data-catalog="master_only"`, `action="/modules/2002/import"`, `action="/modules/1005/import"`,
+		"parameter sys_param_1: select default &#34;resinjar&#34;")
+	if strings.Contains(page.body, `action="/modules/1001/import"`) {
+		t.Fatal("an up-to-date module offers an import")
+	}
+	// The dashboard's list: on the master and here, as the master says.
+	r := e.do(req{method: "GET", path: "/api/v1/modules?runnable=1", as: "operator"}).want(t, http.StatusOK, `"id":1005`, `"default":"nginx"`)
+	var mods []struct {
+		ID    int64 `json:"id"`
+		Risky bool  `json:"risky"`
+	}
+	if err := json.Unmarshal([]byte(r.body), &mods); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, m := range mods {
+		ids = append(ids, itoa(m.ID))
+		if m.ID == 1007 && !m.Risky {
+			t.Fatal("1007 not marked risky")
+		}
+	}
+	if strings.Join(ids, " ") != "1001 1002 1004 1005 1006 1007" {
+		t.Fatalf("runnable modules %v", ids)
+	}
+	// A module the master lacks is refused before anything is recorded.
+	before := e.snapshot()
+	e.do(req{method: "POST", path: "/api/v1/runs", as: "operator", body: `{"module_id":1003,"hosts":["192.168.1.10"]}`}).want(t, http.StatusBadRequest, "not installed on the master")
+	e.assertUnchanged(before)
+	e.master.assertNoCall(t)
+	// The master's schema is what a run is checked against; a risky module
+	// needs the typed count even on one host.
+	e.do(req{method: "POST", path: "/api/v1/runs", as: "operator", body: `{"module_id":1007,"hosts":["192.168.1.10"],"dry_run":true}`}).want(t, http.StatusOK, `"risky":true`, `"typed_confirmation":true`)
+	e.do(req{method: "POST", path: "/api/v1/runs", as: "operator", body: `{"module_id":1007,"hosts":["192.168.1.10"]}`}).want(t, http.StatusBadRequest, "marked risky")
+	id := e.startRun("operator", `{"module_id":1005,"hosts":["192.168.1.10"]}`)
+	call := e.master.nextCall(t)
+	if call.Task.Params["sys_param_1"] != "nginx" {
+		t.Fatalf("run of 1005 got %v; want the master's default", call.Task.Params)
+	}
+	call.Finish <- nil
+	e.waitStatus(id, task.RunFailed)
+
+	// Import: the master-only module is added, the different one replaced.
+	e.do(req{method: "POST", path: "/modules/2002/import", as: "operator"}).want(t, http.StatusForbidden)
+	e.do(req{method: "POST", path: "/modules/2002/import", as: "admin"}).want(t, http.StatusSeeOther)
+	e.do(req{method: "POST", path: "/modules/1005/import", as: "admin"}).want(t, http.StatusSeeOther)
+	e.do(req{method: "POST", path: "/modules/1003/import", as: "admin"}).want(t, http.StatusNotFound)
+	e.do(req{method: "GET", path: "/modules?ok=imported_module", as: "admin"}).want(t, http.StatusOK, "Module imported from the master.",
+		`data-module-id="2002" data-catalog="same"`, `data-module-id="1005" data-catalog="same"`)
+	// The legacy answers are in step with the master now.
+	e.do(req{method: "GET", path: "/autoadmin/module_list/", as: "viewer"}).want(t, http.StatusOK, "disk usage", "2002")
+	e.do(req{method: "GET", path: "/autoadmin/module_info/?Module_Id=1005", as: "viewer"}).want(t, http.StatusOK, "nginx")
 }

@@ -2,7 +2,9 @@
 // whole application or category) -> module -> parameters -> Run. The
 // server's dry run of the request is confirmed in a dialog, then the output
 // pane fills per host from server-sent events (see hosts.js). Everything
-// from the server is inserted with textContent, never as HTML.
+// from the server is inserted with textContent, never as HTML, except a
+// module's caption_html, which the server sanitised (internal/caption) to
+// a small formatting subset.
 (function () {
   'use strict';
   var T = window.OMS_T, api = window.OMS.api;
@@ -94,27 +96,33 @@
     updateCount();
   }
 
+  // pages reads every item of a paged list (a plain array, or {<key>,
+  // next}), following next up to max items.
+  function pages(url, key, max) {
+    var all = [];
+    var page = function (u) {
+      return api('GET', u).then(function (data) {
+        var list = Array.isArray(data) ? data : ((data && data[key]) || []);
+        all = all.concat(list);
+        if (data && !Array.isArray(data) && data.next && all.length < max) { return page(data.next); }
+        return all;
+      });
+    };
+    return page(url);
+  }
+
   function loadFun() {
-    return api('GET', '/api/v1/fun-categs').then(function (list) {
-      fill(funSel, list || [], T('dash.choose_fun'), function (c) { return c.id; }, function (c) { return c.name; });
+    return pages('/api/v1/fun-categs?limit=500', 'fun_categs', 5000).then(function (list) {
+      fill(funSel, list, T('dash.choose_fun'), function (c) { return c.id; }, function (c) { return c.name; });
     });
   }
 
   // loadServers reads every server of an application, following the
   // API's pages (a plain array, or {servers, next}).
   function loadServers(appID) {
-    var seq = ++loadSeq, all = [];
-    var page = function (url) {
-      return api('GET', url).then(function (data) {
-        if (seq !== loadSeq) { return null; }
-        var list = Array.isArray(data) ? data : ((data && data.servers) || []);
-        all = all.concat(list);
-        if (data && !Array.isArray(data) && data.next && all.length < 10000) { return page(data.next); }
-        return all;
-      });
-    };
-    return page('/api/v1/servers?app_id=' + encodeURIComponent(appID)).then(function (list) {
-      if (list === null) { return; }
+    var seq = ++loadSeq;
+    return pages('/api/v1/servers?limit=500&app_id=' + encodeURIComponent(appID), 'servers', 10000).then(function (list) {
+      if (seq !== loadSeq) { return; } // another application was chosen meanwhile
       servers = list; serversLoaded = true; renderServers();
     });
   }
@@ -123,8 +131,7 @@
     servers = []; serversLoaded = false; loadSeq++; renderServers();
     fill(appSel, [], T('dash.choose_app'), null, null);
     if (!funSel.value) { return; }
-    api('GET', '/api/v1/app-categs?fun_id=' + encodeURIComponent(funSel.value)).then(function (list) {
-      var apps = Array.isArray(list) ? list : ((list && list.app_categs) || []);
+    pages('/api/v1/app-categs?limit=500&fun_id=' + encodeURIComponent(funSel.value), 'app_categs', 5000).then(function (apps) {
       fill(appSel, apps, apps.length ? T('dash.choose_app') : T('dash.no_apps'),
         function (a) { return a.id; }, function (a) { return a.name; });
     }).catch(function (e) { setStatus(e.message, 'error'); });
@@ -160,7 +167,7 @@
   // renderParams draws the module's form from its declared schema.
   function renderParams(m) {
     while (form.firstChild) { form.removeChild(form.firstChild); }
-    caption.textContent = m ? (m.caption_text || '') : '';
+    caption.innerHTML = m ? (m.caption_html || '') : '';
     if (!m) { return; }
     (m.params || []).forEach(function (p) {
       var input, label = document.createElement('label');

@@ -24,7 +24,9 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -54,9 +56,13 @@ const ansibleStderrCap = 8 << 10
 // waitDelay bounds how long Run waits for ansible's pipes after killing it.
 const waitDelay = 5 * time.Second
 
-// Backend runs steps through the ansible CLI. Safe for concurrent use: each
-// Run has its own directory and processes.
+// Backend runs steps through the ansible CLI: the step runner over
+// sessions that each own a private work directory. Safe for concurrent
+// use: each host's run has its own directory and processes. Output is
+// passed on when ansible reports the host's result for a command (its JSON
+// callback holds it until then).
 type Backend struct {
+	*backend.Runner
 	cfg Config
 	log zerolog.Logger
 }
@@ -70,99 +76,109 @@ func New(cfg Config, log zerolog.Logger) (*Backend, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Backend{cfg: c, log: log.With().Str("backend", "ansible").Logger()}, nil
+	b := &Backend{cfg: c, log: log.With().Str("backend", "ansible").Logger()}
+	b.Runner = backend.NewRunner("ansible", b, 0)
+	return b, nil
 }
 
-// Name is the backend's name in configs and logs.
-func (b *Backend) Name() string { return "ansible" }
-
-// Run runs steps on host in order, one ansible invocation per copy and per
-// command, stopping at the first that does not succeed.
-func (b *Backend) Run(ctx context.Context, host task.Host, steps []backend.Step, opts backend.Options) (res task.HostResult) {
-	res, out := backend.NewResult(host, opts)
-	stdout, stderr := out.Stdout, out.Stderr
-	// Named result: the output is filled in on every return path.
-	defer out.Fill(&res)
-	fail := func(st task.Status, err error) task.HostResult {
-		res.Status, res.Error = st, err.Error()
-		return res
-	}
-
-	if err := validateSteps(steps); err != nil {
-		return fail(task.StatusFailed, err)
-	}
+// Connect implements backend.Connector: it checks the target's address and
+// writes the host's inventory and ansible.cfg; ansible itself connects at
+// each step.
+func (b *Backend) Connect(_ context.Context, host task.Host, opts backend.Options) (backend.Session, error) {
 	addr, err := targetAddress(host.IP, host.Name)
 	if err != nil {
-		return fail(task.StatusUnreachable, err)
+		return nil, err
 	}
-
-	hr := backend.NewHostRun(ctx, opts.Timeout)
-	defer hr.Close()
-	runCtx, stopped := hr.Ctx, hr.Stopped
-	connectTimeout := opts.ConnectTimeoutOr(b.cfg.ConnectTimeout)
-	dir, err := b.prepare(addr, connectTimeout)
+	dir, err := b.prepare(addr, opts.ConnectTimeoutOr(b.cfg.ConnectTimeout))
 	if err != nil {
-		return fail(task.StatusFailed, err)
+		return nil, backend.WithStatus(task.StatusFailed, err)
 	}
-	defer func() { _ = os.RemoveAll(dir) }()
-	log := b.log.With().Str("host", host.String()).Str("addr", addr).Logger()
-
-	for i, step := range steps {
-		type call struct {
-			module string
-			args   map[string]any
-			what   string
-		}
-		var calls []call
-		if c := step.Copy; c != nil {
-			args := map[string]any{"src": c.Src, "dest": c.Dest}
-			if perm := c.Mode.Perm(); perm != 0 {
-				args["mode"] = fmt.Sprintf("%04o", uint32(perm))
-			}
-			calls = append(calls, call{"copy", args, "copy to " + c.Dest})
-		}
-		if step.Command != "" {
-			calls = append(calls, call{"shell", map[string]any{
-				"cmd":              encodeCommand(step.Command),
-				"strip_empty_ends": false,
-			}, "command"})
-		}
-		for _, c := range calls {
-			r, err := b.invoke(runCtx, dir, c.module, c.args)
-			if st, ok := stopped(); ok {
-				res.ExitCode = -1
-				return fail(st, fmt.Errorf("step %d: %s during %s; ansible and its ssh connection were killed", i+1, st, c.what))
-			}
-			if err != nil {
-				return fail(task.StatusFailed, fmt.Errorf("step %d: %w", i+1, err))
-			}
-			if r.Unreachable {
-				return fail(task.StatusUnreachable, fmt.Errorf("step %d: %s", i+1, unreachableText(r.message())))
-			}
-			if c.module == "shell" {
-				_, _ = stdout.Write([]byte(r.Stdout))
-				_, _ = stderr.Write([]byte(r.Stderr))
-			}
-			if r.Failed {
-				if c.module == "shell" && r.RC != nil && r.ModuleStderr == "" {
-					res.ExitCode = *r.RC
-					return fail(task.StatusFailed, fmt.Errorf("step %d: command exited with status %d", i+1, *r.RC))
-				}
-				return fail(task.StatusFailed, fmt.Errorf("step %d: %s failed: %s", i+1, c.what, failureText(r)))
-			}
-			if r.Skipped {
-				return fail(task.StatusFailed, fmt.Errorf("step %d: ansible skipped the %s", i+1, c.what))
-			}
-			res.ExitCode = 0
-			if r.RC != nil {
-				res.ExitCode = *r.RC
-			}
-		}
-	}
-	res.Status = task.StatusOK
-	log.Debug().Dur("took", time.Since(res.Started)).Msg("done")
-	return res
+	return &session{b: b, dir: dir}, nil
 }
+
+// CheckStep implements backend.StepChecker: ansible renders templates in
+// module arguments on the master, and copies only regular files.
+func (b *Backend) CheckStep(s backend.Step) error {
+	c := s.Copy
+	if c == nil {
+		return nil
+	}
+	if hasJinja(c.Src) || hasJinja(c.Dest) {
+		return errors.New("copy paths may not contain template delimiters ({{, {%, {#)")
+	}
+	st, err := os.Stat(c.Src)
+	if err != nil {
+		return fmt.Errorf("copy source: %w", err)
+	}
+	if !st.Mode().IsRegular() {
+		return fmt.Errorf("copy source %s is not a regular file", c.Src)
+	}
+	return nil
+}
+
+// session is one host's run: one ansible invocation per copy and per
+// command, in the host's work directory.
+type session struct {
+	b   *Backend
+	dir string
+}
+
+// errKilled is what a step stopped by cancel or timeout reports.
+var errKilled = errors.New("ansible and its ssh connection were killed")
+
+func (s *session) Copy(ctx context.Context, c *backend.Copy) error {
+	args := map[string]any{"src": c.Src, "dest": c.Dest}
+	if perm := c.Mode.Perm(); perm != 0 {
+		args["mode"] = fmt.Sprintf("%04o", uint32(perm))
+	}
+	r, err := s.b.invoke(ctx, s.dir, "copy", args)
+	if err := outcome(ctx, r, err, "copy"); err != nil {
+		return err
+	}
+	if r.Failed {
+		return errors.New(failureText(r))
+	}
+	return nil
+}
+
+func (s *session) Command(ctx context.Context, command string, stdout, stderr io.Writer) (int, error) {
+	r, err := s.b.invoke(ctx, s.dir, "shell", map[string]any{
+		"cmd":              encodeCommand(command),
+		"strip_empty_ends": false,
+	})
+	if err := outcome(ctx, r, err, "command"); err != nil {
+		return -1, err
+	}
+	_, _ = io.WriteString(stdout, r.Stdout)
+	_, _ = io.WriteString(stderr, r.Stderr)
+	switch {
+	case r.Failed && r.RC != nil && r.ModuleStderr == "":
+		return *r.RC, nil
+	case r.Failed:
+		return -1, fmt.Errorf("command failed: %s", failureText(r))
+	case r.RC != nil:
+		return *r.RC, nil
+	}
+	return 0, nil
+}
+
+// outcome is the error of an invocation that did not give a usable
+// result: stopped, ansible failed, the host unreachable, the task skipped.
+func outcome(ctx context.Context, r moduleResult, err error, what string) error {
+	switch {
+	case ctx.Err() != nil:
+		return errKilled
+	case err != nil:
+		return err
+	case r.Unreachable:
+		return backend.WithStatus(task.StatusUnreachable, errors.New(unreachableText(r.message())))
+	case r.Skipped:
+		return fmt.Errorf("ansible skipped the %s", what)
+	}
+	return nil
+}
+
+func (s *session) Close() error { return os.RemoveAll(s.dir) }
 
 // invoke runs one ad-hoc module call and returns the host's result.
 func (b *Backend) invoke(ctx context.Context, dir, module string, args map[string]any) (moduleResult, error) {
@@ -393,32 +409,6 @@ control_path_dir = %s
 pipelining = True
 `, StdoutCallback, b.cfg.HostKeyChecking, secs, filepath.Join(dir, "tmp"), remoteTemp,
 		strings.Join(ssh, " "), filepath.Join(dir, "cp"))
-}
-
-// validateSteps refuses steps no module should produce, before starting
-// ansible.
-func validateSteps(steps []backend.Step) error {
-	if err := backend.ValidateSteps(steps); err != nil {
-		return err
-	}
-	for i, s := range steps {
-		c := s.Copy
-		if c == nil {
-			continue
-		}
-		// ansible renders templates in module arguments on the master.
-		if hasJinja(c.Src) || hasJinja(c.Dest) {
-			return fmt.Errorf("step %d: copy paths may not contain template delimiters ({{, {%%, {#)", i+1)
-		}
-		st, err := os.Stat(c.Src)
-		if err != nil {
-			return fmt.Errorf("step %d: copy source: %w", i+1, err)
-		}
-		if !st.Mode().IsRegular() {
-			return fmt.Errorf("step %d: copy source %s is not a regular file", i+1, c.Src)
-		}
-	}
-	return nil
 }
 
 // unreachableText explains why ansible could not reach the host, leading

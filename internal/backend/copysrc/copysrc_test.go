@@ -24,10 +24,6 @@ func TestRead(t *testing.T) {
 		errPart string
 	}{
 		{"ok", backend.Copy{Src: small, Dest: "/etc/app.conf", Mode: 0o644}, 10, ""},
-		{"relative dest", backend.Copy{Src: small, Dest: "etc/app.conf", Mode: 0o644}, 10, "clean absolute"},
-		{"unclean dest", backend.Copy{Src: small, Dest: "/etc/../app.conf", Mode: 0o644}, 10, "clean absolute"},
-		{"root dest", backend.Copy{Src: small, Dest: "/", Mode: 0o644}, 10, "clean absolute"},
-		{"setuid", backend.Copy{Src: small, Dest: "/x", Mode: os.ModeSetuid | 0o755}, 10, "beyond permissions"},
 		{"missing", backend.Copy{Src: filepath.Join(dir, "none"), Dest: "/x", Mode: 0o644}, 10, "no such file"},
 		{"directory", backend.Copy{Src: dir, Dest: "/x", Mode: 0o644}, 10, "not a regular file"},
 		{"too big", backend.Copy{Src: small, Dest: "/x", Mode: 0o644}, 9, "more than the limit of 9"},
@@ -38,7 +34,7 @@ func TestRead(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			data, err := Read(&tc.c, tc.limit)
+			data, err := Read(tc.c.Src, tc.limit)
 			if tc.errPart == "" {
 				if err != nil || !bytes.Equal(data, []byte("0123456789")) {
 					t.Fatalf("Read = %q, %v", data, err)

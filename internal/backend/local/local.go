@@ -6,17 +6,12 @@ package local
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/netip"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
-	"syscall"
-	"time"
 
 	"github.com/rs/zerolog"
 
@@ -27,12 +22,10 @@ import (
 // Name is the backend's name in configuration and module files.
 const Name = "local"
 
-// pipeGrace is how long Run waits for output pipes after the shell exits,
-// for when a background child it left behind still holds them open.
-const pipeGrace = 2 * time.Second
-
-// Backend runs steps with /bin/sh on this host.
+// Backend runs steps with /bin/sh on this host: the step runner over a
+// session that runs commands here. Output streams as the command prints it.
 type Backend struct {
+	*backend.Runner
 	log zerolog.Logger
 	// hostname and addrs identify this host; fields so tests can vary them.
 	hostname func() (string, error)
@@ -41,165 +34,34 @@ type Backend struct {
 
 // New returns a local backend.
 func New(log zerolog.Logger) *Backend {
-	return &Backend{
+	b := &Backend{
 		log:      log.With().Str("backend", Name).Logger(),
 		hostname: os.Hostname,
 		addrs:    net.InterfaceAddrs,
 	}
+	b.Runner = backend.NewRunner(Name, b, 0)
+	return b
 }
 
-// Name implements backend.Backend.
-func (b *Backend) Name() string { return Name }
-
-// Run implements backend.Backend.
-func (b *Backend) Run(ctx context.Context, host task.Host, steps []backend.Step, opts backend.Options) task.HostResult {
-	res, out := backend.NewResult(host, opts)
-	stdout, stderr := out.Stdout, out.Stderr
-	finish := func(st task.Status, msg string) task.HostResult {
-		res.Status = st
-		res.Error = msg
-		out.Fill(&res)
-		return res
-	}
+// Connect implements backend.Connector: it accepts only this host.
+func (b *Backend) Connect(_ context.Context, host task.Host, _ backend.Options) (backend.Session, error) {
 	if err := b.checkThisHost(host); err != nil {
 		b.log.Warn().Str("host", host.String()).Err(err).Msg("refused target")
-		return finish(task.StatusUnreachable, err.Error())
+		return nil, err
 	}
-
-	hr := backend.NewHostRun(ctx, opts.Timeout)
-	defer hr.Close()
-	runCtx := hr.Ctx
-	// stopped says why runCtx ended, when it did.
-	stopped := func() (task.Status, string, bool) {
-		st, ok := hr.Stopped()
-		switch {
-		case !ok:
-			return "", "", false
-		case st == task.StatusCancelled:
-			return st, "cancelled", true
-		}
-		return st, fmt.Sprintf("timed out after %s", time.Since(res.Started).Round(time.Millisecond)), true
-	}
-
-	for i, st := range steps {
-		if status, msg, done := stopped(); done {
-			return finish(status, msg)
-		}
-		if st.Copy != nil {
-			if err := copyFile(st.Copy); err != nil {
-				return finish(task.StatusFailed, fmt.Sprintf("step %d: %v", i+1, err))
-			}
-		}
-		if st.Command == "" {
-			continue
-		}
-		code, err := runShell(runCtx, st.Command, stdout, stderr)
-		res.ExitCode = code
-		if status, msg, done := stopped(); done {
-			return finish(status, msg)
-		}
-		if err != nil {
-			return finish(task.StatusFailed, fmt.Sprintf("step %d: %v", i+1, err))
-		}
-	}
-	return finish(task.StatusOK, "")
+	return session{}, nil
 }
 
-// runShell runs command with /bin/sh -c in a new process group and kills
-// the whole group when ctx ends. It returns the exit code (-1 when the
-// shell did not exit normally).
-func runShell(ctx context.Context, command string, stdout, stderr io.Writer) (int, error) {
-	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", command)
-	cmd.Stdin = nil
-	cmd.Stdout = stdout
-	cmd.Stderr = stderr
-	cmd.Dir = "/"
-	cmd.Env = commandEnv()
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error {
-		// Negative pid: the whole group, so children of the shell die too.
-		return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-	}
-	cmd.WaitDelay = pipeGrace
-	if err := cmd.Start(); err != nil {
-		return -1, fmt.Errorf("start /bin/sh: %w", err)
-	}
-	err := cmd.Wait()
-	if ctx.Err() != nil {
-		// Make sure nothing of the group survives, even when the shell
-		// itself exited before the kill.
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-	}
-	code := -1
-	if cmd.ProcessState != nil {
-		code = cmd.ProcessState.ExitCode()
-	}
-	switch {
-	case err == nil, errors.Is(err, exec.ErrWaitDelay) && code == 0:
-		return code, nil
-	case code > 0:
-		return code, fmt.Errorf("exit status %d", code)
-	default:
-		return code, fmt.Errorf("command: %w", err)
-	}
+// session runs steps on this host; it holds nothing.
+type session struct{}
+
+func (session) Copy(_ context.Context, c *backend.Copy) error { return copyFile(c) }
+
+func (session) Command(ctx context.Context, command string, stdout, stderr io.Writer) (int, error) {
+	return runShell(ctx, command, stdout, stderr)
 }
 
-// commandEnv is the whole environment of a module command: a fixed PATH
-// and locale, plus HOME and USER. Nothing else of the master's environment
-// is passed on, since it may hold SECRET_KEY or the relay password.
-func commandEnv() []string {
-	env := []string{
-		"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-		"LANG=C.UTF-8",
-	}
-	if home, err := os.UserHomeDir(); err == nil {
-		env = append(env, "HOME="+home)
-	}
-	if u := os.Getenv("USER"); u != "" {
-		env = append(env, "USER="+u)
-	}
-	return env
-}
-
-// copyFile copies c.Src to c.Dest with c.Mode, through a temporary file in
-// the destination directory renamed into place, so readers never see a
-// half-written file. The destination directory must exist.
-func copyFile(c *backend.Copy) error {
-	in, err := os.Open(c.Src)
-	if err != nil {
-		return fmt.Errorf("copy: %w", err)
-	}
-	defer in.Close()
-	dir, base := filepath.Split(c.Dest)
-	tmp, err := os.CreateTemp(dir, "."+base+".omserver-*")
-	if err != nil {
-		return fmt.Errorf("copy to %s: %w", c.Dest, err)
-	}
-	ok := false
-	defer func() {
-		if !ok {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if _, err := io.Copy(tmp, in); err != nil {
-		return fmt.Errorf("copy %s to %s: %w", c.Src, c.Dest, err)
-	}
-	if err := tmp.Chmod(c.Mode.Perm()); err != nil {
-		return fmt.Errorf("copy to %s: %w", c.Dest, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("copy to %s: %w", c.Dest, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("copy to %s: %w", c.Dest, err)
-	}
-	if err := os.Rename(tmp.Name(), c.Dest); err != nil {
-		return fmt.Errorf("copy to %s: %w", c.Dest, err)
-	}
-	ok = true
-	return nil
-}
+func (session) Close() error { return nil }
 
 // checkThisHost accepts the target only when it is this host: by its IP
 // when one is given (a loopback address or an address of one of this

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -278,4 +279,105 @@ func TestCommandEnvironmentHasNoSecrets(t *testing.T) {
 	if !strings.Contains(res.Stdout, "PATH=/usr/local/sbin:") || !strings.HasSuffix(res.Stdout, "/sh\n") {
 		t.Fatalf("environment without a usable PATH:\n%s", res.Stdout)
 	}
+}
+
+// Output reaches the OnOutput hook while the command runs: the command
+// prints a line, then waits for a file the test creates only once that
+// line has arrived; without streaming the line would come only at the
+// end, which never comes.
+func TestOutputStreamsWhileRunning(t *testing.T) {
+	b := newBackend()
+	gate := filepath.Join(t.TempDir(), "gate")
+	chunks := make(chan string, 16)
+	done := make(chan task.HostResult, 1)
+	go func() {
+		done <- run(t, b, localhost, backend.Options{OnOutput: func(s task.Stream, d []byte) { chunks <- string(s) + ":" + string(d) }},
+			cmd("echo first; while [ ! -e '"+gate+"' ]; do sleep 0.05; done; echo second"))
+	}()
+	select {
+	case c := <-chunks:
+		if c != "stdout:first\n" {
+			t.Fatalf("first chunk %q", c)
+		}
+	case res := <-done:
+		t.Fatalf("the command ended before any output arrived: %+v", res)
+	case <-time.After(30 * time.Second):
+		t.Fatal("no output while the command runs")
+	}
+	select {
+	case res := <-done:
+		t.Fatalf("Run returned while its command waits: %+v", res)
+	default:
+	}
+	if err := os.WriteFile(gate, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	res := <-done
+	if res.Status != task.StatusOK || res.Stdout != "first\nsecond\n" {
+		t.Fatalf("result %+v", res)
+	}
+	if c := <-chunks; c != "stdout:second\n" {
+		t.Fatalf("second chunk %q", c)
+	}
+}
+
+// TestHelperMaster is not a test: TestChildrenDieWithTheMaster runs this
+// test binary again as a stand-in master that runs one long command.
+func TestHelperMaster(t *testing.T) {
+	pidFile := os.Getenv("OMSERVER_LOCAL_HELPER_PIDFILE")
+	if pidFile == "" {
+		t.Skip("helper process of TestChildrenDieWithTheMaster")
+	}
+	New(zerolog.Nop()).Run(context.Background(), localhost,
+		[]backend.Step{cmd("sleep 7301 & echo $! > '" + pidFile + ".tmp'; mv '" + pidFile + ".tmp' '" + pidFile + "'; wait")}, backend.Options{})
+	os.Exit(0)
+}
+
+// A kill -9 of the master takes its commands' process trees with it: the
+// grandchild (a background sleep of the module's shell) is gone soon after.
+func TestChildrenDieWithTheMaster(t *testing.T) {
+	pidFile := filepath.Join(t.TempDir(), "grandchild.pid")
+	helper := exec.Command(os.Args[0], "-test.run=^TestHelperMaster$", "-test.count=1")
+	helper.Env = append(os.Environ(), "OMSERVER_LOCAL_HELPER_PIDFILE="+pidFile)
+	if err := helper.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = helper.Process.Kill(); _ = helper.Wait() })
+	var pid int
+	for i := 0; ; i++ {
+		if data, err := os.ReadFile(pidFile); err == nil {
+			if pid, err = strconv.Atoi(strings.TrimSpace(string(data))); err != nil {
+				t.Fatalf("pid file %q: %v", data, err)
+			}
+			break
+		}
+		if i == 600 {
+			t.Fatal("the helper master never started its command")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGKILL) })
+	if !processAlive(pid) {
+		t.Fatalf("grandchild %d is not running", pid)
+	}
+	if err := helper.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = helper.Wait()
+	for i := 0; processAlive(pid); i++ {
+		if i == 300 { // 15 s: the watchdog needs well under a second
+			t.Fatalf("grandchild %d outlived the kill -9 of its master", pid)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// processAlive reports whether pid runs (a zombie does not count).
+func processAlive(pid int) bool {
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	i := strings.LastIndexByte(string(stat), ')')
+	return i >= 0 && i+2 < len(stat) && stat[i+2] != 'Z'
 }

@@ -17,14 +17,14 @@ func decodeReturn(body []byte) (map[string]json.RawMessage, error) {
 		Return []json.RawMessage `json:"return"`
 	}
 	if err := json.Unmarshal(body, &env); err != nil {
-		return nil, fmt.Errorf("salt-api answer is not the documented JSON {\"return\": [...]}: %w (body starts %q)", err, snippet(body))
+		return nil, fmt.Errorf("salt-api answer is not the documented JSON {\"return\": [...]}: %w (body starts %q)", err, errorText(body))
 	}
 	if len(env.Return) == 0 {
 		return nil, errors.New(`salt-api answer has no "return" list or an empty one`)
 	}
 	first := bytes.TrimSpace(env.Return[0])
 	if len(first) == 0 || first[0] != '{' {
-		return nil, fmt.Errorf("salt-api answer's return[0] is not an object of minion results: %s", snippet(first))
+		return nil, fmt.Errorf("salt-api answer's return[0] is not an object of minion results: %s", errorText(first))
 	}
 	var byMinion map[string]json.RawMessage
 	if err := json.Unmarshal(first, &byMinion); err != nil {
@@ -36,6 +36,7 @@ func decodeReturn(body []byte) (map[string]json.RawMessage, error) {
 // result is one minion's cmd.run_all outcome mapped onto task statuses.
 type result struct {
 	status         task.Status
+	exited         bool // the command ran and exited with retcode
 	retcode        int
 	stdout, stderr string
 	err            string // why, when status is not ok
@@ -69,7 +70,7 @@ func minionResult(ret map[string]json.RawMessage, minion string) result {
 		// exception as a plain string instead of the run_all dictionary.
 		return result{status: task.StatusFailed, retcode: -1, err: "minion answered with an error: " + trimErr(s)}
 	case raw[0] != '{':
-		return result{status: task.StatusFailed, retcode: -1, err: fmt.Sprintf("minion result is not a cmd.run_all dictionary: %s", snippet(raw))}
+		return result{status: task.StatusFailed, retcode: -1, err: fmt.Sprintf("minion result is not a cmd.run_all dictionary: %s", errorText(raw))}
 	}
 	var r struct {
 		Retcode *json.Number `json:"retcode"`
@@ -88,7 +89,7 @@ func minionResult(ret map[string]json.RawMessage, minion string) result {
 	if err != nil || code < -1<<31 || code > 1<<31-1 {
 		return result{status: task.StatusFailed, retcode: -1, err: fmt.Sprintf("minion result has a non-integer retcode %q", r.Retcode.String())}
 	}
-	out := result{retcode: int(code), status: task.StatusOK}
+	out := result{retcode: int(code), status: task.StatusOK, exited: true}
 	if r.Stdout != nil {
 		out.stdout = *r.Stdout
 	}

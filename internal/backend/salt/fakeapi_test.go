@@ -9,6 +9,24 @@ package salt
 // describes it: the command through `shell -c` when python_shell is true,
 // stdin fed from the stdin kwarg, trailing whitespace stripped unless
 // rstrip is False, answering {"pid", "retcode", "stdout", "stderr"}.
+//
+// It models salt-api's behaviour over time, from its source
+// (salt/netapi/rest_cherrypy/app.py and salt/client/__init__.py):
+//   - Tokens expire: each login's token lives ttl; a request with an
+//     unknown or expired token is refused with 401 before anything runs.
+//   - A synchronous "local" call publishes the job, then waits for it; while
+//     it waits, LocalClient polls the minion with saltutil.find_job using
+//     the caller's eauth token (gather_job_info). When the token has expired
+//     by then, the poll raises EauthAuthenticationError, which
+//     hypermedia_handler turns into HTTP 401, while the job runs on on the
+//     minion. The fake checks the token every findJobEvery (salt polls every
+//     lowstate "timeout" seconds; the fake polls faster to keep tests short)
+//     and answers 401 the same way, leaving the command running.
+//   - Every error is CherryPy's XHTML error page (cherrypy/_cperror.py,
+//     _HTTPErrorTemplate), about 1 KB, with the message in a <p>.
+//   - cmd.run_all's timeout kwarg kills the command after that many seconds.
+// It counts the commands it starts (executions), so a test can prove a
+// command ran exactly once.
 
 import (
 	"bytes"
@@ -16,6 +34,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"html"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -58,6 +77,11 @@ type fakeSaltAPI struct {
 	status   int             // when set, POST / answers this HTTP status
 	reject   bool            // when set, POST / answers 401 whatever the token
 	ctx      context.Context // ends at cleanup: commands outlive their request, as on a real minion
+
+	findJobEvery time.Duration  // how often a running job's token is checked
+	clockSkew    time.Duration  // the salt master's clock minus ours, for the login answer
+	executions   map[string]int // commands started, by command line (kill scripts apart)
+	kills        int            // kill scripts run (the backend stopping a command)
 }
 
 type recordedRun struct {
@@ -70,6 +94,7 @@ func newFakeSaltAPI(t *testing.T) *fakeSaltAPI {
 	f := &fakeSaltAPI{
 		t: t, user: "saltapi", password: "s3cret", eauth: "pam", ttl: time.Hour,
 		minions: map[string]minionMode{}, tokens: map[string]time.Time{},
+		findJobEvery: 50 * time.Millisecond, executions: map[string]int{},
 	}
 
 	var cancel context.CancelFunc
@@ -104,6 +129,31 @@ func (f *fakeSaltAPI) expireAllTokens() {
 	}
 }
 
+// executed returns how many times commands containing marker were started.
+func (f *fakeSaltAPI) executed(marker string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for c, k := range f.executions {
+		if strings.Contains(c, marker) {
+			n += k
+		}
+	}
+	return n
+}
+
+func (f *fakeSaltAPI) killCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.kills
+}
+
+// tokenValid reports whether token is known and unexpired; f.mu is held.
+func (f *fakeSaltAPI) tokenValid(token string) bool {
+	exp, known := f.tokens[token]
+	return known && time.Now().Before(exp)
+}
+
 func (f *fakeSaltAPI) loginCount() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -136,13 +186,15 @@ func (f *fakeSaltAPI) login(w http.ResponseWriter, r *http.Request) {
 	f.logins++
 	if creds["username"] != f.user || creds["password"] != f.password || creds["eauth"] != f.eauth {
 		// rest_cherrypy answers 401 "Could not authenticate using provided credentials".
-		http.Error(w, "Could not authenticate using provided credentials", http.StatusUnauthorized)
+		cherryPyError(w, http.StatusUnauthorized, "Could not authenticate using provided credentials")
 		return
 	}
 	token := fmt.Sprintf("%040x", f.logins)
 	now := time.Now()
 	exp := now.Add(f.ttl)
 	f.tokens[token] = exp
+	// start and expire are on the salt master's clock.
+	now, exp = now.Add(f.clockSkew), exp.Add(f.clockSkew)
 	w.Header().Set("X-Auth-Token", token)
 	writeJSON(w, map[string]any{"return": []map[string]any{{
 		"token": token, "start": float64(now.UnixNano()) / 1e9, "expire": float64(exp.UnixNano()) / 1e9,
@@ -164,10 +216,9 @@ func (f *fakeSaltAPI) run(w http.ResponseWriter, r *http.Request) {
 	}
 	chunk := chunks[0]
 	f.mu.Lock()
-	exp, known := f.tokens[token]
-	if f.reject || !known || time.Now().After(exp) {
+	if f.reject || !f.tokenValid(token) {
 		f.mu.Unlock()
-		http.Error(w, "401 Unauthorized", http.StatusUnauthorized)
+		cherryPyError(w, http.StatusUnauthorized, "")
 		return
 	}
 	f.runs = append(f.runs, recordedRun{Token: token, Chunk: chunk})
@@ -181,7 +232,7 @@ func (f *fakeSaltAPI) run(w http.ResponseWriter, r *http.Request) {
 	f.mu.Unlock()
 
 	if status != 0 {
-		http.Error(w, "<html><body>500 Internal Server Error</body></html>", status)
+		cherryPyError(w, status, "")
 		return
 	}
 	if raw != nil {
@@ -205,10 +256,88 @@ func (f *fakeSaltAPI) run(w http.ResponseWriter, r *http.Request) {
 	case mode == minionNoRetcode:
 		ret[minion] = map[string]any{"pid": 1, "stdout": "x"}
 	default:
-		ret[minion] = f.cmdRunAll(chunk)
+		done := make(chan map[string]any, 1)
+		go func() { done <- f.cmdRunAll(chunk) }()
+		poll := time.NewTicker(f.findJobEvery)
+		defer poll.Stop()
+	wait:
+		for {
+			select {
+			case r := <-done:
+				ret[minion] = r
+				break wait
+			case <-poll.C:
+				// LocalClient's saltutil.find_job poll, with the caller's
+				// token: refused once it expired, the job runs on.
+				f.mu.Lock()
+				ok := f.tokenValid(token)
+				f.mu.Unlock()
+				if !ok {
+					cherryPyError(w, http.StatusUnauthorized, "")
+					return
+				}
+			case <-r.Context().Done():
+				return
+			}
+		}
 	}
 	writeJSON(w, map[string]any{"return": []any{ret}})
 }
+
+// cherryPyError answers the way CherryPy renders an HTTPError
+// (cherrypy/_cperror.py get_error_page with _HTTPErrorTemplate): an XHTML
+// page with the status in <title> and <h2>, the message (the status's
+// standard text when none is given) in <p>, the traceback in <pre>.
+func cherryPyError(w http.ResponseWriter, status int, message string) {
+	if message == "" {
+		message = cherryPyMessages[status]
+	}
+	st := fmt.Sprintf("%d %s", status, http.StatusText(status))
+	w.Header().Set("Content-Type", "text/html;charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = fmt.Fprintf(w, cherryPyTemplate, st, st, html.EscapeString(message), "Traceback (most recent call last):\n  File \"/usr/lib/python3/dist-packages/cherrypy/_cprequest.py\", line 659, in respond\n    self._do_respond(path_info)\n")
+}
+
+// cherryPyMessages are the default messages CherryPy takes from
+// http.server's status table for the statuses salt-api raises.
+var cherryPyMessages = map[int]string{
+	http.StatusUnauthorized:        "No permission -- see authorization schemes",
+	http.StatusInternalServerError: "Server got itself in trouble",
+	http.StatusServiceUnavailable:  "The server cannot process the request due to a high load",
+	http.StatusGatewayTimeout:      "The gateway server did not receive a timely response",
+}
+
+const cherryPyTemplate = `<!DOCTYPE html PUBLIC
+"-//W3C//DTD XHTML 1.0 Transitional//EN"
+"http://www.w3.org/TR/xhtml1/DTD/xhtml1-transitional.dtd">
+<html>
+<head>
+    <meta http-equiv="Content-Type" content="text/html; charset=utf-8"></meta>
+    <title>%s</title>
+    <style type="text/css">
+    #powered_by {
+        margin-top: 20px;
+        border-top: 2px solid black;
+        font-style: italic;
+    }
+
+    #traceback {
+        color: red;
+    }
+    </style>
+</head>
+    <body>
+        <h2>%s</h2>
+        <p>%s</p>
+        <pre id="traceback">%s</pre>
+    <div id="powered_by">
+      <span>
+        Powered by <a href="http://www.cherrypy.dev">CherryPy 18.9.0</a>
+      </span>
+    </div>
+    </body>
+</html>
+`
 
 // cmdRunAll runs the chunk's command as cmd.run_all would on a minion.
 func (f *fakeSaltAPI) cmdRunAll(chunk map[string]any) map[string]any {
@@ -222,8 +351,22 @@ func (f *fakeSaltAPI) cmdRunAll(chunk map[string]any) map[string]any {
 	if shell == "" {
 		shell = "/bin/sh"
 	}
-	// Like salt, the command is not stopped when the API client goes away.
-	cmd := exec.CommandContext(f.ctx, shell, "-c", command)
+	f.mu.Lock()
+	if strings.Contains(command, "pgrep -f") {
+		f.kills++
+	} else {
+		f.executions[command]++
+	}
+	f.mu.Unlock()
+	// Like salt, the command is not stopped when the API client goes away;
+	// cmd.run_all's timeout kwarg kills it.
+	ctx := f.ctx
+	if secs, ok := kw["timeout"].(float64); ok && secs > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, time.Duration(secs*float64(time.Second)))
+		defer cancel()
+	}
+	cmd := exec.CommandContext(ctx, shell, "-c", command)
 	cmd.WaitDelay = time.Second
 	if in, ok := kw["stdin"].(string); ok {
 		cmd.Stdin = strings.NewReader(in)

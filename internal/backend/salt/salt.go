@@ -37,37 +37,36 @@
 // the tagged shell with pgrep -f and kills its whole process tree (the
 // minion needs pgrep, from procps), then reports the host cancelled or
 // timed out. The command's $0 is the tag. cmd.run_all's own timeout is set
-// to the host's remaining time as a second bound.
+// a little beyond the host's remaining time, as a second bound.
+//
+// Never twice: a step's call is sent once. Its login token must outlive
+// the host's deadline plus TokenTTLMargin before it is sent (a cached token
+// that would not is replaced by a fresh login; a fresh one that would not
+// means salt's token_expire is shorter than the run may last, and the host
+// fails without sending anything). Salt's local client polls the minion
+// with the caller's token while a job runs, so a token that dies anyway
+// (salt-api restarted with its token store cleared, an operator revoked
+// it) makes salt-api answer 401 while the job runs on. A 401, or any other
+// failure after the call may have reached salt-api, is therefore never
+// answered by sending the command again: the backend kills what the call
+// may have started (the tag kill below) and reports the host failed.
+//
+// Output: salt-api answers once per call, so a command's output is passed
+// on (Options.OnOutput) when its call returns; it cannot stream.
 package salt
 
 import (
-	"bytes"
-	"context"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"encoding/base64"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"math"
 	"net"
 	"net/http"
 	"net/url"
-	"os"
-	"path"
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/rs/zerolog"
 
 	"github.com/omserver/omserver-go/internal/backend"
-	"github.com/omserver/omserver-go/internal/backend/copysrc"
-	"github.com/omserver/omserver-go/internal/module"
-	"github.com/omserver/omserver-go/internal/task"
 )
 
 // Defaults for the zero values of Config.
@@ -75,7 +74,11 @@ const (
 	DefaultTimeout          = 10 * time.Minute
 	DefaultTokenTTLMargin   = time.Minute
 	DefaultMaxResponseBytes = 32 << 20
-	DefaultEAuth            = "auto"
+	// DefaultEAuth is the external auth backend used when none is
+	// configured: pam, salt-api's usual one. (Salt's "auto" backend is
+	// not auto-detection: it is a testing backend that approves any
+	// password: https://docs.saltproject.io/en/latest/ref/auth/all/index.html.)
+	DefaultEAuth = "pam"
 	// MaxCopyBytes bounds the file a copy step may send: it travels base64
 	// encoded inside one JSON request and one Salt event.
 	MaxCopyBytes = 16 << 20
@@ -88,7 +91,7 @@ const (
 type Config struct {
 	URL                string // base URL of salt-api, e.g. https://salt-master:8000
 	Username, Password string
-	EAuth              string // external auth backend: pam, ldap, auto...; empty means "auto"
+	EAuth              string // salt external auth backend (pam, ldap, file, ...); empty means pam
 	CAFile             string // PEM bundle to verify salt-api's certificate; empty means system roots
 	InsecureSkipVerify bool   // do not verify salt-api's certificate (testing only)
 	// Timeout bounds one host's run when Options.Timeout is zero.
@@ -100,9 +103,13 @@ type Config struct {
 	MaxResponseBytes int64
 }
 
-// Backend is the salt-api backend. It is safe for concurrent use; all runs
-// share one login token.
+// Backend is the salt-api backend: the step runner over sessions that each
+// run one host's steps as cmd.run_all calls. It is safe for concurrent use;
+// all runs share one login token. It cannot stream output: salt-api
+// answers once per call, so a command's output is passed on when its call
+// returns.
 type Backend struct {
+	*backend.Runner
 	base    *url.URL
 	cfg     Config
 	client  *http.Client
@@ -135,6 +142,9 @@ func New(cfg Config, log zerolog.Logger) (*Backend, error) {
 	if cfg.Password == "" {
 		return nil, errors.New("salt: salt-api password is empty")
 	}
+	if cfg.EAuth == "auto" {
+		log.Warn().Msg(`salt eauth "auto" is Salt's testing backend, which approves any password; use pam, ldap or another real backend`)
+	}
 	if cfg.EAuth == "" {
 		cfg.EAuth = DefaultEAuth
 	}
@@ -152,13 +162,9 @@ func New(cfg Config, log zerolog.Logger) (*Backend, error) {
 	}
 	tlsConf := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: cfg.InsecureSkipVerify}
 	if cfg.CAFile != "" {
-		pem, err := os.ReadFile(cfg.CAFile)
+		pool, err := backend.LoadCertPool(cfg.CAFile)
 		if err != nil {
-			return nil, fmt.Errorf("salt: reading CA file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("salt: CA file %s holds no PEM certificate", cfg.CAFile)
+			return nil, fmt.Errorf("salt: %w", err)
 		}
 		tlsConf.RootCAs = pool
 	}
@@ -185,6 +191,7 @@ func New(cfg Config, log zerolog.Logger) (*Backend, error) {
 		log:     log.With().Str("backend", "salt").Logger(),
 		session: newSession(),
 	}
+	b.Runner = backend.NewRunner("salt", b, cfg.Timeout)
 	return b, nil
 }
 
@@ -192,312 +199,7 @@ func New(cfg Config, log zerolog.Logger) (*Backend, error) {
 // another server.
 func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
-// Name implements backend.Backend.
-func (b *Backend) Name() string { return "salt" }
+func (s *minionSession) Close() error { return nil }
 
 // Close drops idle connections to salt-api.
 func (b *Backend) Close() { b.client.CloseIdleConnections() }
-
-// Run implements backend.Backend: it runs steps in order on the minion whose
-// id is host.Name and stops at the first step that fails.
-func (b *Backend) Run(ctx context.Context, host task.Host, steps []backend.Step, opts backend.Options) task.HostResult {
-	res, out := backend.NewResult(host, opts)
-	stdout, stderr := out.Stdout, out.Stderr
-	finish := func(status task.Status, msg string) task.HostResult {
-		res.Status, res.Error = status, msg
-		out.Fill(&res)
-		return res
-	}
-	if host.Name == "" {
-		return finish(task.StatusFailed, fmt.Sprintf("salt targets minions by host name and host %s has none", host))
-	}
-	limit := opts.Timeout
-	if limit <= 0 {
-		limit = b.cfg.Timeout
-	}
-	hr := backend.NewHostRun(ctx, limit)
-	defer hr.Close()
-	runCtx := hr.Ctx
-	connectTimeout := opts.ConnectTimeoutOr(defaultConnectTimeout)
-	// errStatus says why a call failed: the run was stopped, or salt-api failed.
-	errStatus := func() task.Status {
-		if st, ok := hr.Stopped(); ok {
-			return st
-		}
-		return task.StatusFailed
-	}
-	tag, err := newTag()
-	if err != nil {
-		return finish(task.StatusFailed, err.Error())
-	}
-	// stopped reports a call that ended because the run was cancelled or
-	// timed out, after killing what it may have started on the minion.
-	stopped := func(status task.Status, msg string) task.HostResult {
-		if status == task.StatusCancelled || status == task.StatusTimeout {
-			msg += b.stopRemote(ctx, host.Name, tag, connectTimeout)
-		}
-		return finish(status, msg)
-	}
-
-	for i, step := range steps {
-		if runCtx.Err() != nil {
-			return finish(errStatus(), fmt.Sprintf("step %d: stopped before it started", i+1))
-		}
-		if step.Copy != nil {
-			chunk, err := b.copyChunk(runCtx, host.Name, tag, step.Copy, opts.ConnectTimeout)
-			if err != nil {
-				return finish(task.StatusFailed, fmt.Sprintf("step %d: %v", i+1, err))
-			}
-			out, err := b.call(runCtx, connectTimeout, chunk)
-			if err != nil {
-				return stopped(errStatus(), fmt.Sprintf("step %d (copy to %s): %v", i+1, step.Copy.Dest, err))
-			}
-			r := minionResult(out, host.Name)
-			if r.status != task.StatusOK {
-				_, _ = stderr.Write([]byte(r.stderr))
-				res.ExitCode = r.retcode
-				return finish(r.status, fmt.Sprintf("step %d (copy to %s): %s", i+1, step.Copy.Dest, r.err))
-			}
-			res.ExitCode = 0
-		}
-		if step.Command == "" {
-			continue
-		}
-		if !utf8.ValidString(step.Command) {
-			// JSON would silently replace the bad bytes, changing the command.
-			return finish(task.StatusFailed, fmt.Sprintf("step %d: command is not valid UTF-8", i+1))
-		}
-		out, err := b.call(runCtx, connectTimeout, b.commandChunk(runCtx, host.Name, tag, step.Command, "", opts.ConnectTimeout))
-		if err != nil {
-			return stopped(errStatus(), fmt.Sprintf("step %d: %v", i+1, err))
-		}
-		r := minionResult(out, host.Name)
-		_, _ = stdout.Write([]byte(r.stdout))
-		_, _ = stderr.Write([]byte(r.stderr))
-		res.ExitCode = r.retcode
-		if r.status != task.StatusOK {
-			return finish(r.status, fmt.Sprintf("step %d: %s", i+1, r.err))
-		}
-	}
-	return finish(task.StatusOK, "")
-}
-
-// lowstate is one chunk of the rest_cherrypy request body.
-type lowstate struct {
-	Client  string         `json:"client"`
-	Tgt     []string       `json:"tgt"`
-	TgtType string         `json:"tgt_type"`
-	Fun     string         `json:"fun"`
-	Arg     []string       `json:"arg"`
-	Kwarg   map[string]any `json:"kwarg,omitempty"`
-	// Timeout is the local client's wait, in seconds, for a minion to
-	// answer; a minion that reports the job still running (saltutil.find_job)
-	// keeps it waiting, so this is a "no answer" limit, not a run limit.
-	// Zero leaves the master's configured timeout.
-	Timeout int `json:"timeout,omitempty"`
-}
-
-// commandChunk builds a cmd.run_all call of command through /bin/sh, with
-// stdin when it is not empty. The command runs in a shell whose $0 carries
-// the run's tag, so stopRemote can find it. The minion kills the command
-// when the host's time is up (cmd.run_all's timeout); answerWait bounds how
-// long salt waits for a minion that does not acknowledge the job at all.
-func (b *Backend) commandChunk(ctx context.Context, minion, tag, command, stdin string, answerWait time.Duration) lowstate {
-	command = "exec /bin/sh -c " + module.ShellQuote(command) + " " + tagPrefix + tag
-	kw := map[string]any{
-		"python_shell": true,
-		"shell":        "/bin/sh",
-		"rstrip":       false, // keep the output exactly, as the other backends do
-		"timeout":      remainingSeconds(ctx),
-	}
-	if stdin != "" {
-		kw["stdin"] = stdin
-	}
-	return lowstate{
-		Client:  "local",
-		Tgt:     []string{minion},
-		TgtType: "list",
-		Fun:     "cmd.run_all",
-		Arg:     []string{command},
-		Kwarg:   kw,
-		Timeout: int(math.Ceil(answerWait.Seconds())),
-	}
-}
-
-// tagPrefix starts the $0 of every command the backend starts on a minion.
-const tagPrefix = "omserver-run-"
-
-// stopTimeout bounds the call that kills a stopped run's command.
-const stopTimeout = 20 * time.Second
-
-func newTag() (string, error) {
-	var b [8]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", fmt.Errorf("making a run tag: %w", err)
-	}
-	return hex.EncodeToString(b[:]), nil
-}
-
-// stopRemote kills, on the minion, the process tree of the command tagged
-// tag: the synchronous local client hands out no job id before the job
-// ends, so saltutil.kill_job cannot be aimed at it, and salt itself keeps
-// the command running when the API call is abandoned. It runs as a new
-// cmd.run_all that finds the tagged shell with pgrep -f (the [x] bracket
-// keeps the pattern from matching the killer's own command line), stops
-// each process before listing its children so none can fork away, and
-// kills them. The note it returns is appended to the result's error.
-func (b *Backend) stopRemote(parent context.Context, minion, tag string, connectTimeout time.Duration) string {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(parent), stopTimeout)
-	defer cancel()
-	pattern := tagPrefix + "[" + tag[:1] + "]" + tag[1:]
-	script := `k() { kill -STOP "$1" 2>/dev/null; for c in $(pgrep -P "$1"); do k "$c"; done; kill -KILL "$1" 2>/dev/null; }; ` +
-		`n=0; for p in $(pgrep -f '` + pattern + `'); do k "$p"; n=$((n+1)); done; echo "$n"`
-	chunk := lowstate{
-		Client: "local", Tgt: []string{minion}, TgtType: "list", Fun: "cmd.run_all", Arg: []string{script},
-		Kwarg:   map[string]any{"python_shell": true, "shell": "/bin/sh", "timeout": int(stopTimeout / time.Second)},
-		Timeout: int(math.Ceil(connectTimeout.Seconds())),
-	}
-	out, err := b.call(ctx, connectTimeout, chunk)
-	if err != nil {
-		b.log.Warn().Str("minion", minion).Err(err).Msg("could not stop a cancelled command")
-		return fmt.Sprintf("; stopping the remote command failed: %v", err)
-	}
-	r := minionResult(out, minion)
-	if r.status != task.StatusOK {
-		b.log.Warn().Str("minion", minion).Str("error", r.err).Msg("could not stop a cancelled command")
-		return fmt.Sprintf("; stopping the remote command failed: %s", r.err)
-	}
-	if strings.TrimSpace(r.stdout) == "0" {
-		return "; no remote command was left running"
-	}
-	return "; the remote command was stopped"
-}
-
-// remainingSeconds is the time left in ctx, rounded up, at least 1.
-func remainingSeconds(ctx context.Context) int {
-	dl, ok := ctx.Deadline()
-	if !ok {
-		return int(DefaultTimeout / time.Second)
-	}
-	s := math.Ceil(time.Until(dl).Seconds())
-	if s < 1 {
-		return 1
-	}
-	return int(s)
-}
-
-// copyChunk reads c.Src on this host and builds the cmd.run_all call that
-// writes it to c.Dest on the minion.
-func (b *Backend) copyChunk(ctx context.Context, minion, tag string, c *backend.Copy, answerWait time.Duration) (lowstate, error) {
-	if !utf8.ValidString(c.Dest) {
-		return lowstate{}, fmt.Errorf("copy destination %q is not valid UTF-8", c.Dest)
-	}
-	data, err := copysrc.Read(c, MaxCopyBytes)
-	if err != nil {
-		return lowstate{}, err
-	}
-	return b.commandChunk(ctx, minion, tag, copyCommand(c.Dest, c.Mode), base64.StdEncoding.EncodeToString(data), answerWait), nil
-}
-
-// copyCommand decodes base64 stdin into a temporary file beside dest, sets
-// its mode and renames it over dest, so a half-written file never replaces
-// the old one.
-func copyCommand(dest string, mode os.FileMode) string {
-	tmpl := module.ShellQuote(path.Join(path.Dir(dest), ".omserver-copy.XXXXXX"))
-	return fmt.Sprintf(`t=$(mktemp %s) && { base64 -d >"$t" && chmod %04o "$t" && mv -f "$t" %s || { rm -f "$t"; exit 1; }; }`,
-		tmpl, uint32(mode.Perm()), module.ShellQuote(dest))
-}
-
-// errLoginRefused is the login failure, kept distinct so a run reports it
-// as such rather than as a generic HTTP error.
-var errLoginRefused = errors.New("salt-api refused login")
-
-// call runs one lowstate chunk and returns the "return" member's first
-// element, logging in first when needed and once more on a 401.
-func (b *Backend) call(ctx context.Context, connectTimeout time.Duration, chunk lowstate) (map[string]json.RawMessage, error) {
-	body, err := json.Marshal([]lowstate{chunk})
-	if err != nil {
-		return nil, fmt.Errorf("encoding lowstate: %w", err)
-	}
-	for attempt := 0; ; attempt++ {
-		token, err := b.token(ctx, connectTimeout)
-		if err != nil {
-			return nil, err
-		}
-		status, resp, err := b.post(ctx, "/", token, body)
-		if err != nil {
-			return nil, err
-		}
-		if status == http.StatusUnauthorized {
-			b.session.invalidate(token)
-			if attempt == 0 {
-				b.log.Info().Msg("salt-api rejected the cached token; logging in again")
-				continue
-			}
-			return nil, fmt.Errorf("%w: a fresh token was rejected too (HTTP 401; check the eauth user may run cmd.run_all on this minion)", errLoginRefused)
-		}
-		if status != http.StatusOK {
-			return nil, fmt.Errorf("salt-api answered HTTP %d: %s", status, snippet(resp))
-		}
-		ret, err := decodeReturn(resp)
-		if err != nil {
-			return nil, err
-		}
-		return ret, nil
-	}
-}
-
-// post sends a JSON body to salt-api and returns the status and the body,
-// read up to the configured limit.
-func (b *Backend) post(ctx context.Context, p, token string, body []byte) (int, []byte, error) {
-	u := b.base.JoinPath(p)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(body))
-	if err != nil {
-		return 0, nil, fmt.Errorf("building salt-api request: %w", err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json")
-	if token != "" {
-		req.Header.Set("X-Auth-Token", token)
-	}
-	resp, err := b.client.Do(req)
-	if err != nil {
-		if ctx.Err() != nil {
-			return 0, nil, fmt.Errorf("salt-api request stopped: %w", ctx.Err())
-		}
-		return 0, nil, fmt.Errorf("salt-api %s unreachable: %w", b.base.Redacted(), unwrapURLError(err))
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, b.cfg.MaxResponseBytes+1))
-	if err != nil {
-		if ctx.Err() != nil {
-			return 0, nil, fmt.Errorf("salt-api request stopped: %w", ctx.Err())
-		}
-		return 0, nil, fmt.Errorf("reading salt-api response: %w", err)
-	}
-	if int64(len(data)) > b.cfg.MaxResponseBytes {
-		return 0, nil, fmt.Errorf("salt-api response is larger than the limit of %d bytes", b.cfg.MaxResponseBytes)
-	}
-	return resp.StatusCode, data, nil
-}
-
-func unwrapURLError(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return ue.Err
-	}
-	return err
-}
-
-// snippet is the start of a response body, for error messages.
-func snippet(b []byte) string {
-	const max = 200
-	s := strings.TrimSpace(strings.ToValidUTF8(string(b), "?"))
-	if len(s) > max {
-		s = s[:max] + "..."
-	}
-	if s == "" {
-		return "(empty body)"
-	}
-	return s
-}

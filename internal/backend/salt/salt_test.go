@@ -96,8 +96,8 @@ func TestRunOKSendsDocumentedLowstate(t *testing.T) {
 	if kw["python_shell"] != true || kw["shell"] != "/bin/sh" || kw["rstrip"] != false {
 		t.Fatalf("kwarg = %v", kw)
 	}
-	if secs, _ := kw["timeout"].(float64); secs < 1 || secs > 30 {
-		t.Fatalf("kwarg timeout = %v, want the host's remaining 1..30 s", kw["timeout"])
+	if secs, _ := kw["timeout"].(float64); secs < 1+15 || secs > 30+15 {
+		t.Fatalf("kwarg timeout = %v, want the host's remaining 1..30 s plus the 15 s backstop", kw["timeout"])
 	}
 	if _, set := c["timeout"]; set {
 		t.Fatalf("without a connect timeout the master's own answer timeout applies; got %v", c["timeout"])
@@ -183,55 +183,195 @@ func TestLoginRefused(t *testing.T) {
 	}
 }
 
-func TestTokenExpiryThenRelogin(t *testing.T) {
+// The master forgets the token (salt-api restarted with its token store
+// cleared): a 401 to a step's call may come after the job was published,
+// so the command is not sent again; the host fails, what may have started
+// is stopped, and the next run logs in again.
+func TestRejectedTokenIsNeverAnsweredByResending(t *testing.T) {
 	f := newFakeSaltAPI(t)
 	f.setMinion("web1", minionRuns)
 	b, _ := newBackend(t, f, nil)
 	if res := run(b, "web1", "true"); res.Status != task.StatusOK {
 		t.Fatalf("first run: %+v", res)
 	}
-	// The master forgets the token (restart, eauth_token expiry): the next
-	// call gets 401, logs in again and succeeds.
 	f.expireAllTokens()
 	res := run(b, "web1", "echo again")
-	if res.Status != task.StatusOK || res.Stdout != "again\n" {
+	if res.Status != task.StatusFailed || res.Stdout != "" ||
+		!strings.Contains(res.Error, "salt-api rejected the token (HTTP 401: No permission -- see authorization schemes)") ||
+		!strings.Contains(res.Error, "not sent again") || !strings.Contains(res.Error, "no remote command was left running") {
 		t.Fatalf("after expiry: %+v", res)
 	}
-	if n := f.loginCount(); n != 2 {
-		t.Fatalf("logins = %d, want 2", n)
+	if n := f.executed("echo again"); n != 0 {
+		t.Fatalf("the refused command ran %d times", n)
 	}
-	runs := f.recorded()
-	if runs[0].Token == runs[len(runs)-1].Token {
-		t.Fatal("the fresh call reused the rejected token")
+	if n := f.killCount(); n != 1 {
+		t.Fatalf("%d stop calls, want 1", n)
+	}
+	if res := run(b, "web1", "echo third"); res.Status != task.StatusOK || res.Stdout != "third\n" {
+		t.Fatalf("the run after: %+v", res)
+	}
+	if n := f.loginCount(); n != 2 {
+		t.Fatalf("logins = %d, want 2 (the stop call's fresh token serves the next run)", n)
 	}
 }
 
-func TestTokenNearExpiryIsRenewedBeforeUse(t *testing.T) {
+// Salt issues tokens for token_expire (12 h by default). A cached token
+// that would expire before the host's deadline plus the margin is replaced
+// by a fresh login before the command is sent; a long enough one is
+// reused.
+func TestTokenMustOutliveTheHostDeadline(t *testing.T) {
 	f := newFakeSaltAPI(t)
-	f.ttl = 30 * time.Second // shorter than the margin below
+	f.ttl = 20 * time.Second
+	f.setMinion("web1", minionRuns)
+	b, _ := newBackend(t, f, func(c *Config) { c.TokenTTLMargin = 5 * time.Second })
+	short := func(timeout time.Duration) task.HostResult {
+		return b.Run(context.Background(), task.Host{Name: "web1"}, []backend.Step{{Command: "true"}}, backend.Options{Timeout: timeout})
+	}
+	if res := short(5 * time.Second); res.Status != task.StatusOK {
+		t.Fatalf("first: %+v", res)
+	}
+	if res := short(5 * time.Second); res.Status != task.StatusOK || f.loginCount() != 1 {
+		t.Fatalf("second: %+v, %d logins; the token lives long enough, reuse it", res, f.loginCount())
+	}
+	f.mu.Lock()
+	f.ttl = time.Hour
+	f.mu.Unlock()
+	// 30 s + 5 s is beyond the cached token's 20 s: log in first.
+	if res := short(30 * time.Second); res.Status != task.StatusOK || f.loginCount() != 2 {
+		t.Fatalf("long: %+v, %d logins; want a fresh login before sending", res, f.loginCount())
+	}
+	runs := f.recorded()
+	if runs[len(runs)-1].Token == runs[0].Token {
+		t.Fatal("the long run used the short token")
+	}
+}
+
+// When even a fresh token dies before the host's deadline (salt's
+// token_expire is shorter than the run may last), nothing is sent: the job
+// could outlive its token.
+func TestTokenShorterThanTheRunSendsNothing(t *testing.T) {
+	f := newFakeSaltAPI(t)
+	f.ttl = 30 * time.Second
 	f.setMinion("web1", minionRuns)
 	b, _ := newBackend(t, f, func(c *Config) { c.TokenTTLMargin = time.Minute })
+	res := run(b, "web1", "echo ran")
+	if res.Status != task.StatusFailed || !strings.Contains(res.Error, "raise token_expire") || res.Stdout != "" {
+		t.Fatalf("result = %+v", res)
+	}
+	if n := len(f.recorded()); n != 0 {
+		t.Fatalf("%d calls sent", n)
+	}
+}
+
+// The expiry is counted from the login on this clock: the salt master's
+// clock may differ (here it is two hours behind, so its absolute expiry
+// would look long past).
+func TestTokenLifetimeIndependentOfClocks(t *testing.T) {
+	f := newFakeSaltAPI(t)
+	f.clockSkew = -2 * time.Hour
+	f.setMinion("web1", minionRuns)
+	b, _ := newBackend(t, f, nil)
 	for i := 0; i < 2; i++ {
 		if res := run(b, "web1", "true"); res.Status != task.StatusOK {
 			t.Fatalf("run %d: %+v", i, res)
 		}
 	}
-	if n := f.loginCount(); n != 2 {
-		t.Fatalf("logins = %d, want one per run when the token is inside the margin", n)
+	if n := f.loginCount(); n != 1 {
+		t.Fatalf("logins = %d, want 1", n)
 	}
 }
 
-func TestRejectedAfterReloginReportsRefusedLogin(t *testing.T) {
+// The issue-7 case: the token dies while the command runs (salt-api's
+// token store was cleared mid-job); salt's find_job poll then answers 401
+// while the command runs on. The command ran exactly once (the counter on
+// the target says so), was stopped, and the host failed with a clear
+// message.
+func TestTokenExpiresMidCommandRunsExactlyOnce(t *testing.T) {
+	f := newFakeSaltAPI(t)
+	f.setMinion("web1", minionRuns)
+	b, _ := newBackend(t, f, nil)
+	// An earlier run leaves the token cached, as on a busy master.
+	if res := run(b, "web1", "true"); res.Status != task.StatusOK {
+		t.Fatalf("earlier run: %+v", res)
+	}
+	dir := t.TempDir()
+	counter, started, finished := filepath.Join(dir, "count"), filepath.Join(dir, "started"), filepath.Join(dir, "finished")
+	command := "echo run >> '" + counter + "'; touch '" + started + "'; sleep 30; touch '" + finished + "'"
+	done := make(chan task.HostResult, 1)
+	go func() { done <- run(b, "web1", command) }()
+	for i := 0; ; i++ {
+		if _, err := os.Stat(started); err == nil {
+			break
+		}
+		if i == 600 {
+			t.Fatal("the command never started")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	f.expireAllTokens()
+	var res task.HostResult
+	select {
+	case res = <-done:
+	case <-time.After(25 * time.Second):
+		t.Fatal("Run did not return after the 401")
+	}
+	if res.Status != task.StatusFailed || !strings.Contains(res.Error, "HTTP 401") ||
+		!strings.Contains(res.Error, "may have started, so it was not sent again") ||
+		!strings.Contains(res.Error, "the remote command was stopped") {
+		t.Fatalf("result = %+v", res)
+	}
+	data, err := os.ReadFile(counter)
+	if err != nil || string(data) != "run\n" {
+		t.Fatalf("execution counter %q (%v), want exactly one run", data, err)
+	}
+	if n := f.executed(counter); n != 1 {
+		t.Fatalf("salt-api started the command %d times", n)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if _, err := os.Stat(finished); err == nil {
+		t.Fatal("the command was not stopped")
+	}
+}
+
+// A 5xx after the call reached salt-api (here 504, salt's timeout waiting
+// for the minion) may follow a published job: no resend, stop, fail.
+func TestServerErrorAfterSendingStopsAndNeverResends(t *testing.T) {
+	f := newFakeSaltAPI(t)
+	f.setMinion("web1", minionRuns)
+	f.status = http.StatusGatewayTimeout
+	b, _ := newBackend(t, f, nil)
+	res := run(b, "web1", "echo once")
+	if res.Status != task.StatusFailed || !strings.Contains(res.Error, "HTTP 504 Gateway Timeout: The gateway server did not receive a timely response") ||
+		!strings.Contains(res.Error, "not sent again") {
+		t.Fatalf("result = %+v", res)
+	}
+	// The step's call, then the stop call (which got the 504 too).
+	if n := len(f.recorded()); n != 2 {
+		t.Fatalf("%d calls, want the step and one stop", n)
+	}
+	if !strings.Contains(res.Error, "stopping the remote command failed") {
+		t.Fatalf("the failed stop is not reported: %q", res.Error)
+	}
+}
+
+// Every call is refused, even with a token just issued (the eauth user
+// may not run cmd.run_all): the step is not resent, and the stop call
+// logs in once more, is refused too, and says what to check.
+func TestRefusedEvenWithAFreshToken(t *testing.T) {
 	f := newFakeSaltAPI(t)
 	f.setMinion("web1", minionRuns)
 	f.reject = true
 	b, _ := newBackend(t, f, nil)
 	res := run(b, "web1", "true")
-	if res.Status != task.StatusFailed || !strings.Contains(res.Error, "salt-api refused login") {
+	if res.Status != task.StatusFailed || !strings.Contains(res.Error, "not sent again") ||
+		!strings.Contains(res.Error, "check the eauth user may run cmd.run_all") {
 		t.Fatalf("result = %+v", res)
 	}
 	if n := f.loginCount(); n != 2 {
-		t.Fatalf("logins = %d, want 2 (one retry only)", n)
+		t.Fatalf("logins = %d, want 2 (the step's, then one for the stop)", n)
+	}
+	if n := len(f.recorded()); n != 0 {
+		t.Fatalf("%d calls got through", n)
 	}
 }
 
@@ -296,7 +436,7 @@ func TestHTTPErrorStatus(t *testing.T) {
 	f.status = http.StatusInternalServerError
 	b, _ := newBackend(t, f, nil)
 	res := run(b, "web1", "true")
-	if res.Status != task.StatusFailed || !strings.Contains(res.Error, "HTTP 500") || !strings.Contains(res.Error, "Internal Server Error") {
+	if res.Status != task.StatusFailed || !strings.Contains(res.Error, "HTTP 500 Internal Server Error: Server got itself in trouble") || strings.Contains(res.Error, "<") {
 		t.Fatalf("result = %+v", res)
 	}
 }
@@ -532,8 +672,8 @@ func TestRunChunkTimeouts(t *testing.T) {
 	}
 	runs := f.recorded()
 	kwTimeout, _ := runs[0].Chunk["kwarg"].(map[string]any)["timeout"].(float64)
-	if kwTimeout < 1 || kwTimeout > 10 {
-		t.Fatalf("cmd.run_all timeout kwarg = %v, want the host's remaining 1..10 s", kwTimeout)
+	if kwTimeout < 1+15 || kwTimeout > 10+15 {
+		t.Fatalf("cmd.run_all timeout kwarg = %v, want the host's remaining 1..10 s plus the 15 s backstop", kwTimeout)
 	}
 	if runs[0].Chunk["timeout"] != float64(3) {
 		t.Fatalf("lowstate timeout = %v, want the connect timeout rounded up (3)", runs[0].Chunk["timeout"])
@@ -625,7 +765,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		})
 	}
 	b, err := New(ok, zerolog.Nop())
-	if err != nil || b.cfg.EAuth != "auto" || b.Name() != "salt" {
+	if err != nil || b.cfg.EAuth != "pam" || b.Name() != "salt" {
 		t.Fatalf("defaults: %v %+v", err, b)
 	}
 }

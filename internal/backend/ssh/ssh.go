@@ -32,9 +32,12 @@ import (
 // dropped anyway, which stops it too.
 const stopGrace = 4 * time.Second
 
-// Backend runs steps over SSH. It is safe for concurrent use: each Run dials
-// its own connection; nothing is shared but the parsed keys.
+// Backend runs steps over SSH: the step runner over sessions that each
+// dial their own connection. It is safe for concurrent use; nothing is
+// shared but the parsed keys. Output streams as the remote command prints
+// it.
 type Backend struct {
+	*backend.Runner
 	cfg     Config
 	log     zerolog.Logger
 	signers []gossh.Signer
@@ -54,6 +57,7 @@ func New(cfg Config, log zerolog.Logger) (*Backend, error) {
 		log:  log.With().Str("backend", "ssh").Logger(),
 		keys: &hostKeys{policy: cfg.HostKeyPolicy, file: cfg.KnownHostsFile},
 	}
+	b.Runner = backend.NewRunner("ssh", b, 0)
 	b.keys.log = b.log
 	for _, f := range cfg.IdentityFiles {
 		s, err := loadSigner(f, cfg.Passphrase)
@@ -87,75 +91,36 @@ func loadSigner(file, passphrase string) (gossh.Signer, error) {
 	return s, nil
 }
 
-// Name is the backend's name in configs and logs.
-func (b *Backend) Name() string { return "ssh" }
-
-// Run runs steps on host, in order, stopping at the first that fails.
-func (b *Backend) Run(ctx context.Context, host task.Host, steps []backend.Step, opts backend.Options) (res task.HostResult) {
-	res, out := backend.NewResult(host, opts)
-	stdout, stderr := out.Stdout, out.Stderr
-	// Named result: the output is filled in on every return path.
-	defer out.Fill(&res)
-	fail := func(st task.Status, err error) task.HostResult {
-		res.Status, res.Error = st, err.Error()
-		return res
-	}
-
-	if err := backend.ValidateSteps(steps); err != nil {
-		return fail(task.StatusFailed, err)
-	}
+// Connect implements backend.Connector: it dials and authenticates to the
+// host within the connect timeout.
+func (b *Backend) Connect(ctx context.Context, host task.Host, opts backend.Options) (backend.Session, error) {
 	tgt, err := b.cfg.targetFor(host.IP, host.Name)
 	if err != nil {
-		return fail(task.StatusUnreachable, err)
+		return nil, err
 	}
-
-	hr := backend.NewHostRun(ctx, opts.Timeout)
-	defer hr.Close()
-	runCtx, stopped := hr.Ctx, hr.Stopped
-	connectTimeout := opts.ConnectTimeoutOr(b.cfg.ConnectTimeout)
-	client, err := b.dial(runCtx, tgt, connectTimeout)
+	client, err := b.dial(ctx, tgt, opts.ConnectTimeoutOr(b.cfg.ConnectTimeout))
 	if err != nil {
-		if st, ok := stopped(); ok {
-			return fail(st, fmt.Errorf("%s while connecting to %s", st, tgt.addr))
-		}
-		return fail(task.StatusUnreachable, err)
+		return nil, err
 	}
-	defer func() { _ = client.Close() }()
-	log := b.log.With().Str("host", host.String()).Str("addr", tgt.addr).Logger()
-	log.Debug().Msg("connected")
-
-	for i, step := range steps {
-		if st, ok := stopped(); ok {
-			return fail(st, fmt.Errorf("step %d: %s before it started", i+1, st))
-		}
-		if step.Copy != nil {
-			if err := b.copyFile(runCtx, client, step.Copy); err != nil {
-				if st, ok := stopped(); ok {
-					return fail(st, fmt.Errorf("step %d: %s during copy to %s", i+1, st, step.Copy.Dest))
-				}
-				return fail(task.StatusFailed, fmt.Errorf("step %d: %w", i+1, err))
-			}
-			res.ExitCode = 0
-		}
-		if step.Command == "" {
-			continue
-		}
-		code, err := runCommand(runCtx, client, step.Command, stdout, stderr)
-		res.ExitCode = code
-		if err != nil {
-			// A command that ended on its own just as the run was
-			// stopped keeps its own outcome; otherwise the stop is why.
-			if st, ok := stopped(); ok {
-				res.ExitCode = -1
-				return fail(st, fmt.Errorf("step %d: %s; the remote command was stopped", i+1, st))
-			}
-			return fail(task.StatusFailed, fmt.Errorf("step %d: %w", i+1, err))
-		}
-	}
-	res.Status = task.StatusOK
-	log.Debug().Dur("took", time.Since(res.Started)).Msg("done")
-	return res
+	b.log.Debug().Str("host", host.String()).Str("addr", tgt.addr).Msg("connected")
+	return &session{client: client}, nil
 }
+
+// session is one host's authenticated connection; each command gets a
+// new SSH session (channel) on it.
+type session struct {
+	client *gossh.Client
+}
+
+func (s *session) Copy(ctx context.Context, c *backend.Copy) error {
+	return copyFile(ctx, s.client, c)
+}
+
+func (s *session) Command(ctx context.Context, cmd string, stdout, stderr io.Writer) (int, error) {
+	return runCommand(ctx, s.client, cmd, stdout, stderr)
+}
+
+func (s *session) Close() error { return s.client.Close() }
 
 // dial connects and authenticates, all within connectTimeout and ctx.
 func (b *Backend) dial(ctx context.Context, tgt target, connectTimeout time.Duration) (*gossh.Client, error) {
@@ -264,7 +229,7 @@ func runCommand(ctx context.Context, client *gossh.Client, cmd string, stdout, s
 		return -1, fmt.Errorf("stdin pipe: %w", err)
 	}
 	sess.Stdout, sess.Stderr = stdout, stderr
-	if err := sess.Start(wrapCommand(cmd)); err != nil {
+	if err := sess.Start(backend.WatchdogCommand(cmd)); err != nil {
 		return -1, fmt.Errorf("start command: %w", err)
 	}
 	done := make(chan error, 1)
@@ -272,21 +237,28 @@ func runCommand(ctx context.Context, client *gossh.Client, cmd string, stdout, s
 
 	select {
 	case err = <-done:
+		return exitCode(err)
 	case <-ctx.Done():
-		_ = stdin.Close()
-		grace := time.NewTimer(stopGrace)
-		select {
-		case err = <-done:
-		case <-grace.C:
-			_ = sess.Signal(gossh.SIGKILL)
-			_ = client.Close()
-			err = <-done
-		}
-		grace.Stop()
 	}
-	return exitCode(err)
+	_ = stdin.Close()
+	grace := time.NewTimer(stopGrace)
+	defer grace.Stop()
+	select {
+	case err = <-done:
+	case <-grace.C:
+		_ = sess.Signal(gossh.SIGKILL)
+		_ = client.Close()
+		err = <-done
+	}
+	if err == nil {
+		// It ended on its own just as the run was stopped.
+		return 0, nil
+	}
+	return -1, errors.New("the remote command was stopped")
 }
 
+// exitCode maps the session's end to an exit code; a command that exited,
+// whatever its status, is no error.
 func exitCode(err error) (int, error) {
 	var exitErr *gossh.ExitError
 	var missing *gossh.ExitMissingError
@@ -297,7 +269,7 @@ func exitCode(err error) (int, error) {
 		if exitErr.Signal() != "" {
 			return -1, fmt.Errorf("command killed by signal %s", exitErr.Signal())
 		}
-		return exitErr.ExitStatus(), fmt.Errorf("command exited with status %d", exitErr.ExitStatus())
+		return exitErr.ExitStatus(), nil
 	case errors.As(err, &missing):
 		return -1, errors.New("the remote command ended without reporting an exit status")
 	default:
@@ -308,16 +280,16 @@ func exitCode(err error) (int, error) {
 // copyFile puts c.Src at c.Dest over SFTP: written under a temporary name
 // in the same directory, given its mode, then renamed over the destination,
 // so the target never sees a half-written file.
-func (b *Backend) copyFile(ctx context.Context, client *gossh.Client, c *backend.Copy) error {
+func copyFile(ctx context.Context, client *gossh.Client, c *backend.Copy) error {
 	src, err := os.Open(c.Src)
 	if err != nil {
-		return fmt.Errorf("copy: %w", err)
+		return err
 	}
 	defer func() { _ = src.Close() }()
 	if fi, err := src.Stat(); err != nil {
-		return fmt.Errorf("copy: %w", err)
+		return err
 	} else if !fi.Mode().IsRegular() {
-		return fmt.Errorf("copy: %s is not a regular file", c.Src)
+		return fmt.Errorf("%s is not a regular file", c.Src)
 	}
 
 	// SFTP calls have no context: closing the connection interrupts them.
@@ -326,7 +298,7 @@ func (b *Backend) copyFile(ctx context.Context, client *gossh.Client, c *backend
 
 	sc, err := sftp.NewClient(client)
 	if err != nil {
-		return fmt.Errorf("copy: start sftp: %w", err)
+		return fmt.Errorf("start sftp: %w", err)
 	}
 	defer func() { _ = sc.Close() }()
 
@@ -335,7 +307,7 @@ func (b *Backend) copyFile(ctx context.Context, client *gossh.Client, c *backend
 	tmp := path.Join(path.Dir(c.Dest), "."+path.Base(c.Dest)+".omserver-"+hex.EncodeToString(rnd[:]))
 	f, err := sc.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
 	if err != nil {
-		return fmt.Errorf("copy to %s: create %s: %w", c.Dest, tmp, err)
+		return fmt.Errorf("create %s: %w", tmp, err)
 	}
 	ok := false
 	defer func() {
@@ -345,17 +317,17 @@ func (b *Backend) copyFile(ctx context.Context, client *gossh.Client, c *backend
 	}()
 	if _, err := f.ReadFrom(src); err != nil {
 		_ = f.Close()
-		return fmt.Errorf("copy to %s: write: %w", c.Dest, err)
+		return fmt.Errorf("write: %w", err)
 	}
 	if err := f.Chmod(c.Mode.Perm()); err != nil {
 		_ = f.Close()
-		return fmt.Errorf("copy to %s: chmod %v: %w", c.Dest, c.Mode.Perm(), err)
+		return fmt.Errorf("chmod %v: %w", c.Mode.Perm(), err)
 	}
 	if err := f.Close(); err != nil {
-		return fmt.Errorf("copy to %s: close: %w", c.Dest, err)
+		return fmt.Errorf("close: %w", err)
 	}
 	if err := sc.PosixRename(tmp, c.Dest); err != nil {
-		return fmt.Errorf("copy to %s: rename into place: %w", c.Dest, err)
+		return fmt.Errorf("rename into place: %w", err)
 	}
 	ok = true
 	return nil

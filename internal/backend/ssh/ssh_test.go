@@ -636,3 +636,48 @@ func BenchmarkSSHRun(b *testing.B) {
 		}
 	})
 }
+
+// Output reaches the OnOutput hook while the remote command runs: it
+// prints a line, then waits for a file the test creates only once that
+// line has arrived; without streaming the line would come only at the
+// end, which never comes.
+func TestOutputStreamsWhileRunning(t *testing.T) {
+	s := startSSHD(t)
+	b := newBackend(t, testConfig(s))
+	gate := filepath.Join(s.UserDir(t), "gate")
+	chunks := make(chan string, 16)
+	done := make(chan task.HostResult, 1)
+	go func() {
+		done <- run(t, b, "127.0.0.2", backend.Options{OnOutput: func(st task.Stream, d []byte) { chunks <- string(st) + ":" + string(d) }},
+			cmd("echo first; echo warn >&2; while [ ! -e '"+gate+"' ]; do sleep 0.05; done; echo second"))
+	}()
+	got := map[string]bool{}
+	for len(got) < 2 {
+		select {
+		case c := <-chunks:
+			got[c] = true
+		case res := <-done:
+			t.Fatalf("the command ended before its output arrived: %+v", res)
+		case <-time.After(hangGuard):
+			t.Fatalf("no output while the command runs (got %v)", got)
+		}
+	}
+	if !got["stdout:first\n"] || !got["stderr:warn\n"] {
+		t.Fatalf("chunks %v", got)
+	}
+	select {
+	case res := <-done:
+		t.Fatalf("Run returned while its command waits: %+v", res)
+	default:
+	}
+	if err := os.WriteFile(gate, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res := <-done
+	if res.Status != task.StatusOK || res.Stdout != "first\nsecond\n" || res.Stderr != "warn\n" {
+		t.Fatalf("result %+v", res)
+	}
+	if c := <-chunks; c != "stdout:second\n" {
+		t.Fatalf("last chunk %q", c)
+	}
+}

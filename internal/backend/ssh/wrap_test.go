@@ -4,55 +4,11 @@ import (
 	"os/exec"
 	"testing"
 	"time"
+
+	"github.com/omserver/omserver-go/internal/backend"
 )
 
-func TestShellQuoteRoundTrip(t *testing.T) {
-	for _, s := range []string{
-		"", "plain", "it's", "''", `a\'b`, "$(id)", "`id`", "a; rm -rf /", "line1\nline2",
-		`"double" and 'single'`, "tab\there", "glob * ?", "!bang", "ümlaut ✓",
-	} {
-		out, err := exec.Command("sh", "-c", "printf %s "+shellQuote(s)).Output()
-		if err != nil {
-			t.Fatalf("%q: sh: %v", s, err)
-		}
-		if string(out) != s {
-			t.Errorf("shellQuote(%q) through sh gave %q", s, out)
-		}
-	}
-}
-
-func TestWrapCommandLocally(t *testing.T) {
-	// The wrapper under a local sh, stdin an open pipe as sshd gives it.
-	tests := []struct {
-		cmd      string
-		wantOut  string
-		wantCode int
-	}{
-		{cmd: "echo hi; exit 4", wantOut: "hi\n", wantCode: 4},
-		{cmd: "printf '%s' \"$0\"", wantOut: "sh", wantCode: 0},
-		{cmd: "read x || echo eof", wantOut: "eof\n", wantCode: 0},
-	}
-	for _, tc := range tests {
-		c := exec.Command("sh", "-c", wrapCommand(tc.cmd))
-		stdin, err := c.StdinPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		out, err := c.Output()
-		_ = stdin.Close()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatalf("%q: %v", tc.cmd, err)
-		}
-		if string(out) != tc.wantOut || code != tc.wantCode {
-			t.Errorf("%q: out %q code %d, want %q %d", tc.cmd, out, code, tc.wantOut, tc.wantCode)
-		}
-	}
-}
-
-// TestWatchdogStopsCommandWhenConnectionDrops shows why the wrapper exists:
+// TestWatchdogStopsCommandWhenConnectionDrops shows why the watchdog exists:
 // with the real sshd, a plain compound command outlives its dropped
 // connection, the wrapped one does not.
 func TestWatchdogStopsCommandWhenConnectionDrops(t *testing.T) {
@@ -78,7 +34,7 @@ func TestWatchdogStopsCommandWhenConnectionDrops(t *testing.T) {
 			}
 			line := marker + "; true"
 			if tc.wrap {
-				line = wrapCommand(line)
+				line = backend.WatchdogCommand(line)
 			}
 			if err := sess.Start(line); err != nil {
 				t.Fatal(err)

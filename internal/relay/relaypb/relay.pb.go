@@ -29,6 +29,42 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type CatalogRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CatalogRequest) Reset() {
+	*x = CatalogRequest{}
+	mi := &file_internal_relay_relaypb_relay_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CatalogRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CatalogRequest) ProtoMessage() {}
+
+func (x *CatalogRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_relay_relaypb_relay_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CatalogRequest.ProtoReflect.Descriptor instead.
+func (*CatalogRequest) Descriptor() ([]byte, []int) {
+	return file_internal_relay_relaypb_relay_proto_rawDescGZIP(), []int{0}
+}
+
 type LoginRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	User          string                 `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
@@ -39,7 +75,7 @@ type LoginRequest struct {
 
 func (x *LoginRequest) Reset() {
 	*x = LoginRequest{}
-	mi := &file_internal_relay_relaypb_relay_proto_msgTypes[0]
+	mi := &file_internal_relay_relaypb_relay_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -51,7 +87,7 @@ func (x *LoginRequest) String() string {
 func (*LoginRequest) ProtoMessage() {}
 
 func (x *LoginRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_relay_relaypb_relay_proto_msgTypes[0]
+	mi := &file_internal_relay_relaypb_relay_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -64,7 +100,7 @@ func (x *LoginRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoginRequest.ProtoReflect.Descriptor instead.
 func (*LoginRequest) Descriptor() ([]byte, []int) {
-	return file_internal_relay_relaypb_relay_proto_rawDescGZIP(), []int{0}
+	return file_internal_relay_relaypb_relay_proto_rawDescGZIP(), []int{1}
 }
 
 func (x *LoginRequest) GetUser() string {
@@ -92,7 +128,7 @@ type LoginResponse struct {
 
 func (x *LoginResponse) Reset() {
 	*x = LoginResponse{}
-	mi := &file_internal_relay_relaypb_relay_proto_msgTypes[1]
+	mi := &file_internal_relay_relaypb_relay_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -104,7 +140,7 @@ func (x *LoginResponse) String() string {
 func (*LoginResponse) ProtoMessage() {}
 
 func (x *LoginResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_relay_relaypb_relay_proto_msgTypes[1]
+	mi := &file_internal_relay_relaypb_relay_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -117,7 +153,7 @@ func (x *LoginResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoginResponse.ProtoReflect.Descriptor instead.
 func (*LoginResponse) Descriptor() ([]byte, []int) {
-	return file_internal_relay_relaypb_relay_proto_rawDescGZIP(), []int{1}
+	return file_internal_relay_relaypb_relay_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *LoginResponse) GetToken() string {
@@ -145,7 +181,7 @@ type Envelope struct {
 
 func (x *Envelope) Reset() {
 	*x = Envelope{}
-	mi := &file_internal_relay_relaypb_relay_proto_msgTypes[2]
+	mi := &file_internal_relay_relaypb_relay_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -157,7 +193,7 @@ func (x *Envelope) String() string {
 func (*Envelope) ProtoMessage() {}
 
 func (x *Envelope) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_relay_relaypb_relay_proto_msgTypes[2]
+	mi := &file_internal_relay_relaypb_relay_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -170,7 +206,7 @@ func (x *Envelope) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Envelope.ProtoReflect.Descriptor instead.
 func (*Envelope) Descriptor() ([]byte, []int) {
-	return file_internal_relay_relaypb_relay_proto_rawDescGZIP(), []int{2}
+	return file_internal_relay_relaypb_relay_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Envelope) GetSealed() string {
@@ -178,6 +214,42 @@ func (x *Envelope) GetSealed() string {
 		return x.Sealed
 	}
 	return ""
+}
+
+type AckResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AckResponse) Reset() {
+	*x = AckResponse{}
+	mi := &file_internal_relay_relaypb_relay_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AckResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AckResponse) ProtoMessage() {}
+
+func (x *AckResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_relay_relaypb_relay_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AckResponse.ProtoReflect.Descriptor instead.
+func (*AckResponse) Descriptor() ([]byte, []int) {
+	return file_internal_relay_relaypb_relay_proto_rawDescGZIP(), []int{4}
 }
 
 type CancelResponse struct {
@@ -190,7 +262,7 @@ type CancelResponse struct {
 
 func (x *CancelResponse) Reset() {
 	*x = CancelResponse{}
-	mi := &file_internal_relay_relaypb_relay_proto_msgTypes[3]
+	mi := &file_internal_relay_relaypb_relay_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -202,7 +274,7 @@ func (x *CancelResponse) String() string {
 func (*CancelResponse) ProtoMessage() {}
 
 func (x *CancelResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_relay_relaypb_relay_proto_msgTypes[3]
+	mi := &file_internal_relay_relaypb_relay_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -215,7 +287,7 @@ func (x *CancelResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelResponse.ProtoReflect.Descriptor instead.
 func (*CancelResponse) Descriptor() ([]byte, []int) {
-	return file_internal_relay_relaypb_relay_proto_rawDescGZIP(), []int{3}
+	return file_internal_relay_relaypb_relay_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *CancelResponse) GetFound() bool {
@@ -233,7 +305,7 @@ type HealthRequest struct {
 
 func (x *HealthRequest) Reset() {
 	*x = HealthRequest{}
-	mi := &file_internal_relay_relaypb_relay_proto_msgTypes[4]
+	mi := &file_internal_relay_relaypb_relay_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -245,7 +317,7 @@ func (x *HealthRequest) String() string {
 func (*HealthRequest) ProtoMessage() {}
 
 func (x *HealthRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_relay_relaypb_relay_proto_msgTypes[4]
+	mi := &file_internal_relay_relaypb_relay_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -258,7 +330,7 @@ func (x *HealthRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HealthRequest.ProtoReflect.Descriptor instead.
 func (*HealthRequest) Descriptor() ([]byte, []int) {
-	return file_internal_relay_relaypb_relay_proto_rawDescGZIP(), []int{4}
+	return file_internal_relay_relaypb_relay_proto_rawDescGZIP(), []int{6}
 }
 
 type HealthResponse struct {
@@ -268,14 +340,17 @@ type HealthResponse struct {
 	Modules int32                  `protobuf:"varint,3,opt,name=modules,proto3" json:"modules,omitempty"`
 	// The cipher scheme this master expects ("aead" or "legacy"); lets an
 	// operator spot a scheme mismatch without trying a task.
-	Scheme        string `protobuf:"bytes,4,opt,name=scheme,proto3" json:"scheme,omitempty"`
+	Scheme string `protobuf:"bytes,4,opt,name=scheme,proto3" json:"scheme,omitempty"`
+	// True when the call carried a session token this master accepts: a web
+	// tier checks that it can log in, not only that the master answers.
+	Authenticated bool `protobuf:"varint,5,opt,name=authenticated,proto3" json:"authenticated,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *HealthResponse) Reset() {
 	*x = HealthResponse{}
-	mi := &file_internal_relay_relaypb_relay_proto_msgTypes[5]
+	mi := &file_internal_relay_relaypb_relay_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -287,7 +362,7 @@ func (x *HealthResponse) String() string {
 func (*HealthResponse) ProtoMessage() {}
 
 func (x *HealthResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_relay_relaypb_relay_proto_msgTypes[5]
+	mi := &file_internal_relay_relaypb_relay_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -300,7 +375,7 @@ func (x *HealthResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HealthResponse.ProtoReflect.Descriptor instead.
 func (*HealthResponse) Descriptor() ([]byte, []int) {
-	return file_internal_relay_relaypb_relay_proto_rawDescGZIP(), []int{5}
+	return file_internal_relay_relaypb_relay_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *HealthResponse) GetServing() bool {
@@ -331,11 +406,19 @@ func (x *HealthResponse) GetScheme() string {
 	return ""
 }
 
+func (x *HealthResponse) GetAuthenticated() bool {
+	if x != nil {
+		return x.Authenticated
+	}
+	return false
+}
+
 var File_internal_relay_relaypb_relay_proto protoreflect.FileDescriptor
 
 const file_internal_relay_relaypb_relay_proto_rawDesc = "" +
 	"\n" +
-	"\"internal/relay/relaypb/relay.proto\x12\x11omserver.relay.v1\">\n" +
+	"\"internal/relay/relaypb/relay.proto\x12\x11omserver.relay.v1\"\x10\n" +
+	"\x0eCatalogRequest\">\n" +
 	"\fLoginRequest\x12\x12\n" +
 	"\x04user\x18\x01 \x01(\tR\x04user\x12\x1a\n" +
 	"\bpassword\x18\x02 \x01(\tR\bpassword\"H\n" +
@@ -343,20 +426,25 @@ const file_internal_relay_relaypb_relay_proto_rawDesc = "" +
 	"\x05token\x18\x01 \x01(\tR\x05token\x12!\n" +
 	"\fexpires_unix\x18\x02 \x01(\x03R\vexpiresUnix\"\"\n" +
 	"\bEnvelope\x12\x16\n" +
-	"\x06sealed\x18\x01 \x01(\tR\x06sealed\"&\n" +
+	"\x06sealed\x18\x01 \x01(\tR\x06sealed\"\r\n" +
+	"\vAckResponse\"&\n" +
 	"\x0eCancelResponse\x12\x14\n" +
 	"\x05found\x18\x01 \x01(\bR\x05found\"\x0f\n" +
-	"\rHealthRequest\"v\n" +
+	"\rHealthRequest\"\x9c\x01\n" +
 	"\x0eHealthResponse\x12\x18\n" +
 	"\aserving\x18\x01 \x01(\bR\aserving\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12\x18\n" +
 	"\amodules\x18\x03 \x01(\x05R\amodules\x12\x16\n" +
-	"\x06scheme\x18\x04 \x01(\tR\x06scheme2\xb0\x02\n" +
+	"\x06scheme\x18\x04 \x01(\tR\x06scheme\x12$\n" +
+	"\rauthenticated\x18\x05 \x01(\bR\rauthenticated2\x85\x04\n" +
 	"\x06Master\x12J\n" +
 	"\x05Login\x12\x1f.omserver.relay.v1.LoginRequest\x1a .omserver.relay.v1.LoginResponse\x12A\n" +
-	"\x03Run\x12\x1b.omserver.relay.v1.Envelope\x1a\x1b.omserver.relay.v1.Envelope0\x01\x12H\n" +
+	"\x03Run\x12\x1b.omserver.relay.v1.Envelope\x1a\x1b.omserver.relay.v1.Envelope0\x01\x12D\n" +
+	"\x06Resume\x12\x1b.omserver.relay.v1.Envelope\x1a\x1b.omserver.relay.v1.Envelope0\x01\x12B\n" +
+	"\x03Ack\x12\x1b.omserver.relay.v1.Envelope\x1a\x1e.omserver.relay.v1.AckResponse\x12H\n" +
 	"\x06Cancel\x12\x1b.omserver.relay.v1.Envelope\x1a!.omserver.relay.v1.CancelResponse\x12M\n" +
-	"\x06Health\x12 .omserver.relay.v1.HealthRequest\x1a!.omserver.relay.v1.HealthResponseB8Z6github.com/omserver/omserver-go/internal/relay/relaypbb\x06proto3"
+	"\x06Health\x12 .omserver.relay.v1.HealthRequest\x1a!.omserver.relay.v1.HealthResponse\x12I\n" +
+	"\aCatalog\x12!.omserver.relay.v1.CatalogRequest\x1a\x1b.omserver.relay.v1.EnvelopeB8Z6github.com/omserver/omserver-go/internal/relay/relaypbb\x06proto3"
 
 var (
 	file_internal_relay_relaypb_relay_proto_rawDescOnce sync.Once
@@ -370,26 +458,34 @@ func file_internal_relay_relaypb_relay_proto_rawDescGZIP() []byte {
 	return file_internal_relay_relaypb_relay_proto_rawDescData
 }
 
-var file_internal_relay_relaypb_relay_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_internal_relay_relaypb_relay_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_internal_relay_relaypb_relay_proto_goTypes = []any{
-	(*LoginRequest)(nil),   // 0: omserver.relay.v1.LoginRequest
-	(*LoginResponse)(nil),  // 1: omserver.relay.v1.LoginResponse
-	(*Envelope)(nil),       // 2: omserver.relay.v1.Envelope
-	(*CancelResponse)(nil), // 3: omserver.relay.v1.CancelResponse
-	(*HealthRequest)(nil),  // 4: omserver.relay.v1.HealthRequest
-	(*HealthResponse)(nil), // 5: omserver.relay.v1.HealthResponse
+	(*CatalogRequest)(nil), // 0: omserver.relay.v1.CatalogRequest
+	(*LoginRequest)(nil),   // 1: omserver.relay.v1.LoginRequest
+	(*LoginResponse)(nil),  // 2: omserver.relay.v1.LoginResponse
+	(*Envelope)(nil),       // 3: omserver.relay.v1.Envelope
+	(*AckResponse)(nil),    // 4: omserver.relay.v1.AckResponse
+	(*CancelResponse)(nil), // 5: omserver.relay.v1.CancelResponse
+	(*HealthRequest)(nil),  // 6: omserver.relay.v1.HealthRequest
+	(*HealthResponse)(nil), // 7: omserver.relay.v1.HealthResponse
 }
 var file_internal_relay_relaypb_relay_proto_depIdxs = []int32{
-	0, // 0: omserver.relay.v1.Master.Login:input_type -> omserver.relay.v1.LoginRequest
-	2, // 1: omserver.relay.v1.Master.Run:input_type -> omserver.relay.v1.Envelope
-	2, // 2: omserver.relay.v1.Master.Cancel:input_type -> omserver.relay.v1.Envelope
-	4, // 3: omserver.relay.v1.Master.Health:input_type -> omserver.relay.v1.HealthRequest
-	1, // 4: omserver.relay.v1.Master.Login:output_type -> omserver.relay.v1.LoginResponse
-	2, // 5: omserver.relay.v1.Master.Run:output_type -> omserver.relay.v1.Envelope
-	3, // 6: omserver.relay.v1.Master.Cancel:output_type -> omserver.relay.v1.CancelResponse
-	5, // 7: omserver.relay.v1.Master.Health:output_type -> omserver.relay.v1.HealthResponse
-	4, // [4:8] is the sub-list for method output_type
-	0, // [0:4] is the sub-list for method input_type
+	1, // 0: omserver.relay.v1.Master.Login:input_type -> omserver.relay.v1.LoginRequest
+	3, // 1: omserver.relay.v1.Master.Run:input_type -> omserver.relay.v1.Envelope
+	3, // 2: omserver.relay.v1.Master.Resume:input_type -> omserver.relay.v1.Envelope
+	3, // 3: omserver.relay.v1.Master.Ack:input_type -> omserver.relay.v1.Envelope
+	3, // 4: omserver.relay.v1.Master.Cancel:input_type -> omserver.relay.v1.Envelope
+	6, // 5: omserver.relay.v1.Master.Health:input_type -> omserver.relay.v1.HealthRequest
+	0, // 6: omserver.relay.v1.Master.Catalog:input_type -> omserver.relay.v1.CatalogRequest
+	2, // 7: omserver.relay.v1.Master.Login:output_type -> omserver.relay.v1.LoginResponse
+	3, // 8: omserver.relay.v1.Master.Run:output_type -> omserver.relay.v1.Envelope
+	3, // 9: omserver.relay.v1.Master.Resume:output_type -> omserver.relay.v1.Envelope
+	4, // 10: omserver.relay.v1.Master.Ack:output_type -> omserver.relay.v1.AckResponse
+	5, // 11: omserver.relay.v1.Master.Cancel:output_type -> omserver.relay.v1.CancelResponse
+	7, // 12: omserver.relay.v1.Master.Health:output_type -> omserver.relay.v1.HealthResponse
+	3, // 13: omserver.relay.v1.Master.Catalog:output_type -> omserver.relay.v1.Envelope
+	7, // [7:14] is the sub-list for method output_type
+	0, // [0:7] is the sub-list for method input_type
 	0, // [0:0] is the sub-list for extension type_name
 	0, // [0:0] is the sub-list for extension extendee
 	0, // [0:0] is the sub-list for field type_name
@@ -406,7 +502,7 @@ func file_internal_relay_relaypb_relay_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_internal_relay_relaypb_relay_proto_rawDesc), len(file_internal_relay_relaypb_relay_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   6,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

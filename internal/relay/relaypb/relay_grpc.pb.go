@@ -27,10 +27,13 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Master_Login_FullMethodName  = "/omserver.relay.v1.Master/Login"
-	Master_Run_FullMethodName    = "/omserver.relay.v1.Master/Run"
-	Master_Cancel_FullMethodName = "/omserver.relay.v1.Master/Cancel"
-	Master_Health_FullMethodName = "/omserver.relay.v1.Master/Health"
+	Master_Login_FullMethodName   = "/omserver.relay.v1.Master/Login"
+	Master_Run_FullMethodName     = "/omserver.relay.v1.Master/Run"
+	Master_Resume_FullMethodName  = "/omserver.relay.v1.Master/Resume"
+	Master_Ack_FullMethodName     = "/omserver.relay.v1.Master/Ack"
+	Master_Cancel_FullMethodName  = "/omserver.relay.v1.Master/Cancel"
+	Master_Health_FullMethodName  = "/omserver.relay.v1.Master/Health"
+	Master_Catalog_FullMethodName = "/omserver.relay.v1.Master/Catalog"
 )
 
 // MasterClient is the client API for Master service.
@@ -39,15 +42,39 @@ const (
 type MasterClient interface {
 	// Login exchanges the master's configured user and password for a session
 	// token. The token then travels in the "authorization: Bearer <token>"
-	// metadata of Run and Cancel.
+	// metadata of every other call.
 	Login(ctx context.Context, in *LoginRequest, opts ...grpc.CallOption) (*LoginResponse, error)
-	// Run takes a sealed task and streams one sealed event per host as each
-	// finishes, then a sealed "done" event.
+	// Run takes a sealed task. The master accepts a run id once (it keeps
+	// the ids it accepted on disk, so also after a restart): a second Run of
+	// the same id runs nothing and fails with ALREADY_EXISTS. An accepted
+	// run goes on by itself, whatever happens to this call; the call streams
+	// the run's sealed events (task.Event, numbered from 1 by seq) as the
+	// master journals them: output chunks, one result per host, then one
+	// "done" event carrying how the run ended. The header
+	// "omserver-run-accepted" is sent before anything can run; the trailer
+	// "omserver-run-nothing-ran" says that, despite an error, nothing ran.
 	Run(ctx context.Context, in *Envelope, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Envelope], error)
+	// Resume takes a sealed {"run_id", "after_seq", "issued_at", "nonce"}
+	// and streams the run's events after after_seq from the master's journal,
+	// then follows it live until its done event. NOT_FOUND: the master never
+	// accepted the run. ABORTED: the master lost the run (it stopped while
+	// the run was in progress), after the events it kept were sent.
+	// OUT_OF_RANGE: those events are no longer kept. Resume never changes
+	// the run, so any number of readers may follow one run.
+	Resume(ctx context.Context, in *Envelope, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Envelope], error)
+	// Ack takes a sealed {"run_id", "seq", "issued_at", "nonce"}: the web
+	// tier stored the run's events up to seq. The master drops a run's
+	// events once its done event is acknowledged.
+	Ack(ctx context.Context, in *Envelope, opts ...grpc.CallOption) (*AckResponse, error)
 	// Cancel takes a sealed cancel request naming a run id.
 	Cancel(ctx context.Context, in *Envelope, opts ...grpc.CallOption) (*CancelResponse, error)
 	// Health needs no login and reveals no secret.
 	Health(ctx context.Context, in *HealthRequest, opts ...grpc.CallOption) (*HealthResponse, error)
+	// Catalog answers the master's loaded modules as a sealed JSON document
+	// {"modules": [{id, name, caption, params, version}, ...]} ordered by id
+	// (internal/task.ModuleInfo), so the web tier can show drift between its
+	// module table and what the master would run. Needs a login.
+	Catalog(ctx context.Context, in *CatalogRequest, opts ...grpc.CallOption) (*Envelope, error)
 }
 
 type masterClient struct {
@@ -87,6 +114,35 @@ func (c *masterClient) Run(ctx context.Context, in *Envelope, opts ...grpc.CallO
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Master_RunClient = grpc.ServerStreamingClient[Envelope]
 
+func (c *masterClient) Resume(ctx context.Context, in *Envelope, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Envelope], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Master_ServiceDesc.Streams[1], Master_Resume_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[Envelope, Envelope]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Master_ResumeClient = grpc.ServerStreamingClient[Envelope]
+
+func (c *masterClient) Ack(ctx context.Context, in *Envelope, opts ...grpc.CallOption) (*AckResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AckResponse)
+	err := c.cc.Invoke(ctx, Master_Ack_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *masterClient) Cancel(ctx context.Context, in *Envelope, opts ...grpc.CallOption) (*CancelResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(CancelResponse)
@@ -107,21 +163,55 @@ func (c *masterClient) Health(ctx context.Context, in *HealthRequest, opts ...gr
 	return out, nil
 }
 
+func (c *masterClient) Catalog(ctx context.Context, in *CatalogRequest, opts ...grpc.CallOption) (*Envelope, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Envelope)
+	err := c.cc.Invoke(ctx, Master_Catalog_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // MasterServer is the server API for Master service.
 // All implementations must embed UnimplementedMasterServer
 // for forward compatibility.
 type MasterServer interface {
 	// Login exchanges the master's configured user and password for a session
 	// token. The token then travels in the "authorization: Bearer <token>"
-	// metadata of Run and Cancel.
+	// metadata of every other call.
 	Login(context.Context, *LoginRequest) (*LoginResponse, error)
-	// Run takes a sealed task and streams one sealed event per host as each
-	// finishes, then a sealed "done" event.
+	// Run takes a sealed task. The master accepts a run id once (it keeps
+	// the ids it accepted on disk, so also after a restart): a second Run of
+	// the same id runs nothing and fails with ALREADY_EXISTS. An accepted
+	// run goes on by itself, whatever happens to this call; the call streams
+	// the run's sealed events (task.Event, numbered from 1 by seq) as the
+	// master journals them: output chunks, one result per host, then one
+	// "done" event carrying how the run ended. The header
+	// "omserver-run-accepted" is sent before anything can run; the trailer
+	// "omserver-run-nothing-ran" says that, despite an error, nothing ran.
 	Run(*Envelope, grpc.ServerStreamingServer[Envelope]) error
+	// Resume takes a sealed {"run_id", "after_seq", "issued_at", "nonce"}
+	// and streams the run's events after after_seq from the master's journal,
+	// then follows it live until its done event. NOT_FOUND: the master never
+	// accepted the run. ABORTED: the master lost the run (it stopped while
+	// the run was in progress), after the events it kept were sent.
+	// OUT_OF_RANGE: those events are no longer kept. Resume never changes
+	// the run, so any number of readers may follow one run.
+	Resume(*Envelope, grpc.ServerStreamingServer[Envelope]) error
+	// Ack takes a sealed {"run_id", "seq", "issued_at", "nonce"}: the web
+	// tier stored the run's events up to seq. The master drops a run's
+	// events once its done event is acknowledged.
+	Ack(context.Context, *Envelope) (*AckResponse, error)
 	// Cancel takes a sealed cancel request naming a run id.
 	Cancel(context.Context, *Envelope) (*CancelResponse, error)
 	// Health needs no login and reveals no secret.
 	Health(context.Context, *HealthRequest) (*HealthResponse, error)
+	// Catalog answers the master's loaded modules as a sealed JSON document
+	// {"modules": [{id, name, caption, params, version}, ...]} ordered by id
+	// (internal/task.ModuleInfo), so the web tier can show drift between its
+	// module table and what the master would run. Needs a login.
+	Catalog(context.Context, *CatalogRequest) (*Envelope, error)
 	mustEmbedUnimplementedMasterServer()
 }
 
@@ -138,11 +228,20 @@ func (UnimplementedMasterServer) Login(context.Context, *LoginRequest) (*LoginRe
 func (UnimplementedMasterServer) Run(*Envelope, grpc.ServerStreamingServer[Envelope]) error {
 	return status.Error(codes.Unimplemented, "method Run is not offered by this server")
 }
+func (UnimplementedMasterServer) Resume(*Envelope, grpc.ServerStreamingServer[Envelope]) error {
+	return status.Error(codes.Unimplemented, "method Resume is not offered by this server")
+}
+func (UnimplementedMasterServer) Ack(context.Context, *Envelope) (*AckResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Ack is not offered by this server")
+}
 func (UnimplementedMasterServer) Cancel(context.Context, *Envelope) (*CancelResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Cancel is not offered by this server")
 }
 func (UnimplementedMasterServer) Health(context.Context, *HealthRequest) (*HealthResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Health is not offered by this server")
+}
+func (UnimplementedMasterServer) Catalog(context.Context, *CatalogRequest) (*Envelope, error) {
+	return nil, status.Error(codes.Unimplemented, "method Catalog is not offered by this server")
 }
 func (UnimplementedMasterServer) mustEmbedUnimplementedMasterServer() {}
 func (UnimplementedMasterServer) testEmbeddedByValue()                {}
@@ -194,6 +293,35 @@ func _Master_Run_Handler(srv interface{}, stream grpc.ServerStream) error {
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Master_RunServer = grpc.ServerStreamingServer[Envelope]
 
+func _Master_Resume_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(Envelope)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(MasterServer).Resume(m, &grpc.GenericServerStream[Envelope, Envelope]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Master_ResumeServer = grpc.ServerStreamingServer[Envelope]
+
+func _Master_Ack_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(Envelope)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MasterServer).Ack(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Master_Ack_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MasterServer).Ack(ctx, req.(*Envelope))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Master_Cancel_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(Envelope)
 	if err := dec(in); err != nil {
@@ -230,6 +358,24 @@ func _Master_Health_Handler(srv interface{}, ctx context.Context, dec func(inter
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Master_Catalog_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CatalogRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MasterServer).Catalog(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Master_Catalog_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MasterServer).Catalog(ctx, req.(*CatalogRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Master_ServiceDesc is the grpc.ServiceDesc for Master service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -242,6 +388,10 @@ var Master_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _Master_Login_Handler,
 		},
 		{
+			MethodName: "Ack",
+			Handler:    _Master_Ack_Handler,
+		},
+		{
 			MethodName: "Cancel",
 			Handler:    _Master_Cancel_Handler,
 		},
@@ -249,11 +399,20 @@ var Master_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "Health",
 			Handler:    _Master_Health_Handler,
 		},
+		{
+			MethodName: "Catalog",
+			Handler:    _Master_Catalog_Handler,
+		},
 	},
 	Streams: []grpc.StreamDesc{
 		{
 			StreamName:    "Run",
 			Handler:       _Master_Run_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "Resume",
+			Handler:       _Master_Resume_Handler,
 			ServerStreams: true,
 		},
 	},
