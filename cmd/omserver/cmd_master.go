@@ -67,7 +67,7 @@ func cmdMaster(ctx context.Context, args []string, stderr io.Writer) error {
 		Forks: mc.Forks, DefaultBackend: mc.Backend,
 		ConnectTimeout: mc.ConnectTimeout.Or(0), HostTimeout: mc.HostTimeout.Or(0), OutputCap: mc.OutputCap,
 		LargeRunHosts: mc.LargeRunHosts,
-		Journal: journal, Observe: mmetrics.observe,
+		Journal:       journal, Observe: mmetrics.observe,
 	}, mc.ModulesDir, backends, log)
 	if err != nil {
 		return err

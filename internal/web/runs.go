@@ -292,9 +292,6 @@ func (s *Server) apiRunCancel(w http.ResponseWriter, r *http.Request) error {
 // success last, so a failure is never hidden behind a long green count.
 var hostStatusOrder = []string{"failed", "timeout", "unreachable", "cancelled", "noresult", "pending", "ok"}
 
-// hostStatuses are the result statuses, in the order the pages list them.
-var hostStatuses = []task.Status{task.StatusFailed, task.StatusTimeout, task.StatusUnreachable, task.StatusCancelled, task.StatusOK}
-
 // statusRank orders groups of equal size: the worse status first.
 func statusRank(st string) int {
 	for i, s := range hostStatusOrder {
