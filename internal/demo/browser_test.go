@@ -148,3 +148,60 @@ func TestModuleNameIsShownAsText(t *testing.T) {
 		t.Fatalf("the dashboard offers a module the master lacks (%v)", err)
 	}
 }
+
+// TestLiveLinesAndImportInBrowser runs on the real demo (relay, master,
+// local backend) with one module more than the web's table: the modules
+// page flags it as only on the master, the admin imports it in one click,
+// and its first line is on the dashboard while the command still runs.
+func TestLiveLinesAndImportInBrowser(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.CopyFS(dir, os.DirFS("../../modules")); err != nil {
+		t.Fatal(err)
+	}
+	slow := "id: 1099\nname: 慢速输出\ncaption: prints a line, waits, prints another\ntimeout: 60s\nsteps:\n  - run: echo first line; sleep 4; echo second line\n"
+	if err := os.WriteFile(filepath.Join(dir, "Mid_1099.yaml"), []byte(slow), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx0, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	inst, err := Start(ctx0, Options{Listen: "127.0.0.1:0", DataDir: t.TempDir(), ModulesDir: dir, Log: zerolog.Nop()})
+	if err != nil {
+		t.Fatalf("demo did not start: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		_ = inst.Close(ctx)
+	})
+	ctx := browsertest.New(t, 150*time.Second)
+	err = chromedp.Do(ctx,
+		login(inst.URL, inst.AdminPassword),
+		chromedp.Navigate(inst.URL+"/modules"),
+		chromedp.WaitVisible(chromedp.CSS(`tr[data-module-id="1099"][data-catalog="master_only"]`)),
+		chromedp.Click(chromedp.CSS(`form[action="/modules/1099/import"] button`)),
+		chromedp.WaitVisible(chromedp.CSS(`tr[data-module-id="1099"][data-catalog="same"]`)),
+		chromedp.Navigate(inst.URL+"/"),
+		chromedp.WaitReady(chromedp.CSS(`#fun-categ option[value="11"]`)),
+		browsertest.Choose("#fun-categ", "11"),
+		chromedp.WaitReady(chromedp.CSS(`#app-categ option[value="1"]`)),
+		browsertest.Choose("#app-categ", "1"),
+		chromedp.WaitReady(chromedp.CSS(`#servers option[value="127.0.0.1"]`)),
+		browsertest.Choose("#servers", "127.0.0.1"),
+		chromedp.WaitReady(chromedp.CSS(`#module option[value="1099"]`)),
+		browsertest.Choose("#module", "1099"),
+		chromedp.Click(chromedp.CSS(`#run`)),
+		chromedp.WaitVisible(chromedp.CSS(`#confirm-dialog[open] #confirm-run`)),
+		chromedp.Click(chromedp.CSS(`#confirm-run`)),
+		// The first line, while the host still runs (the second is 4 s away).
+		chromedp.Poll[chromedp.Void](`(() => { const p = document.querySelector('#output .host-result[data-host="127.0.0.1"].status-running pre.live'); return !!p && p.textContent.includes("first line") && !p.textContent.includes("second line"); })()`),
+		chromedp.WaitVisible(chromedp.CSS(`#run-status[data-state="ok"]`)),
+	)
+	if err != nil {
+		st, _ := chromedp.Run(context.WithoutCancel(ctx), chromedp.Evaluate[string](`(document.querySelector('#run-status')||{}).outerHTML + (document.querySelector('#output')||{}).outerHTML`))
+		t.Fatalf("live lines on the real demo: %v; %s", err, st)
+	}
+	out, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('#output .group.status-ok').textContent`))
+	if !strings.Contains(out, "first line") || !strings.Contains(out, "second line") {
+		t.Fatalf("final output %q", out)
+	}
+}

@@ -372,3 +372,40 @@ func TestNarrowScreenInBrowser(t *testing.T) {
 		}
 	}
 }
+
+// TestDriftFlaggedInBrowser: the modules page flags a module the master
+// declares differently and one it lacks; one click takes the master's.
+func TestDriftFlaggedInBrowser(t *testing.T) {
+	e := newEnv(t)
+	e.setCatalog([]int64{1001, 1002, 1004, 1005, 1006, 1007}, func(mi *task.ModuleInfo) {
+		if mi.ID == 1005 {
+			mi.Params = []byte(strings.Replace(string(mi.Params), `"default":"resinjar"`, `"default":"nginx"`, 1))
+		}
+	})
+	ctx := browsertest.New(t, 150*time.Second)
+	err := chromedp.Do(ctx,
+		loginAs(e.ts.URL, "admin"),
+		chromedp.Navigate(e.ts.URL+"/modules"),
+		chromedp.WaitVisible(chromedp.CSS(`tr[data-module-id="1005"][data-catalog="different"] .badge.state-different`)),
+		chromedp.WaitVisible(chromedp.CSS(`tr[data-module-id="1003"][data-catalog="missing"] .badge.state-missing`)),
+		chromedp.Poll[chromedp.Void](`document.querySelector('tr[data-module-id="1005"] .catalog-state').textContent.includes('"nginx" on the master') || document.querySelector('tr[data-module-id="1005"] .catalog-state').textContent.includes('default "nginx"')`),
+		chromedp.Click(chromedp.CSS(`form[action="/modules/1005/import"] button`)),
+		chromedp.WaitVisible(chromedp.CSS(`tr[data-module-id="1005"][data-catalog="same"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#flash`)),
+	)
+	if err != nil {
+		page, _ := chromedp.Run(context.WithoutCancel(ctx), chromedp.Evaluate[string](`document.querySelector('main').innerText`))
+		t.Fatalf("modules page: %v\n%s", err, page)
+	}
+	// The dashboard no longer offers 1003 (the master lacks it).
+	err = chromedp.Do(ctx,
+		chromedp.Navigate(e.ts.URL+"/"),
+		chromedp.WaitReady(chromedp.CSS(`#module option[value="1005"]`)),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if has, _ := chromedp.Run(ctx, chromedp.Evaluate[bool](`!!document.querySelector('#module option[value="1003"]')`)); has {
+		t.Fatal("the dashboard offers a module the master lacks")
+	}
+}
