@@ -12,6 +12,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/omserver/omserver-go/internal/store"
+	"github.com/omserver/omserver-go/internal/task"
 	"github.com/omserver/omserver-go/internal/testutil/browsertest"
 )
 
@@ -91,19 +92,50 @@ func TestOperatorFlowInBrowser(t *testing.T) {
 	if !strings.Contains(output, "127.0.0.1") {
 		t.Errorf("host result %q does not name the host", output)
 	}
+	// The same in Chinese: the switch in the header, then the flow again.
+	err = chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`#lang-switch button[value="zh-CN"]`)),
+		chromedp.WaitReady(chromedp.CSS(`html[lang="zh-CN"]`)),
+		chromedp.WaitReady(chromedp.CSS(`#fun-categ option[value="11"]`)),
+		browsertest.Choose("#fun-categ", "11"),
+		chromedp.WaitReady(chromedp.CSS(`#app-categ option[value="1"]`)),
+		browsertest.Choose("#app-categ", "1"),
+		chromedp.WaitReady(chromedp.CSS(`#servers option[value="127.0.0.1"]`)),
+		browsertest.Choose("#servers", "127.0.0.1"),
+		chromedp.WaitReady(chromedp.CSS(`#module option[value="1003"]`)),
+		browsertest.Choose("#module", "1003"),
+		chromedp.Click(chromedp.CSS(`#run`)),
+		chromedp.WaitVisible(chromedp.CSS(`#confirm-dialog[open] #confirm-run`)),
+		chromedp.Poll[chromedp.Void](`document.querySelector('#confirm-title').textContent === "提交确认"`),
+		chromedp.Click(chromedp.CSS(`#confirm-run`)),
+		chromedp.WaitVisible(chromedp.CSS(`#run-status[data-state="ok"]`)),
+		chromedp.Poll[chromedp.Void](`document.querySelector('#run-status').textContent.startsWith("全部成功")`),
+	)
+	if err != nil {
+		t.Fatalf("the flow in Chinese: %v", err)
+	}
+	zhShot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatalf("screenshot: %v", err)
+	}
 	if dir := os.Getenv("OMSERVER_SCREENSHOT_DIR"); dir != "" {
 		if err := os.WriteFile(filepath.Join(dir, "dashboard.png"), screenshot, 0o644); err != nil {
 			t.Fatal(err)
 		}
+		if err := os.WriteFile(filepath.Join(dir, "dashboard-zh-CN.png"), zhShot, 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 
-	// The run is in the history with its host result.
+	// Both runs are in the history, with their outcome.
 	page, err := inst.Store.ListRuns(context.Background(), store.RunFilter{Limit: 10})
-	if err != nil || len(page.Runs) != 1 {
-		t.Fatalf("history after one run: %d runs (%v)", len(page.Runs), err)
+	if err != nil || len(page.Runs) != 2 {
+		t.Fatalf("history after two runs: %d runs (%v)", len(page.Runs), err)
 	}
-	if r := page.Runs[0]; r.ModuleID != 1003 || r.Username != AdminUser || r.HostCount != 1 {
-		t.Errorf("recorded run = %+v", r)
+	for _, r := range page.Runs {
+		if r.ModuleID != 1003 || r.Username != AdminUser || r.HostCount != 1 || r.Status != task.RunOK {
+			t.Errorf("recorded run = %+v", r)
+		}
 	}
 }
 

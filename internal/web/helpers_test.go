@@ -117,7 +117,7 @@ func (f *fakeMaster) Health(ctx context.Context) error {
 }
 
 // nextCall waits for the master to be asked to run something.
-func (f *fakeMaster) nextCall(t *testing.T) *fakeCall {
+func (f *fakeMaster) nextCall(t testing.TB) *fakeCall {
 	t.Helper()
 	select {
 	case c := <-f.calls:
@@ -128,7 +128,7 @@ func (f *fakeMaster) nextCall(t *testing.T) *fakeCall {
 	}
 }
 
-func (f *fakeMaster) assertNoCall(t *testing.T) {
+func (f *fakeMaster) assertNoCall(t testing.TB) {
 	t.Helper()
 	select {
 	case c := <-f.calls:
@@ -138,7 +138,7 @@ func (f *fakeMaster) assertNoCall(t *testing.T) {
 }
 
 // print sends an output chunk of a host that is still running.
-func (c *fakeCall) print(t *testing.T, ip, data string) {
+func (c *fakeCall) print(t testing.TB, ip, data string) {
 	t.Helper()
 	select {
 	case c.Outputs <- task.Output{Host: task.Host{IP: ip}, Stream: task.Stdout, Data: data}:
@@ -147,7 +147,7 @@ func (c *fakeCall) print(t *testing.T, ip, data string) {
 	}
 }
 
-func (c *fakeCall) send(t *testing.T, r task.HostResult) {
+func (c *fakeCall) send(t testing.TB, r task.HostResult) {
 	t.Helper()
 	select {
 	case c.Results <- r:
@@ -159,7 +159,7 @@ func (c *fakeCall) send(t *testing.T, r task.HostResult) {
 // env is a server over a fresh SQLite store with a small inventory, three
 // users (admin, operator, viewer) and the original modules.
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	st     *store.Store
 	srv    *Server
 	ts     *httptest.Server
@@ -170,7 +170,7 @@ type env struct {
 
 const testPassword = "correct horse battery"
 
-func newEnv(t *testing.T, mutate ...func(*Config)) *env {
+func newEnv(t testing.TB, mutate ...func(*Config)) *env {
 	t.Helper()
 	ctx := context.Background()
 	st, err := store.Open(ctx, store.DialectSQLite, filepath.Join(t.TempDir(), "web.sqlite"))
@@ -198,7 +198,7 @@ func newEnv(t *testing.T, mutate ...func(*Config)) *env {
 
 // newEnvOn builds the server over an existing, migrated store and adds the
 // three users with sessions.
-func newEnvOn(t *testing.T, st *store.Store, mutate ...func(*Config)) *env {
+func newEnvOn(t testing.TB, st *store.Store, mutate ...func(*Config)) *env {
 	t.Helper()
 	ctx := context.Background()
 	// Low-cost hashes keep the tests fast; cost does not change behaviour.
@@ -289,7 +289,7 @@ func (e *env) do(r req) resp {
 }
 
 // want asserts the status and that the body contains every fragment.
-func (r resp) want(t *testing.T, code int, fragments ...string) resp {
+func (r resp) want(t testing.TB, code int, fragments ...string) resp {
 	t.Helper()
 	if r.code != code {
 		t.Fatalf("status %d, want %d; body: %.400s", r.code, code, r.body)
@@ -302,7 +302,7 @@ func (r resp) want(t *testing.T, code int, fragments ...string) resp {
 	return r
 }
 
-func (r resp) jsonError(t *testing.T) string {
+func (r resp) jsonError(t testing.TB) string {
 	t.Helper()
 	var e apiError
 	if err := json.Unmarshal([]byte(r.body), &e); err != nil || e.Error == "" {
@@ -389,7 +389,7 @@ type sseEvent struct {
 
 // sseClient reads events from an open stream.
 type sseClient struct {
-	t      *testing.T
+	t      testing.TB
 	res    *http.Response
 	events chan sseEvent
 	cancel context.CancelFunc

@@ -6,6 +6,8 @@
   'use strict';
   var T = window.OMS_T;
   var $ = function (id) { return document.getElementById(id); };
+  // Targets listed one element each up to this many; beyond, as text.
+  var LIST_MAX = 200;
 
   // confirmRun shows plan (POST /api/v1/runs with dry_run) and calls
   // onRun(confirmedHosts) when the operator confirms; nothing on cancel.
@@ -25,15 +27,25 @@
       params.appendChild(d);
     });
     $('confirm-count').textContent = T('confirm.host_count', { Count: hosts.length });
-    var list = $('confirm-hosts');
+    var list = $('confirm-hosts'), text = $('confirm-hosts-text');
+    var label = function (h) { return h.ip + (h.name ? ' (' + h.name + ')' : ''); };
     list.textContent = '';
-    var frag = document.createDocumentFragment();
-    hosts.forEach(function (h) {
-      var li = document.createElement('li');
-      li.textContent = h.ip + (h.name ? ' (' + h.name + ')' : '');
-      frag.appendChild(li);
-    });
-    list.appendChild(frag);
+    text.textContent = '';
+    if (hosts.length > LIST_MAX) {
+      // Thousands of targets: one scrolling block of text, not thousands
+      // of elements to lay out.
+      text.textContent = hosts.map(function (h, i) { return (i + 1) + '. ' + label(h); }).join('\n');
+    } else {
+      var frag = document.createDocumentFragment();
+      hosts.forEach(function (h) {
+        var li = document.createElement('li');
+        li.textContent = label(h);
+        frag.appendChild(li);
+      });
+      list.appendChild(frag);
+    }
+    list.hidden = hosts.length > LIST_MAX;
+    text.hidden = hosts.length <= LIST_MAX;
     list.classList.toggle('long', hosts.length > 12);
     $('confirm-risky').hidden = !plan.risky;
     var typed = $('confirm-typed'), input = $('confirm-typed-input'), err = $('confirm-error');

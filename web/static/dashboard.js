@@ -70,28 +70,41 @@
   function renderServers() {
     var chosen = {};
     Array.prototype.forEach.call(srvSel.selectedOptions, function (o) { chosen[o.value] = true; });
-    fill(srvSel, servers, null, function (s) { return s.ip; }, serverText);
-    Array.prototype.forEach.call(srvSel.options, function (o) { o.selected = !!chosen[o.value]; });
+    while (srvSel.firstChild) { srvSel.removeChild(srvSel.firstChild); }
+    var frag = document.createDocumentFragment();
+    servers.forEach(function (s) {
+      var o = document.createElement('option');
+      o.value = s.ip; o.textContent = serverText(s);
+      if (chosen[s.ip]) { o.selected = true; }
+      frag.appendChild(o);
+    });
     if (serversLoaded && servers.length === 0) {
       var none = document.createElement('option');
       none.disabled = true; none.value = '';
       none.textContent = T('dash.no_servers');
-      srvSel.appendChild(none);
+      frag.appendChild(none);
     }
+    srvSel.appendChild(frag);
+    searched = false;
     applySearch();
   }
 
   // applySearch hides the servers that do not match the search words (all
-  // of them, in the address, the name or the OS).
+  // of them, in the address, the name or the OS). Options are touched only
+  // when their state changes: a 5,000-server list costs no relayout.
+  var searched = false;
   function applySearch() {
     var words = search.value.toLowerCase().split(/\s+/).filter(Boolean);
+    if (words.length === 0 && !searched) { updateCount(); return; }
+    searched = words.length > 0;
     var byIP = {};
     servers.forEach(function (s) { byIP[s.ip] = s; });
     Array.prototype.forEach.call(srvSel.options, function (o) {
       var s = byIP[o.value];
       if (!s) { return; }
       var hay = (s.ip + ' ' + (s.name || '') + ' ' + (s.os || '')).toLowerCase();
-      o.hidden = !words.every(function (w) { return hay.indexOf(w) >= 0; });
+      var hide = !words.every(function (w) { return hay.indexOf(w) >= 0; });
+      if (o.hidden !== hide) { o.hidden = hide; }
     });
     updateCount();
   }
