@@ -360,7 +360,7 @@ func TestNarrowScreenInBrowser(t *testing.T) {
 			if h < 150 || w < 300 {
 				t.Fatalf("output pane %dx%d px at 360 px", w, h)
 			}
-			shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(90))
+			shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)) // 100: PNG
 			if err != nil {
 				t.Fatal(err)
 			}
