@@ -64,7 +64,7 @@ func BenchmarkDashboard5000Hosts(b *testing.B) {
 				new MutationObserver(() => {
 					const t = document.querySelector('#progress-text');
 					if (!window.__bench.first && t && /^[1-9]/.test(t.textContent)) { window.__bench.first = performance.now(); }
-					if (!window.__bench.done && t && t.textContent.startsWith("` + strconv.Itoa(benchHosts) + ` of")) { window.__bench.done = performance.now(); }
+					if (!window.__bench.done && t && t.textContent.startsWith("`+strconv.Itoa(benchHosts)+` of")) { window.__bench.done = performance.now(); }
 				}).observe(document.querySelector('#run-progress'), {subtree: true, childList: true, characterData: true});
 			})()`),
 			browsertest.Choose("#fun-categ", "11"),
