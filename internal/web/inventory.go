@@ -701,7 +701,17 @@ func (s *Server) inventoryForm(ok string, change func(r *http.Request) error) ha
 			return err
 		}
 		if err := change(r); err != nil {
-			return err
+			if apperr.KindOf(err) == apperr.Internal {
+				return err
+			}
+			// Refused: the inventory page again, saying why (not a bare
+			// error page).
+			d, derr := s.inventoryData(r)
+			if derr != nil {
+				return derr
+			}
+			s.renderWith(w, r, statusOf(apperr.KindOf(err)), "inventory", "title.inventory", d, "", s.tr(r, "form.not_saved")+" "+err.Error())
+			return nil
 		}
 		http.Redirect(w, r, "/inventory?ok="+ok, http.StatusSeeOther)
 		return nil

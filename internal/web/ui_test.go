@@ -412,3 +412,16 @@ func TestModuleCatalogDrift(t *testing.T) {
 	e.do(req{method: "GET", path: "/autoadmin/module_list/", as: "viewer"}).want(t, http.StatusOK, "disk usage", "2002")
 	e.do(req{method: "GET", path: "/autoadmin/module_info/?Module_Id=1005", as: "viewer"}).want(t, http.StatusOK, "nginx")
 }
+
+// TestInventoryFormErrorsStayOnThePage: a refused category form shows the
+// inventory page with the reason, not a bare error page.
+func TestInventoryFormErrorsStayOnThePage(t *testing.T) {
+	e := newEnv(t)
+	before := e.snapshot()
+	r := e.do(req{method: "POST", path: "/inventory/fun-categs", as: "admin", body: form("name", "Linux.Web")}).want(t, http.StatusConflict, `id="error"`, "Not saved:", `id="fun-categs"`, `id="add-server"`)
+	if !strings.Contains(r.body, "already") {
+		t.Fatalf("no reason given: %.300s", r.body)
+	}
+	e.do(req{method: "POST", path: "/inventory/app-categs", as: "admin", body: form("fun_id", "x", "name", "a")}).want(t, http.StatusBadRequest, `id="error"`, "fun_id", `id="app-categs"`)
+	e.assertUnchanged(before)
+}
