@@ -55,6 +55,7 @@ func cmdMaster(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	defer closeBackends(backends)
 	drain := mc.Drain.Or(defaultDrain)
 	journal, err := master.OpenJournal(mc.Journal.Path, master.JournalConfig{MaxBytes: mc.Journal.MaxBytes, MaxAge: mc.Journal.MaxAge.Or(0)}, log)
 	if err != nil {
@@ -156,6 +157,11 @@ const defaultDrain = 60 * time.Second
 // default backend must build; others are skipped with a warning when they
 // are not configured, so a module asking for them fails with a clear error.
 func buildBackends(mc config.MasterConfig, log zerolog.Logger) (map[string]backend.Backend, error) {
+	// A wrong minion id mapping is a configuration error even while salt
+	// is not in use: it would only surface on a salt run.
+	if _, err := salt.ParseMinionID(mc.Salt.MinionID); err != nil {
+		return nil, fmt.Errorf("master.salt.minion_id: %w", err)
+	}
 	out := map[string]backend.Backend{"local": local.New(log)}
 	var errs []error
 	try := func(name string, configured bool, build func() (backend.Backend, error)) {
@@ -183,6 +189,7 @@ func buildBackends(mc config.MasterConfig, log zerolog.Logger) (map[string]backe
 			Passphrase: os.Getenv(config.EnvSSHPassphrase), UseAgent: mc.SSH.UseAgent,
 			KnownHostsFile: mc.SSH.KnownHostsFile, HostKeyPolicy: mc.SSH.HostKeyPolicy,
 			ConnectTimeout: mc.ConnectTimeout.Or(0), Hosts: hosts,
+			Pool: ssh.PoolConfig{MaxIdle: mc.SSH.Pool.MaxIdle, IdleTimeout: mc.SSH.Pool.IdleTimeout.Or(0)},
 		}, log)
 	})
 	try("ansible", mc.Ansible.PrivateKeyFile != "", func() (backend.Backend, error) {
@@ -196,7 +203,7 @@ func buildBackends(mc config.MasterConfig, log zerolog.Logger) (map[string]backe
 	try("salt", mc.Salt.URL != "", func() (backend.Backend, error) {
 		return salt.New(salt.Config{
 			URL: mc.Salt.URL, Username: mc.Salt.Username, Password: mc.Salt.Password,
-			EAuth: mc.Salt.EAuth, CAFile: mc.Salt.CAFile,
+			EAuth: mc.Salt.EAuth, CAFile: mc.Salt.CAFile, MinionID: mc.Salt.MinionID,
 		}, log)
 	})
 	try("func", mc.Func.CertFile != "", func() (backend.Backend, error) {
@@ -209,6 +216,16 @@ func buildBackends(mc config.MasterConfig, log zerolog.Logger) (map[string]backe
 		return nil, err
 	}
 	return out, nil
+}
+
+// closeBackends releases what backends hold between runs (the ssh
+// connection pool, salt-api's idle connections).
+func closeBackends(backends map[string]backend.Backend) {
+	for _, b := range backends {
+		if c, ok := b.(interface{ Close() }); ok {
+			c.Close()
+		}
+	}
 }
 
 // notify tells systemd about our state when started as a Type=notify unit.

@@ -2,6 +2,7 @@ package backend
 
 import (
 	"os/exec"
+	"syscall"
 	"testing"
 )
 
@@ -16,9 +17,18 @@ func TestWatchdogCommandLocally(t *testing.T) {
 		{cmd: "printf '%s' \"$0\"", wantOut: "sh", wantCode: 0},
 		{cmd: "read x || echo eof", wantOut: "eof\n", wantCode: 0},
 		{cmd: "echo 'it''s' \"$HOME\" >/dev/null; echo ok >&2", wantOut: "", wantCode: 0},
+		{cmd: `echo "$#:$1:${omserver_cmd-unset}"`, wantOut: "0::unset\n", wantCode: 0},
+		{cmd: "exit 7; echo never", wantOut: "", wantCode: 7},
+		{cmd: "f() { return 3; }; f; echo $?", wantOut: "3\n", wantCode: 0},
+		// $$ is the script's shell (the command runs in its subshell), as
+		// sshd reports a command killed by a signal: no exit code.
+		{cmd: "echo a; kill -9 $$", wantOut: "a\n", wantCode: -1},
 	}
 	for _, tc := range tests {
 		c := exec.Command("sh", "-c", WatchdogCommand(tc.cmd))
+		// Its own process group, as sshd and the local backend give it:
+		// the watchdog signals the whole group.
+		c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 		stdin, err := c.StdinPipe()
 		if err != nil {
 			t.Fatal(err)

@@ -65,6 +65,7 @@ type WebConfig struct {
 	Database          DatabaseConfig `yaml:"database"`
 	Masters           []string       `yaml:"masters"` // relay addresses, tried in order (failover)
 	Relay             RelayClient    `yaml:"relay"`
+	Notify            NotifyConfig   `yaml:"notify"`
 	// OMAudit is 安全审计: the collectors' ingest and the history's retention.
 	OMAudit OMAuditConfig `yaml:"omaudit"`
 	// ModuleRunTimeout bounds how long the legacy /autoadmin/module_run/
@@ -110,6 +111,16 @@ type OMAuditConfig struct {
 	IngestBurst int     `yaml:"ingest_burst"`
 	// Retention deletes history stored longer ago than this (0: keep all).
 	Retention Duration `yaml:"retention"`
+}
+
+// NotifyConfig tunes the notification outbox (channels themselves are
+// configured by an admin in the web tier and stored in the database).
+type NotifyConfig struct {
+	PollInterval Duration `yaml:"poll_interval"` // how often the outbox is checked (default 5s)
+	SendTimeout  Duration `yaml:"send_timeout"`  // one attempt (default 15s)
+	MaxAttempts  int      `yaml:"max_attempts"`  // tries before a notification is given up (default 8)
+	BackoffBase  Duration `yaml:"backoff_base"`  // wait before the 2nd try, doubling after (default 10s)
+	BackoffMax   Duration `yaml:"backoff_max"`   // longest wait between tries (default 30m)
 }
 
 // DatabaseConfig chooses the store.
@@ -182,6 +193,13 @@ type SSHConfig struct {
 	KnownHostsFile string                   `yaml:"known_hosts_file"`
 	HostKeyPolicy  string                   `yaml:"host_key_policy"` // strict (default) or accept-new
 	Hosts          map[string]SSHHostConfig `yaml:"hosts"`
+	Pool           SSHPoolConfig            `yaml:"pool"`
+}
+
+// SSHPoolConfig keeps authenticated connections warm between runs.
+type SSHPoolConfig struct {
+	MaxIdle     int      `yaml:"max_idle"`     // idle connections kept, all hosts together; 0 = no pool
+	IdleTimeout Duration `yaml:"idle_timeout"` // closed after this long unused; default 5m
 }
 
 // SSHHostConfig overrides connection details for one target (by IP or name).
@@ -208,6 +226,10 @@ type SaltConfig struct {
 	Password string `yaml:"password"`
 	EAuth    string `yaml:"eauth"`
 	CAFile   string `yaml:"ca_file"`
+	// MinionID maps a host to its minion id: hostname (default), upper
+	// (the original's upper-cased names), ip, or a template such as
+	// {{.Name}}.example.com. Checked when the master starts.
+	MinionID string `yaml:"minion_id"`
 }
 
 // FuncConfig configures the Func XML-RPC backend.
@@ -395,6 +417,9 @@ func (c Config) CheckMaster() error {
 	}
 	if c.Master.Forks < 1 {
 		errs = append(errs, fmt.Errorf("master.forks is %d: want at least 1", c.Master.Forks))
+	}
+	if c.Master.SSH.Pool.MaxIdle < 0 {
+		errs = append(errs, fmt.Errorf("master.ssh.pool.max_idle is %d: want 0 (no pool) or more", c.Master.SSH.Pool.MaxIdle))
 	}
 	switch c.Master.Backend {
 	case "ssh", "ansible", "salt", "func", "local":

@@ -55,6 +55,29 @@ func TestLoad(t *testing.T) {
 					t.Errorf("omaudit settings: %+v, module_run_timeout %v", o, c.Web.ModuleRunTimeout)
 				}
 			}},
+		{name: "ssh pool", yaml: "master:\n  ssh:\n    pool: {max_idle: 500, idle_timeout: 2m}\n", check: func(t *testing.T, c Config) {
+			if p := c.Master.SSH.Pool; p.MaxIdle != 500 || p.IdleTimeout.Or(0) != 2*time.Minute {
+				t.Errorf("pool = %+v", p)
+			}
+			if err := c.CheckMaster(); err != nil && strings.Contains(err.Error(), "pool") {
+				t.Errorf("a valid pool is refused: %v", err)
+			}
+		}},
+		{name: "salt minion id", yaml: "master:\n  salt:\n    minion_id: '{{.Name}}.example.com'\n", check: func(t *testing.T, c Config) {
+			if c.Master.Salt.MinionID != "{{.Name}}.example.com" {
+				t.Errorf("minion_id = %q", c.Master.Salt.MinionID)
+			}
+		}},
+		{name: "ssh pool off by default", yaml: "", check: func(t *testing.T, c Config) {
+			if c.Master.SSH.Pool.MaxIdle != 0 {
+				t.Errorf("pool on by default: %+v", c.Master.SSH.Pool)
+			}
+		}},
+		{name: "negative pool bound refused", yaml: "master:\n  ssh:\n    pool: {max_idle: -1}\n", check: func(t *testing.T, c Config) {
+			if err := c.CheckMaster(); err == nil || !strings.Contains(err.Error(), "master.ssh.pool.max_idle") {
+				t.Errorf("CheckMaster = %v", err)
+			}
+		}},
 		{name: "environment overrides secrets", yaml: "secret_key: fromfile\n",
 			env: map[string]string{EnvSecretKey: "fromenv", EnvRelayPassword: "rp", EnvDatabaseDSN: "dsn"},
 			check: func(t *testing.T, c Config) {

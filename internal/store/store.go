@@ -74,7 +74,7 @@ func Open(ctx context.Context, driver, dsn string) (*Store, error) {
 		if err := checkSQLitePath(dsn); err != nil {
 			return nil, err
 		}
-		db, err = sqlx.Open("sqlite", sqliteDSN(dsn))
+		db, err = openMarked("sqlite", sqliteDSN(dsn))
 		if err == nil {
 			// One writer at a time is all SQLite can do; a small pool avoids
 			// "database is locked" storms while WAL still lets readers in.
@@ -103,7 +103,7 @@ func Open(ctx context.Context, driver, dsn string) (*Store, error) {
 		// The session time zone must be UTC so TIMESTAMP columns of the
 		// original tables read back unchanged.
 		cfg.Params["time_zone"] = "'+00:00'"
-		db, err = sqlx.Open("mysql", cfg.FormatDSN())
+		db, err = openMarked("mysql", cfg.FormatDSN())
 		if err == nil {
 			db.SetConnMaxLifetime(5 * time.Minute)
 			db.SetMaxOpenConns(20)
@@ -116,7 +116,7 @@ func Open(ctx context.Context, driver, dsn string) (*Store, error) {
 	}
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("store: connect to %s: %w", driver, err)
+		return nil, fmt.Errorf("store: connect to %s: %w", driver, unavailable(err))
 	}
 	return &Store{db: db, dialect: driver, now: func() time.Time { return time.Now().UTC() }}, nil
 }
@@ -191,7 +191,10 @@ func (s *Store) provider() (*goose.Provider, error) {
 		return nil, err
 	}
 	d := goose.DialectSQLite3
-	var opts []goose.ProviderOption
+	// Version ranges are handed out per feature (see migrations/README.md):
+	// a database may hold a higher range before a lower one lands, and the
+	// lower one must still apply.
+	opts := []goose.ProviderOption{goose.WithAllowOutofOrder(true)}
 	if s.dialect == DialectMySQL {
 		d = goose.DialectMySQL
 		// Several web tiers may start against one MySQL database at once:
@@ -222,6 +225,20 @@ func (s *Store) Migrate(ctx context.Context) error {
 	return nil
 }
 
+// MigrateTo applies the embedded migrations up to and including version,
+// for tools that build a database of an older schema (the benchmark's
+// generator writes runs as version 3 stored them); Migrate applies the rest.
+func (s *Store) MigrateTo(ctx context.Context, version int64) error {
+	p, err := s.provider()
+	if err != nil {
+		return err
+	}
+	if _, err := p.UpTo(ctx, version); err != nil {
+		return fmt.Errorf("store: migrate to %d: %w", version, err)
+	}
+	return nil
+}
+
 // SchemaVersion returns the applied migration version (0 before Migrate).
 func (s *Store) SchemaVersion(ctx context.Context) (int64, error) {
 	p, err := s.provider()
@@ -246,14 +263,14 @@ func HashToken(token string) string {
 func (s *Store) inTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
 	tx, err := s.db.BeginTxx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("store: begin: %w", err)
+		return fmt.Errorf("store: begin: %w", unavailable(err))
 	}
 	if err := fn(tx); err != nil {
 		_ = tx.Rollback()
-		return err
+		return unavailable(err)
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("store: commit: %w", err)
+		return fmt.Errorf("store: commit: %w", unavailable(err))
 	}
 	return nil
 }
@@ -298,7 +315,7 @@ func classify(err error, what string) error {
 			return fmt.Errorf("%s: foreign key constraint failed: %w", what, ErrInUse)
 		}
 	}
-	return fmt.Errorf("store: %s: %w", what, err)
+	return fmt.Errorf("store: %s: %w", what, unavailable(err))
 }
 
 func invalid(format string, args ...any) error {

@@ -49,6 +49,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/omserver/omserver-go/internal/apperr"
+	"github.com/omserver/omserver-go/internal/notify"
 	"github.com/omserver/omserver-go/internal/omaudit"
 	"github.com/omserver/omserver-go/internal/runs"
 	"github.com/omserver/omserver-go/internal/store"
@@ -82,6 +83,12 @@ type Config struct {
 	// "Authorization: Bearer <token>"; an admin's login always may. For
 	// /metrics without login, serve MetricsHandler on an address of its own.
 	MetricsToken string
+	// Runs tunes how this tier follows runs (tier id for leases, lease
+	// time, how long a master may stay unreachable); see runs.Config.
+	Runs runs.Config
+	// Notify tunes the notification outbox (internal/notify); its BaseURL
+	// defaults to BaseURL.
+	Notify notify.Config
 	// OMAudit configures 安全审计: the collectors' ingest and retention.
 	OMAudit omaudit.Config
 	// ModuleRunTimeout bounds how long /autoadmin/module_run/ waits for its
@@ -118,18 +125,19 @@ func (c *Config) setDefaults() {
 
 // Server is the web tier. Create it with New.
 type Server struct {
-	cfg     Config
-	st      *store.Store
-	master  MasterClient
-	log     zerolog.Logger
-	metrics *metrics
-	pages   *pages
-	i18n    *catalogues
-	limiter *loginLimiter
-	runs    *runs.Service
-	omaudit *omaudit.Service
-	streamN streamCounter
-	handler http.Handler
+	cfg      Config
+	st       *store.Store
+	master   MasterClient
+	log      zerolog.Logger
+	metrics  *metrics
+	pages    *pages
+	i18n     *catalogues
+	limiter  *loginLimiter
+	runs     *runs.Service
+	omaudit  *omaudit.Service
+	notifier *notify.Notifier
+	streamN  streamCounter
+	handler  http.Handler
 
 	// base is the parent context of background work (session purging);
 	// cancelled by Shutdown.
@@ -174,7 +182,20 @@ func New(cfg Config, st *store.Store, master MasterClient, log zerolog.Logger) (
 		base:          base,
 		cancelBase:    cancel,
 	}
-	s.runs, err = runs.New(runs.Config{MasterName: cfg.MasterName, Registerer: s.metrics.reg, LargeRunHosts: cfg.LargeRunHosts}, st, master, log)
+	if cfg.Notify.BaseURL == "" {
+		cfg.Notify.BaseURL = cfg.BaseURL
+	}
+	s.notifier, err = notify.New(cfg.Notify, st, log)
+	if err != nil {
+		cancel()
+		cancelStreams()
+		return nil, err
+	}
+	rc := cfg.Runs
+	rc.Registerer = s.metrics.reg
+	rc.LargeRunHosts = cfg.LargeRunHosts
+	rc.Observers = append(rc.Observers, s.notifier)
+	s.runs, err = runs.New(rc, st, master, log)
 	if err != nil {
 		cancel()
 		cancelStreams()
@@ -201,15 +222,17 @@ func New(cfg Config, st *store.Store, master MasterClient, log zerolog.Logger) (
 // Handler returns the whole router with its middleware.
 func (s *Server) Handler() http.Handler { return s.handler }
 
-// Start does the start-up work: runs a previous process left running are
-// marked interrupted, expired sessions are purged now and hourly, and the
-// 安全审计 retention purge starts (when a retention is set). It
-// does not listen: serve Handler() yourself, or use HTTPServer().
+// Start does the start-up work: the runs service takes back the runs this
+// tier followed before a restart (and any whose tier stopped) and resumes
+// them from their masters' journals; expired sessions are purged now and
+// hourly, and the 安全审计 retention purge starts (when a retention is
+// set). It does not listen: serve Handler() yourself, or use HTTPServer().
 func (s *Server) Start(ctx context.Context) error {
 	if err := s.runs.Start(ctx); err != nil {
 		return fmt.Errorf("web: %w", err)
 	}
 	s.purgeSessions(ctx)
+	go s.notifier.Run(s.base)
 	s.omaudit.Start(s.base)
 	go func() {
 		t := time.NewTicker(time.Hour)
@@ -258,9 +281,9 @@ func (s *Server) HTTPServer() *http.Server {
 // not wait for streams of long runs.
 func (s *Server) EndStreams() { s.cancelStreams() }
 
-// Shutdown refuses new runs, waits for in-flight runs until ctx ends, then
-// cancels what is left and records it as interrupted; event streams end.
-// It does not stop an http.Server: the caller owns that.
+// Shutdown refuses new runs, stops following runs (they go on on their
+// masters, and the next tier to start resumes them) and ends the event
+// streams. It does not stop an http.Server: the caller owns that.
 func (s *Server) Shutdown(ctx context.Context) error {
 	err := s.runs.Shutdown(ctx)
 	s.cancelStreams()
@@ -327,6 +350,11 @@ func (s *Server) routes() (http.Handler, error) {
 			r.Post("/users", s.h(s.pageUserCreate))
 			r.Post("/users/{id}", s.h(s.pageUserUpdate))
 			r.Get("/audit", s.h(s.pageAudit))
+			r.Get("/notifications", s.h(s.pageNotify))
+			r.Post("/notifications", s.h(s.pageNotifySave))
+			r.Post("/notifications/{id}", s.h(s.pageNotifySave))
+			r.Post("/notifications/{id}/delete", s.h(s.pageNotifyDelete))
+			r.Post("/notifications/{id}/test", s.h(s.pageNotifyTest))
 			r.Get("/omaudit/tokens", s.h(s.pageIngestTokens))
 			r.Post("/omaudit/tokens", s.h(s.pageIngestTokenCreate))
 			r.Post("/omaudit/tokens/{id}/delete", s.h(s.pageIngestTokenDelete))
@@ -392,6 +420,12 @@ func (s *Server) routes() (http.Handler, error) {
 			r.Post("/users", s.h(s.apiUserCreate))
 			r.Put("/users/{id}", s.h(s.apiUserUpdate))
 			r.Get("/audit", s.h(s.apiAudit))
+			r.Get("/notify/channels", s.h(s.apiChannels))
+			r.Post("/notify/channels", s.h(s.apiChannelSave))
+			r.Put("/notify/channels/{id}", s.h(s.apiChannelSave))
+			r.Delete("/notify/channels/{id}", s.h(s.apiChannelDelete))
+			r.Post("/notify/channels/{id}/test", s.h(s.apiChannelTest))
+			r.Get("/notify/channels/{id}/deliveries", s.h(s.apiChannelDeliveries))
 			r.Get("/omaudit/tokens", s.h(s.apiIngestTokens))
 			r.Post("/omaudit/tokens", s.h(s.apiIngestTokenCreate))
 			r.Delete("/omaudit/tokens/{id}", s.h(s.apiIngestTokenDelete))

@@ -18,7 +18,7 @@ var templateFiles embed.FS
 
 // pageNames are the page templates; each is parsed together with the layout.
 func pageNames() []string {
-	return []string{"login", "error", "dashboard", "runs", "run", "modules", "module_edit", "inventory", "users", "audit", "tokens", "account", "omaudit", "omaudit_tokens"}
+	return []string{"login", "error", "dashboard", "runs", "run", "modules", "module_edit", "inventory", "users", "audit", "tokens", "account", "omaudit", "omaudit_tokens", "notifications"}
 }
 
 type pages struct {
@@ -34,6 +34,8 @@ func loadPages() (*pages, error) {
 		"statuses": func() []string { return hostStatusOrder },
 		"list":     func(v ...string) []string { return v },
 		"groupCtx": func(p pageData, g hostGroup) groupArg { return groupArg{p, g} },
+		"dict":     dict,
+		"has":      has,
 	}
 	base, err := template.New("layout").Funcs(funcs).ParseFS(templateFiles, "templates/layout.html")
 	if err != nil {
@@ -51,6 +53,33 @@ func loadPages() (*pages, error) {
 		p.byName[name] = t
 	}
 	return p, nil
+}
+
+// dict builds a map from key, value pairs, to pass several values to a
+// sub-template.
+func dict(kv ...any) (map[string]any, error) {
+	if len(kv)%2 != 0 {
+		return nil, fmt.Errorf("dict: odd number of arguments")
+	}
+	m := make(map[string]any, len(kv)/2)
+	for i := 0; i < len(kv); i += 2 {
+		k, ok := kv[i].(string)
+		if !ok {
+			return nil, fmt.Errorf("dict: key %v is not a string", kv[i])
+		}
+		m[k] = kv[i+1]
+	}
+	return m, nil
+}
+
+// has reports whether list holds s.
+func has(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
 }
 
 // fmtTime shows times in UTC, to the second; zero and nil are blank.

@@ -58,6 +58,10 @@ type Config struct {
 	// Hosts overrides connection details per target, keyed by the host's IP
 	// or name (IP first).
 	Hosts map[string]HostConfig
+
+	// Pool keeps authenticated connections warm between runs (off by
+	// default).
+	Pool PoolConfig
 }
 
 // HostConfig overrides connection details for one target.
@@ -119,6 +123,9 @@ func (c Config) withDefaults() (Config, error) {
 	if c.UseAgent && c.AgentSocket == "" {
 		errs = append(errs, errors.New("use agent: SSH_AUTH_SOCK is not set and no agent socket given"))
 	}
+	if c.Pool.MaxIdle < 0 || c.Pool.IdleTimeout < 0 {
+		errs = append(errs, fmt.Errorf("pool: max idle %d and idle timeout %v must not be negative", c.Pool.MaxIdle, c.Pool.IdleTimeout))
+	}
 	for name, h := range c.Hosts {
 		if name == "" {
 			errs = append(errs, errors.New("hosts: empty host name"))
@@ -142,6 +149,9 @@ type target struct {
 	user string
 	addr string // host:port to dial, also the known_hosts name
 }
+
+// poolKey names the connection a target needs: who logs in where.
+func (t target) poolKey() string { return t.user + "@" + t.addr }
 
 // targetFor resolves the host's overrides: Hosts[ip], then Hosts[name].
 func (c Config) targetFor(ip, name string) (target, error) {

@@ -12,10 +12,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	mathrand "math/rand/v2"
 	"net"
 	"os"
 	"path"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/pkg/sftp"
@@ -42,6 +44,10 @@ type Backend struct {
 	log     zerolog.Logger
 	signers []gossh.Signer
 	keys    *hostKeys
+	// setupAttempts bounds the tries of a connection setup the server
+	// resets (a field so tests can show what one try does).
+	setupAttempts int
+	pool          *pool // nil unless Config.Pool.MaxIdle is set
 }
 
 var _ backend.Backend = (*Backend)(nil)
@@ -53,12 +59,16 @@ func New(cfg Config, log zerolog.Logger) (*Backend, error) {
 		return nil, fmt.Errorf("ssh backend: %w", err)
 	}
 	b := &Backend{
-		cfg:  cfg,
-		log:  log.With().Str("backend", "ssh").Logger(),
-		keys: &hostKeys{policy: cfg.HostKeyPolicy, file: cfg.KnownHostsFile},
+		cfg:           cfg,
+		log:           log.With().Str("backend", "ssh").Logger(),
+		keys:          &hostKeys{policy: cfg.HostKeyPolicy, file: cfg.KnownHostsFile},
+		setupAttempts: defaultSetupAttempts,
 	}
 	b.Runner = backend.NewRunner("ssh", b, 0)
 	b.keys.log = b.log
+	if cfg.Pool.MaxIdle > 0 {
+		b.pool = newPool(cfg.Pool)
+	}
 	for _, f := range cfg.IdentityFiles {
 		s, err := loadSigner(f, cfg.Passphrase)
 		if err != nil {
@@ -92,78 +102,187 @@ func loadSigner(file, passphrase string) (gossh.Signer, error) {
 }
 
 // Connect implements backend.Connector: it dials and authenticates to the
-// host within the connect timeout.
+// host within the connect timeout, or takes a warm connection from the
+// pool once it has checked, before any command, that the connection still
+// answers and that the key its server showed is still the one on file.
 func (b *Backend) Connect(ctx context.Context, host task.Host, opts backend.Options) (backend.Session, error) {
 	tgt, err := b.cfg.targetFor(host.IP, host.Name)
 	if err != nil {
 		return nil, err
 	}
-	client, err := b.dial(ctx, tgt, opts.ConnectTimeoutOr(b.cfg.ConnectTimeout))
+	if c := b.warm(tgt); c != nil {
+		return &session{b: b, conn: c}, nil
+	}
+	c, err := b.dial(ctx, tgt, opts.ConnectTimeoutOr(b.cfg.ConnectTimeout))
 	if err != nil {
 		return nil, err
 	}
 	b.log.Debug().Str("host", host.String()).Str("addr", tgt.addr).Msg("connected")
-	return &session{client: client}, nil
+	return &session{b: b, conn: c}, nil
+}
+
+// warm returns a pooled connection to tgt that is fit for a new run, or
+// nil. Dead connections and ones whose host key is no longer accepted are
+// closed (a new handshake then reports why).
+func (b *Backend) warm(tgt target) *conn {
+	if b.pool == nil {
+		return nil
+	}
+	for {
+		c := b.pool.get(tgt.poolKey())
+		if c == nil {
+			return nil
+		}
+		if err := b.keys.recheck(tgt.addr, c.remote, c.hostKey); err != nil {
+			b.log.Info().Str("addr", tgt.addr).Err(err).Msg("pooled connection's host key no longer accepted; dropping it")
+			_ = c.client.Close()
+			continue
+		}
+		if !alive(c.client) {
+			b.log.Debug().Str("addr", tgt.addr).Msg("pooled connection dead; dialling again")
+			continue
+		}
+		return c
+	}
+}
+
+// Close closes the pool's idle connections. Runs may still use the
+// backend afterwards; their connections are then closed, not pooled.
+func (b *Backend) Close() {
+	if b.pool != nil {
+		b.pool.close()
+	}
 }
 
 // session is one host's authenticated connection; each command gets a
-// new SSH session (channel) on it.
+// new SSH session (channel) on it. A connection that finished its steps
+// cleanly goes back to the pool, if there is one.
 type session struct {
-	client *gossh.Client
+	b    *Backend
+	conn *conn
+	// broken is set when a step ended in a way that may have left the
+	// connection unfit (stopped, transport error): it is then closed.
+	broken bool
 }
 
 func (s *session) Copy(ctx context.Context, c *backend.Copy) error {
-	return copyFile(ctx, s.client, c)
+	err := copyFile(ctx, s.conn.client, c)
+	if err != nil {
+		s.broken = true
+	}
+	return err
 }
 
 func (s *session) Command(ctx context.Context, cmd string, stdout, stderr io.Writer) (int, error) {
-	return runCommand(ctx, s.client, cmd, stdout, stderr)
+	code, err := runCommand(ctx, s.conn.client, cmd, stdout, stderr)
+	if err != nil || ctx.Err() != nil {
+		s.broken = true
+	}
+	return code, err
 }
 
-func (s *session) Close() error { return s.client.Close() }
+func (s *session) Close() error {
+	if s.b.pool == nil || s.broken {
+		return s.conn.client.Close()
+	}
+	s.b.pool.put(s.conn)
+	return nil
+}
 
-// dial connects and authenticates, all within connectTimeout and ctx.
-func (b *Backend) dial(ctx context.Context, tgt target, connectTimeout time.Duration) (*gossh.Client, error) {
+// Connection setup retries: an sshd under load (more unauthenticated
+// connections than its MaxStartups, e.g. 500 dials at once) resets or
+// closes new connections before its banner. Setup is tried again after a
+// growing pause (jittered, at most a second), up to defaultSetupAttempts
+// times and always within the connect timeout. Only setup: no command has
+// been sent on a connection that never finished its handshake.
+const (
+	defaultSetupAttempts = 20
+	setupRetryFirst      = 50 * time.Millisecond
+	setupRetryMax        = time.Second
+)
+
+// dial connects and authenticates, all within connectTimeout and ctx,
+// trying again when the server resets the handshake.
+func (b *Backend) dial(ctx context.Context, tgt target, connectTimeout time.Duration) (*conn, error) {
 	dctx, cancel := context.WithTimeout(ctx, connectTimeout)
 	defer cancel()
+	pause := setupRetryFirst
+	for attempt := 1; ; attempt++ {
+		c, err := b.dialOnce(dctx, tgt)
+		switch {
+		case err == nil:
+			return c, nil
+		case dctx.Err() != nil && ctx.Err() == nil:
+			return nil, fmt.Errorf("connect to %s: no SSH session within the connect timeout of %v (%d attempts; last: %v)", tgt.addr, connectTimeout, attempt, err)
+		case dctx.Err() != nil:
+			return nil, err
+		case !resetBeforeSession(err):
+			return nil, err
+		case attempt >= b.setupAttempts:
+			return nil, fmt.Errorf("connect to %s: the server reset the SSH handshake %d times (an overloaded sshd, see its MaxStartups): %w", tgt.addr, attempt, err)
+		}
+		b.log.Debug().Str("addr", tgt.addr).Int("attempt", attempt).Err(err).Msg("handshake reset; trying again")
+		wait := pause/4 + mathrand.N(pause) // jitter spreads a crowd of retries
+		pause = min(2*pause, setupRetryMax)
+		select {
+		case <-time.After(wait):
+		case <-dctx.Done():
+		}
+	}
+}
+
+// resetBeforeSession reports whether a setup error is the server closing
+// or resetting the connection during the handshake: what an sshd does to
+// connections beyond its MaxStartups. Refused connections, timeouts,
+// authentication and host key failures are not: trying again would not
+// help, or must not happen.
+func resetBeforeSession(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+}
+
+// dialOnce connects and authenticates once, within ctx.
+func (b *Backend) dialOnce(ctx context.Context, tgt target) (*conn, error) {
 	var d net.Dialer
-	conn, err := d.DialContext(dctx, "tcp", tgt.addr)
+	conn, err := d.DialContext(ctx, "tcp", tgt.addr)
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", tgt.addr, err)
 	}
 	// The handshake has no context of its own: closing the connection is
 	// how the timeout or a cancel interrupts it.
-	interrupt := context.AfterFunc(dctx, func() { _ = conn.Close() })
-	c, err := b.handshake(dctx, conn, tgt)
+	interrupt := context.AfterFunc(ctx, func() { _ = conn.Close() })
+	c, err := b.handshake(ctx, conn, tgt)
 	if !interrupt() && err == nil {
-		_ = c.Close()
+		_ = c.client.Close()
 		err = errors.New("interrupted")
 	}
 	if err != nil {
 		_ = conn.Close()
-		if dctx.Err() != nil && ctx.Err() == nil {
-			return nil, fmt.Errorf("connect to %s: no SSH session within the connect timeout of %v", tgt.addr, connectTimeout)
-		}
 		return nil, err
 	}
 	return c, nil
 }
 
-func (b *Backend) handshake(ctx context.Context, conn net.Conn, tgt target) (*gossh.Client, error) {
+func (b *Backend) handshake(ctx context.Context, nc net.Conn, tgt target) (*conn, error) {
 	var hostKeyErr error
-	check, algos, err := b.keys.callback(tgt.addr, conn.RemoteAddr(), &hostKeyErr)
+	check, algos, err := b.keys.callback(tgt.addr, nc.RemoteAddr(), &hostKeyErr)
 	if err != nil {
 		return nil, err
+	}
+	var shown gossh.PublicKey
+	keep := func(hostname string, remote net.Addr, key gossh.PublicKey) error {
+		shown = key
+		return check(hostname, remote, key)
 	}
 	auth, closeAgent, err := b.authMethods(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer closeAgent()
-	cc, chans, reqs, err := gossh.NewClientConn(conn, tgt.addr, &gossh.ClientConfig{
+	cc, chans, reqs, err := gossh.NewClientConn(nc, tgt.addr, &gossh.ClientConfig{
 		User:              tgt.user,
 		Auth:              auth,
-		HostKeyCallback:   check,
+		HostKeyCallback:   keep,
 		HostKeyAlgorithms: algos,
 	})
 	switch {
@@ -177,7 +296,7 @@ func (b *Backend) handshake(ctx context.Context, conn net.Conn, tgt target) (*go
 	case err != nil:
 		return nil, fmt.Errorf("connect to %s: %w", tgt.addr, err)
 	}
-	return gossh.NewClient(cc, chans, reqs), nil
+	return &conn{client: gossh.NewClient(cc, chans, reqs), key: tgt.poolKey(), hostKey: shown, remote: nc.RemoteAddr()}, nil
 }
 
 // authMethods returns one public key method offering the identity files'

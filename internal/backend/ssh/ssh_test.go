@@ -113,7 +113,7 @@ func TestRunOnLogicalHosts(t *testing.T) {
 		{name: "command gets no stdin", ip: "127.0.0.1", steps: []backend.Step{cmd("cat; echo done")},
 			wantStatus: task.StatusOK, wantCode: 0, wantOut: "done\n"},
 		{name: "killed by a signal", ip: "127.0.0.2", steps: []backend.Step{cmd("kill -s KILL $$")},
-			wantStatus: task.StatusFailed, wantCode: 137, wantError: "status 137"},
+			wantStatus: task.StatusFailed, wantCode: -1, wantError: "killed by signal KILL"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -680,4 +680,89 @@ func TestOutputStreamsWhileRunning(t *testing.T) {
 	if c := <-chunks; c != "stdout:second\n" {
 		t.Fatalf("last chunk %q", c)
 	}
+}
+
+// An sshd with more unauthenticated connections than its MaxStartups
+// drops new ones before its banner. Connection setup is tried again with
+// backoff, so a run succeeds once a slot frees; with one try it fails.
+func TestHandshakeResetIsRetried(t *testing.T) {
+	s := sshdtest.Start(t, sshdtest.WithListenAddrs(logicalHosts...), sshdtest.WithConfigLines("MaxStartups 2:100:2"))
+	occupy := func() []net.Conn {
+		var held []net.Conn
+		for i := 0; i < 2; i++ {
+			c, err := net.Dial("tcp", s.AddrFor("127.0.0.1"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Wait for the banner: sshd counts the connection from now.
+			if _, err := c.Read(make([]byte, 64)); err != nil {
+				t.Fatalf("holding connection %d: %v", i, err)
+			}
+			held = append(held, c)
+		}
+		return held
+	}
+	release := func(held []net.Conn) {
+		for _, c := range held {
+			_ = c.Close()
+		}
+	}
+
+	t.Run("one try fails", func(t *testing.T) {
+		held := occupy()
+		defer release(held)
+		b := newBackend(t, testConfig(s))
+		b.setupAttempts = 1
+		r := run(t, b, "127.0.0.2", backend.Options{}, cmd("echo ran"))
+		if r.Status != task.StatusUnreachable || r.Stdout != "" || !strings.Contains(r.Error, "reset the SSH handshake 1 times") {
+			t.Fatalf("status %s error %q stdout %q, want unreachable after a reset", r.Status, r.Error, r.Stdout)
+		}
+	})
+	t.Run("retried until a slot frees", func(t *testing.T) {
+		held := occupy()
+		b := newBackend(t, testConfig(s))
+		time.AfterFunc(300*time.Millisecond, func() { release(held) })
+		r := run(t, b, "127.0.0.2", backend.Options{}, cmd("echo ran"))
+		if r.Status != task.StatusOK || r.Stdout != "ran\n" {
+			t.Fatalf("status %s error %q stdout %q", r.Status, r.Error, r.Stdout)
+		}
+	})
+	if !strings.Contains(s.Log(), "past MaxStartups") {
+		t.Fatalf("sshd dropped no connection; its log:\n%s", s.Log())
+	}
+}
+
+// Many hosts at once against one sshd with a low MaxStartups, as a fleet
+// run through one bastion or the fan-out benchmark's 500 addresses: every
+// host gets its command run exactly once.
+func TestManyDialsAtOneBusySSHD(t *testing.T) {
+	s := sshdtest.Start(t, sshdtest.WithListenAddrs(logicalHosts...), sshdtest.WithConfigLines("MaxStartups 4:50:8"))
+	b := newBackend(t, testConfig(s))
+	counter := filepath.Join(s.UserDir(t), "count")
+	const n = 40
+	results := make([]task.HostResult, n)
+	var wg sync.WaitGroup
+	for i := range results {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// A connect timeout for a loaded test machine: the sshd admits
+			// a few handshakes at a time.
+			results[i] = run(t, b, logicalHosts[i%len(logicalHosts)], backend.Options{ConnectTimeout: 25 * time.Second}, cmd("echo x >> '"+counter+"'"))
+		}()
+	}
+	wg.Wait()
+	for i, r := range results {
+		if r.Status != task.StatusOK {
+			t.Errorf("host %d: %s %q", i, r.Status, r.Error)
+		}
+	}
+	data, err := os.ReadFile(counter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Count(string(data), "x\n"); got != n {
+		t.Fatalf("%d executions, want %d", got, n)
+	}
+	t.Logf("sshd dropped %d connections past MaxStartups", strings.Count(s.Log(), "past MaxStartups"))
 }

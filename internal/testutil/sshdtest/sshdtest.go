@@ -67,8 +67,9 @@ type Server struct {
 type Option func(*options)
 
 type options struct {
-	listen []string
-	extra  []string
+	listen  []string
+	extra   []string
+	anyAddr bool // listen on the wildcard address, in an isolated namespace
 }
 
 // WithListenAddrs makes sshd listen on each of addrs (loopback IPs such as
@@ -77,8 +78,34 @@ func WithListenAddrs(addrs ...string) Option {
 	return func(o *options) { o.listen = append([]string(nil), addrs...) }
 }
 
-// WithConfigLines appends raw sshd_config lines (for tests that need, say, a
-// lower MaxSessions).
+// WithEveryLoopbackAddress makes sshd listen on the wildcard address so
+// that it answers at every address of 127.0.0.0/8 (OpenSSH listens on at
+// most 16 addresses; a fan-out benchmark needs hundreds). Start allows it
+// only inside a network namespace whose interfaces are all loopback
+// (unshare -n; see IsolatedLoopback), where nothing else can reach sshd.
+func WithEveryLoopbackAddress() Option {
+	return func(o *options) { o.listen, o.anyAddr = []string{"0.0.0.0"}, true }
+}
+
+// IsolatedLoopback reports whether this process runs in a network
+// namespace with loopback interfaces only.
+func IsolatedLoopback() bool {
+	ifs, err := net.Interfaces()
+	if err != nil || len(ifs) == 0 {
+		return false
+	}
+	for _, i := range ifs {
+		if i.Flags&net.FlagLoopback == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// WithConfigLines adds raw sshd_config lines (for tests that need, say, a
+// lower MaxStartups). A line replaces the harness's own setting of the
+// same keyword (sshd keeps the first value of most keywords but the last of
+// some, such as MaxStartups); HostKey lines add to the harness's key.
 func WithConfigLines(lines ...string) Option {
 	return func(o *options) { o.extra = append(o.extra, lines...) }
 }
@@ -92,9 +119,14 @@ func Start(t testing.TB, opts ...Option) *Server {
 	for _, opt := range opts {
 		opt(&o)
 	}
+	if o.anyAddr && !IsolatedLoopback() {
+		t.Fatalf("sshdtest: listening on every address needs a network namespace with only loopback (run under unshare -n)")
+	}
 	for _, a := range o.listen {
-		ip := net.ParseIP(a)
-		if ip == nil || !ip.IsLoopback() {
+		if o.anyAddr {
+			break
+		}
+		if ip := net.ParseIP(a); ip == nil || !ip.IsLoopback() {
 			t.Fatalf("sshdtest: listen address %q is not a loopback IP", a)
 		}
 	}
@@ -240,13 +272,19 @@ func (s *Server) config(o options, port int) string {
 	fmt.Fprintf(&b, "HostKey %s\n", filepath.Join(s.Dir, "ssh_host_ed25519_key"))
 	fmt.Fprintf(&b, "PidFile %s\n", filepath.Join(s.Dir, "sshd.pid"))
 	fmt.Fprintf(&b, "AuthorizedKeysFile %s\n", filepath.Join(s.Dir, "authorized_keys"))
-	b.WriteString(`PubkeyAuthentication yes
+	overridden := map[string]bool{}
+	for _, l := range o.extra {
+		if f := strings.Fields(l); len(f) > 0 && !strings.EqualFold(f[0], "HostKey") {
+			overridden[strings.ToLower(f[0])] = true
+		}
+	}
+	for _, l := range strings.SplitAfter(`PubkeyAuthentication yes
 PasswordAuthentication no
 KbdInteractiveAuthentication no
 UsePAM no
 StrictModes no
 PermitRootLogin no
-AllowUsers ` + TestUser + `
+AllowUsers `+TestUser+`
 UseDNS no
 PrintMotd no
 PrintLastLog no
@@ -258,7 +296,11 @@ MaxAuthTries 10
 LoginGraceTime 30
 LogLevel VERBOSE
 Subsystem sftp internal-sftp
-`)
+`, "\n") {
+		if f := strings.Fields(l); len(f) > 0 && !overridden[strings.ToLower(f[0])] {
+			b.WriteString(l)
+		}
+	}
 	for _, l := range o.extra {
 		b.WriteString(l + "\n")
 	}
