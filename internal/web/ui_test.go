@@ -3,13 +3,17 @@ package web
 import (
 	"context"
 	"encoding/json"
+	"io/fs"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/omserver/omserver-go/internal/store"
 	"github.com/omserver/omserver-go/internal/task"
+	"github.com/omserver/omserver-go/web/static"
 )
 
 // TestRunOutcome: a run's final state reflects its hosts, and the pages
@@ -424,4 +428,68 @@ func TestInventoryFormErrorsStayOnThePage(t *testing.T) {
 	}
 	e.do(req{method: "POST", path: "/inventory/app-categs", as: "admin", body: form("fun_id", "x", "name", "a")}).want(t, http.StatusBadRequest, `id="error"`, "fun_id", `id="app-categs"`)
 	e.assertUnchanged(before)
+}
+
+// TestEveryPageSpeaksTheUsersLanguage: no page shows a message id instead
+// of its text, in either language.
+func TestEveryPageSpeaksTheUsersLanguage(t *testing.T) {
+	e := newEnv(t)
+	id := e.startRun("operator", `{"module_id":1003,"hosts":["192.168.1.10"]}`)
+	call := e.master.nextCall(t)
+	call.send(t, result("192.168.1.10", "", task.StatusOK, "x"))
+	call.Finish <- nil
+	e.waitStatus(id, task.RunOK)
+	for _, lang := range []string{"en", "zh-CN"} {
+		for _, p := range []string{"/", "/runs", "/runs/" + id, "/modules", "/modules/new", "/modules/1003/edit", "/inventory", "/users", "/audit", "/tokens", "/account", "/omaudit/", "/omaudit/tokens", "/notifications", "/nope"} {
+			r := e.do(req{method: "GET", path: p, as: "admin", header: map[string]string{"Accept-Language": lang}})
+			for _, mid := range e.srv.i18n.ids[langEN] {
+				if strings.Contains(r.body, ">"+mid+"<") || strings.Contains(r.body, "<title>"+mid+" ") {
+					t.Errorf("%s %s shows the message id %s instead of its text", lang, p, mid)
+				}
+			}
+		}
+	}
+}
+
+// TestEveryReferencedMessageExists: every message id the templates and the
+// browser code name literally is in the catalogues (dynamic ids, built
+// with printf, are covered by rendering the pages in TestLanguages and
+// TestEveryPageSpeaksTheUsersLanguage).
+func TestEveryReferencedMessageExists(t *testing.T) {
+	e := newEnv(t)
+	have := map[string]bool{}
+	for _, id := range e.srv.i18n.ids[langEN] {
+		have[id] = true
+	}
+	check := func(name, text string, re *regexp.Regexp) {
+		for _, m := range re.FindAllStringSubmatch(text, -1) {
+			if !have[m[1]] {
+				t.Errorf("%s names message %q, which is not in the catalogues", name, m[1])
+			}
+		}
+	}
+	tmpl := regexp.MustCompile(`\.T "([a-z_.0-9]+)"`)
+	entries, _ := fs.Glob(templateFiles, "templates/*.html")
+	for _, p := range entries {
+		b, _ := fs.ReadFile(templateFiles, p)
+		check(p, string(b), tmpl)
+	}
+	js := regexp.MustCompile(`\bT\('([a-z_.0-9]*[a-z_0-9])'`)
+	scripts, _ := fs.Glob(static.FS(), "*.js")
+	for _, p := range scripts {
+		b, _ := fs.ReadFile(static.FS(), p)
+		check(p, string(b), js)
+	}
+	goSrc := regexp.MustCompile(`(?:s\.tr\(r, "|")((?:title|flash|form)\.[a-z_0-9.]+|(?:login|account)\.(?:title|wrong|limited|differ|not_changed))"`)
+	files, _ := filepath.Glob("*.go")
+	for _, p := range files {
+		if strings.HasSuffix(p, "_test.go") {
+			continue
+		}
+		b, _ := os.ReadFile(p)
+		check(p, string(b), goSrc)
+	}
+	if len(entries) == 0 || len(scripts) == 0 || len(files) == 0 {
+		t.Fatal("nothing checked")
+	}
 }
