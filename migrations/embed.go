@@ -11,6 +11,7 @@
 //	00010 runs.acked_seq and run_leases (run delivery, docs/DELIVERY.md)
 //	00020 per-status counts and host count on runs, run_targets (the hosts
 //	      of a run by position), indexes for paged, filtered lists
+//	00030 users.lang, each user's interface language
 //	00040 安全审计: server_history widened, row_digest and search indexes;
 //	      omaudit_tokens (collector ingest tokens)
 package migrations

@@ -110,6 +110,28 @@ fi
     echo
     cat "$work/fanout.md"
   fi
+  echo
+  echo "## Dashboard: a 5,000-host run in Chromium"
+  echo
+  echo "\`BenchmarkDashboard5000Hosts\` (internal/web) drives the real dashboard in headless"
+  echo "Chromium: a whole 5,000-server application as the target, the typed"
+  echo "confirmation, then an output line and a result for every host, streamed as fast"
+  echo "as the web tier takes them (a fake master; 52 hosts fail, so two groups)."
+  echo "Figures are wall-clock on this shared 2-core machine: a busy machine lengthens"
+  echo "every task the page runs."
+  echo
+  awk '
+    /^BenchmarkDashboard5000Hosts/ {
+      for (i = 3; i < NF; i += 2) v[$(i+1)] = $i
+      printf "- all 5,000 results shown %.1f s after the first (%.0f results/s through the store, the event stream and the page)\n", v["s-to-show-all"], v["results/s"]
+      printf "- longest task blocking the page: %.0f ms; total blocking time (long tasks beyond 50 ms): %.0f ms\n", v["max-longtask-ms"], v["blocking-ms"]
+      printf "- worst lateness of a 50 ms timer (what a click would have waited): %.0f ms\n", v["max-timer-lag-ms"]
+    }' "$raw"
+  echo
+  echo "Each event costs the page O(log n) (a binary search in one group, one DOM"
+  echo "move); events are queued and applied in 8 ms slices, and counts, progress and"
+  echo "group order are redrawn once a frame. The page before this rescanned every host"
+  echo "element for each result: 5,000 results meant 12.5 million element visits."
 } > docs/BENCHMARKS.md
 echo "wrote docs/BENCHMARKS.md" >&2
 

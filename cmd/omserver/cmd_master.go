@@ -76,7 +76,8 @@ func cmdMaster(ctx context.Context, args []string, stderr io.Writer) error {
 	m, err := master.New(master.Config{
 		Forks: mc.Forks, DefaultBackend: mc.Backend,
 		ConnectTimeout: mc.ConnectTimeout.Or(0), HostTimeout: mc.HostTimeout.Or(0), OutputCap: mc.OutputCap,
-		Journal: journal, Observe: mmetrics.observe, SignKey: signKey,
+		LargeRunHosts: mc.LargeRunHosts,
+		Journal:       journal, Observe: mmetrics.observe, SignKey: signKey,
 	}, mc.ModulesDir, backends, log)
 	if err != nil {
 		return err

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -100,6 +101,7 @@ func cmdWeb(ctx context.Context, args []string, stderr io.Writer) error {
 			Retention: wc.OMAudit.Retention.Or(0),
 		},
 		ModuleRunTimeout: wc.ModuleRunTimeout.Or(0),
+		LargeRunHosts:    wc.LargeRunHosts, MetricsToken: wc.MetricsToken,
 	}, st, client, log)
 	if err != nil {
 		return err
@@ -117,7 +119,28 @@ func cmdWeb(ctx context.Context, args []string, stderr io.Writer) error {
 	log.Info().Str("listen", wc.Listen).Str("database", st.Dialect()).Strs("masters", wc.Masters).Str("tier_id", tierID).Msg("web started")
 	notify(log, daemon.SdNotifyReady)
 
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
+	if wc.MetricsListen != "" {
+		// /metrics without login on its own address, as the master's
+		// http_listen: bind it to loopback or a scrapers-only network.
+		mlis, err := net.Listen("tcp", wc.MetricsListen)
+		if err != nil {
+			return fmt.Errorf("web metrics listener: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", ws.MetricsHandler())
+		msrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go func() {
+			<-ctx.Done()
+			_ = msrv.Close()
+		}()
+		go func() {
+			if err := msrv.Serve(mlis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("web metrics listener: %w", err)
+			}
+		}()
+		log.Info().Str("metrics_listen", wc.MetricsListen).Msg("metrics served on their own address")
+	}
 	go func() { errc <- serveHTTP(ctx, srv, lis, wc.TLSCert, wc.TLSKey, log) }()
 	var runErr error
 	select {

@@ -25,6 +25,7 @@ const (
 	EnvDatabaseDSN    = "OMSERVER_DB_DSN"
 	EnvSaltPassword   = "OMSERVER_SALT_PASSWORD"
 	EnvSSHPassphrase  = "OMSERVER_SSH_PASSPHRASE"
+	EnvMetricsToken   = "OMSERVER_METRICS_TOKEN"
 	maxConfigFileSize = 1 << 20
 )
 
@@ -83,6 +84,16 @@ type WebConfig struct {
 	// waits for its run before answering that it is still running.
 	ModuleRunTimeout Duration   `yaml:"module_run_timeout"`
 	Runs             RunsConfig `yaml:"runs"`
+	// LargeRunHosts: a run on more hosts needs the operator to type the
+	// number of hosts to confirm it (risky modules always do).
+	LargeRunHosts int `yaml:"large_run_hosts"`
+	// MetricsListen serves /metrics (no login) on its own address, like
+	// master.http_listen; empty: only on the main address, where it needs
+	// MetricsToken as a bearer token or an admin's login.
+	MetricsListen string `yaml:"metrics_listen"`
+	// MetricsToken is the bearer token a scraper presents for /metrics on
+	// the main address. Prefer OMSERVER_METRICS_TOKEN.
+	MetricsToken string `yaml:"metrics_token"`
 }
 
 // RunsConfig is how the web tier follows runs (see docs/DELIVERY.md).
@@ -167,6 +178,9 @@ type MasterConfig struct {
 	ConnectTimeout Duration `yaml:"connect_timeout"`
 	HostTimeout    Duration `yaml:"host_timeout"`
 	OutputCap      int      `yaml:"output_cap"`
+	// LargeRunHosts: a task on more hosts is refused unless the operator
+	// typed its host count to confirm it (keep it equal to the web tier's).
+	LargeRunHosts int `yaml:"large_run_hosts"`
 	// Drain is how long a stopping master lets running tasks finish (and
 	// the relay deliver their events) before it cancels them.
 	Drain   Duration      `yaml:"drain"`
@@ -299,6 +313,7 @@ func Default() Config {
 			MaxBodyBytes:      1 << 20,
 			LoginRateBurst:    5,
 			MaxStreamsPerUser: 32,
+			LargeRunHosts:     50,
 			Database:          DatabaseConfig{Driver: "sqlite", DSN: "data/omserver.db", MigrateOnStart: true},
 			Masters:           []string{"127.0.0.1:7070"},
 			Relay:             RelayClient{User: "omuser", DialTimeout: Duration(5 * time.Second)},
@@ -315,6 +330,7 @@ func Default() Config {
 			ConnectTimeout: Duration(10 * time.Second),
 			HostTimeout:    Duration(5 * time.Minute),
 			OutputCap:      64 << 10,
+			LargeRunHosts:  50,
 			Drain:          Duration(time.Minute),
 			Journal:        JournalConfig{Path: "/var/lib/omserver/journal.db", MaxBytes: 1 << 30, MaxAge: Duration(7 * 24 * time.Hour)},
 			Relay:          RelayServer{User: "omuser"},
@@ -375,6 +391,7 @@ func applyEnv(cfg *Config, getenv func(string) string) {
 	set(&cfg.Master.Relay.Password, EnvRelayPassword)
 	set(&cfg.Web.Database.DSN, EnvDatabaseDSN)
 	set(&cfg.Master.Salt.Password, EnvSaltPassword)
+	set(&cfg.Web.MetricsToken, EnvMetricsToken)
 }
 
 // CheckWeb reports what `omserver web` cannot start without.

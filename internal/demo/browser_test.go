@@ -12,6 +12,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/omserver/omserver-go/internal/store"
+	"github.com/omserver/omserver-go/internal/task"
 	"github.com/omserver/omserver-go/internal/testutil/browsertest"
 )
 
@@ -54,7 +55,7 @@ func login(base, password string) chromedp.Action[chromedp.Void] {
 // Run, and the output pane shows the host's result.
 func TestOperatorFlowInBrowser(t *testing.T) {
 	inst := startDemo(t)
-	ctx := browsertest.New(t, 90*time.Second)
+	ctx := browsertest.New(t, 150*time.Second)
 
 	err := chromedp.Do(ctx,
 		login(inst.URL, inst.AdminPassword),
@@ -67,12 +68,17 @@ func TestOperatorFlowInBrowser(t *testing.T) {
 		chromedp.WaitReady(chromedp.CSS(`#module option[value="1003"]`)),
 		browsertest.Choose("#module", "1003"),
 		chromedp.Click(chromedp.CSS(`#run`)),
+		// The confirmation (the original's 提交确认): module and targets.
+		chromedp.WaitVisible(chromedp.CSS(`#confirm-dialog[open] #confirm-run`)),
+		chromedp.Poll[chromedp.Void](`document.querySelector('#confirm-hosts').textContent.includes("127.0.0.1")`),
+		chromedp.Click(chromedp.CSS(`#confirm-run`)),
 		chromedp.WaitVisible(chromedp.CSS(`#output .host-result[data-host="127.0.0.1"].status-ok`)),
+		chromedp.WaitVisible(chromedp.CSS(`#run-status[data-state="ok"]`)),
 	)
 	if err != nil {
 		t.Fatalf("operator flow: %v", err)
 	}
-	output, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`#output .host-result[data-host="127.0.0.1"]`)))
+	output, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('#output .host-result[data-host="127.0.0.1"]').closest('.group').innerText`))
 	if err != nil {
 		t.Fatalf("reading the output pane: %v", err)
 	}
@@ -86,42 +92,75 @@ func TestOperatorFlowInBrowser(t *testing.T) {
 	if !strings.Contains(output, "127.0.0.1") {
 		t.Errorf("host result %q does not name the host", output)
 	}
+	// The same in Chinese: the switch in the header, then the flow again.
+	err = chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`#lang-switch button[value="zh-CN"]`)),
+		chromedp.WaitReady(chromedp.CSS(`html[lang="zh-CN"]`)),
+		chromedp.WaitReady(chromedp.CSS(`#fun-categ option[value="11"]`)),
+		browsertest.Choose("#fun-categ", "11"),
+		chromedp.WaitReady(chromedp.CSS(`#app-categ option[value="1"]`)),
+		browsertest.Choose("#app-categ", "1"),
+		chromedp.WaitReady(chromedp.CSS(`#servers option[value="127.0.0.1"]`)),
+		browsertest.Choose("#servers", "127.0.0.1"),
+		chromedp.WaitReady(chromedp.CSS(`#module option[value="1003"]`)),
+		browsertest.Choose("#module", "1003"),
+		chromedp.Click(chromedp.CSS(`#run`)),
+		chromedp.WaitVisible(chromedp.CSS(`#confirm-dialog[open] #confirm-run`)),
+		chromedp.Poll[chromedp.Void](`document.querySelector('#confirm-title').textContent === "提交确认"`),
+		chromedp.Click(chromedp.CSS(`#confirm-run`)),
+		chromedp.WaitVisible(chromedp.CSS(`#run-status[data-state="ok"]`)),
+		chromedp.Poll[chromedp.Void](`document.querySelector('#run-status').textContent.startsWith("全部成功")`),
+	)
+	if err != nil {
+		t.Fatalf("the flow in Chinese: %v", err)
+	}
+	zhShot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatalf("screenshot: %v", err)
+	}
 	if dir := os.Getenv("OMSERVER_SCREENSHOT_DIR"); dir != "" {
 		if err := os.WriteFile(filepath.Join(dir, "dashboard.png"), screenshot, 0o644); err != nil {
 			t.Fatal(err)
 		}
+		if err := os.WriteFile(filepath.Join(dir, "dashboard-zh-CN.png"), zhShot, 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 
-	// The run is in the history with its host result.
+	// Both runs are in the history, with their outcome.
 	page, err := inst.Store.ListRuns(context.Background(), store.RunFilter{Limit: 10})
-	if err != nil || len(page.Runs) != 1 {
-		t.Fatalf("history after one run: %d runs (%v)", len(page.Runs), err)
+	if err != nil || len(page.Runs) != 2 {
+		t.Fatalf("history after two runs: %d runs (%v)", len(page.Runs), err)
 	}
-	if r := page.Runs[0]; r.ModuleID != 1003 || r.Username != AdminUser || r.HostCount != 1 {
-		t.Errorf("recorded run = %+v", r)
+	for _, r := range page.Runs {
+		if r.ModuleID != 1003 || r.Username != AdminUser || r.HostCount != 1 || r.Status != task.RunOK {
+			t.Errorf("recorded run = %+v", r)
+		}
 	}
 }
 
-// TestModuleNameIsShownAsText: a module whose name holds markup is shown as
-// those characters, never run as script, on the dashboard.
+// TestModuleNameIsShownAsText: a module whose name holds markup is shown
+// as those characters, never run as script, on the modules page; the
+// dashboard does not offer it, since the master has no such module, and
+// the modules page says so.
 func TestModuleNameIsShownAsText(t *testing.T) {
 	inst := startDemo(t)
 	const evil = `<script>window.__xss=1</script>`
 	if _, err := inst.Store.CreateModule(context.Background(), store.Module{Name: evil, Caption: `<img src=x onerror="window.__xss=2">caption after markup`}); err != nil {
 		t.Fatalf("creating module: %v", err)
 	}
-	ctx := browsertest.New(t, 90*time.Second)
+	ctx := browsertest.New(t, 150*time.Second)
 	err := chromedp.Do(ctx,
 		login(inst.URL, inst.AdminPassword),
-		chromedp.WaitReady(chromedp.CSS(`#module option[value="1008"]`)),
-		browsertest.Choose("#module", "1008"),
-		// The caption is rendered as text: its words appear, its markup does not run.
-		chromedp.Poll[chromedp.Void](`document.querySelector("#module-caption").textContent.includes("caption after markup")`),
+		chromedp.WaitReady(chromedp.CSS(`#module option[value="1003"]`)),
+		chromedp.Navigate(inst.URL+"/modules"),
+		chromedp.WaitVisible(chromedp.CSS(`tr[data-module-id="1008"][data-catalog="missing"]`)),
+		chromedp.Poll[chromedp.Void](`document.querySelector('tr[data-module-id="1008"] .caption').textContent.includes("caption after markup")`),
 	)
 	if err != nil {
-		t.Fatalf("dashboard: %v", err)
+		t.Fatalf("modules page: %v", err)
 	}
-	optionText, err := chromedp.Run(ctx, chromedp.TextContent(chromedp.CSS(`#module option[value="1008"]`)))
+	name, err := chromedp.Run(ctx, chromedp.TextContent(chromedp.CSS(`tr[data-module-id="1008"] .module-name`)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,10 +168,72 @@ func TestModuleNameIsShownAsText(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(optionText, "<script>") {
-		t.Errorf("module option text = %q, want the literal markup", optionText)
+	if !strings.Contains(name, "<script>") {
+		t.Errorf("module name text = %q, want the literal markup", name)
 	}
 	if xss {
 		t.Error("markup in a module name or caption ran as script")
+	}
+	// The dashboard offers what the master has, not this one.
+	offered, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`fetch('/api/v1/modules?runnable=1').then(r => r.json()).then(l => l.some(m => m.id === 1008))`, chromedp.EvalAwaitPromise))
+	if err != nil || offered {
+		t.Fatalf("the dashboard offers a module the master lacks (%v)", err)
+	}
+}
+
+// TestLiveLinesAndImportInBrowser runs on the real demo (relay, master,
+// local backend) with one module more than the web's table: the modules
+// page flags it as only on the master, the admin imports it in one click,
+// and its first line is on the dashboard while the command still runs.
+func TestLiveLinesAndImportInBrowser(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.CopyFS(dir, os.DirFS("../../modules")); err != nil {
+		t.Fatal(err)
+	}
+	slow := "id: 1099\nname: 慢速输出\ncaption: prints a line, waits, prints another\ntimeout: 60s\nsteps:\n  - run: echo first line; sleep 4; echo second line\n"
+	if err := os.WriteFile(filepath.Join(dir, "Mid_1099.yaml"), []byte(slow), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx0, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	inst, err := Start(ctx0, Options{Listen: "127.0.0.1:0", DataDir: t.TempDir(), ModulesDir: dir, Log: zerolog.Nop()})
+	if err != nil {
+		t.Fatalf("demo did not start: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		_ = inst.Close(ctx)
+	})
+	ctx := browsertest.New(t, 150*time.Second)
+	err = chromedp.Do(ctx,
+		login(inst.URL, inst.AdminPassword),
+		chromedp.Navigate(inst.URL+"/modules"),
+		chromedp.WaitVisible(chromedp.CSS(`tr[data-module-id="1099"][data-catalog="master_only"]`)),
+		chromedp.Click(chromedp.CSS(`form[action="/modules/1099/import"] button`)),
+		chromedp.WaitVisible(chromedp.CSS(`tr[data-module-id="1099"][data-catalog="same"]`)),
+		chromedp.Navigate(inst.URL+"/"),
+		chromedp.WaitReady(chromedp.CSS(`#fun-categ option[value="11"]`)),
+		browsertest.Choose("#fun-categ", "11"),
+		chromedp.WaitReady(chromedp.CSS(`#app-categ option[value="1"]`)),
+		browsertest.Choose("#app-categ", "1"),
+		chromedp.WaitReady(chromedp.CSS(`#servers option[value="127.0.0.1"]`)),
+		browsertest.Choose("#servers", "127.0.0.1"),
+		chromedp.WaitReady(chromedp.CSS(`#module option[value="1099"]`)),
+		browsertest.Choose("#module", "1099"),
+		chromedp.Click(chromedp.CSS(`#run`)),
+		chromedp.WaitVisible(chromedp.CSS(`#confirm-dialog[open] #confirm-run`)),
+		chromedp.Click(chromedp.CSS(`#confirm-run`)),
+		// The first line, while the host still runs (the second is 4 s away).
+		chromedp.Poll[chromedp.Void](`(() => { const p = document.querySelector('#output .host-result[data-host="127.0.0.1"].status-running pre.live'); return !!p && p.textContent.includes("first line") && !p.textContent.includes("second line"); })()`),
+		chromedp.WaitVisible(chromedp.CSS(`#run-status[data-state="ok"]`)),
+	)
+	if err != nil {
+		st, _ := chromedp.Run(context.WithoutCancel(ctx), chromedp.Evaluate[string](`(document.querySelector('#run-status')||{}).outerHTML + (document.querySelector('#output')||{}).outerHTML`))
+		t.Fatalf("live lines on the real demo: %v; %s", err, st)
+	}
+	out, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('#output .group.status-ok').textContent`))
+	if !strings.Contains(out, "first line") || !strings.Contains(out, "second line") {
+		t.Fatalf("final output %q", out)
 	}
 }

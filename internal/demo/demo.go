@@ -127,7 +127,7 @@ func Start(ctx context.Context, opts Options) (inst *Instance, err error) {
 		return inst, fmt.Errorf("demo: %w", err)
 	}
 	inst.journal = journal
-	m, err := master.New(master.Config{Forks: 50, DefaultBackend: "local", HostTimeout: 2 * time.Minute, Journal: journal},
+	m, err := master.New(master.Config{Forks: 50, DefaultBackend: "local", HostTimeout: 2 * time.Minute, Journal: journal, LargeRunHosts: 50},
 		modulesDir, map[string]backend.Backend{"local": local.New(log)}, log.With().Str("tier", "master").Logger())
 	if err != nil {
 		return inst, fmt.Errorf("demo: master: %w", err)

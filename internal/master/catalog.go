@@ -101,7 +101,7 @@ func (m *Master) Catalog() ([]task.ModuleInfo, error) {
 		if err != nil {
 			return nil, fmt.Errorf("master: module %d: encoding its parameters: %w", id, err)
 		}
-		out = append(out, task.ModuleInfo{ID: id, Name: s.Name, Caption: s.Caption, Params: pj, Version: set.versions[id]})
+		out = append(out, task.ModuleInfo{ID: id, Name: s.Name, Caption: s.Caption, Params: pj, Risky: s.Risky, Version: set.versions[id]})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out, nil

@@ -42,6 +42,9 @@ type Config struct {
 	ConnectTimeout time.Duration // per host dial and auth; 0: backend default
 	HostTimeout    time.Duration // per host run, for modules without a timeout; 0: no limit
 	OutputCap      int           // bytes kept of each of stdout and stderr; 0: task.DefaultOutputCap
+	// LargeRunHosts: a task on more hosts is refused unless its typed
+	// confirmation (task.Task.ConfirmedHosts) matches; 0: no limit.
+	LargeRunHosts int
 	// Journal keeps accepted run ids and runs' events on disk; Start,
 	// Follow and Ack need it (the relay uses them). Run does not.
 	Journal *Journal

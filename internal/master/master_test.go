@@ -189,6 +189,25 @@ func (c *collector) checkSeqs(t *testing.T) {
 	}
 }
 
+// TestCatalogSaysRisky: the catalog carries a module file's risky mark,
+// so the web tier can ask for a stronger confirmation.
+func TestCatalogSaysRisky(t *testing.T) {
+	m := newMaster(t, Config{}, shippedDir, map[string]backend.Backend{"fake": newFake(false, 0)})
+	cat, err := m.Catalog()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var risky []int
+	for _, mi := range cat {
+		if mi.Risky {
+			risky = append(risky, mi.ID)
+		}
+	}
+	if fmt.Sprint(risky) != "[1005 1007]" {
+		t.Fatalf("risky modules in the catalog: %v", risky)
+	}
+}
+
 func TestShippedModulesLoadIntoMaster(t *testing.T) {
 	m := newMaster(t, Config{}, shippedDir, map[string]backend.Backend{"fake": newFake(false, 0)})
 	var ids []int
@@ -296,6 +315,43 @@ func TestRefusedTasksRunNothing(t *testing.T) {
 	}
 	if rec.calls.Load() != 3 || rec.steps[0][0].Command != "echo 'web-1.example'" {
 		t.Fatalf("valid task: %d calls, steps %+v", rec.calls.Load(), rec.steps)
+	}
+}
+
+// TestLargeRunNeedsConfirmation: a task on more hosts than the master's
+// large-run threshold runs nowhere unless its typed host count matches;
+// the web tier checks the same, but the master never trusts it.
+func TestLargeRunNeedsConfirmation(t *testing.T) {
+	dir := writeModules(t, testModules)
+	rec := newFake(false, 0)
+	m := newMaster(t, Config{LargeRunHosts: 2}, dir, map[string]backend.Backend{"fake": rec})
+	for _, tc := range []struct {
+		name      string
+		hosts     int
+		confirmed int
+		ok        bool
+	}{
+		{"at the threshold, unconfirmed", 2, 0, true},
+		{"over, unconfirmed", 3, 0, false},
+		{"over, wrong count", 3, 2, false},
+		{"over, confirmed", 3, 3, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := rec.calls.Load()
+			tk := newTask("large-"+strings.ReplaceAll(tc.name, " ", "-"), 1, hosts(tc.hosts), nil)
+			tk.ConfirmedHosts = tc.confirmed
+			err := m.Run(context.Background(), tk, func(task.Event) {})
+			ran := rec.calls.Load() - before
+			if tc.ok {
+				if err != nil || ran != int64(tc.hosts) {
+					t.Fatalf("err %v, %d hosts ran", err, ran)
+				}
+				return
+			}
+			if !errors.Is(err, task.ErrUnconfirmed) || ran != 0 {
+				t.Fatalf("err %v, %d hosts ran; want ErrUnconfirmed and nothing run", err, ran)
+			}
+		})
 	}
 }
 

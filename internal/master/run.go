@@ -28,6 +28,9 @@ func (m *Master) Run(ctx context.Context, t task.Task, emit func(task.Event)) er
 	if err != nil {
 		return err
 	}
+	if err := t.CheckConfirmed(m.cfg.LargeRunHosts); err != nil {
+		return err
+	}
 	if emit == nil {
 		emit = func(task.Event) {}
 	}

@@ -48,7 +48,7 @@ func (c *checker) add(field, format string, args ...any) {
 }
 
 func (c *checker) spec(raw *rawSpec) *Spec {
-	s := &Spec{Name: raw.Name, Caption: raw.Caption, Backend: raw.Backend}
+	s := &Spec{Name: raw.Name, Caption: raw.Caption, Backend: raw.Backend, Risky: raw.Risky}
 	switch {
 	case raw.ID == nil:
 		c.add("id", "required")

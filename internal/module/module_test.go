@@ -389,3 +389,17 @@ func TestSafetyFields(t *testing.T) {
 		}
 	}
 }
+
+// TestRisky: the modules that change their targets (1005 copies files,
+// 1007 restarts services) say so; the read-only ones do not.
+func TestRisky(t *testing.T) {
+	specs, err := LoadDir(shippedDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id, want := range map[int]bool{1001: false, 1002: false, 1003: false, 1004: false, 1005: true, 1006: false, 1007: true} {
+		if specs[id] == nil || specs[id].Risky != want {
+			t.Errorf("module %d risky = %v, want %v", id, specs[id] != nil && specs[id].Risky, want)
+		}
+	}
+}

@@ -24,9 +24,12 @@ type Spec struct {
 	Caption string        `json:"caption,omitempty"`
 	Backend string        `json:"backend,omitempty"`
 	Timeout time.Duration `json:"timeout_ns,omitempty"`
-	Params  param.Schema  `json:"params,omitempty"`
-	Steps   []StepSpec    `json:"steps"`
-	File    string        `json:"file"` // absolute path of the YAML file; copy sources are relative to its directory
+	// Risky: the module changes its targets (restarts, copies): the web
+	// tier asks for a typed confirmation before running it.
+	Risky  bool         `json:"risky,omitempty"`
+	Params param.Schema `json:"params,omitempty"`
+	Steps  []StepSpec   `json:"steps"`
+	File   string       `json:"file"` // absolute path of the YAML file; copy sources are relative to its directory
 	// ReadOnly modules change nothing on a host: runs of read-only modules
 	// may share a host; any other run has it to itself (per-host lock).
 	ReadOnly bool `json:"read_only,omitempty"`
@@ -89,6 +92,7 @@ type rawSpec struct {
 	Caption string     `yaml:"caption"`
 	Backend string     `yaml:"backend"`
 	Timeout string     `yaml:"timeout"`
+	Risky   bool       `yaml:"risky"`
 	Params  []rawParam `yaml:"params"`
 	Steps   []rawStep  `yaml:"steps"`
 	// Safety on a fleet.

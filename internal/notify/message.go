@@ -120,9 +120,13 @@ func oneLine(s string, n int) string {
 	return s
 }
 
-// EventOf says which event a run's end is: finished when it is done with
-// every host ok, failed otherwise.
+// EventOf says which event a run's end is: finished when every host is
+// ok (status ok, or a "done" recorded before outcomes were computed with
+// no host other than ok), failed otherwise.
 func EventOf(status task.RunStatus, summary map[task.Status]int) string {
+	if status == task.RunOK {
+		return EventFinished
+	}
 	if status != task.RunDone {
 		return EventFailed
 	}

@@ -563,6 +563,9 @@ func TestEventOf(t *testing.T) {
 		{task.RunDone, map[task.Status]int{task.StatusOK: 3, task.StatusFailed: 0}, EventFinished},
 		{task.RunCancelled, map[task.Status]int{task.StatusOK: 3}, EventFailed},
 		{task.RunInterrupted, nil, EventFailed},
+		{task.RunOK, map[task.Status]int{task.StatusOK: 3}, EventFinished},
+		{task.RunPartial, map[task.Status]int{task.StatusOK: 2, task.StatusFailed: 1}, EventFailed},
+		{task.RunFailed, map[task.Status]int{task.StatusFailed: 3}, EventFailed},
 	}
 	for _, tt := range tests {
 		if got := EventOf(tt.st, tt.sum); got != tt.want {

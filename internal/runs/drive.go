@@ -254,6 +254,7 @@ func (s *Service) acknowledge(ctx context.Context, ar *activeRun) {
 // finishAt records the run's end carried by event seq, acknowledges it
 // (the master may then drop the run's events) and tells the subscribers.
 func (s *Service) finishAt(ctx context.Context, ar *activeRun, end task.RunEnd, seq uint64) error {
+	end.Status = s.outcome(ctx, ar.id, end.Status)
 	ar.mu.Lock()
 	if ar.lost > 0 {
 		end.Error = strings.TrimSpace(end.Error + fmt.Sprintf(" (%d host result(s) could not be recorded in the database; see the web tier's log)", ar.lost))
@@ -286,7 +287,7 @@ func (s *Service) finishAt(ctx context.Context, ar *activeRun, end task.RunEnd, 
 	ar.broker.finish(End{Status: end.Status, Error: end.Error})
 	s.metrics.finished.WithLabelValues(string(end.Status)).Inc()
 	ev := s.log.Info()
-	if end.Status != task.RunDone {
+	if end.Status != task.RunOK {
 		ev = s.log.Warn()
 	}
 	ev.Str("run_id", ar.id).Str("status", string(end.Status)).Str("error", end.Error).Msg("run finished")
@@ -342,4 +343,23 @@ func (s *Service) retryStore(ctx context.Context, what string, write func(contex
 		}
 		backoff = min(backoff*2, maxBackoff)
 	}
+}
+
+// outcome turns a run that ended normally (the master's "done") into what
+// its hosts say: ok, partial or failed (task.Outcome), from the counts
+// stored on the run, which hold every result this or an earlier owner
+// recorded. Any other end is kept; so is "done" when the database cannot
+// tell (the counts stay readable on the run either way).
+func (s *Service) outcome(ctx context.Context, id string, st task.RunStatus) task.RunStatus {
+	if st != task.RunDone {
+		return st
+	}
+	rctx, cancel := context.WithTimeout(ctx, storeWriteTimeout)
+	defer cancel()
+	run, err := s.st.GetRunInfo(rctx, id)
+	if err != nil {
+		s.log.Warn().Err(err).Str("run_id", id).Msg("run outcome: counts unreadable; recorded as done")
+		return st
+	}
+	return task.Outcome(run.Summary, run.HostCount)
 }

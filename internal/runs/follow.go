@@ -113,6 +113,7 @@ func (s *Service) followReadOnly(ctx context.Context, f *follower, sub *Subscrip
 			if ev.End != nil && ev.End.Status.Finished() {
 				end = End{Status: ev.End.Status, Error: ev.End.Error}
 			}
+			end.Status = s.outcome(ctx, run.ID, end.Status)
 			f.broker.finish(end)
 			return nil
 		}

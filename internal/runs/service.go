@@ -96,6 +96,9 @@ const (
 	followerPoll = 2 * time.Second
 )
 
+// DefaultLargeRunHosts is the default Config.LargeRunHosts.
+const DefaultLargeRunHosts = 50
+
 // Config tunes the service.
 type Config struct {
 	// TierID names this tier in run leases: unique among the tiers that
@@ -110,6 +113,9 @@ type Config struct {
 	MasterLostAfter time.Duration
 	// Registerer receives the service's metrics; nil registers nowhere.
 	Registerer prometheus.Registerer
+	// LargeRunHosts: a run on more hosts needs a typed confirmation of its
+	// host count (Request.ConfirmedHosts); default 50.
+	LargeRunHosts int
 	// Observers are told when a run ends or pauses (see observer.go).
 	Observers []Observer
 	// CheckResult, when set, vets each host result before it is stored
@@ -140,6 +146,8 @@ type Service struct {
 	followers map[*Subscription]*follower // subscribers of runs other tiers own
 	closing   bool
 	wg        sync.WaitGroup // drivers, followers and the heartbeat
+	// catalog caches the master's module catalog, when the dispatcher serves one.
+	catalog *catalogCache
 }
 
 type metrics struct {
@@ -200,11 +208,16 @@ func New(cfg Config, st *store.Store, master Dispatcher, log zerolog.Logger) (*S
 	if cfg.MasterLostAfter <= 0 {
 		cfg.MasterLostAfter = DefaultMasterLostAfter
 	}
+	if cfg.LargeRunHosts <= 0 {
+		cfg.LargeRunHosts = DefaultLargeRunHosts
+	}
 	base, cancel := context.WithCancel(context.Background())
+	cs, _ := master.(CatalogSource)
 	s := &Service{
 		cfg: cfg, st: st, master: master, now: time.Now,
 		log:  log.With().Str("component", "runs").Str("tier", cfg.TierID).Logger(),
 		base: base, cancelBase: cancel, active: make(map[string]*activeRun),
+		catalog: &catalogCache{src: cs},
 		metrics: metrics{
 			started: prometheus.NewCounter(prometheus.CounterOpts{
 				Namespace: "omserver_web", Name: "runs_started_total",
@@ -262,10 +275,15 @@ func newRunID() (string, error) {
 // dispatches it in the background and returns its id. Nothing is recorded
 // when validation fails (an apperr.Invalid error saying what to change).
 func (s *Service) Submit(ctx context.Context, req Request) (string, error) {
-	t, moduleName, err := s.validate(ctx, req)
+	p, err := s.plan(ctx, req)
 	if err != nil {
 		return "", err
 	}
+	if err := confirmed(p, req.ConfirmedHosts); err != nil {
+		return "", err
+	}
+	t := task.Task{ModuleID: int(p.ModuleID), Hosts: p.Hosts, Params: p.Params, User: req.User, ConfirmedHosts: req.ConfirmedHosts}
+	moduleName := p.ModuleName
 	id, err := newRunID()
 	if err != nil {
 		return "", err

@@ -294,7 +294,7 @@ func TestDatabaseOutageMidRun(t *testing.T) {
 	}
 	link.Restore()
 	st.DB().SetMaxIdleConns(2)
-	run, results := waitRun(t, st, id, task.RunDone)
+	run, results := waitRun(t, st, id, task.RunOK)
 	if len(results) != 3 || run.AckedSeq != 4 || run.Master != m.addr {
 		t.Fatalf("after the outage: %+v with %d results", run, len(results))
 	}

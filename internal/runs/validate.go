@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -18,9 +19,32 @@ import (
 type Request struct {
 	ModuleID int64
 	Hosts    []string
-	Params   map[string]string
-	User     string // who asks; recorded with the run
-	Role     string // the user's role, for the per-role budget ("" for none)
+	// AppIDs and FunIDs target every server of these applications and of
+	// every application of these function categories, besides Hosts.
+	AppIDs []int64
+	FunIDs []int64
+	Params map[string]string
+	User   string // who asks; recorded with the run
+	Role   string // the user's role, for the per-role budget ("" for none)
+	// ConfirmedHosts is the number of hosts the user typed to confirm the
+	// run; a run on more than Config.LargeRunHosts hosts, or of a risky
+	// module, needs it to equal the run's host count.
+	ConfirmedHosts int
+}
+
+// Plan is a validated request: what would run where, and what
+// confirmation it needs. Preview returns it without recording anything.
+type Plan struct {
+	ModuleID   int64             `json:"module_id"`
+	ModuleName string            `json:"module_name"`
+	Risky      bool              `json:"risky"`
+	Params     map[string]string `json:"params"`
+	Hosts      []task.Host       `json:"hosts"`
+	// Typed: the user must type the number of hosts to confirm (a large
+	// run, or a risky module).
+	Typed bool `json:"typed_confirmation"`
+	// LargeRunHosts is the threshold above which Typed is set.
+	LargeRunHosts int `json:"large_run_hosts"`
 }
 
 // invalidf is a refused request: the message says what to change.
@@ -37,10 +61,13 @@ func clipRunes(s string, n int) string {
 	return string([]rune(s)[:n]) + "…"
 }
 
-// validHosts checks the requested IPs and returns them as inventory rows.
-func (s *Service) validHosts(ctx context.Context, ips []string) ([]store.Server, error) {
-	if len(ips) == 0 {
-		return nil, invalidf("no hosts: choose at least one server")
+// validHosts checks the requested IPs and targets and returns them as
+// inventory rows: the listed hosts first, then those of the targeted
+// applications and categories not listed already.
+func (s *Service) validHosts(ctx context.Context, req Request) ([]store.Server, error) {
+	ips := req.Hosts
+	if len(ips) == 0 && len(req.AppIDs) == 0 && len(req.FunIDs) == 0 {
+		return nil, invalidf("no hosts: choose at least one server, an application or a function category")
 	}
 	if len(ips) > task.MaxHosts {
 		return nil, invalidf("%d hosts is more than the limit of %d", len(ips), task.MaxHosts)
@@ -55,6 +82,13 @@ func (s *Service) validHosts(ctx context.Context, ips []string) ([]store.Server,
 		}
 		seen[ip] = true
 	}
+	for _, ids := range [][]int64{req.AppIDs, req.FunIDs} {
+		for _, id := range ids {
+			if id <= 0 {
+				return nil, invalidf("application and category ids must be positive integers, not %d", id)
+			}
+		}
+	}
 	servers, err := s.st.GetServers(ctx, ips)
 	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrInvalid) {
 		return nil, invalidf("%w(s), not in the inventory: %s", task.ErrUnknownHost, strings.TrimSuffix(err.Error(), ": not found"))
@@ -62,41 +96,94 @@ func (s *Service) validHosts(ctx context.Context, ips []string) ([]store.Server,
 	if err != nil {
 		return nil, fmt.Errorf("look up hosts: %w", err)
 	}
+	more, err := s.st.TargetServers(ctx, req.AppIDs, req.FunIDs, task.MaxHosts)
+	if errors.Is(err, store.ErrInvalid) {
+		return nil, invalidf("%s", strings.TrimPrefix(err.Error(), "targets: "))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("look up targets: %w", err)
+	}
+	for _, sv := range more {
+		if !seen[sv.IP] {
+			seen[sv.IP] = true
+			servers = append(servers, sv)
+		}
+	}
+	if len(servers) == 0 {
+		return nil, invalidf("no hosts: the chosen applications and categories have no servers")
+	}
+	if len(servers) > task.MaxHosts {
+		return nil, invalidf("%d hosts is more than the limit of %d", len(servers), task.MaxHosts)
+	}
 	return servers, nil
 }
 
-// validate checks a request against the catalog and the inventory and
-// returns the task to dispatch (without run id, issue time and nonce) and
-// the module's name. This is the web tier's one validation of a run.
-func (s *Service) validate(ctx context.Context, req Request) (task.Task, string, error) {
+// plan checks a request against the catalog and the inventory and
+// returns what would run where. This is the web tier's one validation of
+// a run; it does not check the typed confirmation (see confirmed).
+func (s *Service) plan(ctx context.Context, req Request) (Plan, error) {
 	if req.ModuleID <= 0 {
-		return task.Task{}, "", invalidf("module_id %d is not a positive integer", req.ModuleID)
+		return Plan{}, invalidf("module_id %d is not a positive integer", req.ModuleID)
 	}
 	if req.User == "" {
-		return task.Task{}, "", errors.New("runs: a request must name its user")
+		return Plan{}, errors.New("runs: a request must name its user")
 	}
 	mod, err := s.st.GetModule(ctx, req.ModuleID)
 	if errors.Is(err, store.ErrNotFound) {
-		return task.Task{}, "", invalidf("module %d does not exist", req.ModuleID)
+		return Plan{}, invalidf("module %d does not exist", req.ModuleID)
 	}
 	if err != nil {
-		return task.Task{}, "", fmt.Errorf("look up module %d: %w", req.ModuleID, err)
+		return Plan{}, fmt.Errorf("look up module %d: %w", req.ModuleID, err)
 	}
-	if err := s.cfg.Budgets.check(req.Role, req.ModuleID, len(req.Hosts)); err != nil {
-		return task.Task{}, "", err
+	// The master owns the modules: with its catalog, a module it lacks is
+	// refused now, and parameters are checked against its schema (the one
+	// it applies again), whatever the web table says.
+	name, schema, risky := mod.Name, param.Schema(mod.Params), false
+	if cat, _, cerr := s.Catalog(ctx); cerr == nil {
+		mm, ok := cat[req.ModuleID]
+		if !ok {
+			return Plan{}, apperr.Errorf(apperr.Invalid, "%v: module %d is not installed on the master (see the Modules page)", task.ErrUnknownModule, req.ModuleID)
+		}
+		name, schema, risky = mm.Name, mm.Params, mm.Risky
 	}
-	servers, err := s.validHosts(ctx, req.Hosts)
+	servers, err := s.validHosts(ctx, req)
 	if err != nil {
-		return task.Task{}, "", err
+		return Plan{}, err
 	}
-	// The same schema and checks the master applies again.
-	params, err := param.Schema(mod.Params).Validate(req.Params)
+	if err := s.cfg.Budgets.check(req.Role, req.ModuleID, len(servers)); err != nil {
+		return Plan{}, err
+	}
+	params, err := schema.Validate(req.Params)
 	if err != nil {
-		return task.Task{}, "", apperr.Wrap(apperr.Invalid, err)
+		return Plan{}, apperr.Wrap(apperr.Invalid, err)
 	}
 	hosts := make([]task.Host, len(servers))
 	for i, sv := range servers {
 		hosts[i] = task.Host{IP: sv.IP, Name: sv.Name}
 	}
-	return task.Task{ModuleID: int(mod.ID), Hosts: hosts, Params: params, User: req.User}, mod.Name, nil
+	p := Plan{ModuleID: mod.ID, ModuleName: name, Risky: risky, Params: params, Hosts: hosts, LargeRunHosts: s.cfg.LargeRunHosts}
+	p.Typed = p.Risky || len(hosts) > s.cfg.LargeRunHosts
+	return p, nil
+}
+
+// confirmed refuses a run that needs a typed confirmation without the
+// right number.
+func confirmed(p Plan, typed int) error {
+	if !p.Typed || typed == len(p.Hosts) {
+		return nil
+	}
+	why := fmt.Sprintf("it runs on %d hosts, more than %d", len(p.Hosts), p.LargeRunHosts)
+	if p.Risky {
+		why = "module " + strconv.FormatInt(p.ModuleID, 10) + " is marked risky"
+	}
+	if typed == 0 {
+		return apperr.Errorf(apperr.Invalid, "this run must be confirmed by typing its number of hosts (%d): %s; send confirmed_hosts", len(p.Hosts), why)
+	}
+	return apperr.Errorf(apperr.Invalid, "confirmed_hosts is %d but the run has %d hosts: nothing was started", typed, len(p.Hosts))
+}
+
+// Preview validates a request and returns what it would run where, and
+// whether it needs a typed confirmation; nothing is recorded or run.
+func (s *Service) Preview(ctx context.Context, req Request) (Plan, error) {
+	return s.plan(ctx, req)
 }

@@ -29,6 +29,9 @@ import (
 
 // Submitter starts runs (runs.Service).
 type Submitter interface {
+	// Preview resolves a request (its applications and categories to
+	// servers) and checks it, recording nothing.
+	Preview(ctx context.Context, req runs.Request) (runs.Plan, error)
 	Submit(ctx context.Context, req runs.Request) (string, error)
 }
 
@@ -352,16 +355,26 @@ func (s *Scheduler) fire(ctx context.Context, sc store.Schedule, now time.Time) 
 			return false, finish(store.FireSkipped, "", "the previous run "+prev.ID+" is still running")
 		}
 	}
-	hosts := sc.TargetHosts
-	if sc.TargetKind != store.TargetHosts {
-		if hosts, err = s.st.TargetServers(ctx, sc.TargetKind, sc.TargetID, task.MaxHosts); err != nil {
-			return false, finish(store.FireFailed, "", "resolving the target: "+err.Error())
-		}
+	// The target is resolved now, at fire time: a schedule on an
+	// application or a category runs on the servers it has today.
+	req := runs.Request{ModuleID: sc.ModuleID, Params: sc.Params, User: fmt.Sprintf("schedule:%d", sc.ID)}
+	switch sc.TargetKind {
+	case store.TargetApp:
+		req.AppIDs = []int64{sc.TargetID}
+	case store.TargetFun:
+		req.FunIDs = []int64{sc.TargetID}
+	default:
+		req.Hosts = sc.TargetHosts
 	}
-	if len(hosts) == 0 {
-		return false, finish(store.FireFailed, "", "the target has no servers")
+	plan, err := s.runs.Preview(ctx, req)
+	if err != nil {
+		return false, finish(store.FireFailed, "", "resolving the target: "+err.Error())
 	}
-	id, err := s.runs.Submit(ctx, runs.Request{ModuleID: sc.ModuleID, Hosts: hosts, Params: sc.Params, User: fmt.Sprintf("schedule:%d", sc.ID)})
+	hosts := plan.Hosts
+	// Whoever saved the schedule confirmed what it runs where; a large or
+	// risky run is confirmed with the host count resolved just now.
+	req.ConfirmedHosts = len(hosts)
+	id, err := s.runs.Submit(ctx, req)
 	if err != nil {
 		log.Warn().Err(err).Msg("scheduled run not started")
 		return false, finish(store.FireFailed, "", err.Error())

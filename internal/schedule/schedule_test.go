@@ -12,6 +12,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/omserver/omserver-go/internal/apperr"
 	"github.com/omserver/omserver-go/internal/runs"
 	"github.com/omserver/omserver-go/internal/store"
 	"github.com/omserver/omserver-go/internal/task"
@@ -27,11 +28,41 @@ type recorder struct {
 	got []runs.Request
 }
 
+// Preview resolves targets as runs.Service does: the listed hosts, then
+// the servers of the applications and categories.
+func (r *recorder) Preview(ctx context.Context, req runs.Request) (runs.Plan, error) {
+	var hosts []task.Host
+	for _, h := range req.Hosts {
+		hosts = append(hosts, task.Host{IP: h})
+	}
+	more, err := r.st.TargetServers(ctx, req.AppIDs, req.FunIDs, task.MaxHosts)
+	if err != nil {
+		return runs.Plan{}, err
+	}
+	for _, sv := range more {
+		hosts = append(hosts, task.Host{IP: sv.IP, Name: sv.Name})
+	}
+	if len(hosts) == 0 {
+		return runs.Plan{}, apperr.Errorf(apperr.Invalid, "no hosts: the chosen applications and categories have no servers")
+	}
+	return runs.Plan{ModuleID: req.ModuleID, Hosts: hosts}, nil
+}
+
+// Submit records the run with its resolved hosts; the recorded request
+// lists them in Hosts.
 func (r *recorder) Submit(ctx context.Context, req runs.Request) (string, error) {
 	id := fmt.Sprintf("run-%d-%d", time.Now().UnixNano(), r.n.Add(1))
-	hosts := make([]task.Host, len(req.Hosts))
-	for i, h := range req.Hosts {
-		hosts[i] = task.Host{IP: h}
+	plan, err := r.Preview(ctx, req)
+	if err != nil {
+		return "", err
+	}
+	if req.ConfirmedHosts != len(plan.Hosts) {
+		return "", fmt.Errorf("confirmed %d hosts of %d", req.ConfirmedHosts, len(plan.Hosts))
+	}
+	hosts := plan.Hosts
+	req.Hosts, req.AppIDs, req.FunIDs = nil, nil, nil
+	for _, h := range hosts {
+		req.Hosts = append(req.Hosts, h.IP)
 	}
 	if err := r.st.CreateRun(ctx, store.Run{ID: id, ModuleID: req.ModuleID, ModuleName: "m", Username: req.User, Params: req.Params, Hosts: hosts}); err != nil {
 		return "", err

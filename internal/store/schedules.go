@@ -401,27 +401,3 @@ func (s *Store) ReleaseLeader(ctx context.Context, name, owner string) error {
 	_, err := s.db.ExecContext(ctx, `DELETE FROM leader_leases WHERE name = ? AND owner = ?`, name, owner)
 	return classify(err, "release lease "+name)
 }
-
-// TargetServers returns the addresses of the servers of an application
-// (TargetApp) or of every application of a function category (TargetFun),
-// by address, at most limit; more than limit is ErrInvalid.
-func (s *Store) TargetServers(ctx context.Context, kind string, id int64, limit int) ([]string, error) {
-	var q string
-	switch kind {
-	case TargetApp:
-		q = `SELECT server_lip FROM server_list WHERE server_app_id = ? ORDER BY server_lip LIMIT ?`
-	case TargetFun:
-		q = `SELECT s.server_lip FROM server_list s JOIN server_app_categ a ON a.ID = s.server_app_id
-			WHERE a.server_categ_id = ? ORDER BY s.server_lip LIMIT ?`
-	default:
-		return nil, invalid("target kind %q has no servers to look up", kind)
-	}
-	var ips []string
-	if err := s.db.SelectContext(ctx, &ips, q, id, limit+1); err != nil {
-		return nil, fmt.Errorf("store: target servers: %w", err)
-	}
-	if len(ips) > limit {
-		return nil, invalid("the target has more than %d servers", limit)
-	}
-	return ips, nil
-}

@@ -31,6 +31,9 @@ type User struct {
 	Role         string    `db:"role" json:"role"`
 	Disabled     bool      `db:"disabled" json:"disabled"`
 	CreatedAt    time.Time `db:"created_at" json:"created_at"`
+	// Lang is the interface language the user chose ("en", "zh-CN"); ""
+	// means none yet (the browser's language is used).
+	Lang string `db:"lang" json:"lang,omitempty"`
 }
 
 // Session is a logged-in browser session. ID is HashToken(cookie token).
@@ -88,7 +91,7 @@ func checkTokenHash(h string) error {
 	return nil
 }
 
-const userCols = `id, name, password_hash, role, disabled, created_at`
+const userCols = `id, name, password_hash, role, disabled, created_at, lang`
 
 // CreateUser adds a user (ErrConflict if the name is taken) and returns its id.
 func (s *Store) CreateUser(ctx context.Context, u User) (int64, error) {
@@ -255,9 +258,10 @@ func (s *Store) GetSession(ctx context.Context, tokenHash string) (Session, User
 		Role         string    `db:"u_role"`
 		Disabled     bool      `db:"u_disabled"`
 		CreatedAt    time.Time `db:"u_created_at"`
+		Lang         string    `db:"u_lang"`
 	}
 	err := s.db.GetContext(ctx, &row, `SELECT `+sessionCols+`, u.id AS u_id, u.name AS u_name, u.password_hash AS u_password_hash,
-		u.role AS u_role, u.disabled AS u_disabled, u.created_at AS u_created_at
+		u.role AS u_role, u.disabled AS u_disabled, u.created_at AS u_created_at, u.lang AS u_lang
 		FROM sessions s JOIN users u ON u.id = s.user_id
 		WHERE s.id = ? AND s.expires_at > ? AND u.disabled = ?`, tokenHash, dbTime(s.now()), false)
 	if err != nil {
@@ -265,7 +269,7 @@ func (s *Store) GetSession(ctx context.Context, tokenHash string) (Session, User
 	}
 	sess := row.Session
 	sess.CreatedAt, sess.ExpiresAt, sess.LastSeen = sess.CreatedAt.UTC(), sess.ExpiresAt.UTC(), sess.LastSeen.UTC()
-	u := User{ID: row.UID, Name: row.Name, PasswordHash: row.PasswordHash, Role: row.Role, Disabled: row.Disabled, CreatedAt: row.CreatedAt.UTC()}
+	u := User{ID: row.UID, Name: row.Name, PasswordHash: row.PasswordHash, Role: row.Role, Disabled: row.Disabled, CreatedAt: row.CreatedAt.UTC(), Lang: row.Lang}
 	return sess, u, nil
 }
 
@@ -348,7 +352,7 @@ func (s *Store) GetUserByAPIToken(ctx context.Context, tokenHash string) (User, 
 		return User{}, fmt.Errorf("api token: %w", ErrNotFound)
 	}
 	var u User
-	err := s.db.GetContext(ctx, &u, `SELECT u.id, u.name, u.password_hash, u.role, u.disabled, u.created_at
+	err := s.db.GetContext(ctx, &u, `SELECT u.id, u.name, u.password_hash, u.role, u.disabled, u.created_at, u.lang
 		FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = ? AND u.disabled = ?`, tokenHash, false)
 	if err != nil {
 		return User{}, classify(err, "api token")
@@ -388,6 +392,25 @@ func (s *Store) DeleteAPIToken(ctx context.Context, userID, id int64) error {
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
 		return fmt.Errorf("api token %d of user %d: %w", id, userID, ErrNotFound)
+	}
+	return nil
+}
+
+// userLangs are the interface languages a user may keep ("" clears).
+var userLangs = map[string]bool{"": true, "en": true, "zh-CN": true}
+
+// SetUserLang stores the user's interface language ("en", "zh-CN", or ""
+// for the browser's own).
+func (s *Store) SetUserLang(ctx context.Context, id int64, lang string) error {
+	if !userLangs[lang] {
+		return invalid("user %d: language %q is not en or zh-CN", id, lang)
+	}
+	res, err := s.db.ExecContext(ctx, `UPDATE users SET lang = ? WHERE id = ?`, lang, id)
+	if err != nil {
+		return classify(err, fmt.Sprintf("user %d: set language", id))
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("user %d: %w", id, ErrNotFound)
 	}
 	return nil
 }

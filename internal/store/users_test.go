@@ -213,3 +213,46 @@ func TestSessionsAndTokens(t *testing.T) {
 		}
 	})
 }
+
+// TestUserLang: a user's interface language is stored, read back with the
+// user (by id, by session and by API token), and only en, zh-CN or "" is
+// accepted.
+func TestUserLang(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s *Store) {
+		ctx := testCtx(t)
+		id, err := s.CreateUser(ctx, User{Name: "li", PasswordHash: fakeHash, Role: RoleOperator})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if u, _ := s.GetUser(ctx, id); u.Lang != "" {
+			t.Fatalf("new user has language %q", u.Lang)
+		}
+		if err := s.SetUserLang(ctx, id, "zh-CN"); err != nil {
+			t.Fatal(err)
+		}
+		tok := HashToken("session-of-li")
+		if err := s.CreateSession(ctx, tok, id, time.Now().Add(time.Hour), "test"); err != nil {
+			t.Fatal(err)
+		}
+		if _, u, err := s.GetSession(ctx, tok); err != nil || u.Lang != "zh-CN" {
+			t.Fatalf("session user language %q, %v", u.Lang, err)
+		}
+		if _, err := s.CreateAPIToken(ctx, id, "t", HashToken("tok-of-li")); err != nil {
+			t.Fatal(err)
+		}
+		if u, err := s.GetUserByAPIToken(ctx, HashToken("tok-of-li")); err != nil || u.Lang != "zh-CN" {
+			t.Fatalf("token user language %q, %v", u.Lang, err)
+		}
+		for _, bad := range []string{"fr", "zh", "EN", "zh-CN;DROP"} {
+			if err := s.SetUserLang(ctx, id, bad); !errors.Is(err, ErrInvalid) {
+				t.Fatalf("SetUserLang(%q) = %v, want ErrInvalid", bad, err)
+			}
+		}
+		if u, _ := s.GetUser(ctx, id); u.Lang != "zh-CN" {
+			t.Fatalf("a refused language changed the stored one to %q", u.Lang)
+		}
+		if err := s.SetUserLang(ctx, 999999, "en"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("unknown user: %v", err)
+		}
+	})
+}

@@ -13,6 +13,9 @@ type ModuleInfo struct {
 	Name    string          `json:"name"`
 	Caption string          `json:"caption,omitempty"`
 	Params  json.RawMessage `json:"params"`
+	// Risky: the module changes its targets (restarts, copies files); the
+	// web tier asks for a typed confirmation before running it.
+	Risky bool `json:"risky,omitempty"`
 	// Version is the hex SHA-256 of the module file's canonical content
 	// (line endings as "\n"), so two masters with the same file agree and
 	// any edit changes it.

@@ -14,6 +14,9 @@ var (
 	// ErrInvalidParams: a parameter is undeclared, missing or out of its
 	// declaration; the module runs on no host.
 	ErrInvalidParams = apperr.New(apperr.Invalid, "invalid module parameters")
+	// ErrUnconfirmed: a large run arrived without the typed confirmation
+	// of its host count; nothing ran.
+	ErrUnconfirmed = apperr.New(apperr.Invalid, "large run not confirmed")
 	// ErrUnknownHost: a target is not in the inventory.
 	ErrUnknownHost = apperr.New(apperr.Invalid, "unknown host")
 	// ErrUnknownBackend: the module needs a backend its master lacks.

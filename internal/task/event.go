@@ -52,21 +52,28 @@ type Output struct {
 	Data   string `json:"data"`
 }
 
-// RunStatus is the state of a whole run as recorded by the web tier.
+// RunStatus is the state of a whole run as recorded by the web tier. A
+// finished run's status reflects its hosts: ok (every host ok), partial
+// (some hosts failed), failed (no host ok, or the run could not be run at
+// all), cancelled, interrupted. RunDone is what runs finished before
+// outcomes were computed were recorded as; it stays readable and says
+// nothing about the hosts (their counts do).
 type RunStatus string
 
 const (
 	RunRunning     RunStatus = "running"
-	RunDone        RunStatus = "done"
+	RunOK          RunStatus = "ok"
+	RunPartial     RunStatus = "partial"
 	RunFailed      RunStatus = "failed"
 	RunCancelled   RunStatus = "cancelled"
 	RunInterrupted RunStatus = "interrupted"
+	RunDone        RunStatus = "done" // legacy: finished, outcome not computed
 )
 
 // Valid reports whether s is a known run status.
 func (s RunStatus) Valid() bool {
 	switch s {
-	case RunRunning, RunDone, RunFailed, RunCancelled, RunInterrupted:
+	case RunRunning, RunOK, RunPartial, RunFailed, RunCancelled, RunInterrupted, RunDone:
 		return true
 	}
 	return false
@@ -74,3 +81,17 @@ func (s RunStatus) Valid() bool {
 
 // Finished reports whether s is a final state.
 func (s RunStatus) Finished() bool { return s.Valid() && s != RunRunning }
+
+// Outcome is the final status of a run that ended normally, from its
+// hosts' results: ok when every one of total hosts is ok, failed when none
+// is, partial otherwise. A host without a result counts as failed.
+func Outcome(counts map[Status]int, total int) RunStatus {
+	ok := counts[StatusOK]
+	switch {
+	case total > 0 && ok >= total:
+		return RunOK
+	case ok == 0:
+		return RunFailed
+	}
+	return RunPartial
+}

@@ -32,8 +32,12 @@ type Task struct {
 	Hosts    []Host            `json:"hosts"`
 	Params   map[string]string `json:"params,omitempty"`
 	User     string            `json:"user,omitempty"` // the web user who started it, for the master's log
-	IssuedAt time.Time         `json:"issued_at"`
-	Nonce    string            `json:"nonce"`
+	// ConfirmedHosts is the host count the user typed to confirm the run
+	// (0: none typed). A master refuses a run on more hosts than its
+	// large-run threshold unless it equals len(Hosts).
+	ConfirmedHosts int       `json:"confirmed_hosts,omitempty"`
+	IssuedAt       time.Time `json:"issued_at"`
+	Nonce          string    `json:"nonce"`
 }
 
 // Limits on a task that any tier enforces before doing work.
@@ -71,6 +75,9 @@ func (t Task) Validate() error {
 		}
 		seen[key] = true
 	}
+	if t.ConfirmedHosts < 0 {
+		return invalidf("confirmed host count %d is negative", t.ConfirmedHosts)
+	}
 	if len(t.Params) > MaxParams {
 		return invalidf("%d parameters is more than the limit of %d", len(t.Params), MaxParams)
 	}
@@ -89,6 +96,17 @@ func (t Task) Validate() error {
 		return invalidf("nonce longer than %d bytes", MaxNonceBytes)
 	}
 	return nil
+}
+
+// CheckConfirmed refuses a task on more than largeRun hosts (largeRun > 0)
+// whose typed confirmation does not match its host count. Its error wraps
+// ErrUnconfirmed.
+func (t Task) CheckConfirmed(largeRun int) error {
+	if largeRun <= 0 || len(t.Hosts) <= largeRun || t.ConfirmedHosts == len(t.Hosts) {
+		return nil
+	}
+	return fmt.Errorf("%w: %d hosts is more than this master's limit of %d for runs without a typed confirmation (confirmed host count: %d)",
+		ErrUnconfirmed, len(t.Hosts), largeRun, t.ConfirmedHosts)
 }
 
 // invalidf is a task shape error: it wraps ErrInvalidTask.

@@ -1,6 +1,7 @@
 package task
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -86,5 +87,72 @@ func TestHostString(t *testing.T) {
 	}
 	if got := (Host{IP: "127.0.0.1"}).String(); got != "127.0.0.1" {
 		t.Errorf("String = %q", got)
+	}
+}
+
+func TestOutcome(t *testing.T) {
+	tests := []struct {
+		name   string
+		counts map[Status]int
+		total  int
+		want   RunStatus
+	}{
+		{"all ok", map[Status]int{StatusOK: 3}, 3, RunOK},
+		{"one failed", map[Status]int{StatusOK: 2, StatusFailed: 1}, 3, RunPartial},
+		{"one without result", map[Status]int{StatusOK: 2}, 3, RunPartial},
+		{"all failed", map[Status]int{StatusFailed: 2, StatusTimeout: 1}, 3, RunFailed},
+		{"all unreachable", map[Status]int{StatusUnreachable: 40}, 40, RunFailed},
+		{"no results at all", map[Status]int{}, 2, RunFailed},
+		{"cancelled hosts only", map[Status]int{StatusCancelled: 1}, 1, RunFailed},
+	}
+	for _, tt := range tests {
+		if got := Outcome(tt.counts, tt.total); got != tt.want {
+			t.Errorf("%s: Outcome = %s, want %s", tt.name, got, tt.want)
+		}
+	}
+	for _, s := range []RunStatus{RunOK, RunPartial, RunFailed, RunCancelled, RunInterrupted, RunDone} {
+		if !s.Valid() || !s.Finished() {
+			t.Errorf("%s: valid %v finished %v", s, s.Valid(), s.Finished())
+		}
+	}
+	if RunRunning.Finished() || RunStatus("weird").Valid() {
+		t.Error("running is not finished; unknown statuses are not valid")
+	}
+}
+
+func TestCheckConfirmed(t *testing.T) {
+	hosts := func(n int) []Host {
+		out := make([]Host, n)
+		for i := range out {
+			out[i] = Host{IP: "127.0.0." + string(rune('1'+i))}
+		}
+		return out
+	}
+	tests := []struct {
+		name      string
+		hosts     int
+		confirmed int
+		largeRun  int
+		ok        bool
+	}{
+		{"small run, nothing typed", 3, 0, 5, true},
+		{"at the threshold", 5, 0, 5, true},
+		{"over, nothing typed", 6, 0, 5, false},
+		{"over, wrong number", 6, 5, 5, false},
+		{"over, confirmed", 6, 6, 5, true},
+		{"no threshold", 9, 0, 0, true},
+	}
+	for _, tt := range tests {
+		tk := validTask()
+		tk.Hosts, tk.ConfirmedHosts = hosts(tt.hosts), tt.confirmed
+		err := tk.CheckConfirmed(tt.largeRun)
+		if (err == nil) != tt.ok || (err != nil && !errors.Is(err, ErrUnconfirmed)) {
+			t.Errorf("%s: %v", tt.name, err)
+		}
+	}
+	tk := validTask()
+	tk.ConfirmedHosts = -1
+	if tk.Validate() == nil {
+		t.Error("a negative confirmed count passed validation")
 	}
 }

@@ -69,7 +69,7 @@ func (s *Server) apiPasswordChange(w http.ResponseWriter, r *http.Request) error
 }
 
 func (s *Server) pageAccount(w http.ResponseWriter, r *http.Request) error {
-	s.render(w, r, http.StatusOK, "account", "Your account", nil)
+	s.render(w, r, http.StatusOK, "account", "title.account", nil)
 	return nil
 }
 
@@ -81,14 +81,14 @@ func (s *Server) pageAccountPassword(w http.ResponseWriter, r *http.Request) err
 	}
 	f := r.PostForm
 	if f.Get("new_password") != f.Get("new_password2") {
-		s.renderWith(w, r, http.StatusBadRequest, "account", "Your account", nil, "", "Password not changed: the two new passwords differ.")
+		s.renderWith(w, r, http.StatusBadRequest, "account", "title.account", nil, "", s.tr(r, "account.differ"))
 		return nil
 	}
 	if err := s.changeOwnPassword(r, f.Get("current_password"), f.Get("new_password")); err != nil {
 		if apperr.KindOf(err) == apperr.Internal {
 			return err
 		}
-		s.renderWith(w, r, statusOf(apperr.KindOf(err)), "account", "Your account", nil, "", "Password not changed: "+err.Error()+".")
+		s.renderWith(w, r, statusOf(apperr.KindOf(err)), "account", "title.account", nil, "", s.tr(r, "account.not_changed")+" "+err.Error()+".")
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 10*time.Second)

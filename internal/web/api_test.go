@@ -157,7 +157,9 @@ func TestInventoryAdmin(t *testing.T) {
 
 	// The same through the page forms.
 	e.do(req{method: "POST", path: "/inventory/fun-categs", as: "admin", body: form("name", "Page.Categ")}).want(t, http.StatusSeeOther)
-	e.do(req{method: "POST", path: "/inventory/import", as: "admin", body: form("app_id", itoa(ac.ID), "csv", "p1,,10.0.1.1,Linux\np2,,10.0.1.2,Linux")}).want(t, http.StatusSeeOther)
+	importCSV := "p1,,10.0.1.1,Linux\np2,,10.0.1.2,Linux"
+	prev := e.do(req{method: "POST", path: "/inventory/import", as: "admin", body: form("app_id", itoa(ac.ID), "csv", importCSV, "action", "preview")}).want(t, http.StatusOK, `id="import-preview"`, "10.0.1.2")
+	e.do(req{method: "POST", path: "/inventory/import", as: "admin", body: form("app_id", itoa(ac.ID), "csv", importCSV, "action", "apply", "preview_digest", digestOf(t, prev.body))}).want(t, http.StatusSeeOther)
 	e.do(req{method: "POST", path: "/inventory/servers/delete", as: "admin", body: form("lip", "10.0.1.2")}).want(t, http.StatusSeeOther)
 	page := e.do(req{method: "GET", path: "/inventory?ok=imported", as: "admin"}).want(t, http.StatusOK, "Page.Categ", "10.0.1.1", "Servers imported.", "renamed")
 	if strings.Contains(page.body, "10.0.1.2") {
@@ -193,7 +195,7 @@ func TestModuleAdmin(t *testing.T) {
 		t.Fatalf("params %v", call.Task.Params)
 	}
 	call.Finish <- nil
-	e.waitStatus(id, task.RunDone)
+	e.waitStatus(id, task.RunFailed)
 	e.do(req{method: "POST", path: "/api/v1/runs", as: "operator", body: `{"module_id":2001,"hosts":["192.168.1.10"],"params":{"sys_param_1":"501"}}`}).want(t, http.StatusBadRequest, "maximum")
 
 	// Edit through the page with structured rows.
@@ -253,7 +255,7 @@ func TestEscaping(t *testing.T) {
 	call.send(t, task.HostResult{Host: task.Host{IP: "192.168.1.10"}, Status: task.StatusOK,
 		Stdout: `<script>alert("out")</script>`, Stderr: `</pre><iframe src=//x>`, Error: `<b>e</b>`})
 	call.Finish <- nil
-	e.waitStatus(id, task.RunDone)
+	e.waitStatus(id, task.RunOK)
 
 	for _, p := range []string{"/runs/" + id, "/runs", "/modules"} {
 		body := e.do(req{method: "GET", path: p, as: "viewer"}).want(t, http.StatusOK).body
@@ -299,7 +301,7 @@ func TestCaptionText(t *testing.T) {
 }
 
 func TestSecurityHeadersHealthMetrics(t *testing.T) {
-	e := newEnv(t)
+	e := newEnv(t, func(c *Config) { c.MetricsToken = "scrape-secret-1" })
 	r := e.do(req{method: "GET", path: "/login"})
 	csp := r.header.Get("Content-Security-Policy")
 	for _, want := range []string{"script-src 'self'", "frame-ancestors 'none'", "default-src 'self'"} {
@@ -335,16 +337,22 @@ func TestSecurityHeadersHealthMetrics(t *testing.T) {
 	id := e.startRun("operator", `{"module_id":1003,"hosts":["192.168.1.10"]}`)
 	call := e.master.nextCall(t)
 	call.Finish <- nil
-	e.waitStatus(id, task.RunDone)
-	m := e.do(req{method: "GET", path: "/metrics"}).want(t, http.StatusOK, "omserver_web_runs_started_total 1",
+	e.waitStatus(id, task.RunFailed)
+	// /metrics: the token or an admin, nobody else.
+	e.do(req{method: "GET", path: "/metrics"}).want(t, http.StatusUnauthorized, "metrics token")
+	e.do(req{method: "GET", path: "/metrics", header: map[string]string{"Authorization": "Bearer wrong"}}).want(t, http.StatusUnauthorized)
+	e.do(req{method: "GET", path: "/metrics", as: "operator"}).want(t, http.StatusForbidden)
+	e.do(req{method: "GET", path: "/metrics", as: "admin"}).want(t, http.StatusOK, "omserver_web_runs_started_total 1")
+	scraper := map[string]string{"Authorization": "Bearer scrape-secret-1"}
+	m := e.do(req{method: "GET", path: "/metrics", header: scraper}).want(t, http.StatusOK, "omserver_web_runs_started_total 1",
 		`omserver_web_http_requests_total{code="200",method="GET",route="/login"}`, "omserver_web_sse_subscribers")
 	// The counter moves right after the run's record is finished.
 	deadline := time.Now().Add(testTimeout)
-	for !strings.Contains(m.body, `omserver_web_runs_finished_total{status="done"} 1`) && time.Now().Before(deadline) {
+	for !strings.Contains(m.body, `omserver_web_runs_finished_total{status="failed"} 1`) && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
-		m = e.do(req{method: "GET", path: "/metrics"})
+		m = e.do(req{method: "GET", path: "/metrics", header: scraper})
 	}
-	if !strings.Contains(m.body, `omserver_web_runs_finished_total{status="done"} 1`) {
+	if !strings.Contains(m.body, `omserver_web_runs_finished_total{status="failed"} 1`) {
 		t.Fatal("finished run not counted")
 	}
 }
@@ -477,4 +485,16 @@ func TestNotFoundPage(t *testing.T) {
 		t.Fatalf("not an escaped HTML page: %s %.300s", r.header.Get("Content-Type"), r.body)
 	}
 	e.do(req{method: "GET", path: "/api/v1/nope", as: "viewer"}).want(t, http.StatusNotFound, `"error"`)
+}
+
+// digestOf reads the preview digest from an import preview page.
+func digestOf(t *testing.T, page string) string {
+	t.Helper()
+	const marker = `name="preview_digest" value="`
+	i := strings.Index(page, marker)
+	if i < 0 {
+		t.Fatalf("no preview digest in the page: %.400s", page)
+	}
+	rest := page[i+len(marker):]
+	return rest[:strings.IndexByte(rest, '"')]
 }

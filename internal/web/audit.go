@@ -52,7 +52,7 @@ func (s *Server) pageAudit(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.render(w, r, http.StatusOK, "audit", "Audit log", struct {
+	s.render(w, r, http.StatusOK, "audit", "title.audit", struct {
 		Entries      []store.AuditEntry
 		User, Action string
 		Links        pageLinks

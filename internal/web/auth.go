@@ -57,6 +57,7 @@ type principal struct {
 	UserID   int64
 	Name     string
 	Role     string
+	Lang     string // the interface language the user chose; "" for the browser's
 	level    role
 	viaToken bool
 }
@@ -215,7 +216,7 @@ func toPrincipal(u store.User, viaToken bool) *principal {
 	if lvl == roleNone {
 		return nil
 	}
-	return &principal{UserID: u.ID, Name: u.Name, Role: u.Role, level: lvl, viaToken: viaToken}
+	return &principal{UserID: u.ID, Name: u.Name, Role: u.Role, Lang: u.Lang, level: lvl, viaToken: viaToken}
 }
 
 func authOf(r *http.Request) *principal { return infoFrom(r.Context()).Auth }
@@ -278,7 +279,7 @@ func (s *Server) pageLogin(w http.ResponseWriter, r *http.Request) error {
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 		return nil
 	}
-	s.render(w, r, http.StatusOK, "login", "Log in", loginForm{Next: safeNext(r.URL.Query().Get("next"))})
+	s.render(w, r, http.StatusOK, "login", "title.login", loginForm{Next: safeNext(r.URL.Query().Get("next"))})
 	return nil
 }
 
@@ -294,16 +295,27 @@ func (s *Server) pageLoginPost(w http.ResponseWriter, r *http.Request) error {
 	if len(name) > 64 {
 		name = name[:64]
 	}
-	allowed, report := s.limiter.begin(ip, name, time.Now())
-	if !allowed {
+	at := s.limiter.begin(ip, name, time.Now())
+	if !at.ok {
 		s.metrics.loginFailures.Inc()
-		if report {
-			s.audit(r, name, "login.ratelimited", "too many attempts from "+ip)
+		if at.report {
+			s.audit(r, name, "login.ratelimited", "too many failed attempts for this name from "+ip)
 		}
 		w.Header().Set("Retry-After", "60")
-		s.renderWith(w, r, http.StatusTooManyRequests, "login", "Log in", form, "",
-			"Too many login attempts for this user or from this address. Wait a minute and try again.")
+		s.renderWith(w, r, http.StatusTooManyRequests, "login", "title.login", form, "", s.tr(r, "login.limited"))
 		return nil
+	}
+	if at.delay > 0 {
+		// A name under attack from many addresses, or a flood: slow every
+		// attempt down, refuse none (the right password from a new
+		// address must get through).
+		t := time.NewTimer(at.delay)
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			t.Stop()
+			return r.Context().Err()
+		}
 	}
 	u, ok, err := s.checkPassword(r.Context(), name, password)
 	if err != nil {
@@ -312,7 +324,7 @@ func (s *Server) pageLoginPost(w http.ResponseWriter, r *http.Request) error {
 	if !ok {
 		s.metrics.loginFailures.Inc()
 		s.audit(r, name, "login.failed", "")
-		s.renderWith(w, r, http.StatusUnauthorized, "login", "Log in", form, "", "Wrong user name or password, or the account is disabled.")
+		s.renderWith(w, r, http.StatusUnauthorized, "login", "title.login", form, "", s.tr(r, "login.wrong"))
 		return nil
 	}
 	s.limiter.succeeded(ip, name, time.Now())

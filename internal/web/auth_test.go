@@ -269,39 +269,113 @@ func TestLoginRateLimit(t *testing.T) {
 			t.Fatalf("attempt %d: status %d", i+1, r.code)
 		}
 	}
+	// This address is refused for this name, even with the right password...
 	r := e.do(req{method: "POST", path: "/login", body: form("username", "admin", "password", testPassword)})
-	r.want(t, http.StatusTooManyRequests, "Too many login attempts")
+	r.want(t, http.StatusTooManyRequests, "Too many failed login attempts")
 	if r.header.Get("Retry-After") == "" {
 		t.Fatal("no Retry-After")
 	}
-	// The limit is per user name as well as per address: another name from
-	// the same address is also refused here (the address is spent).
-	e.do(req{method: "POST", path: "/login", body: form("username", "viewer", "password", testPassword)}).want(t, http.StatusTooManyRequests)
+	// ... but another user at the same address (an office behind one NAT)
+	// is not: the limit is per (name, address), and per address only
+	// after several times the burst.
+	e.do(req{method: "POST", path: "/login", body: form("username", "viewer", "password", testPassword)}).want(t, http.StatusSeeOther)
 }
 
-func TestLimiterPerUserAndIP(t *testing.T) {
+// TestLimiterCannotLockOutFromElsewhere is issue 9's attack: failures for
+// a name from many addresses never refuse that name from a new address;
+// they only slow its attempts down. One address spraying many names is
+// refused once it has spent several bursts.
+func TestLimiterCannotLockOutFromElsewhere(t *testing.T) {
+	l := newLoginLimiter(2)
+	now := testNow()
+	at := func(ip, user string, when time.Time) attempt {
+		t.Helper()
+		return l.begin(ip, user, when)
+	}
+	if a := at("1.1.1.1", "a", now); !a.ok || a.delay != 0 {
+		t.Fatalf("first attempt: %+v", a)
+	}
+	at("1.1.1.1", "a", now)
+	if a := at("1.1.1.1", "a", now); a.ok || !a.report {
+		t.Fatalf("third attempt of a pair with burst 2: %+v, want refused and reported", a)
+	}
+	// 40 attackers, 2 guesses each, all on "admin".
+	for i := range 40 {
+		ip := "10.0." + strconv.Itoa(i/250) + "." + strconv.Itoa(i%250)
+		for range 2 {
+			if a := at(ip, "admin", now); !a.ok {
+				t.Fatalf("attacker %s refused: %+v", ip, a)
+			}
+		}
+	}
+	// The real admin from a new address: slowed down, never refused.
+	a := at("192.0.2.7", "admin", now)
+	if !a.ok || a.delay < nameDelay {
+		t.Fatalf("admin from a new address: %+v; want allowed after at least %v", a, nameDelay)
+	}
+	l.succeeded("192.0.2.7", "admin", now)
+	// An unrelated name is not slowed.
+	if a := at("192.0.2.8", "bob", now); !a.ok || a.delay != 0 {
+		t.Fatalf("unrelated name: %+v", a)
+	}
+	// One address spraying names: allowed for addrBurstFactor bursts, then refused.
+	sprayer := "203.0.113.9"
+	for i := range 2 * addrBurstFactor {
+		if a := at(sprayer, "name"+strconv.Itoa(i), now); !a.ok {
+			t.Fatalf("spray attempt %d refused early", i)
+		}
+	}
+	if a := at(sprayer, "fresh", now); a.ok {
+		t.Fatal("an address that spent its attempts on many names was allowed another")
+	}
+	// Attempts come back with time.
+	if a := at("1.1.1.1", "a", now.Add(2*loginRefill)); !a.ok {
+		t.Fatal("attempts did not come back after the refill time")
+	}
+}
+
+// TestLimiterFloodSlowsEveryone: a flood of failures slows every attempt
+// (the global slow-down), still refusing none from a fresh pair.
+func TestLimiterFloodSlowsEveryone(t *testing.T) {
+	l := newLoginLimiter(5)
+	now := testNow()
+	for i := range floodBurst {
+		ip := "10.1." + strconv.Itoa(i/250) + "." + strconv.Itoa(i%250)
+		if a := l.begin(ip, "u"+strconv.Itoa(i), now); !a.ok || a.delay != 0 {
+			t.Fatalf("attempt %d before the flood: %+v", i, a)
+		}
+	}
+	a := l.begin("192.0.2.1", "carol", now)
+	if !a.ok || a.delay < floodDelay {
+		t.Fatalf("during a flood: %+v, want allowed with a delay", a)
+	}
+	if a := l.begin("192.0.2.2", "dave", now.Add(time.Duration(floodBurst)*floodRefill)); !a.ok || a.delay != 0 {
+		t.Fatalf("after the flood: %+v", a)
+	}
+}
+
+func TestLimiterPerPairAndIP(t *testing.T) {
 	l := newLoginLimiter(2)
 	now := testNow()
 	mustBegin := func(ip, user string, at time.Time, want bool, why string) {
 		t.Helper()
-		if ok, _ := l.begin(ip, user, at); ok != want {
-			t.Fatalf("%s: begin(%s, %s) = %v", why, ip, user, ok)
+		if a := l.begin(ip, user, at); a.ok != want {
+			t.Fatalf("%s: begin(%s, %s) = %+v", why, ip, user, a)
 		}
 	}
 	mustBegin("1.1.1.1", "a", now, true, "first attempt")
-	mustBegin("2.2.2.2", "a", now, true, "second attempt on a from another address")
-	mustBegin("3.3.3.3", "a", now, false, "a third attempt on the same name from a new address")
-	mustBegin("1.1.1.1", "c", now, true, "an address with one attempt left")
-	mustBegin("1.1.1.1", "zz", now, false, "an address that spent its attempts, with a fresh name")
-	mustBegin("4.4.4.4", "b", now, true, "an unrelated name and address")
-	mustBegin("3.3.3.3", "a", now.Add(2*loginRefill), true, "attempts come back after the refill time")
+	mustBegin("2.2.2.2", "a", now, true, "the same name from another address")
+	mustBegin("1.1.1.1", "a", now, true, "second attempt of the pair")
+	mustBegin("1.1.1.1", "a", now, false, "third attempt of the pair")
+	mustBegin("3.3.3.3", "a", now, true, "the same name from a new address")
+	mustBegin("1.1.1.1", "c", now, true, "the same address with another name")
 
 	// A success gives its attempt back.
 	l2 := newLoginLimiter(1)
 	mustL2 := func(want bool, why string) {
 		t.Helper()
-		if ok, _ := l2.begin("5.5.5.5", "d", now); ok != want {
-			t.Fatalf("%s: got %v", why, ok)
+		if a := l2.begin("5.5.5.5", "d", now); a.ok != want {
+			t.Fatalf("%s: got %+v", why, a)
 		}
 	}
 	mustL2(true, "first")
@@ -317,26 +391,29 @@ func TestLimiterPerUserAndIP(t *testing.T) {
 func TestLimiterRefusedCreatesNoEntries(t *testing.T) {
 	l := newLoginLimiter(1)
 	now := testNow()
-	if ok, _ := l.begin("1.1.1.1", "a", now); !ok {
-		t.Fatal("first attempt refused")
+	for i := range addrBurstFactor {
+		if a := l.begin("1.1.1.1", "a"+strconv.Itoa(i), now); !a.ok {
+			t.Fatalf("attempt %d refused", i)
+		}
 	}
+	entries := len(l.keys)
 	reports := 0
 	for i := range 100 {
-		ok, report := l.begin("1.1.1.1", "name"+strconv.Itoa(i), now)
-		if ok {
+		a := l.begin("1.1.1.1", "name"+strconv.Itoa(i), now)
+		if a.ok {
 			t.Fatalf("attempt %d allowed from a spent address", i)
 		}
-		if report {
+		if a.report {
 			reports++
 		}
 	}
-	if len(l.keys) != 2 {
-		t.Fatalf("%d limiter entries after refused attempts, want 2", len(l.keys))
+	if len(l.keys) != entries {
+		t.Fatalf("%d limiter entries after refused attempts, want %d", len(l.keys), entries)
 	}
 	if reports != 1 {
 		t.Fatalf("%d refusals reported, want 1", reports)
 	}
-	if _, report := l.begin("1.1.1.1", "x", now.Add(loginRefill/2)); report {
+	if a := l.begin("1.1.1.1", "x", now.Add(loginRefill/2)); a.report {
 		t.Fatal("a second refusal within the period was reported")
 	}
 }

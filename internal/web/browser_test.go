@@ -22,7 +22,7 @@ import (
 
 func TestDashboardInBrowser(t *testing.T) {
 	e := newEnv(t)
-	ctx := browsertest.New(t, 60*time.Second)
+	ctx := browsertest.New(t, 150*time.Second)
 	err := chromedp.Do(ctx,
 		chromedp.Navigate(e.ts.URL+"/login"),
 		chromedp.SendKeys(chromedp.CSS(`#username`), "operator"),
@@ -53,6 +53,7 @@ func TestDashboardInBrowser(t *testing.T) {
 		chromedp.Poll[chromedp.Void](`document.querySelector('#module-caption').textContent.includes("查看所选服务器的操作系统日志信息")`),
 		chromedp.SetValue(chromedp.CSS(`#param-form input[name="sys_param_1"]`), "20"),
 		chromedp.Click(chromedp.CSS(`#run`)),
+		confirmDialog(),
 	)
 	if err != nil {
 		t.Fatalf("starting the run: %v", err)
@@ -86,7 +87,7 @@ func TestDashboardInBrowser(t *testing.T) {
 		st, _ := chromedp.Run(context.WithoutCancel(ctx), chromedp.Evaluate[string](`document.querySelector('#run-status').outerHTML + document.querySelector('#output').outerHTML`))
 		t.Fatalf("after cancel: %v; page: %s", err, st)
 	}
-	out, _ := chromedp.Run(ctx, chromedp.TextContent(chromedp.CSS(`#output .host-result[data-host="192.168.1.10"]`)))
+	out, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('#output .host-result[data-host="192.168.1.10"]').closest('.group').textContent`))
 	xss, _ := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.__xss !== undefined`))
 	status, _ := chromedp.Run(ctx, chromedp.TextContent(chromedp.CSS(`#run-status`)))
 	if !strings.Contains(out, "<script>window.__xss=1</script>") || xss {
@@ -117,6 +118,32 @@ func TestDashboardInBrowser(t *testing.T) {
 	e.waitStatus(id, task.RunFailed)
 }
 
+// confirmDialog confirms the run dialog (no typed count needed).
+func confirmDialog() chromedp.Action[chromedp.Void] {
+	return chromedp.Steps(
+		chromedp.WaitVisible(chromedp.CSS(`#confirm-dialog[open] #confirm-run`)),
+		chromedp.Click(chromedp.CSS(`#confirm-run`)),
+		chromedp.WaitNotPresent(chromedp.CSS(`#confirm-dialog[open]`)),
+	)
+}
+
+// loginAs logs a browser in and waits for the dashboard.
+func loginAs(base, user string) chromedp.Action[chromedp.Void] {
+	return chromedp.Steps(
+		chromedp.Navigate(base+"/login"),
+		chromedp.SendKeys(chromedp.CSS(`#username`), user),
+		chromedp.SendKeys(chromedp.CSS(`#password`), testPassword),
+		chromedp.Click(chromedp.CSS(`#login-submit`)),
+		chromedp.WaitReady(chromedp.CSS(`#fun-categ option[value="11"]`)),
+	)
+}
+
+// pageState is the status line and pane, for failure messages.
+func pageState(ctx context.Context) string {
+	st, _ := chromedp.Run(context.WithoutCancel(ctx), chromedp.Evaluate[string](`(document.querySelector('#run-status')||{}).outerHTML + (document.querySelector('#output')||{}).outerHTML`))
+	return st
+}
+
 // TestDashboardStreamLost: when the browser gives up on a run's event
 // stream (here the session ended and the reconnect is refused), the
 // dashboard says so and lets the operator go on, instead of showing
@@ -129,7 +156,7 @@ func TestDashboardStreamLost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := browsertest.New(t, 60*time.Second)
+	ctx := browsertest.New(t, 150*time.Second)
 	err = chromedp.Do(ctx,
 		chromedp.Navigate(e.ts.URL+"/login"),
 		chromedp.SendKeys(chromedp.CSS(`#username`), "operator"),
@@ -148,6 +175,7 @@ func TestDashboardStreamLost(t *testing.T) {
 		browsertest.Choose("#servers", "192.168.1.10"),
 		browsertest.Choose("#module", "1003"),
 		chromedp.Click(chromedp.CSS(`#run`)),
+		confirmDialog(),
 		chromedp.WaitVisible(chromedp.CSS(`#output .host-result[data-host="192.168.1.10"].status-pending`)),
 		chromedp.WaitVisible(chromedp.CSS(`#run-status[data-state="running"]`)),
 	)
@@ -193,7 +221,7 @@ func TestRunPageCancel(t *testing.T) {
 	if strings.Contains(page.body, `id="cancel"`) {
 		t.Fatal("a viewer is offered Cancel")
 	}
-	ctx := browsertest.New(t, 60*time.Second)
+	ctx := browsertest.New(t, 150*time.Second)
 	err := chromedp.Do(ctx,
 		chromedp.Navigate(e.ts.URL+"/login?next="+url.QueryEscape("/runs/"+id)),
 		chromedp.SendKeys(chromedp.CSS(`#username`), "operator"),
@@ -220,7 +248,7 @@ func TestRunPageCancel(t *testing.T) {
 		chromedp.Poll[chromedp.Void](`document.querySelector('#run-status').textContent.startsWith("cancelled") && document.querySelector('#cancel').hidden`),
 	)
 	if err != nil {
-		t.Fatalf("after cancel: %v", err)
+		t.Fatalf("after cancel: %v; %s", err, pageState(ctx))
 	}
 	e.waitStatus(id, task.RunCancelled)
 }

@@ -81,7 +81,7 @@ func (s *Server) answerError(w http.ResponseWriter, r *http.Request, status int,
 	case routeText:
 		writeText(w, status, msg)
 	default:
-		s.renderWith(w, r, status, "error", http.StatusText(status), nil, "", msg)
+		s.renderWith(w, r, status, "error", errorTitle(status), nil, "", msg)
 	}
 }
 
@@ -245,4 +245,19 @@ func clipRunes(s string, n int) string {
 		return s
 	}
 	return string([]rune(s)[:n]) + "…"
+}
+
+// notFoundf is a request for something that does not exist.
+func notFoundf(format string, args ...any) error {
+	return apperr.Errorf(apperr.NotFound, format, args...)
+}
+
+// errorTitle is the message id of an error page's title.
+func errorTitle(status int) string {
+	switch status {
+	case http.StatusBadRequest, http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound,
+		http.StatusConflict, http.StatusRequestEntityTooLarge, http.StatusTooManyRequests, http.StatusServiceUnavailable:
+		return "error.status." + strconv.Itoa(status)
+	}
+	return "error.status.other"
 }

@@ -33,6 +33,7 @@ type fakeCall struct {
 	Resume  bool                 // a Resume call, after seq After
 	After   uint64               //
 	Results chan task.HostResult // test sends; the fake streams them as events
+	Outputs chan task.Output     // test sends; the fake emits output chunks
 	Finish  chan error           // test sends: nil ends the run (done event), else the call's error
 }
 
@@ -50,6 +51,9 @@ type fakeMaster struct {
 	cancelled map[string]bool
 	seq       map[string]uint64
 	acked     map[string]uint64
+	// catalog is what Catalog answers; nil: the fake serves none (the web
+	// tier then falls back to its own module table).
+	catalog []task.ModuleInfo
 }
 
 func newFakeMaster() *fakeMaster {
@@ -74,7 +78,7 @@ func (f *fakeMaster) Resume(ctx context.Context, addr, runID string, after uint6
 }
 
 func (f *fakeMaster) stream(ctx context.Context, c *fakeCall, onEvent func(task.Event) error) error {
-	c.Results, c.Finish = make(chan task.HostResult), make(chan error, 1)
+	c.Results, c.Outputs, c.Finish = make(chan task.HostResult), make(chan task.Output), make(chan error, 1)
 	f.calls <- c
 	id := c.Task.RunID
 	next := func() uint64 {
@@ -87,6 +91,10 @@ func (f *fakeMaster) stream(ctx context.Context, c *fakeCall, onEvent func(task.
 		select {
 		case r := <-c.Results:
 			if err := onEvent(task.Event{Seq: next(), RunID: id, Type: task.EventResult, Result: &r}); err != nil {
+				return err
+			}
+		case o := <-c.Outputs:
+			if err := onEvent(task.Event{Seq: next(), RunID: id, Type: task.EventOutput, Output: &o}); err != nil {
 				return err
 			}
 		case err := <-c.Finish:
@@ -126,6 +134,41 @@ func (f *fakeMaster) Cancel(ctx context.Context, runID string) error {
 	return err
 }
 
+func (f *fakeMaster) Catalog(ctx context.Context) ([]task.ModuleInfo, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.catalog == nil {
+		return nil, errors.New("the fake master serves no catalog")
+	}
+	return append([]task.ModuleInfo(nil), f.catalog...), nil
+}
+
+// setCatalog makes the fake master serve the web's modules ids as they
+// are in the web's table, with change applied to each.
+func (e *env) setCatalog(ids []int64, change func(*task.ModuleInfo)) {
+	e.t.Helper()
+	var cat []task.ModuleInfo
+	for _, id := range ids {
+		m, err := e.st.GetModule(context.Background(), id)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		pj, err := json.Marshal(m.Params)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		mi := task.ModuleInfo{ID: int(id), Name: m.Name, Caption: m.Caption, Params: pj, Version: "v1-" + itoa(id)}
+		if change != nil {
+			change(&mi)
+		}
+		cat = append(cat, mi)
+	}
+	e.master.mu.Lock()
+	e.master.catalog = cat
+	e.master.mu.Unlock()
+	e.srv.runs.ForgetCatalog()
+}
+
 func (f *fakeMaster) Health(ctx context.Context) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -133,7 +176,7 @@ func (f *fakeMaster) Health(ctx context.Context) error {
 }
 
 // nextCall waits for the master to be asked to run something.
-func (f *fakeMaster) nextCall(t *testing.T) *fakeCall {
+func (f *fakeMaster) nextCall(t testing.TB) *fakeCall {
 	t.Helper()
 	select {
 	case c := <-f.calls:
@@ -144,7 +187,7 @@ func (f *fakeMaster) nextCall(t *testing.T) *fakeCall {
 	}
 }
 
-func (f *fakeMaster) assertNoCall(t *testing.T) {
+func (f *fakeMaster) assertNoCall(t testing.TB) {
 	t.Helper()
 	select {
 	case c := <-f.calls:
@@ -153,7 +196,17 @@ func (f *fakeMaster) assertNoCall(t *testing.T) {
 	}
 }
 
-func (c *fakeCall) send(t *testing.T, r task.HostResult) {
+// print sends an output chunk of a host that is still running.
+func (c *fakeCall) print(t testing.TB, ip, data string) {
+	t.Helper()
+	select {
+	case c.Outputs <- task.Output{Host: task.Host{IP: ip}, Stream: task.Stdout, Data: data}:
+	case <-time.After(testTimeout):
+		t.Fatal("the run did not take the output chunk")
+	}
+}
+
+func (c *fakeCall) send(t testing.TB, r task.HostResult) {
 	t.Helper()
 	select {
 	case c.Results <- r:
@@ -165,7 +218,7 @@ func (c *fakeCall) send(t *testing.T, r task.HostResult) {
 // env is a server over a fresh SQLite store with a small inventory, three
 // users (admin, operator, viewer) and the original modules.
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	st     *store.Store
 	srv    *Server
 	ts     *httptest.Server
@@ -176,7 +229,7 @@ type env struct {
 
 const testPassword = "correct horse battery"
 
-func newEnv(t *testing.T, mutate ...func(*Config)) *env {
+func newEnv(t testing.TB, mutate ...func(*Config)) *env {
 	t.Helper()
 	ctx := context.Background()
 	st, err := store.Open(ctx, store.DialectSQLite, filepath.Join(t.TempDir(), "web.sqlite"))
@@ -204,7 +257,7 @@ func newEnv(t *testing.T, mutate ...func(*Config)) *env {
 
 // newEnvOn builds the server over an existing, migrated store and adds the
 // three users with sessions.
-func newEnvOn(t *testing.T, st *store.Store, mutate ...func(*Config)) *env {
+func newEnvOn(t testing.TB, st *store.Store, mutate ...func(*Config)) *env {
 	t.Helper()
 	ctx := context.Background()
 	// Low-cost hashes keep the tests fast; cost does not change behaviour.
@@ -295,7 +348,7 @@ func (e *env) do(r req) resp {
 }
 
 // want asserts the status and that the body contains every fragment.
-func (r resp) want(t *testing.T, code int, fragments ...string) resp {
+func (r resp) want(t testing.TB, code int, fragments ...string) resp {
 	t.Helper()
 	if r.code != code {
 		t.Fatalf("status %d, want %d; body: %.400s", r.code, code, r.body)
@@ -308,7 +361,7 @@ func (r resp) want(t *testing.T, code int, fragments ...string) resp {
 	return r
 }
 
-func (r resp) jsonError(t *testing.T) string {
+func (r resp) jsonError(t testing.TB) string {
 	t.Helper()
 	var e apiError
 	if err := json.Unmarshal([]byte(r.body), &e); err != nil || e.Error == "" {
@@ -395,7 +448,7 @@ type sseEvent struct {
 
 // sseClient reads events from an open stream.
 type sseClient struct {
-	t      *testing.T
+	t      testing.TB
 	res    *http.Response
 	events chan sseEvent
 	cancel context.CancelFunc

@@ -1,11 +1,17 @@
 package web
 
 import (
+	"crypto/sha256"
+	"encoding/csv"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
+
+	"github.com/omserver/omserver-go/internal/apperr"
 
 	"github.com/omserver/omserver-go/internal/store"
 )
@@ -191,74 +197,195 @@ func (s *Server) deleteServer(r *http.Request, ip string) error {
 }
 
 // importBody is the JSON form of a bulk import: CSV text, one server per
-// line as name,wip,lip,os, all into one application category.
+// line as name,wip,lip,os, all into one application category. DryRun
+// answers the preview without changing anything.
 type importBody struct {
-	AppID int64  `json:"app_id"`
-	CSV   string `json:"csv"`
+	AppID  int64  `json:"app_id"`
+	CSV    string `json:"csv"`
+	DryRun bool   `json:"dry_run,omitempty"`
 }
 
-// importServers parses the CSV text and imports it all or nothing.
-func (s *Server) importServers(r *http.Request, b importBody) (int, int, error) {
+// importRow is one line of an import preview.
+type importRow struct {
+	Line   int    `json:"line"`
+	Change string `json:"change"` // insert, update, move (to another application), same
+	IP     string `json:"ip"`
+	Name   string `json:"name"`
+	Before string `json:"before,omitempty"` // the server as it is now, for update and move
+}
+
+// importPreview is what an import would do, line by line.
+type importPreview struct {
+	Inserts int         `json:"inserts"`
+	Updates int         `json:"updates"`
+	Moves   int         `json:"moves"`
+	Same    int         `json:"same"`
+	Rows    []importRow `json:"rows"`
+	// Digest identifies this preview (the lines and the servers as they
+	// were): applying needs it, so nothing is applied that was not shown.
+	Digest string `json:"digest"`
+}
+
+// previewImport parses the CSV and compares it with the inventory.
+func (s *Server) previewImport(r *http.Request, b importBody) ([]store.Server, importPreview, error) {
 	if b.AppID <= 0 {
-		return 0, 0, invalidf("app_id must be a positive application category id")
+		return nil, importPreview{}, invalidf("app_id must be a positive application category id")
 	}
 	if _, err := s.st.GetAppCateg(r.Context(), b.AppID); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
-			return 0, 0, invalidf("application category %d does not exist", b.AppID)
+			return nil, importPreview{}, invalidf("application category %d does not exist", b.AppID)
 		}
-		return 0, 0, err
+		return nil, importPreview{}, err
 	}
-	servers, err := parseServerCSV(b.CSV, b.AppID)
+	servers, lines, err := parseServerCSVLines(b.CSV, b.AppID)
 	if err != nil {
-		return 0, 0, err
+		return nil, importPreview{}, err
+	}
+	ips := make([]string, len(servers))
+	for i, sv := range servers {
+		ips[i] = sv.IP
+	}
+	existing, err := s.st.FindServers(r.Context(), ips)
+	if err != nil {
+		return nil, importPreview{}, err
+	}
+	apps := map[int64]string{}
+	appName := func(id int64) string {
+		if n, ok := apps[id]; ok {
+			return n
+		}
+		n := fmt.Sprintf("#%d", id)
+		if a, err := s.st.GetAppCateg(r.Context(), id); err == nil {
+			n = a.Name
+		}
+		apps[id] = n
+		return n
+	}
+	var p importPreview
+	h := sha256.New()
+	fmt.Fprintf(h, "app %d\n", b.AppID)
+	for i, sv := range servers {
+		row := importRow{Line: lines[i], IP: sv.IP, Name: sv.Name}
+		old, found := existing[sv.IP]
+		switch {
+		case !found:
+			row.Change = "insert"
+			p.Inserts++
+		case old.AppID != sv.AppID:
+			row.Change = "move"
+			p.Moves++
+		case old.Name != sv.Name || old.WIP != sv.WIP || old.OS != sv.OS:
+			row.Change = "update"
+			p.Updates++
+		default:
+			row.Change = "same"
+			p.Same++
+		}
+		if found && row.Change != "same" {
+			row.Before = fmt.Sprintf("%s, %s, %s in %s", old.Name, old.WIP, old.OS, appName(old.AppID))
+		}
+		p.Rows = append(p.Rows, row)
+		fmt.Fprintf(h, "%q %q %q %q > %s %q\n", sv.IP, sv.Name, sv.WIP, sv.OS, row.Change, row.Before)
+	}
+	p.Digest = hex.EncodeToString(h.Sum(nil))[:32]
+	return servers, p, nil
+}
+
+// errStalePreview: the inventory or the lines changed since the preview
+// the admin saw; they get the new one instead of an import.
+var errStalePreview = apperr.New(apperr.Conflict, "the lines or the inventory changed since the preview: check the new preview and apply again")
+
+// importServers applies an import whose preview has digest (empty: apply
+// without a preview, as scripts do) all or nothing.
+func (s *Server) importServers(r *http.Request, b importBody, digest string) (int, int, importPreview, error) {
+	servers, p, err := s.previewImport(r, b)
+	if err != nil {
+		return 0, 0, p, err
+	}
+	if digest != "" && digest != p.Digest {
+		return 0, 0, p, errStalePreview
 	}
 	ins, upd, err := s.st.ImportServers(r.Context(), servers)
 	if err != nil {
 		if errors.Is(err, store.ErrInvalid) || errors.Is(err, store.ErrConflict) {
-			return 0, 0, invalidf("nothing imported: %s", err)
+			return 0, 0, p, invalidf("nothing imported: %s", err)
 		}
-		return 0, 0, err
+		return 0, 0, p, err
 	}
-	s.audit(r, authOf(r).Name, "server.import", fmt.Sprintf("%d inserted, %d updated into app %d", ins, upd, b.AppID))
-	return ins, upd, nil
+	s.audit(r, authOf(r).Name, "server.import", fmt.Sprintf("%d inserted, %d updated (%d moved from another application) into app %d", ins, upd, p.Moves, b.AppID))
+	return ins, upd, p, nil
 }
 
-// parseServerCSV reads "name,wip,lip,os" lines. Blank lines and lines
-// starting with # are skipped; every error names its line.
+// importColumns names the fields of an import line, for messages and the
+// optional header line.
+var importColumns = []string{"name", "wip", "lip", "os"}
+
+// parseServerCSV reads servers as CSV (RFC 4180, as spreadsheets export
+// it: quoted fields may hold commas and quotes), one per line as
+// name,wip,lip,os; see parseServerCSVLines.
 func parseServerCSV(text string, appID int64) ([]store.Server, error) {
+	out, _, err := parseServerCSVLines(text, appID)
+	return out, err
+}
+
+// parseServerCSVLines also returns each server's line number. A UTF-8 byte
+// order mark, blank lines, lines starting with # and a first line that is
+// the header name,wip,lip,os are skipped; every error names its line and
+// nothing is imported.
+func parseServerCSVLines(text string, appID int64) ([]store.Server, []int, error) {
+	text = strings.TrimPrefix(text, "\uFEFF")
+	cr := csv.NewReader(strings.NewReader(text))
+	cr.FieldsPerRecord = -1
+	cr.TrimLeadingSpace = true
+	cr.Comment = '#'
+	cr.ReuseRecord = true
 	var out []store.Server
+	var lines []int
 	lineOf := map[string]int{}
-	lines := strings.Split(strings.ReplaceAll(text, "\r\n", "\n"), "\n")
-	for i, line := range lines {
-		n := i + 1
-		line = strings.TrimSpace(line)
-		if line == "" || strings.HasPrefix(line, "#") {
+	for first := true; ; first = false {
+		rec, err := cr.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			var pe *csv.ParseError
+			if errors.As(err, &pe) {
+				return nil, nil, invalidf("nothing imported: line %d: %s", pe.Line, pe.Err)
+			}
+			return nil, nil, invalidf("nothing imported: %s", err)
+		}
+		n, _ := cr.FieldPos(0)
+		if len(rec) == 1 && strings.TrimSpace(rec[0]) == "" {
 			continue
 		}
-		f := strings.Split(line, ",")
-		if len(f) != 4 {
-			return nil, invalidf("nothing imported: line %d: %d fields, want 4 (name,wip,lip,os)", n, len(f))
+		if len(rec) != 4 {
+			return nil, nil, invalidf("nothing imported: line %d: %d fields, want 4 (%s); quote a field that holds a comma", n, len(rec), strings.Join(importColumns, ","))
 		}
-		for j := range f {
-			f[j] = strings.TrimSpace(f[j])
+		f := make([]string, 4)
+		for j := range rec {
+			f[j] = strings.TrimSpace(rec[j])
+		}
+		if first && strings.EqualFold(strings.Join(f, ","), strings.Join(importColumns, ",")) {
+			continue
 		}
 		sv := store.Server{Name: f[0], WIP: f[1], IP: f[2], OS: f[3], AppID: appID}
 		if err := store.CheckServer(sv); err != nil {
-			return nil, invalidf("nothing imported: line %d: %s", n, err)
+			return nil, nil, invalidf("nothing imported: line %d: %s", n, err)
 		}
 		if prev, dup := lineOf[sv.IP]; dup {
-			return nil, invalidf("nothing imported: line %d: address %s is already on line %d", n, sv.IP, prev)
+			return nil, nil, invalidf("nothing imported: line %d: address %s is already on line %d", n, sv.IP, prev)
 		}
 		lineOf[sv.IP] = n
 		out = append(out, sv)
+		lines = append(lines, n)
 		if len(out) > store.MaxImport {
-			return nil, invalidf("nothing imported: more than %d servers", store.MaxImport)
+			return nil, nil, invalidf("nothing imported: more than %d servers", store.MaxImport)
 		}
 	}
 	if len(out) == 0 {
-		return nil, invalidf("nothing imported: no server lines (want name,wip,lip,os per line)")
+		return nil, nil, invalidf("nothing imported: no server lines (want %s per line)", strings.Join(importColumns, ","))
 	}
-	return out, nil
+	return out, lines, nil
 }
 
 // --- API ---
@@ -377,11 +504,19 @@ func (s *Server) apiServerImport(w http.ResponseWriter, r *http.Request) error {
 	if err := s.decodeJSON(r, &b); err != nil {
 		return err
 	}
-	ins, upd, err := s.importServers(r, b)
+	if b.DryRun {
+		_, p, err := s.previewImport(r, b)
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, p)
+		return nil
+	}
+	ins, upd, p, err := s.importServers(r, b, "")
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]int{"inserted": ins, "updated": upd})
+	writeJSON(w, http.StatusOK, map[string]int{"inserted": ins, "updated": upd, "moved": p.Moves})
 	return nil
 }
 
@@ -404,51 +539,157 @@ type inventoryPage struct {
 	Q, IP, Name, OS  string
 	FunName, AppName string
 	Filtered         bool
+	// The admin's forms, as given when refused, and an import's preview.
+	ServerForm serverForm
+	ImportForm importForm
 }
 
-func (s *Server) pageInventory(w http.ResponseWriter, r *http.Request) error {
+// serverForm is the add-or-update form, as given (re-shown when refused).
+type serverForm struct {
+	AppID              int64
+	Name, WIP, LIP, OS string
+	Error              string
+}
+
+// importForm is the bulk import form, as given, with its preview.
+type importForm struct {
+	AppID   int64
+	CSV     string
+	Error   string
+	Preview *importPreview
+}
+
+func (s *Server) inventoryData(r *http.Request) (inventoryPage, error) {
 	ctx := r.Context()
 	var v inventoryPage
 	q := r.URL.Query()
 	funs, err := s.st.ListFunCategsPage(ctx, store.PageRequest{Limit: store.MaxLimit, Cursor: q.Get("funs_cursor")})
 	if err != nil {
-		return err
+		return inventoryPage{}, err
 	}
 	v.Funs, v.FunLinks = funs.FunCategs, pageLinks{First: firstURL(r, "funs_cursor"), Next: nextURL(r, "funs_cursor", funs.Next)}
 
 	sf, err := s.serverFilter(r, "cursor")
 	if err != nil {
-		return err
+		return inventoryPage{}, err
 	}
 	v.FunID, v.AppID, v.Q, v.IP, v.Name, v.OS = sf.FunID, sf.AppID, sf.Q, sf.IP, sf.Name, sf.OS
 	v.Filtered = sf.FunID > 0 || sf.AppID > 0 || sf.Q != "" || sf.IP != "" || sf.Name != "" || sf.OS != ""
 	if sf.FunID > 0 {
 		f, err := s.st.GetFunCateg(ctx, sf.FunID)
 		if err != nil {
-			return err
+			return inventoryPage{}, err
 		}
 		v.FunName = f.Name
 	}
 	if sf.AppID > 0 {
 		a, err := s.st.GetAppCateg(ctx, sf.AppID)
 		if err != nil {
-			return err
+			return inventoryPage{}, err
 		}
 		v.AppName = a.Name
 	}
 	apps, err := s.st.ListAppCategsPage(ctx, store.AppFilter{FunID: sf.FunID,
 		PageRequest: store.PageRequest{Limit: store.DefaultLimit, Cursor: q.Get("apps_cursor")}})
 	if err != nil {
-		return err
+		return inventoryPage{}, err
 	}
 	v.Apps, v.AppLinks = apps.AppCategs, pageLinks{First: firstURL(r, "apps_cursor"), Next: nextURL(r, "apps_cursor", apps.Next)}
 
 	servers, err := s.st.ListServersPage(ctx, sf)
 	if err != nil {
-		return err
+		return inventoryPage{}, err
 	}
 	v.Servers, v.SrvLinks = servers.Servers, pageLinks{First: firstURL(r, "cursor"), Next: nextURL(r, "cursor", servers.Next)}
-	s.render(w, r, http.StatusOK, "inventory", "Inventory", v)
+	return v, nil
+}
+
+func (s *Server) pageInventory(w http.ResponseWriter, r *http.Request) error {
+	d, err := s.inventoryData(r)
+	if err != nil {
+		return err
+	}
+	s.render(w, r, http.StatusOK, "inventory", "title.inventory", d)
+	return nil
+}
+
+// inventoryAgain shows the inventory page again with a refused form's
+// input and why; an unexpected failure is returned as it is.
+func (s *Server) inventoryAgain(w http.ResponseWriter, r *http.Request, status int, fill func(*inventoryPage)) error {
+	d, err := s.inventoryData(r)
+	if err != nil {
+		return err
+	}
+	fill(&d)
+	s.renderWith(w, r, status, "inventory", "title.inventory", d, "", "")
+	return nil
+}
+
+// formAppID reads app_id leniently: a refused form is re-shown, so a bad
+// value becomes 0 (no application chosen) and the check says why.
+func formAppID(r *http.Request) int64 {
+	id, _ := strconv.ParseInt(formValue(r, "app_id"), 10, 64)
+	return id
+}
+
+// pageServerSave adds or updates one server; a refused form comes back with
+// the input and the reason.
+func (s *Server) pageServerSave(w http.ResponseWriter, r *http.Request) error {
+	if err := s.parseForm(r); err != nil {
+		return err
+	}
+	f := serverForm{AppID: formAppID(r), Name: formValue(r, "name"), WIP: formValue(r, "wip"), LIP: formValue(r, "lip"), OS: formValue(r, "os")}
+	err := s.formServerSave(r)
+	if err == nil {
+		http.Redirect(w, r, "/inventory?ok=saved", http.StatusSeeOther)
+		return nil
+	}
+	if apperr.KindOf(err) == apperr.Internal {
+		return err
+	}
+	f.Error = s.tr(r, "form.not_saved") + " " + err.Error()
+	return s.inventoryAgain(w, r, statusOf(apperr.KindOf(err)), func(d *inventoryPage) { d.ServerForm = f })
+}
+
+// pageImport previews an import (action=preview) or applies the previewed
+// one (action=apply, with the preview's digest). The form always comes
+// back with its input; applying something other than what was previewed
+// shows the new preview instead.
+func (s *Server) pageImport(w http.ResponseWriter, r *http.Request) error {
+	if err := s.parseForm(r); err != nil {
+		return err
+	}
+	b := importBody{AppID: formAppID(r), CSV: r.PostForm.Get("csv")}
+	f := importForm{AppID: b.AppID, CSV: b.CSV}
+	again := func(status int, err error, p *importPreview) error {
+		if err != nil && apperr.KindOf(err) == apperr.Internal {
+			return err
+		}
+		if err != nil {
+			f.Error = err.Error()
+		}
+		f.Preview = p
+		return s.inventoryAgain(w, r, status, func(d *inventoryPage) { d.ImportForm = f })
+	}
+	if r.PostForm.Get("action") != "apply" {
+		_, p, err := s.previewImport(r, b)
+		if err != nil {
+			return again(statusOf(apperr.KindOf(err)), err, nil)
+		}
+		return again(http.StatusOK, nil, &p)
+	}
+	digest := r.PostForm.Get("preview_digest")
+	if digest == "" {
+		return again(http.StatusBadRequest, invalidf("preview the import first: nothing is applied unseen"), nil)
+	}
+	_, _, p, err := s.importServers(r, b, digest)
+	if errors.Is(err, errStalePreview) {
+		return again(http.StatusConflict, err, &p)
+	}
+	if err != nil {
+		return again(statusOf(apperr.KindOf(err)), err, nil)
+	}
+	http.Redirect(w, r, "/inventory?ok=imported", http.StatusSeeOther)
 	return nil
 }
 
@@ -460,7 +701,17 @@ func (s *Server) inventoryForm(ok string, change func(r *http.Request) error) ha
 			return err
 		}
 		if err := change(r); err != nil {
-			return err
+			if apperr.KindOf(err) == apperr.Internal {
+				return err
+			}
+			// Refused: the inventory page again, saying why (not a bare
+			// error page).
+			d, derr := s.inventoryData(r)
+			if derr != nil {
+				return derr
+			}
+			s.renderWith(w, r, statusOf(apperr.KindOf(err)), "inventory", "title.inventory", d, "", s.tr(r, "form.not_saved")+" "+err.Error())
+			return nil
 		}
 		http.Redirect(w, r, "/inventory?ok="+ok, http.StatusSeeOther)
 		return nil
@@ -524,13 +775,4 @@ func (s *Server) formServerSave(r *http.Request) error {
 
 func (s *Server) formServerDelete(r *http.Request) error {
 	return s.deleteServer(r, formValue(r, "lip"))
-}
-
-func (s *Server) formImport(r *http.Request) error {
-	appID, err := formID(r, "app_id")
-	if err != nil {
-		return err
-	}
-	_, _, err = s.importServers(r, importBody{AppID: appID, CSV: r.PostForm.Get("csv")})
-	return err
 }

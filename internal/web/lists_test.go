@@ -309,8 +309,8 @@ func TestRunHostsPages(t *testing.T) {
 	if strings.Contains(r.body, "10.2.0.") {
 		t.Fatalf("run list carries hosts: %.300s", r.body)
 	}
-	e.do(req{method: "GET", path: "/runs", as: "viewer"}).want(t, http.StatusOK, "<td>250</td>",
-		fmt.Sprintf("(%d ok, %d failed, %d no result)", ok, failed, noResult))
+	e.do(req{method: "GET", path: "/runs", as: "viewer"}).want(t, http.StatusOK, `<td class="counts">250 `,
+		fmt.Sprintf(">ok %d<", ok), fmt.Sprintf(">failed %d<", failed), fmt.Sprintf(">no result %d<", noResult))
 }
 
 func TestRunFilters(t *testing.T) {

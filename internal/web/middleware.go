@@ -3,12 +3,14 @@ package web
 import (
 	"context"
 	"crypto/rand"
+	"crypto/subtle"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -186,7 +188,30 @@ func (s *Server) crossOrigin() (func(http.Handler) http.Handler, error) {
 	return cop.Handler, nil
 }
 
-// metricsHandler serves the server's own registry.
-func (s *Server) metricsHandler() http.Handler {
+// MetricsHandler serves the server's own registry without any check: for
+// an address of its own (web.metrics_listen). The main router serves it
+// behind protectMetrics.
+func (s *Server) MetricsHandler() http.Handler {
 	return promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{Registry: s.metrics.reg})
+}
+
+// protectMetrics lets through a scraper with the metrics token (compared in
+// constant time) or a logged-in admin; anyone else gets 401 or 403.
+func (s *Server) protectMetrics(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok && s.cfg.MetricsToken != "" &&
+			subtle.ConstantTimeCompare([]byte(strings.TrimSpace(tok)), []byte(s.cfg.MetricsToken)) == 1 {
+			h.ServeHTTP(w, r)
+			return
+		}
+		switch p := authOf(r); {
+		case p == nil:
+			w.Header().Set("WWW-Authenticate", `Bearer realm="omserver metrics"`)
+			writeText(w, http.StatusUnauthorized, "metrics need the metrics token (Authorization: Bearer <web.metrics_token>) or an admin's login")
+		case p.level < roleAdmin:
+			writeText(w, http.StatusForbidden, "metrics need the metrics token or an admin's login")
+		default:
+			h.ServeHTTP(w, r)
+		}
+	})
 }

@@ -91,7 +91,7 @@ func TestModuleRunOriginalReply(t *testing.T) {
 	// Recorded and audited like any run.
 	page, err := e.st.ListRuns(context.Background(), store.RunFilter{})
 	list := page.Runs
-	if err != nil || len(list) != 1 || list[0].Username != "operator" || list[0].Status != task.RunDone {
+	if err != nil || len(list) != 1 || list[0].Username != "operator" || list[0].Status != task.RunPartial {
 		t.Fatalf("runs %+v %v", list, err)
 	}
 	e.do(req{method: "GET", path: "/api/v1/audit", as: "admin"}).want(t, http.StatusOK, "via /autoadmin/module_run/", list[0].ID)
@@ -173,5 +173,5 @@ func TestModuleRunTimeoutAnswersStillRunning(t *testing.T) {
 	// The run goes on and is recorded when it ends.
 	call.send(t, task.HostResult{Host: task.Host{IP: "192.168.1.10"}, Status: task.StatusOK, Stdout: "Debian 12"})
 	call.Finish <- nil
-	e.waitStatus(call.Task.RunID, task.RunDone)
+	e.waitStatus(call.Task.RunID, task.RunOK)
 }

@@ -1,9 +1,12 @@
 package web
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
 	"html/template"
 	"net/http"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -11,6 +14,7 @@ import (
 	"github.com/omserver/omserver-go/internal/caption"
 	"github.com/omserver/omserver-go/internal/legacyform"
 	"github.com/omserver/omserver-go/internal/param"
+	"github.com/omserver/omserver-go/internal/runs"
 	"github.com/omserver/omserver-go/internal/store"
 )
 
@@ -49,13 +53,53 @@ func (s *Server) moduleViews(r *http.Request) ([]moduleView, error) {
 	return out, nil
 }
 
+// runnableView is a module the dashboard offers: in the web's table and on
+// the master, described by the master (name, caption, parameter schema).
+type runnableView struct {
+	moduleView
+	Risky bool `json:"risky,omitempty"`
+}
+
+// apiModules lists the web's module table; with ?runnable=1, only the
+// modules the master has, as the master declares them (what the dashboard
+// offers). When the master's catalog cannot be read, ?runnable=1 lists the
+// table as it is (the master still refuses what it lacks) and says so in
+// the X-Omserver-Catalog header.
 func (s *Server) apiModules(w http.ResponseWriter, r *http.Request) error {
 	out, err := s.moduleViews(r)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, out)
+	if r.URL.Query().Get("runnable") == "" {
+		writeJSON(w, http.StatusOK, out)
+		return nil
+	}
+	cat, _, err := s.runs.Catalog(r.Context())
+	if err != nil {
+		s.log.Warn().Err(err).Msg("module catalog unavailable; offering the web's module table")
+		w.Header().Set("X-Omserver-Catalog", "unavailable")
+		list := make([]runnableView, len(out))
+		for i, m := range out {
+			list[i] = runnableView{moduleView: m}
+		}
+		writeJSON(w, http.StatusOK, list)
+		return nil
+	}
+	list := []runnableView{}
+	for _, m := range out {
+		mm, ok := cat[m.ID]
+		if !ok {
+			continue
+		}
+		list = append(list, runnableView{moduleView: masterView(mm), Risky: mm.Risky})
+	}
+	writeJSON(w, http.StatusOK, list)
 	return nil
+}
+
+// masterView shows a master's module as the API shows the web's.
+func masterView(mm runs.MasterModule) moduleView {
+	return toModuleView(store.Module{ID: mm.ID, Name: mm.Name, Caption: mm.Caption, Params: mm.Params})
 }
 
 // moduleOf reads the module the URL's {id} names.
@@ -167,12 +211,173 @@ func (s *Server) apiModuleDelete(w http.ResponseWriter, r *http.Request) error {
 
 // --- pages ---
 
+// moduleRow is one module of the modules page, with how it stands against
+// the master's catalog.
+type moduleRow struct {
+	moduleView
+	Risky bool
+	// State: "same" (installed on the master as here), "different" (the
+	// master's name, caption or parameters differ), "missing" (not on the
+	// master: runs of it fail), "master_only" (on the master, not here),
+	// "unknown" (the master's catalog could not be read).
+	State string
+	Diffs []string
+}
+
+type modulesPage struct {
+	Rows         []moduleRow
+	CatalogError string
+	MasterCount  int
+}
+
 func (s *Server) pageModules(w http.ResponseWriter, r *http.Request) error {
-	out, err := s.moduleViews(r)
+	mp, err := s.modulesData(r)
 	if err != nil {
 		return err
 	}
-	s.render(w, r, http.StatusOK, "modules", "Modules", out)
+	s.render(w, r, http.StatusOK, "modules", "title.modules", mp)
+	return nil
+}
+
+// modulesData is the web's module table against the master's catalog.
+func (s *Server) modulesData(r *http.Request) (modulesPage, error) {
+	out, err := s.moduleViews(r)
+	if err != nil {
+		return modulesPage{}, err
+	}
+	var mp modulesPage
+	cat, order, cerr := s.runs.Catalog(r.Context())
+	if cerr != nil {
+		mp.CatalogError = cerr.Error()
+		for _, m := range out {
+			mp.Rows = append(mp.Rows, moduleRow{moduleView: m, State: "unknown"})
+		}
+		return mp, nil
+	}
+	mp.MasterCount = len(cat)
+	here := make(map[int64]bool, len(out))
+	for _, m := range out {
+		here[m.ID] = true
+		mm, ok := cat[m.ID]
+		if !ok {
+			mp.Rows = append(mp.Rows, moduleRow{moduleView: m, State: "missing"})
+			continue
+		}
+		row := moduleRow{moduleView: m, Risky: mm.Risky, State: "same", Diffs: moduleDiffs(m, mm)}
+		if len(row.Diffs) > 0 {
+			row.State = "different"
+		}
+		mp.Rows = append(mp.Rows, row)
+	}
+	for _, id := range order {
+		if !here[id] {
+			mm := cat[id]
+			mp.Rows = append(mp.Rows, moduleRow{moduleView: masterView(mm), Risky: mm.Risky, State: "master_only"})
+		}
+	}
+	sort.SliceStable(mp.Rows, func(i, j int) bool { return mp.Rows[i].ID < mp.Rows[j].ID })
+	return mp, nil
+}
+
+// moduleDiffs says how the web's module differs from the master's: its
+// name, caption, and each parameter (missing on either side, or declared
+// differently).
+func moduleDiffs(m moduleView, mm runs.MasterModule) []string {
+	var d []string
+	if m.Name != mm.Name {
+		d = append(d, fmt.Sprintf("name: %q here, %q on the master", m.Name, mm.Name))
+	}
+	if strings.TrimSpace(m.Caption) != strings.TrimSpace(mm.Caption) {
+		d = append(d, "caption differs")
+	}
+	ours := map[string]param.Param{}
+	for _, p := range m.Params {
+		ours[p.Name] = p
+	}
+	theirs := map[string]bool{}
+	for _, p := range mm.Params {
+		theirs[p.Name] = true
+		op, ok := ours[p.Name]
+		switch {
+		case !ok:
+			d = append(d, fmt.Sprintf("parameter %s: only on the master", p.Name))
+		case !sameParam(op, p):
+			d = append(d, fmt.Sprintf("parameter %s: %s here, %s on the master", p.Name, paramSummary(op), paramSummary(p)))
+		}
+	}
+	for _, p := range m.Params {
+		if !theirs[p.Name] {
+			d = append(d, fmt.Sprintf("parameter %s: only here (the master refuses it)", p.Name))
+		}
+	}
+	return d
+}
+
+// sameParam compares two declarations as their JSON (what the API sends).
+func sameParam(a, b param.Param) bool {
+	ja, err1 := json.Marshal(a)
+	jb, err2 := json.Marshal(b)
+	return err1 == nil && err2 == nil && string(ja) == string(jb)
+}
+
+// paramSummary is a short description of a declaration for a drift note.
+func paramSummary(p param.Param) string {
+	s := string(p.Type)
+	if p.Default != "" {
+		s += " default " + strconv.Quote(p.Default)
+	}
+	if len(p.Options) > 0 {
+		vals := make([]string, len(p.Options))
+		for i, o := range p.Options {
+			vals[i] = o.Value
+		}
+		s += " of " + strings.Join(vals, "/")
+	}
+	if p.Min != nil || p.Max != nil {
+		lo, hi := "", ""
+		if p.Min != nil {
+			lo = strconv.FormatInt(*p.Min, 10)
+		}
+		if p.Max != nil {
+			hi = strconv.FormatInt(*p.Max, 10)
+		}
+		s += " in [" + lo + ", " + hi + "]"
+	}
+	return s
+}
+
+// pageModuleImport copies a module from the master's catalog into the
+// web's table (adding it, or replacing name, caption and parameters), so
+// the dashboard and the legacy module_list/module_info answer as the
+// master runs it.
+func (s *Server) pageModuleImport(w http.ResponseWriter, r *http.Request) error {
+	id, err := idParam(r, "id", "module")
+	if err != nil {
+		return err
+	}
+	s.runs.ForgetCatalog()
+	cat, _, err := s.runs.Catalog(r.Context())
+	if err != nil {
+		return apperr.Wrap(apperr.Unavailable, err)
+	}
+	mm, ok := cat[id]
+	if !ok {
+		return notFoundf("module %d is not on the master", id)
+	}
+	m := store.Module{ID: id, Name: mm.Name, Caption: mm.Caption, Params: mm.Params}
+	_, err = s.st.GetModule(r.Context(), id)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		_, err = s.st.CreateModule(r.Context(), m)
+	case err == nil || errors.Is(err, store.ErrInvalid):
+		// An unreadable legacy form is replaced as well.
+		err = s.st.UpdateModule(r.Context(), m)
+	}
+	if err != nil {
+		return err
+	}
+	s.audit(r, authOf(r).Name, "module.import", fmt.Sprintf("%d %q from the master (version %.12s)", id, mm.Name, mm.Version))
+	http.Redirect(w, r, "/modules?ok=imported_module", http.StatusSeeOther)
 	return nil
 }
 
@@ -307,7 +512,7 @@ func paramFromRow(n int, row paramRow) (param.Param, error) {
 }
 
 func (s *Server) pageModuleNew(w http.ResponseWriter, r *http.Request) error {
-	s.render(w, r, http.StatusOK, "module_edit", "Add a module", moduleForm{IsNew: true, Rows: rowsFromParams(nil)})
+	s.render(w, r, http.StatusOK, "module_edit", "title.module_new", moduleForm{IsNew: true, Rows: rowsFromParams(nil)})
 	return nil
 }
 
@@ -316,7 +521,7 @@ func (s *Server) pageModuleEdit(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.render(w, r, http.StatusOK, "module_edit", "Edit module", moduleForm{ID: m.ID, Name: m.Name, Caption: m.Caption, Rows: rowsFromParams(m.Params)})
+	s.render(w, r, http.StatusOK, "module_edit", "title.module_edit", moduleForm{ID: m.ID, Name: m.Name, Caption: m.Caption, Rows: rowsFromParams(m.Params)})
 	return nil
 }
 
@@ -372,7 +577,7 @@ func (s *Server) moduleFormAgain(w http.ResponseWriter, r *http.Request, form mo
 		rows = rowsFromParams(nil)
 	}
 	form.Rows = rows
-	s.renderWith(w, r, statusOf(apperr.KindOf(err)), "module_edit", "Module", form, "", "Not saved: "+err.Error())
+	s.renderWith(w, r, statusOf(apperr.KindOf(err)), "module_edit", "title.module_edit", form, "", s.tr(r, "form.not_saved")+" "+err.Error())
 	return nil
 }
 

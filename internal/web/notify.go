@@ -281,7 +281,7 @@ func (s *Server) pageNotify(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.render(w, r, http.StatusOK, "notifications", "Notifications", d)
+	s.render(w, r, http.StatusOK, "notifications", "title.notifications", d)
 	return nil
 }
 
@@ -313,7 +313,7 @@ func (s *Server) pageNotifyAnswer(w http.ResponseWriter, r *http.Request, status
 	if err != nil {
 		return err
 	}
-	s.renderWith(w, r, status, "notifications", "Notifications", d, flash, errMsg)
+	s.renderWith(w, r, status, "notifications", "title.notifications", d, flash, errMsg)
 	return nil
 }
 

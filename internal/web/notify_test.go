@@ -105,7 +105,7 @@ func TestNotificationChannelsAndRunNotice(t *testing.T) {
 	call.send(t, result("192.168.1.10", "sn2012-07-010", task.StatusOK, "ok"))
 	call.send(t, result("192.168.1.20", "sn2013-08-020", task.StatusFailed, "boom"))
 	call.Finish <- nil
-	e.waitStatus(id, task.RunDone)
+	e.waitStatus(id, task.RunPartial)
 	m := recv.next(t)
 	if m.Event != notify.EventFailed || m.RunID != id || m.Summary[task.StatusFailed] != 1 || m.URL != "https://ops.example.com/runs/"+id || m.User != "operator" {
 		t.Fatalf("notification %+v", m)
@@ -116,7 +116,7 @@ func TestNotificationChannelsAndRunNotice(t *testing.T) {
 	call = e.master.nextCall(t)
 	call.send(t, result("192.168.1.10", "sn2012-07-010", task.StatusOK, "ok"))
 	call.Finish <- nil
-	e.waitStatus(id2, task.RunDone)
+	e.waitStatus(id2, task.RunOK)
 	deliveries := e.do(req{method: "GET", path: "/api/v1/notify/channels/" + itoa(v.ID) + "/deliveries", as: "admin"}).want(t, http.StatusOK, id)
 	if strings.Contains(deliveries.body, id2) {
 		t.Fatalf("a delivery for an unsubscribed event: %s", deliveries.body)
@@ -143,7 +143,7 @@ func TestNotificationFailureNeverFailsRun(t *testing.T) {
 	call := e.master.nextCall(t)
 	call.send(t, result("192.168.1.10", "sn2012-07-010", task.StatusOK, "ok"))
 	call.Finish <- nil
-	run := e.waitStatus(id, task.RunDone)
+	run := e.waitStatus(id, task.RunOK)
 	if run.Error != "" {
 		t.Fatalf("run error %q", run.Error)
 	}

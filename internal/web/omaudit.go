@@ -120,7 +120,7 @@ func (s *Server) pageOmaudit(w http.ResponseWriter, r *http.Request) error {
 	pd := omauditPage{Host: q.Get("host"), User: q.Get("user"), Q: q.Get("q"), From: q.Get("from"), To: q.Get("to")}
 	_, res, err := s.searchHistory(r)
 	if err != nil {
-		s.renderWith(w, r, http.StatusBadRequest, "omaudit", "安全审计", pd, "", err.Error())
+		s.renderWith(w, r, http.StatusBadRequest, "omaudit", "title.omaudit", pd, "", err.Error())
 		return nil
 	}
 	pd.Result = res
@@ -140,7 +140,7 @@ func (s *Server) pageOmaudit(w http.ResponseWriter, r *http.Request) error {
 	if res.NewerAfter > 0 {
 		pd.NewerURL = link("after", res.NewerAfter)
 	}
-	s.render(w, r, http.StatusOK, "omaudit", "安全审计", pd)
+	s.render(w, r, http.StatusOK, "omaudit", "title.omaudit", pd)
 	return nil
 }
 
@@ -499,7 +499,7 @@ func (s *Server) pageIngestTokens(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	s.render(w, r, http.StatusOK, "omaudit_tokens", "安全审计 ingest tokens", pd)
+	s.render(w, r, http.StatusOK, "omaudit_tokens", "title.omaudit_tokens", pd)
 	return nil
 }
 
@@ -518,7 +518,7 @@ func (s *Server) pageIngestTokenCreate(w http.ResponseWriter, r *http.Request) e
 		return err
 	}
 	pd.NewToken, pd.NewScope = v.Token, v.ServerIP
-	s.renderWith(w, r, http.StatusCreated, "omaudit_tokens", "安全审计 ingest tokens", pd, "Token created.", "")
+	s.renderWith(w, r, http.StatusCreated, "omaudit_tokens", "title.omaudit_tokens", pd, "flash.token_created", "")
 	return nil
 }
 

@@ -40,7 +40,7 @@ func TestOmauditPageInBrowser(t *testing.T) {
 		t.Fatalf("start watching: %v", err)
 	}
 	label, _ := chromedp.Run(ctx, chromedp.TextContent(chromedp.CSS(`#watch`)))
-	if label != "停止监视" {
+	if label != "Stop watching" {
 		t.Fatalf("button says %q while watching", label)
 	}
 	bearer := map[string]string{"Authorization": "Bearer " + tok}
@@ -69,7 +69,7 @@ func TestOmauditPageInBrowser(t *testing.T) {
 	// Stop: nothing more arrives; the search below lists the same rows.
 	err = chromedp.Do(ctx,
 		chromedp.Click(chromedp.CSS(`#watch`)),
-		chromedp.Poll[chromedp.Void](`document.querySelector('#watch').textContent === '开始监视'`),
+		chromedp.Poll[chromedp.Void](`document.querySelector('#watch').textContent === 'Start watching'`),
 	)
 	if err != nil {
 		t.Fatalf("stop: %v", err)
@@ -78,9 +78,23 @@ func TestOmauditPageInBrowser(t *testing.T) {
 	err = chromedp.Do(ctx,
 		chromedp.SetValue(chromedp.CSS(`#s-user`), "ops"),
 		chromedp.Click(chromedp.CSS(`#search-submit`)),
-		chromedp.WaitVisible(chromedp.CSS(`#history tbody tr[data-id]`)),
 	)
 	if err != nil {
+		t.Fatalf("search: %v", err)
+	}
+	// The rows before the search are on the page too: wait for the
+	// search's own page (evaluations fail while it navigates).
+	for i := 0; ; i++ {
+		got, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`location.search.includes('user=ops') && document.readyState === 'complete'`))
+		if err == nil && got {
+			break
+		}
+		if i == 100 {
+			t.Fatalf("the search page did not load (%v)", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err := chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS(`#history tbody tr[data-id]`))); err != nil {
 		t.Fatalf("search: %v", err)
 	}
 	rows, _ := chromedp.Run(ctx, chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll('#history td.command')).map(td => td.textContent)`))

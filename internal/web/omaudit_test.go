@@ -269,11 +269,11 @@ func TestOmauditHistoryAPIAndPage(t *testing.T) {
 	e.do(req{method: "GET", path: "/api/v1/omaudit/history"}).want(t, http.StatusUnauthorized)
 
 	// The page: escaped rows, pager links that keep the filters.
-	page := e.do(req{method: "GET", path: "/omaudit/?user=bob&limit=2", as: "viewer"}).want(t, http.StatusOK, "开始监视", "cmd-9 &lt;b&gt;bold&lt;/b&gt;", `id="older"`)
+	page := e.do(req{method: "GET", path: "/omaudit/?user=bob&limit=2", as: "viewer"}).want(t, http.StatusOK, "Start watching", "cmd-9 &lt;b&gt;bold&lt;/b&gt;", `id="older"`)
 	if strings.Contains(page.body, "<b>bold</b>") || !strings.Contains(page.body, "/omaudit/?before="+itoa(ids[6])+"&amp;limit=2&amp;user=bob") {
 		t.Fatalf("page: %s", page.body)
 	}
-	e.do(req{method: "GET", path: "/omaudit/?from=yesterday", as: "viewer"}).want(t, http.StatusBadRequest, "not a date and time", "开始监视")
+	e.do(req{method: "GET", path: "/omaudit/?from=yesterday", as: "viewer"}).want(t, http.StatusBadRequest, "not a date and time", "Start watching")
 	e.do(req{method: "GET", path: "/omaudit", as: "viewer"}).want(t, http.StatusMovedPermanently)
 	if r := e.do(req{method: "GET", path: "/omaudit/"}); r.code != http.StatusSeeOther || !strings.HasPrefix(r.header.Get("Location"), "/login") {
 		t.Fatalf("anonymous page: %d %s", r.code, r.header.Get("Location"))

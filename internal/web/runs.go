@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"sort"
 	"strconv"
@@ -12,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/omserver/omserver-go/internal/apperr"
 	"github.com/omserver/omserver-go/internal/runs"
 	"github.com/omserver/omserver-go/internal/store"
 	"github.com/omserver/omserver-go/internal/task"
@@ -21,15 +23,24 @@ import (
 // cancel, live events) and the pages (history, one run).
 
 func (s *Server) pageDashboard(w http.ResponseWriter, r *http.Request) error {
-	s.render(w, r, http.StatusOK, "dashboard", "Dashboard", nil)
+	s.render(w, r, http.StatusOK, "dashboard", "title.dashboard", nil)
 	return nil
 }
 
-// runRequest is the body of POST /api/v1/runs.
+// runRequest is the body of POST /api/v1/runs: the module, its parameters
+// and the targets (listed servers, and/or whole applications and function
+// categories). ConfirmedHosts is the host count the operator typed, for
+// runs that need it; DryRun validates and answers the plan (module,
+// parameters, every host, whether a typed confirmation is needed) without
+// starting anything.
 type runRequest struct {
-	ModuleID int64             `json:"module_id"`
-	Hosts    []string          `json:"hosts"`
-	Params   map[string]string `json:"params"`
+	ModuleID       int64             `json:"module_id"`
+	Hosts          []string          `json:"hosts"`
+	AppIDs         []int64           `json:"app_ids,omitempty"`
+	FunIDs         []int64           `json:"fun_ids,omitempty"`
+	Params         map[string]string `json:"params"`
+	ConfirmedHosts int               `json:"confirmed_hosts,omitempty"`
+	DryRun         bool              `json:"dry_run,omitempty"`
 }
 
 func (s *Server) apiRunCreate(w http.ResponseWriter, r *http.Request) error {
@@ -37,15 +48,78 @@ func (s *Server) apiRunCreate(w http.ResponseWriter, r *http.Request) error {
 	if err := s.decodeJSON(r, &req); err != nil {
 		return err
 	}
+	return s.startRun(w, r, req)
+}
+
+// startRun previews (dry run) or starts a run and answers for the API.
+func (s *Server) startRun(w http.ResponseWriter, r *http.Request, req runRequest) error {
 	p := authOf(r)
-	id, err := s.runs.Submit(r.Context(), runs.Request{ModuleID: req.ModuleID, Hosts: req.Hosts, Params: req.Params, User: p.Name, Role: p.Role})
+	rr := runs.Request{ModuleID: req.ModuleID, Hosts: req.Hosts, AppIDs: req.AppIDs, FunIDs: req.FunIDs,
+		Params: req.Params, User: p.Name, Role: p.Role, ConfirmedHosts: req.ConfirmedHosts}
+	if req.DryRun {
+		plan, err := s.runs.Preview(r.Context(), rr)
+		if err != nil {
+			return err
+		}
+		sort.Slice(plan.Hosts, func(i, j int) bool { return hostLess(plan.Hosts[i].IP, plan.Hosts[j].IP) })
+		writeJSON(w, http.StatusOK, plan)
+		return nil
+	}
+	id, err := s.runs.Submit(r.Context(), rr)
 	if err != nil {
 		return err
 	}
-	s.audit(r, p.Name, "run.start", fmt.Sprintf("run %s module %d hosts %s", id, req.ModuleID, strings.Join(req.Hosts, ",")))
+	what := strings.Join(req.Hosts, ",")
+	if len(req.AppIDs) > 0 || len(req.FunIDs) > 0 {
+		what += fmt.Sprintf(" apps %v categories %v", req.AppIDs, req.FunIDs)
+	}
+	s.audit(r, p.Name, "run.start", fmt.Sprintf("run %s module %d hosts %s", id, req.ModuleID, clipRunes(what, 2000)))
 	w.Header().Set("Location", "/api/v1/runs/"+id)
 	writeJSON(w, http.StatusAccepted, map[string]string{"run_id": id})
 	return nil
+}
+
+// rerunRequest is the body of POST /api/v1/runs/{id}/rerun: the whole run
+// again, or only its hosts that did not end ok, with the same parameters.
+type rerunRequest struct {
+	OnlyFailed     bool `json:"only_failed"`
+	ConfirmedHosts int  `json:"confirmed_hosts,omitempty"`
+	DryRun         bool `json:"dry_run,omitempty"`
+}
+
+func (s *Server) apiRunRerun(w http.ResponseWriter, r *http.Request) error {
+	var b rerunRequest
+	if err := s.decodeJSON(r, &b); err != nil {
+		return err
+	}
+	id, err := runIDParam(r)
+	if err != nil {
+		return err
+	}
+	run, results, err := s.st.GetRun(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	if run.Status == task.RunRunning {
+		return apperr.Errorf(apperr.Conflict, "run %s is still running: re-run it when it has finished", run.ID)
+	}
+	ok := make(map[string]bool, len(results))
+	for _, res := range results {
+		if res.Status == task.StatusOK {
+			ok[res.Host.IP] = true
+		}
+	}
+	var hosts []string
+	for _, h := range run.Hosts {
+		if !b.OnlyFailed || !ok[h.IP] {
+			hosts = append(hosts, h.IP)
+		}
+	}
+	if len(hosts) == 0 {
+		return invalidf("every host of run %s ended ok: there is no failed host to re-run", run.ID)
+	}
+	return s.startRun(w, r, runRequest{ModuleID: run.ModuleID, Hosts: hosts, Params: run.Params,
+		ConfirmedHosts: b.ConfirmedHosts, DryRun: b.DryRun})
 }
 
 // runIDParam validates a run id from the URL (our ids are 32 hex digits;
@@ -214,35 +288,64 @@ func (s *Server) apiRunCancel(w http.ResponseWriter, r *http.Request) error {
 
 // --- pages ---
 
+// hostStatusOrder is how per-status counts are listed: failures first,
+// success last, so a failure is never hidden behind a long green count.
+var hostStatusOrder = []string{"failed", "timeout", "unreachable", "cancelled", "noresult", "pending", "ok"}
+
+// statusRank orders groups of equal size: the worse status first.
+func statusRank(st string) int {
+	for i, s := range hostStatusOrder {
+		if s == st {
+			return i
+		}
+	}
+	return len(hostStatusOrder)
+}
+
+// statusCount is one per-status count of a run's hosts.
+type statusCount struct {
+	Status string
+	N      int
+}
+
+// countsOf lists a run's host counts by status in display order, from the
+// counts stored on the run; hosts without a result are "pending" while the
+// run goes on, "noresult" after.
+func countsOf(run store.Run) []statusCount {
+	var out []statusCount
+	done := 0
+	for _, n := range run.Summary {
+		done += n
+	}
+	missing := run.HostCount - done
+	for _, st := range hostStatusOrder {
+		n := run.Summary[task.Status(st)]
+		switch st {
+		case "pending":
+			if run.Status == task.RunRunning {
+				n = missing
+			}
+		case "noresult":
+			if run.Status != task.RunRunning {
+				n = missing
+			}
+		}
+		if n > 0 {
+			out = append(out, statusCount{st, n})
+		}
+	}
+	return out
+}
+
 // runLine is a run in the history table.
 type runLine struct {
 	store.Run
-	Counts string // "2 ok, 1 failed"
+	Duration time.Duration
+	Counts   []statusCount
 }
 
-// hostStatuses are the result statuses, in the order the pages list them.
-var hostStatuses = []task.Status{task.StatusOK, task.StatusFailed, task.StatusUnreachable, task.StatusTimeout, task.StatusCancelled}
-
-// countsText is a run's outcome at a glance: its recorded results per
-// status, and the hosts still without one.
-func countsText(run store.Run) string {
-	var parts []string
-	seen := 0
-	for _, st := range hostStatuses {
-		if n := run.Summary[st]; n > 0 {
-			parts = append(parts, fmt.Sprintf("%d %s", n, st))
-			seen += n
-		}
-	}
-	if rest := run.HostCount - seen; rest > 0 {
-		word := "no result"
-		if run.Status == task.RunRunning {
-			word = "pending"
-		}
-		parts = append(parts, fmt.Sprintf("%d %s", rest, word))
-	}
-	return strings.Join(parts, ", ")
-}
+// runStatusesFilter are the states the history can be filtered by.
+var runStatusesFilter = []task.RunStatus{task.RunRunning, task.RunOK, task.RunPartial, task.RunFailed, task.RunCancelled, task.RunInterrupted, task.RunDone}
 
 func (s *Server) pageRuns(w http.ResponseWriter, r *http.Request) error {
 	f, err := runFilter(r)
@@ -255,48 +358,69 @@ func (s *Server) pageRuns(w http.ResponseWriter, r *http.Request) error {
 	}
 	lines := make([]runLine, 0, len(page.Runs))
 	for _, run := range page.Runs {
-		lines = append(lines, runLine{Run: run, Counts: countsText(run)})
+		l := runLine{Run: run, Counts: countsOf(run)}
+		if run.FinishedAt != nil {
+			l.Duration = run.FinishedAt.Sub(run.CreatedAt)
+		}
+		lines = append(lines, l)
 	}
 	q := r.URL.Query()
-	s.render(w, r, http.StatusOK, "runs", "Runs", struct {
+	filtered := false
+	for _, k := range []string{"user", "module_id", "status", "host", "from", "to"} {
+		filtered = filtered || q.Get(k) != ""
+	}
+	s.render(w, r, http.StatusOK, "runs", "title.runs", struct {
 		Runs                                 []runLine
 		Links                                pageLinks
 		User, Module, Status, Host, From, To string
 		Statuses                             []task.RunStatus
+		Filtered                             bool
 	}{lines, pageLinks{First: firstURL(r, "cursor"), Next: nextURL(r, "cursor", page.Next)},
 		f.Username, q.Get("module_id"), string(f.Status), f.Host, q.Get("from"), q.Get("to"),
-		[]task.RunStatus{task.RunRunning, task.RunDone, task.RunFailed, task.RunCancelled, task.RunInterrupted}})
+		runStatusesFilter, filtered})
 	return nil
 }
 
 type paramKV struct{ Name, Value string }
 
+// hostLine is one host of a run as the run page lists it.
 type hostLine struct {
-	IP, Name, Status, StatusText, Error, Duration string
-	ExitCode                                      int
-	Stdout, Stderr                                string
-	StdoutTruncated, StderrTruncated              bool
+	IP, Name, Status, Duration string
+}
+
+// hostGroup is hosts whose result is identical: same status, exit code,
+// error and output. The output is shown once for the group.
+type hostGroup struct {
+	Status, Error                    string
+	ExitCode                         int
+	Stdout, Stderr                   string
+	StdoutTruncated, StderrTruncated bool
+	Hosts                            []hostLine
 }
 
 // statusLink is one choice of the run page's host filter, with its count.
 type statusLink struct {
-	Status, Label string
-	N             int
-	URL           string
-	Current       bool
+	Status  string
+	N       int
+	URL     string
+	Current bool
 }
 
 type runDetail struct {
 	store.Run
 	User     string
 	Started  time.Time
-	Finished *time.Time
+	Duration time.Duration
 	Params   []paramKV
-	Hosts    []hostLine
+	Finished int // hosts with a result
+	Failed   int // hosts whose result is not ok, or that have none (the re-run set)
+	Counts   []statusCount
+	Groups   []hostGroup
 	Filters  []statusLink
 	Links    pageLinks
-	// Paged is true when Hosts is not every host of the run (a filter, or
-	// more pages): live results of other hosts do not belong on this page.
+	// Paged is true when the groups are not every host of the run (a
+	// filter, or more pages): they group this page's hosts only, and live
+	// results of other hosts do not belong on this page.
 	Paged bool
 }
 
@@ -321,12 +445,12 @@ func (s *Server) pageRun(w http.ResponseWriter, r *http.Request) error {
 	d.Links = pageLinks{First: firstURL(r, "cursor"), Next: nextURL(r, "cursor", page.Next)}
 	d.Paged = f.Status != "" || f.Cursor != "" || page.Next != ""
 	d.Filters = runFilters(r, run, f.Status)
-	s.render(w, r, http.StatusOK, "run", "Run "+run.ID, d)
+	s.render(w, r, http.StatusOK, "run", "title.run", d)
 	return nil
 }
 
-// runFilters are the host filter's choices: all hosts, each status that
-// has results, and the hosts without one.
+// runFilters are the host filter's choices: all hosts, then each status
+// that has hosts, in display order.
 func runFilters(r *http.Request, run store.Run, current string) []statusLink {
 	link := func(status string) string {
 		q := url.Values{}
@@ -341,55 +465,184 @@ func runFilters(r *http.Request, run store.Run, current string) []statusLink {
 		}
 		return r.URL.Path + "?" + q.Encode()
 	}
-	out := []statusLink{{Status: "", Label: "all", N: run.HostCount, URL: link(""), Current: current == ""}}
-	seen := 0
-	for _, st := range hostStatuses {
-		n := run.Summary[st]
-		seen += n
-		if n > 0 || current == string(st) {
-			out = append(out, statusLink{Status: string(st), Label: string(st), N: n, URL: link(string(st)), Current: current == string(st)})
-		}
+	if current == "pending" {
+		current = store.NoResult
 	}
-	if rest := run.HostCount - seen; rest > 0 || current == store.NoResult {
-		label := "no result"
-		if run.Status == task.RunRunning {
-			label = "pending"
+	out := []statusLink{{Status: "", N: run.HostCount, URL: link(""), Current: current == ""}}
+	for _, c := range countsOf(run) {
+		key := c.Status
+		if key == "pending" {
+			key = store.NoResult
 		}
-		out = append(out, statusLink{Status: store.NoResult, Label: label, N: max(rest, 0), URL: link(store.NoResult), Current: current == store.NoResult})
+		out = append(out, statusLink{Status: c.Status, N: c.N, URL: link(key), Current: current == key})
 	}
 	return out
 }
 
-// buildRunDetail lists one page of the run's hosts in the run's order,
-// each with its result or, when it has none, "no result" (or "waiting"
-// while the run goes on).
+// buildRunDetail groups one page of the run's hosts by identical result
+// (hosts without one form a "no result" group, or "pending" while the run
+// goes on): smallest groups first (the outliers), worse status first among
+// equals; hosts inside a group by address, numerically.
 func buildRunDetail(run store.Run, hosts []store.RunHost) runDetail {
-	d := runDetail{Run: run, User: run.Username, Started: run.CreatedAt, Finished: run.FinishedAt}
+	d := runDetail{Run: run, User: run.Username, Started: run.CreatedAt, Counts: countsOf(run)}
+	for _, n := range run.Summary {
+		d.Finished += n
+	}
+	d.Failed = run.HostCount - run.Summary[task.StatusOK]
+	if run.FinishedAt != nil {
+		d.Duration = run.FinishedAt.Sub(run.CreatedAt)
+	}
 	for k, v := range run.Params {
 		d.Params = append(d.Params, paramKV{k, v})
 	}
 	sort.Slice(d.Params, func(i, j int) bool { return d.Params[i].Name < d.Params[j].Name })
+	type key struct {
+		status, errText, stdout, stderr string
+		exit                            int
+		outT, errT                      bool
+	}
+	index := map[key]int{}
 	for _, h := range hosts {
-		res := h.Result
-		if res == nil {
-			line := hostLine{IP: h.Host.IP, Name: h.Host.Name, Status: "noresult", StatusText: "no result", ExitCode: -1}
+		var k key
+		line := hostLine{IP: h.Host.IP, Name: h.Host.Name}
+		if res := h.Result; res != nil {
+			k = key{string(res.Status), res.Error, res.Stdout, res.Stderr, res.ExitCode, res.StdoutTruncated, res.StderrTruncated}
+			line.Duration = fmtDuration(res.Duration)
+		} else {
+			k = key{status: store.NoResult, exit: -1}
 			if run.Status == task.RunRunning {
-				line.Status, line.StatusText = "pending", "waiting"
+				k.status = "pending"
 			}
-			d.Hosts = append(d.Hosts, line)
+		}
+		line.Status = k.status
+		i, seen := index[k]
+		if !seen {
+			i = len(d.Groups)
+			index[k] = i
+			d.Groups = append(d.Groups, hostGroup{Status: k.status, Error: k.errText, ExitCode: k.exit, Stdout: k.stdout, Stderr: k.stderr,
+				StdoutTruncated: k.outT, StderrTruncated: k.errT})
+		}
+		d.Groups[i].Hosts = append(d.Groups[i].Hosts, line)
+	}
+	for i := range d.Groups {
+		hs := d.Groups[i].Hosts
+		sort.Slice(hs, func(a, b int) bool { return hostLess(hs[a].IP, hs[b].IP) })
+	}
+	sort.SliceStable(d.Groups, func(a, b int) bool {
+		ga, gb := d.Groups[a], d.Groups[b]
+		if len(ga.Hosts) != len(gb.Hosts) {
+			return len(ga.Hosts) < len(gb.Hosts)
+		}
+		if ra, rb := statusRank(ga.Status), statusRank(gb.Status); ra != rb {
+			return ra < rb
+		}
+		return hostLess(ga.Hosts[0].IP, gb.Hosts[0].IP)
+	})
+	return d
+}
+
+// hostLess orders addresses numerically (127.0.1.2 before 127.0.1.10;
+// IPv4 before IPv6); anything that is not an address comes after, by text.
+func hostLess(a, b string) bool {
+	pa, ea := netip.ParseAddr(a)
+	pb, eb := netip.ParseAddr(b)
+	switch {
+	case ea == nil && eb == nil:
+		pa, pb = pa.Unmap(), pb.Unmap()
+		if pa.Is4() != pb.Is4() {
+			return pa.Is4()
+		}
+		return pa.Less(pb)
+	case ea == nil:
+		return true
+	case eb == nil:
+		return false
+	}
+	return a < b
+}
+
+// groupArg is what the "group" template gets: the page (for translations)
+// and one group.
+type groupArg struct {
+	Page  pageData
+	Group hostGroup
+}
+
+// --- downloads ---
+
+// runOutputText writes a run as plain text: a header, then each host (by
+// address) with its status, exit code, error and output.
+func runOutputText(w io.Writer, run store.Run, results []task.HostResult) {
+	fmt.Fprintf(w, "run %s\nmodule %d %s\nuser %s\nstatus %s\nstarted %s\n", run.ID, run.ModuleID, run.ModuleName, run.Username, run.Status, fmtTime(run.CreatedAt))
+	if run.FinishedAt != nil {
+		fmt.Fprintf(w, "finished %s\n", fmtTime(run.FinishedAt))
+	}
+	names := make([]string, 0, len(run.Params))
+	for k := range run.Params {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		fmt.Fprintf(w, "param %s=%s\n", k, run.Params[k])
+	}
+	byIP := make(map[string]task.HostResult, len(results))
+	for _, res := range results {
+		byIP[res.Host.IP] = res
+	}
+	hosts := append([]task.Host(nil), run.Hosts...)
+	sort.Slice(hosts, func(i, j int) bool { return hostLess(hosts[i].IP, hosts[j].IP) })
+	for _, h := range hosts {
+		label := h.IP
+		if h.Name != "" {
+			label += " (" + h.Name + ")"
+		}
+		res, ok := byIP[h.IP]
+		if !ok {
+			fmt.Fprintf(w, "\n=== %s no result\n", label)
 			continue
 		}
-		line := hostLine{
-			IP: h.Host.IP, Name: h.Host.Name, Status: string(res.Status), StatusText: string(res.Status), Error: res.Error,
-			ExitCode: res.ExitCode, Stdout: res.Stdout, Stderr: res.Stderr,
-			StdoutTruncated: res.StdoutTruncated, StderrTruncated: res.StderrTruncated,
+		fmt.Fprintf(w, "\n=== %s %s exit=%d", label, res.Status, res.ExitCode)
+		if res.Error != "" {
+			fmt.Fprintf(w, " error=%q", res.Error)
 		}
-		if res.Duration > 0 {
-			line.Duration = res.Duration.Round(time.Millisecond).String()
+		fmt.Fprintf(w, " duration=%s\n", res.Duration)
+		if res.Stdout != "" {
+			_, _ = io.WriteString(w, strings.TrimSuffix(res.Stdout, "\n")+"\n")
+			if res.StdoutTruncated {
+				_, _ = io.WriteString(w, "[stdout truncated]\n")
+			}
 		}
-		d.Hosts = append(d.Hosts, line)
+		if res.Stderr != "" {
+			_, _ = io.WriteString(w, "--- stderr\n"+strings.TrimSuffix(res.Stderr, "\n")+"\n")
+			if res.StderrTruncated {
+				_, _ = io.WriteString(w, "[stderr truncated]\n")
+			}
+		}
 	}
-	return d
+}
+
+// pageRunDownload answers /runs/{id}/output.txt and output.json as files.
+func (s *Server) pageRunDownload(format string) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		id, err := runIDParam(r)
+		if err != nil {
+			return err
+		}
+		run, results, err := s.st.GetRun(r.Context(), id)
+		if err != nil {
+			return err
+		}
+		name := "run-" + run.ID + "." + format
+		w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
+		if format == "json" {
+			writeJSON(w, http.StatusOK, runView{Run: run, Results: results, HostsNext: nil})
+			return nil
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		runOutputText(w, run, results)
+		return nil
+	}
 }
 
 // --- live events (server-sent events) ---

@@ -26,8 +26,10 @@
 //   - Sessions and API tokens are 32 random bytes; only their SHA-256 is
 //     stored. Passwords are bcrypt. Logins are rate limited per client IP
 //     (the TCP peer: forwarded headers are not trusted) and per user name.
-//   - /healthz and /metrics answer without login (for probes and scrapers)
-//     and reveal no error details; put them behind the proxy if that matters.
+//   - /healthz answers without login (for probes) and reveals no error
+//     details. /metrics needs the metrics token or an admin's login, or is
+//     served without login only on an address of its own (MetricsHandler).
+//   - /static/ serves files only, never a directory listing.
 //   - /omaudit/omaudit_pull/ (安全审计 ingest) answers without login: it
 //     takes an ingest token and checks the sender's address (internal/omaudit).
 //   - /autoadmin/module_run/ runs modules on a GET, which any site can make
@@ -38,7 +40,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -83,6 +87,13 @@ type Config struct {
 	// Trail configures the tamper-evident record: the masters' result
 	// signing key, sealing and verification (internal/trail).
 	Trail trail.Config
+	// LargeRunHosts: a run on more hosts must be confirmed by typing its
+	// host count (risky modules always); default 50.
+	LargeRunHosts int
+	// MetricsToken, when set, lets a scraper read /metrics with
+	// "Authorization: Bearer <token>"; an admin's login always may. For
+	// /metrics without login, serve MetricsHandler on an address of its own.
+	MetricsToken string
 	// Runs tunes how this tier follows runs (tier id for leases, lease
 	// time, how long a master may stay unreachable); see runs.Config.
 	Runs runs.Config
@@ -115,6 +126,9 @@ func (c *Config) setDefaults() {
 	if c.MaxStreamsPerUser <= 0 {
 		c.MaxStreamsPerUser = 32
 	}
+	if c.LargeRunHosts <= 0 {
+		c.LargeRunHosts = runs.DefaultLargeRunHosts
+	}
 	if c.ModuleRunTimeout <= 0 {
 		c.ModuleRunTimeout = 10 * time.Minute
 	}
@@ -128,6 +142,7 @@ type Server struct {
 	log      zerolog.Logger
 	metrics  *metrics
 	pages    *pages
+	i18n     *catalogues
 	limiter  *loginLimiter
 	runs     *runs.Service
 	omaudit  *omaudit.Service
@@ -160,6 +175,10 @@ func New(cfg Config, st *store.Store, master MasterClient, log zerolog.Logger) (
 	if err != nil {
 		return nil, err
 	}
+	cat, err := loadCatalogues(templateFiles)
+	if err != nil {
+		return nil, err
+	}
 	base, cancel := context.WithCancel(context.Background())
 	streams, cancelStreams := context.WithCancel(context.Background())
 	s := &Server{
@@ -171,6 +190,7 @@ func New(cfg Config, st *store.Store, master MasterClient, log zerolog.Logger) (
 		log:           log.With().Str("component", "web").Logger(),
 		metrics:       newMetrics(),
 		pages:         pg,
+		i18n:          cat,
 		limiter:       newLoginLimiter(cfg.LoginRateBurst),
 		base:          base,
 		cancelBase:    cancel,
@@ -187,6 +207,7 @@ func New(cfg Config, st *store.Store, master MasterClient, log zerolog.Logger) (
 	s.trail = trail.New(cfg.Trail, st, log)
 	rc := cfg.Runs
 	rc.Registerer = s.metrics.reg
+	rc.LargeRunHosts = cfg.LargeRunHosts
 	rc.Observers = append(rc.Observers, s.trail, facts.NewCollector(cfg.FactsModule, st, log), s.notifier)
 	rc.CheckResult = s.trail.CheckResult
 	s.runs, err = runs.New(rc, st, master, log)
@@ -303,9 +324,11 @@ func (s *Server) routes() (http.Handler, error) {
 	r.Use(s.authenticate)
 
 	staticFS := http.FileServerFS(static.FS())
-	r.Handle("/static/*", http.StripPrefix("/static/", cacheStatic(staticFS)))
+	r.Handle("/static/*", http.StripPrefix("/static/", s.noListing(cacheStatic(staticFS))))
+	r.Get("/i18n/{file}", s.h(s.serveCatalogue))
 	r.Get("/healthz", s.handleHealth)
-	r.Handle("/metrics", s.metricsHandler())
+	r.Handle("/metrics", s.protectMetrics(s.MetricsHandler()))
+	r.Post("/lang", s.h(s.pageLang))
 	r.Get("/favicon.ico", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })
 
 	r.Get("/login", s.h(s.pageLogin))
@@ -331,6 +354,8 @@ func (s *Server) routes() (http.Handler, error) {
 			r.Post("/schedules/{id}/resume", s.h(s.pageScheduleEnabled(true)))
 			r.Post("/schedules/{id}/delete", s.h(s.pageScheduleDelete))
 		})
+		r.Get("/runs/{id}/output.txt", s.h(s.pageRunDownload("txt")))
+		r.Get("/runs/{id}/output.json", s.h(s.pageRunDownload("json")))
 		r.Get("/modules", s.h(s.pageModules))
 		r.Get("/inventory", s.h(s.pageInventory))
 		r.Get("/tokens", s.h(s.pageTokens))
@@ -347,15 +372,16 @@ func (s *Server) routes() (http.Handler, error) {
 			r.Get("/modules/{id}/edit", s.h(s.pageModuleEdit))
 			r.Post("/modules/{id}/edit", s.h(s.pageModuleSave))
 			r.Post("/modules/{id}/delete", s.h(s.pageModuleDelete))
+			r.Post("/modules/{id}/import", s.h(s.pageModuleImport))
 			r.Post("/inventory/fun-categs", s.h(s.inventoryForm("created", s.formFunCreate)))
 			r.Post("/inventory/fun-categs/{id}", s.h(s.inventoryForm("saved", s.formFunRename)))
 			r.Post("/inventory/fun-categs/{id}/delete", s.h(s.inventoryForm("deleted", s.deleteFunCateg)))
 			r.Post("/inventory/app-categs", s.h(s.inventoryForm("created", s.formAppCreate)))
 			r.Post("/inventory/app-categs/{id}", s.h(s.inventoryForm("saved", s.formAppUpdate)))
 			r.Post("/inventory/app-categs/{id}/delete", s.h(s.inventoryForm("deleted", s.deleteAppCateg)))
-			r.Post("/inventory/servers", s.h(s.inventoryForm("saved", s.formServerSave)))
+			r.Post("/inventory/servers", s.h(s.pageServerSave))
 			r.Post("/inventory/servers/delete", s.h(s.inventoryForm("deleted", s.formServerDelete)))
-			r.Post("/inventory/import", s.h(s.inventoryForm("imported", s.formImport)))
+			r.Post("/inventory/import", s.h(s.pageImport))
 			r.Get("/users", s.h(s.pageUsers))
 			r.Post("/users", s.h(s.pageUserCreate))
 			r.Post("/users/{id}", s.h(s.pageUserUpdate))
@@ -423,6 +449,7 @@ func (s *Server) routes() (http.Handler, error) {
 			r.Delete("/schedules/{id}", s.h(s.apiScheduleDelete))
 			r.Post("/schedules/{id}/pause", s.h(s.apiSchedulePause))
 			r.Post("/schedules/{id}/resume", s.h(s.apiScheduleResume))
+			r.Post("/runs/{id}/rerun", s.h(s.apiRunRerun))
 		})
 		r.Group(func(r chi.Router) {
 			r.Use(s.require(roleAdmin))
@@ -467,6 +494,23 @@ func (s *Server) routes() (http.Handler, error) {
 		s.fail(w, r, apperr.Errorf(apperr.NotFound, "Page not found: %s", clipRunes(r.URL.Path, 200)))
 	})
 	return r, nil
+}
+
+// noListing answers 404 for a directory under /static/ instead of the
+// file server's listing of it.
+func (s *Server) noListing(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := strings.TrimPrefix(r.URL.Path, "/")
+		if p == "" || strings.HasSuffix(p, "/") {
+			s.fail(w, r, notFoundf("not found: /static/%s", clipRunes(p, 100)))
+			return
+		}
+		if st, err := fs.Stat(static.FS(), p); err == nil && st.IsDir() {
+			s.fail(w, r, notFoundf("not found: /static/%s", clipRunes(p, 100)))
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // cacheStatic lets browsers keep the embedded assets for an hour; they change

@@ -13,7 +13,7 @@ import (
 	"golang.org/x/net/html"
 )
 
-//go:embed templates/*.html
+//go:embed templates/*.html templates/i18n/*.json
 var templateFiles embed.FS
 
 // pageNames are the page templates; each is parsed together with the layout.
@@ -27,9 +27,15 @@ type pages struct {
 
 func loadPages() (*pages, error) {
 	funcs := template.FuncMap{
-		"fmtTime": fmtTime,
-		"dict":    dict,
-		"has":     has,
+		"fmtTime":  fmtTime,
+		"fmtDur":   fmtDuration,
+		"add":      func(a, b int) int { return a + b },
+		"percent":  percent,
+		"statuses": func() []string { return hostStatusOrder },
+		"list":     func(v ...string) []string { return v },
+		"groupCtx": func(p pageData, g hostGroup) groupArg { return groupArg{p, g} },
+		"dict":     dict,
+		"has":      has,
 	}
 	base, err := template.New("layout").Funcs(funcs).ParseFS(templateFiles, "templates/layout.html")
 	if err != nil {
@@ -96,6 +102,27 @@ func fmtTime(v any) string {
 	return t.UTC().Format("2006-01-02 15:04:05 UTC")
 }
 
+// fmtDuration shows a duration rounded for people: 850ms, 12.3s, 4m05s.
+func fmtDuration(d time.Duration) string {
+	switch {
+	case d <= 0:
+		return ""
+	case d < time.Second:
+		return d.Round(time.Millisecond).String()
+	case d < time.Minute:
+		return d.Round(100 * time.Millisecond).String()
+	}
+	return d.Round(time.Second).String()
+}
+
+// percent is 100*n/of, for progress bars (0 when of is 0).
+func percent(n, of int) int {
+	if of <= 0 {
+		return 0
+	}
+	return min(100, 100*n/of)
+}
+
 // pageData is what every page template gets.
 type pageData struct {
 	Title     string
@@ -105,37 +132,47 @@ type pageData struct {
 	Flash     string
 	Error     string
 	RequestID string
+	Lang      string // "en" or "zh-CN"
+	Path      string // this page's path and query, for the language switch to come back to
+	Langs     []struct{ Code, Name string }
 	Data      any
+	cat       *catalogues
 }
 
+// T translates a message id into the page's language; args are "Name",
+// value pairs ("Count" also picks the plural form).
+func (pd pageData) T(id string, args ...any) string { return pd.cat.text(pd.Lang, id, args...) }
+
+// render shows a page; title is a message id.
 func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, page, title string, data any) {
 	s.renderWith(w, r, status, page, title, data, flashMessage(r.URL.Query().Get("ok")), "")
 }
 
-// flashMessage maps the fixed ?ok= codes of post-redirect-get to text, so a
-// link cannot make the page display arbitrary words.
+// flashMessage maps the fixed ?ok= codes of post-redirect-get to message
+// ids, so a link cannot make the page display arbitrary words.
 func flashMessage(code string) string {
 	switch code {
-	case "saved":
-		return "Saved."
-	case "deleted":
-		return "Deleted."
-	case "imported":
-		return "Servers imported."
-	case "created":
-		return "Created."
-	case "password":
-		return "Password changed. Your other sessions have ended."
+	case "saved", "deleted", "imported", "created", "password", "imported_module":
+		return "flash." + code
 	}
 	return ""
 }
 
+// renderWith shows a page with a flash (a message id) or an error (text,
+// already in words: server errors say what to change).
 func (s *Server) renderWith(w http.ResponseWriter, r *http.Request, status int, page, title string, data any, flash, errMsg string) {
 	t := s.pages.byName[page]
 	p := authOf(r)
+	lang := s.langOf(r)
 	pd := pageData{
-		Title: title, User: p, Data: data, RequestID: infoFrom(r.Context()).ID,
-		Flash: flash, Error: errMsg,
+		Title: s.i18n.text(lang, title), User: p, Data: data, RequestID: infoFrom(r.Context()).ID,
+		Error: errMsg, Lang: lang, Path: r.URL.RequestURI(), Langs: langNames, cat: s.i18n,
+	}
+	if flash != "" {
+		pd.Flash = s.i18n.text(lang, flash)
+	}
+	if r.Method != http.MethodGet {
+		pd.Path = r.URL.Path
 	}
 	if p != nil {
 		pd.IsAdmin = p.level >= roleAdmin
@@ -149,6 +186,7 @@ func (s *Server) renderWith(w http.ResponseWriter, r *http.Request, status int, 
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Content-Language", lang)
 	w.WriteHeader(status)
 	_, _ = buf.WriteTo(w)
 }

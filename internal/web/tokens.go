@@ -105,7 +105,7 @@ func (s *Server) pageTokens(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.render(w, r, http.StatusOK, "tokens", "API tokens", tokensPage{Tokens: list})
+	s.render(w, r, http.StatusOK, "tokens", "title.tokens", tokensPage{Tokens: list})
 	return nil
 }
 
@@ -123,7 +123,7 @@ func (s *Server) pageTokenCreate(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.renderWith(w, r, http.StatusCreated, "tokens", "API tokens", tokensPage{NewToken: tv.Token, Tokens: list}, "Token created.", "")
+	s.renderWith(w, r, http.StatusCreated, "tokens", "title.tokens", tokensPage{NewToken: tv.Token, Tokens: list}, "flash.token_created", "")
 	return nil
 }
 

@@ -147,7 +147,7 @@ func (s *Server) pageUsers(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.render(w, r, http.StatusOK, "users", "Users", list)
+	s.render(w, r, http.StatusOK, "users", "title.users", list)
 	return nil
 }
 

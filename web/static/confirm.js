@@ -4,7 +4,7 @@
   'use strict';
   document.addEventListener('submit', function (ev) {
     var f = ev.target;
-    if (f && f.classList && f.classList.contains('confirm') && !window.confirm('Really delete? This cannot be undone.')) {
+    if (f && f.classList && f.classList.contains('confirm') && !window.confirm(window.OMS_T('js.really_delete'))) {
       ev.preventDefault();
     }
   }, true);

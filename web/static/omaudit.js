@@ -4,6 +4,7 @@
 // inserted with textContent, never as HTML.
 (function () {
   'use strict';
+  var T = window.OMS_T;
 
   var $ = function (id) { return document.getElementById(id); };
   var funSel = $('fun-categ'), appSel = $('app-categ'), srvSel = $('servers');
@@ -23,7 +24,7 @@
     return fetch(url, { credentials: 'same-origin', headers: { 'Accept': 'application/json' } }).then(function (resp) {
       return resp.json().catch(function () { return null; }).then(function (data) {
         if (!resp.ok) {
-          if (resp.status === 401) { throw new Error('your session has ended: reload the page and log in again'); }
+          if (resp.status === 401) { throw new Error(T('js.session_ended')); }
           throw new Error((data && data.error) || ('HTTP ' + resp.status));
         }
         return data;
@@ -47,10 +48,10 @@
 
   funSel.addEventListener('change', function () {
     fill(srvSel, [], null);
-    fill(appSel, [], '<-请选择应用类别->');
+    fill(appSel, [], T('dash.choose_app'));
     if (!funSel.value) { return; }
     getJSON('/api/v1/app-categs?limit=500&fun_id=' + encodeURIComponent(funSel.value)).then(function (page) {
-      fill(appSel, (page && page.app_categs) || [], '<-请选择应用类别->', function (a) { return a.id; }, function (a) { return a.name; });
+      fill(appSel, (page && page.app_categs) || [], T('dash.choose_app'), function (a) { return a.id; }, function (a) { return a.name; });
     }).catch(function (e) { setStatus('error', e.message); });
   });
 
@@ -88,30 +89,30 @@
 
   function stop() {
     if (source) { source.close(); source = null; }
-    watchBtn.textContent = '开始监视';
+    watchBtn.textContent = T('omaudit.start');
     watchBtn.setAttribute('data-watching', 'false');
-    setStatus('idle', 'idle');
+    setStatus('idle', T('omaudit.idle'));
   }
 
   function start() {
     var hosts = hostsChosen();
     source = new EventSource('/api/v1/omaudit/events?hosts=' + encodeURIComponent(hosts.join(',')));
-    watchBtn.textContent = '停止监视';
+    watchBtn.textContent = T('omaudit.stop');
     watchBtn.setAttribute('data-watching', 'true');
-    var scope = hosts.length ? hosts.length + ' server(s)' : 'every server';
-    setStatus('connecting', 'connecting…');
-    source.addEventListener('open', function () { setStatus('watching', 'watching ' + scope); });
+    var scope = hosts.length ? T('omaudit.watching', { Count: hosts.length }) : T('omaudit.watching_all');
+    setStatus('connecting', T('omaudit.connecting'));
+    source.addEventListener('open', function () { setStatus('watching', scope); });
     source.addEventListener('row', function (ev) { addRow(JSON.parse(ev.data)); });
     source.addEventListener('error', function () {
       if (!source) { return; }
       if (source.readyState === EventSource.CLOSED) {
-        setStatus('lost', 'the server refused the stream (has your session ended? log in again)');
+        setStatus('lost', T('omaudit.lost'));
         source = null;
-        watchBtn.textContent = '开始监视';
+        watchBtn.textContent = T('omaudit.start');
         watchBtn.setAttribute('data-watching', 'false');
         return;
       }
-      setStatus('reconnecting', 'connection lost; reconnecting…');
+      setStatus('reconnecting', T('omaudit.reconnecting'));
     });
   }
 
@@ -123,7 +124,7 @@
   });
 
   getJSON('/api/v1/fun-categs?limit=500').then(function (page) {
-    fill(funSel, (page && page.fun_categs) || [], '<-请选择功能类别->', function (c) { return c.id; }, function (c) { return c.name; });
-    setStatus('idle', 'idle');
+    fill(funSel, (page && page.fun_categs) || [], T('dash.choose_fun'), function (c) { return c.id; }, function (c) { return c.name; });
+    setStatus('idle', T('omaudit.idle'));
   }).catch(function (e) { setStatus('error', e.message); });
 })();
