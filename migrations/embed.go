@@ -8,6 +8,7 @@
 //	      names, utf8mb4); nothing is dropped or renamed
 //	00003 module_list.module_params and the new tables: users, sessions,
 //	      api_tokens, runs, run_hosts, audit_log
+//	00010 runs.acked_seq and run_leases (run delivery, docs/DELIVERY.md)
 //	00020 per-status counts and host count on runs, run_targets (the hosts
 //	      of a run by position), indexes for paged, filtered lists
 //	00040 安全审计: server_history widened, row_digest and search indexes;

@@ -29,6 +29,17 @@ func TestBuildBackends(t *testing.T) {
 			m.Salt.Username = "omserver"
 			m.Salt.Password = "pw"
 		}, want: "local,salt"},
+		{name: "salt minion ids upper-cased as the original did", mutate: func(m *config.MasterConfig) {
+			m.Backend = "local"
+			m.Salt.URL = "https://127.0.0.1:8000"
+			m.Salt.Username = "omserver"
+			m.Salt.Password = "pw"
+			m.Salt.MinionID = "upper"
+		}, want: "local,salt"},
+		{name: "a bad minion id template fails the start", mutate: func(m *config.MasterConfig) {
+			m.Backend = "local"
+			m.Salt.MinionID = "{{.Hostname}}.example.com"
+		}, wantErr: "master.salt.minion_id"},
 		{name: "a broken optional backend is skipped", mutate: func(m *config.MasterConfig) {
 			m.Backend = "local"
 			m.Func.CertFile = "/nonexistent/cert.pem"

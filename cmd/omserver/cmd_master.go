@@ -156,6 +156,11 @@ const defaultDrain = 60 * time.Second
 // default backend must build; others are skipped with a warning when they
 // are not configured, so a module asking for them fails with a clear error.
 func buildBackends(mc config.MasterConfig, log zerolog.Logger) (map[string]backend.Backend, error) {
+	// A wrong minion id mapping is a configuration error even while salt
+	// is not in use: it would only surface on a salt run.
+	if _, err := salt.ParseMinionID(mc.Salt.MinionID); err != nil {
+		return nil, fmt.Errorf("master.salt.minion_id: %w", err)
+	}
 	out := map[string]backend.Backend{"local": local.New(log)}
 	var errs []error
 	try := func(name string, configured bool, build func() (backend.Backend, error)) {
@@ -197,7 +202,7 @@ func buildBackends(mc config.MasterConfig, log zerolog.Logger) (map[string]backe
 	try("salt", mc.Salt.URL != "", func() (backend.Backend, error) {
 		return salt.New(salt.Config{
 			URL: mc.Salt.URL, Username: mc.Salt.Username, Password: mc.Salt.Password,
-			EAuth: mc.Salt.EAuth, CAFile: mc.Salt.CAFile,
+			EAuth: mc.Salt.EAuth, CAFile: mc.Salt.CAFile, MinionID: mc.Salt.MinionID,
 		}, log)
 	})
 	try("func", mc.Func.CertFile != "", func() (backend.Backend, error) {

@@ -6,6 +6,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/coreos/go-systemd/v22/daemon"
@@ -13,6 +15,7 @@ import (
 	omnotify "github.com/omserver/omserver-go/internal/notify"
 	"github.com/omserver/omserver-go/internal/omaudit"
 	"github.com/omserver/omserver-go/internal/relay"
+	"github.com/omserver/omserver-go/internal/runs"
 	"github.com/omserver/omserver-go/internal/web"
 )
 
@@ -65,6 +68,10 @@ func cmdWeb(ctx context.Context, args []string, stderr io.Writer) error {
 	defer client.Close()
 
 	secure := wc.SecureCookies == nil || *wc.SecureCookies
+	tierID := wc.Runs.TierID
+	if tierID == "" {
+		tierID = defaultTierID(wc.Listen)
+	}
 	proxies, err := omaudit.ParseProxies(wc.OMAudit.TrustedProxies)
 	if err != nil {
 		return fmt.Errorf("web.omaudit.trusted_proxies: %w", err)
@@ -72,7 +79,8 @@ func cmdWeb(ctx context.Context, args []string, stderr io.Writer) error {
 	ws, err := web.New(web.Config{
 		Listen: wc.Listen, BaseURL: wc.BaseURL, SecureCookies: secure,
 		SessionTTL: wc.SessionTTL.Or(0), MaxBodyBytes: wc.MaxBodyBytes, LoginRateBurst: wc.LoginRateBurst,
-		MaxStreamsPerUser: wc.MaxStreamsPerUser,
+		MaxStreamsPerUser: wc.MaxStreamsPerUser, MasterName: strings.Join(wc.Masters, ","),
+		Runs: runs.Config{TierID: tierID, LeaseTTL: wc.Runs.LeaseTTL.Or(0), MasterLostAfter: wc.Runs.MasterLostAfter.Or(0)},
 		Notify: omnotify.Config{
 			PollInterval: wc.Notify.PollInterval.Or(0), SendTimeout: wc.Notify.SendTimeout.Or(0),
 			MaxAttempts: wc.Notify.MaxAttempts, BackoffBase: wc.Notify.BackoffBase.Or(0), BackoffMax: wc.Notify.BackoffMax.Or(0),
@@ -96,7 +104,7 @@ func cmdWeb(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	srv := &http.Server{Handler: ws.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	srv.RegisterOnShutdown(ws.EndStreams) // live-output streams must not hold shutdown open
-	log.Info().Str("listen", wc.Listen).Str("database", st.Dialect()).Strs("masters", wc.Masters).Msg("web started")
+	log.Info().Str("listen", wc.Listen).Str("database", st.Dialect()).Strs("masters", wc.Masters).Str("tier_id", tierID).Msg("web started")
 	notify(log, daemon.SdNotifyReady)
 
 	errc := make(chan error, 1)
@@ -114,4 +122,18 @@ func cmdWeb(ctx context.Context, args []string, stderr io.Writer) error {
 		log.Warn().Err(err).Msg("web shutdown")
 	}
 	return runErr
+}
+
+// defaultTierID names this web tier in run leases when web.runs.tier_id
+// is not set: the host name and the listening port, unique per machine
+// and stable across restarts.
+func defaultTierID(listen string) string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "web"
+	}
+	if _, port, err := net.SplitHostPort(listen); err == nil {
+		return host + ":" + port
+	}
+	return host
 }

@@ -47,11 +47,15 @@ const waitLimit = 40 * time.Second
 // noMaster satisfies the web tier; this test runs no module.
 type noMaster struct{}
 
-func (noMaster) Run(context.Context, task.Task, func(task.Event)) error {
+func (noMaster) Dispatch(context.Context, task.Task, func(string) error, func(task.Event) error) (string, error) {
+	return "", errors.New("no master in the collector test")
+}
+func (noMaster) Resume(context.Context, string, string, uint64, func(task.Event) error) error {
 	return errors.New("no master in the collector test")
 }
-func (noMaster) Cancel(context.Context, string) error { return nil }
-func (noMaster) Health(context.Context) error         { return nil }
+func (noMaster) Ack(context.Context, string, string, uint64) error { return nil }
+func (noMaster) Cancel(context.Context, string) error              { return nil }
+func (noMaster) Health(context.Context) error                      { return nil }
 
 // gate stands in front of the ingest URL: "up" passes requests to the web
 // tier, "hold" keeps them waiting until released, "down" answers 503.

@@ -212,6 +212,10 @@ type SaltConfig struct {
 	Password string `yaml:"password"`
 	EAuth    string `yaml:"eauth"`
 	CAFile   string `yaml:"ca_file"`
+	// MinionID maps a host to its minion id: hostname (default), upper
+	// (the original's upper-cased names), ip, or a template such as
+	// {{.Name}}.example.com. Checked when the master starts.
+	MinionID string `yaml:"minion_id"`
 }
 
 // FuncConfig configures the Func XML-RPC backend.

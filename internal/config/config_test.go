@@ -63,6 +63,11 @@ func TestLoad(t *testing.T) {
 				t.Errorf("a valid pool is refused: %v", err)
 			}
 		}},
+		{name: "salt minion id", yaml: "master:\n  salt:\n    minion_id: '{{.Name}}.example.com'\n", check: func(t *testing.T, c Config) {
+			if c.Master.Salt.MinionID != "{{.Name}}.example.com" {
+				t.Errorf("minion_id = %q", c.Master.Salt.MinionID)
+			}
+		}},
 		{name: "ssh pool off by default", yaml: "", check: func(t *testing.T, c Config) {
 			if c.Master.SSH.Pool.MaxIdle != 0 {
 				t.Errorf("pool on by default: %+v", c.Master.SSH.Pool)

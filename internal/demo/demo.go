@@ -26,6 +26,7 @@ import (
 	"github.com/omserver/omserver-go/internal/backend/local"
 	"github.com/omserver/omserver-go/internal/master"
 	"github.com/omserver/omserver-go/internal/relay"
+	"github.com/omserver/omserver-go/internal/runs"
 	"github.com/omserver/omserver-go/internal/store"
 	"github.com/omserver/omserver-go/internal/web"
 )
@@ -146,6 +147,7 @@ func Start(ctx context.Context, opts Options) (inst *Instance, err error) {
 		return inst, fmt.Errorf("demo: relay server: %w", err)
 	}
 	inst.goRun(func() error { return rs.Serve(runCtx, relayLis) })
+	go journal.RunPruner(runCtx)
 
 	client, err := relay.NewClient(relay.ClientConfig{
 		Addrs: []string{relayLis.Addr().String()}, User: "omuser", Password: relayPassword,
@@ -159,7 +161,7 @@ func Start(ctx context.Context, opts Options) (inst *Instance, err error) {
 
 	ws, err := web.New(web.Config{
 		Listen: opts.Listen, SecureCookies: false, SessionTTL: 12 * time.Hour,
-		MaxBodyBytes: 1 << 20, MasterName: "demo-master",
+		MaxBodyBytes: 1 << 20, MasterName: "demo-master", Runs: runs.Config{TierID: "demo"},
 	}, st, client, log.With().Str("tier", "web").Logger())
 	if err != nil {
 		return inst, fmt.Errorf("demo: web: %w", err)

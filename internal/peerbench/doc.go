@@ -1,6 +1,8 @@
-// Package peerbench holds benchmarks that compare OMServer-Go's backends
-// with the tools the original OMServer drove, run side by side in one
-// process against the same real sshd on loopback, so that their ratio (not
-// the absolute figures of a shared, noisy machine) is what they report.
-// It has no code of its own: see peer_bench_test.go and `make bench`.
+// Package peerbench holds the fan-out benchmark that compares OMServer-Go's
+// master with a minimal SSH client (the floor) and with the tools the
+// original OMServer drove or its users reach for (ansible, parallel-ssh),
+// each a process of its own against the same real sshd on loopback, side
+// by side, so that their ratios (not the absolute figures of a shared,
+// noisy machine) are what it reports. See BenchmarkFanoutPeers and
+// `make bench`; fanfloor and fanmaster are its two Go clients.
 package peerbench

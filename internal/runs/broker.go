@@ -108,3 +108,10 @@ func (b *broker) finish(end End) {
 		close(s.c)
 	}
 }
+
+// subscribers is how many listeners the broker has now.
+func (b *broker) subscribers() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.subs)
+}

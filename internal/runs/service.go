@@ -1,10 +1,31 @@
 // Package runs is the lifecycle of a run in the web tier: it validates a
 // request once (module, hosts, parameters), records the run before anything
-// is dispatched, hands it to the master through a Dispatcher, stores each
+// is dispatched, hands it to a master through a Dispatcher, stores each
 // host's result as it arrives and publishes the run's events to live
-// subscribers, cancels runs, and shuts down without leaving a run recorded
-// as running. The web handlers (API, pages, SSE, legacy) call it; they hold
-// no run logic of their own.
+// subscribers, cancels runs, and shuts down without losing one.
+//
+// Delivery (docs/DELIVERY.md says it for operators):
+//   - The run id is the idempotency key: a master accepts it once, and the
+//     web tier sends a run to a second master only when the first provably
+//     got nothing (the relay client decides).
+//   - The run record names the master before the task is sent there, and
+//     keeps the sequence number of the last event whose effect is stored
+//     (acked_seq). The master journals every event; the tier that owns the
+//     run follows the master's stream, stores results and the run's end
+//     (retrying with backoff while the database is unavailable: nothing is
+//     acknowledged meanwhile), then acknowledges them to the master.
+//   - A lost stream (network cut, master restart, this tier's restart) is
+//     resumed from acked_seq on the same master. A run is interrupted only
+//     when its master lost it (it stopped while the run was in progress) or
+//     stays unreachable longer than MasterLostAfter.
+//   - Several tiers may share one database: a run is owned through a lease
+//     row renewed by a heartbeat; a tier takes over a run whose lease
+//     expired (resuming it from the master's journal). Tiers without the
+//     lease show a run live by following the master's stream read-only,
+//     and cancel it through the master.
+//
+// The web handlers (API, pages, SSE, legacy) call it; they hold no run
+// logic of their own.
 package runs
 
 import (
@@ -13,7 +34,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"strings"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,122 +47,199 @@ import (
 	"github.com/omserver/omserver-go/internal/task"
 )
 
-// Dispatcher hands runs to a master (internal/relay's *Client is the real
-// one). Run blocks until the master has finished the task or ctx ends,
-// calling onEvent for each output chunk and host result as it arrives
-// (never concurrently). An error wrapping task.ErrInterrupted means the
-// master accepted the run and was lost during it: the run is recorded as
-// interrupted with the results it had, never re-sent.
+// Dispatcher reaches the masters (internal/relay's *Client is the real
+// one); see its methods for the exact contract. Events are handed to
+// onEvent in the master's order, one at a time; an error from onEvent ends
+// the call with that error.
 type Dispatcher interface {
-	Run(ctx context.Context, t task.Task, onEvent func(task.Event)) error
+	// Dispatch sends t to one master, calling target with its address
+	// before sending, and streams the run's events until its done event.
+	// It returns the master's address; errors wrapping relay's
+	// ErrStreamLost (or task.ErrDuplicateRun) mean the run may be on that
+	// master: follow it there with Resume, never send it elsewhere.
+	Dispatch(ctx context.Context, t task.Task, target func(addr string) error, onEvent func(task.Event) error) (string, error)
+	// Resume streams a run's events after seq after from the master at
+	// addr, live until the done event. task.ErrRunNotFound: the master
+	// never had it; task.ErrInterrupted: the master lost it;
+	// task.ErrEventsDropped: it no longer keeps them; an Unavailable error:
+	// try again later.
+	Resume(ctx context.Context, addr, runID string, after uint64, onEvent func(task.Event) error) error
+	// Ack tells the master at addr that the run's events up to seq are
+	// stored.
+	Ack(ctx context.Context, addr, runID string, seq uint64) error
+	// Cancel asks the master running runID to cancel it.
 	Cancel(ctx context.Context, runID string) error
 }
 
-// Why a run's context ended, when we ended it.
-var (
-	errCancelledByUser = errors.New("cancelled by a user")
-	errShuttingDown    = fmt.Errorf("%w: the web tier takes no new runs", task.ErrShuttingDown)
+// Defaults of Config.
+const (
+	DefaultLeaseTTL        = 30 * time.Second
+	DefaultMasterLostAfter = time.Minute
 )
 
-// cancelGrace is how long a cancelled run waits for the master to stop the
-// hosts and report them before the stream is cut locally.
-const cancelGrace = 10 * time.Second
-
-// storeWriteTimeout bounds each database write of a run, which must happen
-// even after the run's own context ended.
-const storeWriteTimeout = 15 * time.Second
+// Tuning.
+const (
+	// storeWriteTimeout bounds one attempt of a database write of a run.
+	storeWriteTimeout = 15 * time.Second
+	// maxBackoff bounds the wait between two attempts of a write, or of
+	// reaching a master.
+	maxBackoff = 5 * time.Second
+	// neverAcceptedAfter: a run whose master does not know it this long
+	// after it was issued can never be accepted by it any more (the relay
+	// refuses a task issued more than its replay window, 2 minutes, ago,
+	// in either direction): nothing of it ran.
+	neverAcceptedAfter = 5 * time.Minute
+	// maxClaimsPerPass bounds the runs one heartbeat takes over.
+	maxClaimsPerPass = 100
+	// followerPoll is how often a follower that cannot reach the master
+	// looks at the database instead.
+	followerPoll = 2 * time.Second
+)
 
 // Config tunes the service.
 type Config struct {
-	// MasterName is recorded with each run as the master that ran it.
-	MasterName string
+	// TierID names this tier in run leases: unique among the tiers that
+	// share the database and the same across restarts, so a restarted
+	// tier takes its runs back at once. Default: the host name.
+	TierID string
+	// LeaseTTL: a run whose owner did not renew its lease this long is
+	// taken over by another tier; the owner renews every third of it.
+	LeaseTTL time.Duration
+	// MasterLostAfter: a run whose master stays unreachable this long is
+	// recorded interrupted.
+	MasterLostAfter time.Duration
 	// Registerer receives the service's metrics; nil registers nowhere.
 	Registerer prometheus.Registerer
 	// Observers are told when a run ends or pauses (see observer.go).
 	Observers []Observer
 }
 
-// Service owns the runs this process dispatched and has not finished.
+// Service runs the lifecycle. Create it with New, then Start it.
 type Service struct {
 	cfg     Config
 	st      *store.Store
 	master  Dispatcher
 	log     zerolog.Logger
 	metrics metrics
+	now     func() time.Time
 
-	// base is the parent context of the runs, which outlive requests.
+	// base is the parent context of everything the service does in the
+	// background; cancelled by Shutdown.
 	base       context.Context
 	cancelBase context.CancelFunc
+	started    atomic.Bool
 
-	mu      sync.Mutex
-	active  map[string]*activeRun
-	closing bool
-	wg      sync.WaitGroup
+	mu        sync.Mutex
+	active    map[string]*activeRun       // runs this tier owns and follows now
+	followers map[*Subscription]*follower // subscribers of runs other tiers own
+	closing   bool
+	wg        sync.WaitGroup // drivers, followers and the heartbeat
 }
 
 type metrics struct {
-	started  prometheus.Counter
-	finished *prometheus.CounterVec
+	started   prometheus.Counter
+	finished  *prometheus.CounterVec
+	takeovers prometheus.Counter
+	retries   prometheus.Counter
 }
 
-// activeRun is a run dispatched by this process and not yet finished.
+// activeRun is a run this tier owns: its driver follows the master's
+// stream and stores what arrives.
 type activeRun struct {
 	id        string
 	cancel    context.CancelCauseFunc
 	broker    *broker
 	done      chan struct{}
+	hosts     map[string]bool // the run's host IPs
+	createdAt time.Time
+
 	mu        sync.Mutex
-	seen      map[string]bool // host IPs with a stored result
-	hosts     map[string]bool
-	lost      int         // results that could not be stored
-	cancelled atomic.Bool // a user asked to cancel
-	endOnce   sync.Once
+	master    string                    // where the run is (or was sent)
+	lastSeq   uint64                    // last event whose effect is stored
+	pubSeq    uint64                    // last event published (a resumed stream repeats output)
+	seen      map[string]bool           // host IPs with a stored result
+	lost      int                       // results that could not be stored (refused by the database)
+	cancelled atomic.Bool               // a user asked to cancel
+	leasedAt  atomic.Pointer[time.Time] // when this tier's lease row was known to exist
+	acks      chan uint64               // latest stored seq, for the acknowledger
+	progress  time.Time                 // last time the master sent something
 }
 
-// New returns a service recording runs in st and dispatching them to master.
+// Errors that end a driver without ending its run.
+var (
+	errShuttingDown = fmt.Errorf("%w: the web tier takes no new runs", task.ErrShuttingDown)
+	errLeaseLost    = errors.New("another web tier took the run over")
+)
+
+// New returns a service recording runs in st and dispatching them through
+// master. Start it before use.
 func New(cfg Config, st *store.Store, master Dispatcher, log zerolog.Logger) (*Service, error) {
 	if st == nil || master == nil {
 		return nil, errors.New("runs: a store and a dispatcher are required")
 	}
-	if cfg.MasterName == "" {
-		cfg.MasterName = "master"
+	if cfg.TierID == "" {
+		host, err := os.Hostname()
+		if err != nil || host == "" {
+			host = "web"
+		}
+		cfg.TierID = host
+	}
+	if len(cfg.TierID) > store.MaxOwnerLen {
+		return nil, fmt.Errorf("runs: tier id %q is longer than %d bytes", cfg.TierID, store.MaxOwnerLen)
+	}
+	if cfg.LeaseTTL <= 0 {
+		cfg.LeaseTTL = DefaultLeaseTTL
+	}
+	if cfg.MasterLostAfter <= 0 {
+		cfg.MasterLostAfter = DefaultMasterLostAfter
 	}
 	base, cancel := context.WithCancel(context.Background())
 	s := &Service{
-		cfg: cfg, st: st, master: master, log: log.With().Str("component", "runs").Logger(),
+		cfg: cfg, st: st, master: master, now: time.Now,
+		log:  log.With().Str("component", "runs").Str("tier", cfg.TierID).Logger(),
 		base: base, cancelBase: cancel, active: make(map[string]*activeRun),
 		metrics: metrics{
 			started: prometheus.NewCounter(prometheus.CounterOpts{
 				Namespace: "omserver_web", Name: "runs_started_total",
-				Help: "Runs recorded and dispatched to the master.",
+				Help: "Runs recorded and dispatched to a master.",
 			}),
 			finished: prometheus.NewCounterVec(prometheus.CounterOpts{
 				Namespace: "omserver_web", Name: "runs_finished_total",
 				Help: "Runs finished, by final status.",
 			}, []string{"status"}),
+			takeovers: prometheus.NewCounter(prometheus.CounterOpts{
+				Namespace: "omserver_web", Name: "runs_taken_over_total",
+				Help: "Runs this tier took over (its own after a restart, or another tier's whose lease expired).",
+			}),
+			retries: prometheus.NewCounter(prometheus.CounterOpts{
+				Namespace: "omserver_web", Name: "run_store_retries_total",
+				Help: "Writes of results or run state retried because the database was unavailable.",
+			}),
 		},
 	}
 	if cfg.Registerer != nil {
-		if err := cfg.Registerer.Register(s.metrics.started); err != nil {
-			return nil, fmt.Errorf("runs: metrics: %w", err)
-		}
-		if err := cfg.Registerer.Register(s.metrics.finished); err != nil {
-			return nil, fmt.Errorf("runs: metrics: %w", err)
+		for _, c := range []prometheus.Collector{s.metrics.started, s.metrics.finished, s.metrics.takeovers, s.metrics.retries} {
+			if err := cfg.Registerer.Register(c); err != nil {
+				return nil, fmt.Errorf("runs: metrics: %w", err)
+			}
 		}
 	}
 	return s, nil
 }
 
-// Start does the start-up work: runs a previous process left running are
-// marked interrupted.
+// TierID is the id this tier holds run leases under.
+func (s *Service) TierID() string { return s.cfg.TierID }
+
+// Start takes back the runs this tier owned before a restart, and runs
+// the heartbeat that keeps this tier's leases and takes over runs whose
+// owner stopped. It never marks a run interrupted: a run left running is
+// resumed from its master's journal, by whichever tier claims it.
 func (s *Service) Start(ctx context.Context) error {
-	n, err := s.st.MarkInterruptedRuns(ctx)
-	if err != nil {
-		return fmt.Errorf("runs: mark interrupted runs: %w", err)
+	if !s.started.CompareAndSwap(false, true) {
+		return nil
 	}
-	if n > 0 {
-		s.log.Warn().Int64("runs", n).Msg("runs left running by a previous process marked interrupted")
-	}
+	s.wg.Add(1)
+	go s.heartbeat()
 	return nil
 }
 
@@ -153,9 +251,9 @@ func newRunID() (string, error) {
 	return hex.EncodeToString(b[:]), nil
 }
 
-// Submit validates a request, records the run, then dispatches it in the
-// background and returns its id. Nothing is recorded when validation fails
-// (an apperr.Invalid error saying what to change).
+// Submit validates a request, records the run (leased to this tier), then
+// dispatches it in the background and returns its id. Nothing is recorded
+// when validation fails (an apperr.Invalid error saying what to change).
 func (s *Service) Submit(ctx context.Context, req Request) (string, error) {
 	t, moduleName, err := s.validate(ctx, req)
 	if err != nil {
@@ -165,7 +263,10 @@ func (s *Service) Submit(ctx context.Context, req Request) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	t.RunID, t.IssuedAt, t.Nonce = id, time.Now().UTC(), id
+	// The run id is also the task's nonce: the master's replay guard then
+	// refuses the same envelope twice, on top of refusing the id.
+	now := s.now().UTC()
+	t.RunID, t.IssuedAt, t.Nonce = id, now, id
 	if err := t.Validate(); err != nil {
 		return "", err
 	}
@@ -174,36 +275,50 @@ func (s *Service) Submit(ctx context.Context, req Request) (string, error) {
 		hostSet[h.IP] = true
 	}
 
-	s.mu.Lock()
-	if s.closing {
-		s.mu.Unlock()
-		return "", errShuttingDown
-	}
 	// Registered before the record is written, so a cancel or a subscriber
 	// arriving right after the answer always finds it.
-	runCtx, cancel := context.WithCancelCause(s.base)
+	ar, runCtx, err := s.register(id, hostSet, now)
+	if err != nil {
+		return "", err
+	}
+	rec := store.Run{
+		ID: id, ModuleID: int64(t.ModuleID), ModuleName: moduleName, Username: req.User,
+		Params: t.Params, Hosts: t.Hosts, Status: task.RunRunning, CreatedAt: now,
+	}
+	if err := s.st.CreateLeasedRun(ctx, rec, s.cfg.TierID, now.Add(s.cfg.LeaseTTL)); err != nil {
+		s.forget(ar)
+		ar.cancel(err)
+		s.wg.Done()
+		close(ar.done)
+		return "", fmt.Errorf("record run: %w", err)
+	}
+	leased := s.now().UTC()
+	ar.leasedAt.Store(&leased)
+	s.metrics.started.Inc()
+	s.log.Info().Str("run_id", id).Int("module_id", t.ModuleID).Int("hosts", len(t.Hosts)).Str("user", req.User).Msg("run started")
+	go s.drive(runCtx, ar, &t)
+	return id, nil
+}
+
+// register makes a run active on this tier; the caller runs its driver
+// (which calls s.wg.Done) or undoes the registration.
+func (s *Service) register(id string, hosts map[string]bool, created time.Time) (*activeRun, context.Context, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return nil, nil, errShuttingDown
+	}
+	if _, dup := s.active[id]; dup {
+		return nil, nil, fmt.Errorf("%w: run %s is already followed by this tier", task.ErrDuplicateRun, id)
+	}
+	ctx, cancel := context.WithCancelCause(s.base)
 	ar := &activeRun{
-		id: id, cancel: cancel, broker: newBroker(), done: make(chan struct{}),
-		seen: make(map[string]bool), hosts: hostSet,
+		id: id, cancel: cancel, broker: newBroker(), done: make(chan struct{}), hosts: hosts, createdAt: created,
+		seen: make(map[string]bool), acks: make(chan uint64, 1), progress: s.now(),
 	}
 	s.active[id] = ar
 	s.wg.Add(1)
-	s.mu.Unlock()
-
-	rec := store.Run{
-		ID: id, ModuleID: int64(t.ModuleID), ModuleName: moduleName, Username: req.User,
-		Params: t.Params, Hosts: t.Hosts, Status: task.RunRunning, Master: s.cfg.MasterName,
-	}
-	if err := s.st.CreateRun(ctx, rec); err != nil {
-		s.forget(ar)
-		cancel(err)
-		s.wg.Done()
-		return "", fmt.Errorf("record run: %w", err)
-	}
-	s.metrics.started.Inc()
-	s.log.Info().Str("run_id", id).Int("module_id", t.ModuleID).Int("hosts", len(t.Hosts)).Str("user", req.User).Msg("run started")
-	go s.dispatch(runCtx, ar, t)
-	return id, nil
+	return ar, ctx, nil
 }
 
 func (s *Service) get(id string) *activeRun {
@@ -220,130 +335,12 @@ func (s *Service) forget(ar *activeRun) {
 	}
 }
 
-// dispatch runs the task on the master and records its end.
-func (s *Service) dispatch(ctx context.Context, ar *activeRun, t task.Task) {
-	defer s.wg.Done()
-	defer close(ar.done)
-	err := s.master.Run(ctx, t, func(ev task.Event) { s.onEvent(ar, ev) })
-
-	end := End{Status: task.RunDone}
-	switch {
-	case errors.Is(context.Cause(ctx), task.ErrShuttingDown):
-		end = End{Status: task.RunInterrupted, Error: "the web tier shut down before the run finished"}
-	case ar.cancelled.Load():
-		end = End{Status: task.RunCancelled}
-	case errors.Is(err, task.ErrInterrupted):
-		end = End{Status: task.RunInterrupted, Error: err.Error()}
-	case err != nil:
-		end = End{Status: task.RunFailed, Error: err.Error()}
-	}
-	ar.mu.Lock()
-	if ar.lost > 0 {
-		end.Error = strings.TrimSpace(end.Error + fmt.Sprintf(" (%d host result(s) could not be recorded in the database; see the web tier's log)", ar.lost))
-	}
-	ar.mu.Unlock()
-	s.finish(ar, end)
-}
-
-// finish records a run's end once and tells its subscribers.
-func (s *Service) finish(ar *activeRun, end End) {
-	ar.endOnce.Do(func() { s.finishOnce(ar, end) })
-}
-
-func (s *Service) finishOnce(ar *activeRun, end End) {
-	ctx, cancel := context.WithTimeout(context.Background(), storeWriteTimeout)
-	defer cancel()
-	if err := s.st.FinishRun(ctx, ar.id, end.Status, end.Error); err != nil {
-		s.log.Error().Err(err).Str("run_id", ar.id).Str("status", string(end.Status)).Msg("record run end")
-	}
-	ar.broker.finish(end)
-	s.forget(ar)
-	ar.cancel(nil)
-	s.metrics.finished.WithLabelValues(string(end.Status)).Inc()
-	ev := s.log.Info()
-	if end.Status != task.RunDone {
-		ev = s.log.Warn()
-	}
-	ev.Str("run_id", ar.id).Str("status", string(end.Status)).Str("error", end.Error).Msg("run finished")
-	s.tell(Notice{Kind: NoticeEnded, RunID: ar.id, Status: end.Status, Error: end.Error})
-}
-
-// onEvent handles one event from the master: a result is stored, then
-// published; output is only published (the result holds the totals).
-// Events for hosts outside the task, or a second result for a host, are
-// dropped: the master must not be able to add rows the run did not ask for.
-func (s *Service) onEvent(ar *activeRun, ev task.Event) {
-	switch ev.Type {
-	case task.EventOutput:
-		if ev.Output == nil || !ar.hosts[ev.Output.Host.IP] {
-			return
-		}
-		ev.RunID = ar.id
-		ar.broker.publish(ev)
-	case task.EventResult:
-		if ev.Result != nil {
-			s.record(ar, ev)
-		}
-	}
-}
-
-func (s *Service) record(ar *activeRun, ev task.Event) {
-	r := *ev.Result
-	ar.mu.Lock()
-	defer ar.mu.Unlock()
-	if !ar.hosts[r.Host.IP] {
-		s.log.Warn().Str("run_id", ar.id).Str("host", r.Host.IP).Msg("master reported a host that is not in the run; ignored")
-		return
-	}
-	if ar.seen[r.Host.IP] {
-		s.log.Warn().Str("run_id", ar.id).Str("host", r.Host.IP).Msg("second result for a host; ignored")
-		return
-	}
-	if !r.Status.Valid() {
-		r.Error = strings.TrimSpace(r.Error + " (master sent unknown status " + fmt.Sprintf("%q", string(r.Status)) + ")")
-		r.Status = task.StatusFailed
-	}
-	r.RunID = ar.id
-	ctx, cancel := context.WithTimeout(context.Background(), storeWriteTimeout)
-	defer cancel()
-	if err := s.st.AddRunResult(ctx, ar.id, r); err != nil {
-		// Still shown live: the operator should see what happened even if
-		// the record is incomplete; the run's error says so.
-		s.log.Error().Err(err).Str("run_id", ar.id).Str("host", r.Host.IP).Msg("store host result")
-		ar.lost++
-	}
-	ar.seen[r.Host.IP] = true
-	ev.RunID, ev.Result = ar.id, &r
-	ar.broker.publish(ev)
-}
-
-// Running reports whether this process is running the run now.
+// Running reports whether this tier owns and follows the run now.
 func (s *Service) Running(id string) bool { return s.get(id) != nil }
 
-// Subscribe returns a live subscription to a run this process is running,
-// or false when it is not running here (finished, or never was). Events
-// published before the call are not replayed: a subscriber reads the stored
-// results after subscribing (results are stored, then published, so none
-// falls between) and skips hosts it has seen.
-func (s *Service) Subscribe(id string) (*Subscription, bool) {
-	ar := s.get(id)
-	if ar == nil {
-		return nil, false
-	}
-	return ar.broker.subscribe(), true
-}
-
-// Unsubscribe ends a subscription its reader no longer reads.
-func (s *Service) Unsubscribe(id string, sub *Subscription) {
-	if ar := s.get(id); ar != nil {
-		ar.broker.unsubscribe(sub)
-		return
-	}
-	// The run ended meanwhile: its broker closed every subscription.
-}
-
-// Wait blocks until the run this process is running ends, or ctx ends. It
-// returns at once for a run not running here.
+// Wait blocks until the run this tier follows ends (or this tier stops
+// following it), or ctx ends. It returns at once for a run not followed
+// here.
 func (s *Service) Wait(ctx context.Context, id string) error {
 	ar := s.get(id)
 	if ar == nil {
@@ -357,88 +354,63 @@ func (s *Service) Wait(ctx context.Context, id string) error {
 	}
 }
 
-// Cancel asks the master to stop a run; the run ends as cancelled when the
-// master reports back, or after cancelGrace at the latest. A run that is not
-// running here is task.ErrRunNotFound (apperr.Conflict when it exists but
-// already ended).
+// Cancel asks the run's master to stop it, from any tier: the run ends as
+// cancelled when the master reports it (its owner records that). A run
+// that is not running is apperr.Conflict; a master that cannot be reached
+// is apperr.Unavailable (try again).
 func (s *Service) Cancel(ctx context.Context, id string) error {
+	run, err := s.st.GetRunInfo(ctx, id)
+	if err != nil {
+		return err
+	}
+	if run.Status != task.RunRunning {
+		return apperr.Errorf(apperr.Conflict, "run %s is %s, not running: nothing to cancel", id, run.Status)
+	}
 	ar := s.get(id)
-	if ar == nil {
-		run, _, err := s.st.GetRun(ctx, id)
-		if err != nil {
-			return err
-		}
-		if run.Status != task.RunRunning {
-			return apperr.Errorf(apperr.Conflict, "run %s is %s, not running: nothing to cancel", id, run.Status)
-		}
-		return apperr.Errorf(apperr.Conflict, "run %s is not running in this web tier: nothing to cancel", id)
+	if ar == nil && run.Master == "" {
+		return apperr.Errorf(apperr.Conflict, "run %s has not reached a master yet: nothing to cancel there; try again in a moment", id)
 	}
-	if already := ar.cancelled.Swap(true); already {
-		return nil
+	if ar != nil {
+		ar.cancelled.Store(true)
 	}
-	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	if err := s.master.Cancel(cctx, id); err != nil {
-		// The master cannot be told: cut the stream now.
-		s.log.Warn().Err(err).Str("run_id", id).Msg("master cancel failed; stopping the run locally")
-		ar.cancel(errCancelledByUser)
-		return nil
-	}
-	go func() {
-		t := time.NewTimer(cancelGrace)
-		defer t.Stop()
-		select {
-		case <-ar.done:
-		case <-t.C:
-			ar.cancel(errCancelledByUser)
+		if errors.Is(err, task.ErrRunNotFound) {
+			return apperr.Errorf(apperr.Conflict, "run %s: no master is running it (it is ending, or its master lost it): nothing to cancel", id)
 		}
-	}()
+		s.log.Warn().Err(err).Str("run_id", id).Msg("cancel: master not reached")
+		return fmt.Errorf("run %s: the master could not be asked to cancel it: %w", id, err)
+	}
+	s.log.Info().Str("run_id", id).Msg("run cancel requested")
 	return nil
 }
 
-// Shutdown refuses new runs, waits for in-flight ones until ctx ends, then
-// interrupts what is left and records it as interrupted.
+// Shutdown refuses new runs, stops following the runs this tier owns and
+// hands their leases back, so another tier (or this one, restarted) takes
+// them over at once and resumes them from their masters' journals. Runs
+// are never cut, cancelled or marked interrupted because a web tier stops.
 func (s *Service) Shutdown(ctx context.Context) error {
-	defer s.cancelBase()
 	s.mu.Lock()
 	s.closing = true
+	n := len(s.active)
 	s.mu.Unlock()
-	allDone := make(chan struct{})
-	go func() { s.wg.Wait(); close(allDone) }()
+	s.cancelBase()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	var err error
 	select {
-	case <-allDone:
-		return nil
+	case <-done:
 	case <-ctx.Done():
+		err = fmt.Errorf("runs: stopping: %w", ctx.Err())
 	}
-	s.mu.Lock()
-	left := make([]*activeRun, 0, len(s.active))
-	for _, ar := range s.active {
-		left = append(left, ar)
+	rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if rerr := s.st.ReleaseLeases(rctx, s.cfg.TierID); rerr != nil {
+		s.log.Warn().Err(rerr).Msg("could not hand the run leases back; other tiers take the runs over when the leases expire")
 	}
-	s.mu.Unlock()
-	for _, ar := range left {
-		cctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		if err := s.master.Cancel(cctx, ar.id); err != nil {
-			s.log.Warn().Err(err).Str("run_id", ar.id).Msg("cancel on shutdown")
-		}
-		cancel()
-		ar.cancel(errShuttingDown)
+	if n > 0 {
+		s.log.Info().Int("runs", n).Msg("stopped following runs; they go on on their masters and are resumed by the next tier")
 	}
-	// The dispatch goroutines record "interrupted" as their runs end; one
-	// that ignores its context is recorded here instead.
-	t := time.NewTimer(5 * time.Second)
-	defer t.Stop()
-	select {
-	case <-allDone:
-		return nil
-	case <-t.C:
-	}
-	for _, ar := range left {
-		select {
-		case <-ar.done:
-		default:
-			s.finish(ar, End{Status: task.RunInterrupted, Error: "the web tier shut down before the run finished"})
-		}
-	}
-	return fmt.Errorf("runs: %d run(s) did not stop in time and were marked interrupted", len(left))
+	return err
 }

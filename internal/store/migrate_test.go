@@ -5,7 +5,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -13,9 +15,28 @@ import (
 
 	"github.com/omserver/omserver-go/internal/param"
 	"github.com/omserver/omserver-go/internal/testutil/mysqltest"
+	"github.com/omserver/omserver-go/migrations"
 )
 
-const latestVersion = 50
+// latestVersion is the highest migration version shipped (both dialects
+// have the same; migrations.TestDialectsShareVersions checks it).
+var latestVersion = func() int64 {
+	fsys, err := migrations.FS(migrations.SQLite)
+	if err != nil {
+		panic(err)
+	}
+	names, err := fs.Glob(fsys, "*.sql")
+	if err != nil {
+		panic(err)
+	}
+	var v int64
+	for _, n := range names {
+		if n, err := strconv.ParseInt(n[:strings.IndexByte(n, '_')], 10, 64); err == nil && n > v {
+			v = n
+		}
+	}
+	return v
+}()
 
 // checkFreshSchema verifies a freshly migrated database of either dialect.
 func checkFreshSchema(t *testing.T, s *Store) {

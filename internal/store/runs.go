@@ -32,6 +32,9 @@ type Run struct {
 	Master     string         `json:"master,omitempty"` // address of the master that ran it
 	CreatedAt  time.Time      `json:"created_at"`
 	FinishedAt *time.Time     `json:"finished_at,omitempty"`
+	// AckedSeq is the sequence number of the last event of the master's
+	// stream whose effect is stored: a web tier resumes the stream after it.
+	AckedSeq uint64 `json:"acked_seq"`
 	// Summary counts the recorded host results by status, read from the
 	// counts kept on the run (statuses without results are absent; ignored
 	// by CreateRun).
@@ -56,11 +59,12 @@ type runRow struct {
 	NUnreachable int            `db:"n_unreachable"`
 	NTimeout     int            `db:"n_timeout"`
 	NCancelled   int            `db:"n_cancelled"`
+	AckedSeq     int64          `db:"acked_seq"`
 }
 
 // runCols are the columns of runRow, in table r.
 const runCols = `r.id, r.module_id, r.module_name, r.username, r.params, r.status, r.error, r.master, r.created_at,
-	r.finished_at, r.host_count, r.n_ok, r.n_failed, r.n_unreachable, r.n_timeout, r.n_cancelled`
+	r.finished_at, r.host_count, r.n_ok, r.n_failed, r.n_unreachable, r.n_timeout, r.n_cancelled, r.acked_seq`
 
 // countColumn is the column of runs counting results of status st ("" for
 // a status that has none, which AddRunResult never records).
@@ -82,7 +86,8 @@ func countColumn(st task.Status) string {
 
 func (r runRow) run() (Run, error) {
 	out := Run{ID: r.ID, ModuleID: r.ModuleID, ModuleName: r.ModuleName, Username: r.Username, Status: r.Status,
-		Error: r.Error, Master: r.Master, CreatedAt: r.CreatedAt.UTC(), FinishedAt: nullTime(r.FinishedAt), HostCount: r.HostCount}
+		Error: r.Error, Master: r.Master, CreatedAt: r.CreatedAt.UTC(), FinishedAt: nullTime(r.FinishedAt), HostCount: r.HostCount,
+		AckedSeq: uint64(max(r.AckedSeq, 0))}
 	if err := json.Unmarshal([]byte(r.Params), &out.Params); err != nil {
 		return Run{}, fmt.Errorf("store: run %s: stored parameters: %w", r.ID, err)
 	}
@@ -121,6 +126,22 @@ func clipText(s string, n int) string {
 // CreateRun records a run before it is dispatched. Status defaults to
 // running and CreatedAt to now.
 func (s *Store) CreateRun(ctx context.Context, r Run) error {
+	return s.createRun(ctx, r, "", time.Time{})
+}
+
+// CreateLeasedRun records a running run and, in the same transaction, its
+// lease for the web tier owner until the given time (see ClaimRun).
+func (s *Store) CreateLeasedRun(ctx context.Context, r Run, owner string, until time.Time) error {
+	if err := checkOwner(owner); err != nil {
+		return err
+	}
+	if r.Status != "" && r.Status != task.RunRunning {
+		return invalid("run %s: only a running run has a lease", r.ID)
+	}
+	return s.createRun(ctx, r, owner, until)
+}
+
+func (s *Store) createRun(ctx context.Context, r Run, owner string, until time.Time) error {
 	if r.ID == "" || len(r.ID) > task.MaxRunIDBytes || !utf8.ValidString(r.ID) {
 		return invalid("run: id must be 1..%d bytes of UTF-8", task.MaxRunIDBytes)
 	}
@@ -186,7 +207,33 @@ func (s *Store) CreateRun(ctx context.Context, r Run) error {
 		if err != nil {
 			return classify(err, "create run "+r.ID)
 		}
-		return insertRunTargets(ctx, tx, r.ID, created, r.Hosts)
+		if err := insertRunTargets(ctx, tx, r.ID, created, r.Hosts); err != nil {
+			return err
+		}
+		if owner == "" {
+			return nil
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO run_leases (run_id, owner, expires_at) VALUES (?, ?, ?)`, r.ID, owner, dbTime(until))
+		return classify(err, "lease run "+r.ID)
+	})
+}
+
+// SetRunMaster records the master a running run was (or is about to be)
+// sent to, so that any web tier knows where to follow or cancel it.
+func (s *Store) SetRunMaster(ctx context.Context, id, master string) error {
+	if master == "" || len(master) > MaxMasterLen {
+		return invalid("run %s: master address must be 1..%d bytes", id, MaxMasterLen)
+	}
+	return s.inTx(ctx, func(tx *sqlx.Tx) error {
+		var cur task.RunStatus
+		if err := tx.GetContext(ctx, &cur, `SELECT status FROM runs WHERE id = ?`, id); err != nil {
+			return classify(err, "run "+id)
+		}
+		if cur != task.RunRunning {
+			return fmt.Errorf("run %s is already %s: %w", id, cur, ErrConflict)
+		}
+		_, err := tx.ExecContext(ctx, `UPDATE runs SET master = ? WHERE id = ?`, master, id)
+		return classify(err, "record master of run "+id)
 	})
 }
 
@@ -220,6 +267,14 @@ func insertRunTargets(ctx context.Context, tx *sqlx.Tx, id string, created time.
 // recording the same host again replaces the earlier row, never adds one.
 // Output is cut to what the column holds (the truncated flag is then set).
 func (s *Store) AddRunResult(ctx context.Context, runID string, r task.HostResult) error {
+	return s.RecordRunResult(ctx, runID, 0, r)
+}
+
+// RecordRunResult is AddRunResult for the result carried by event seq of
+// the master's stream: in the same transaction the run's acked_seq moves
+// up to seq (never down), so a web tier resuming the stream starts after
+// the last result stored.
+func (s *Store) RecordRunResult(ctx context.Context, runID string, seq uint64, r task.HostResult) error {
 	if !r.Status.Valid() {
 		return invalid("run %s: host %s: status %q unknown", runID, r.Host, r.Status)
 	}
@@ -255,8 +310,14 @@ func (s *Store) AddRunResult(ctx context.Context, runID string, r task.HostResul
 		if err := bumpRunCounts(ctx, tx, runID, r); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, q, args...)
-		return classify(err, fmt.Sprintf("run %s: record host %s", runID, r.Host))
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+			return classify(err, fmt.Sprintf("run %s: record host %s", runID, r.Host))
+		}
+		if seq == 0 {
+			return nil
+		}
+		_, err := tx.ExecContext(ctx, `UPDATE runs SET acked_seq = ? WHERE id = ? AND acked_seq < ?`, int64(seq), runID, int64(seq))
+		return classify(err, "run "+runID+": record stored event")
 	})
 }
 
@@ -296,6 +357,13 @@ func bumpRunCounts(ctx context.Context, tx *sqlx.Tx, runID string, r task.HostRe
 // FinishRun moves a running run to a final status. A run that is not
 // running any more is ErrConflict; an unknown one ErrNotFound.
 func (s *Store) FinishRun(ctx context.Context, id string, status task.RunStatus, errText string) error {
+	return s.FinishRunAt(ctx, id, status, errText, 0)
+}
+
+// FinishRunAt is FinishRun for the end carried by event seq of the
+// master's stream (0: none): acked_seq moves up to seq, and the run's lease
+// is deleted, in the same transaction.
+func (s *Store) FinishRunAt(ctx context.Context, id string, status task.RunStatus, errText string, seq uint64) error {
 	if !status.Finished() {
 		return invalid("run %s: %q is not a final status", id, status)
 	}
@@ -307,9 +375,14 @@ func (s *Store) FinishRun(ctx context.Context, id string, status task.RunStatus,
 		if cur != task.RunRunning {
 			return fmt.Errorf("run %s is already %s: %w", id, cur, ErrConflict)
 		}
-		_, err := tx.ExecContext(ctx, `UPDATE runs SET status = ?, error = ?, finished_at = ? WHERE id = ? AND status = ?`,
-			status, clipText(errText, MaxRunErrorLen), dbTime(s.now()), id, task.RunRunning)
-		return classify(err, "finish run "+id)
+		_, err := tx.ExecContext(ctx, `UPDATE runs SET status = ?, error = ?, finished_at = ?,
+			acked_seq = CASE WHEN acked_seq < ? THEN ? ELSE acked_seq END WHERE id = ? AND status = ?`,
+			status, clipText(errText, MaxRunErrorLen), dbTime(s.now()), int64(seq), int64(seq), id, task.RunRunning)
+		if err != nil {
+			return classify(err, "finish run "+id)
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM run_leases WHERE run_id = ?`, id)
+		return classify(err, "release lease of run "+id)
 	})
 }
 
@@ -377,14 +450,19 @@ func (s *Store) GetRunInfo(ctx context.Context, id string) (Run, error) {
 	return rr.run()
 }
 
-// MarkInterruptedRuns marks every run still "running" as interrupted, for
-// use at start-up: a run left running by a web tier that stopped can no
-// longer receive results. It assumes one web tier per database.
-func (s *Store) MarkInterruptedRuns(ctx context.Context) (int64, error) {
-	res, err := s.db.ExecContext(ctx, `UPDATE runs SET status = ?, finished_at = ?, error = ? WHERE status = ?`,
-		task.RunInterrupted, dbTime(s.now()), "the web tier stopped while the run was in progress", task.RunRunning)
+// GetRunRecord returns a run's record with its host list but without its
+// results: what the web tier needs to follow or take over a run.
+func (s *Store) GetRunRecord(ctx context.Context, id string) (Run, error) {
+	run, err := s.GetRunInfo(ctx, id)
 	if err != nil {
-		return 0, classify(err, "mark interrupted runs")
+		return Run{}, err
 	}
-	return res.RowsAffected()
+	var hosts string
+	if err := s.db.GetContext(ctx, &hosts, `SELECT hosts FROM runs WHERE id = ?`, id); err != nil {
+		return Run{}, classify(err, "run "+id)
+	}
+	if err := json.Unmarshal([]byte(hosts), &run.Hosts); err != nil {
+		return Run{}, fmt.Errorf("store: run %s: stored hosts: %w", id, err)
+	}
+	return run, nil
 }

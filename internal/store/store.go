@@ -74,7 +74,7 @@ func Open(ctx context.Context, driver, dsn string) (*Store, error) {
 		if err := checkSQLitePath(dsn); err != nil {
 			return nil, err
 		}
-		db, err = sqlx.Open("sqlite", sqliteDSN(dsn))
+		db, err = openMarked("sqlite", sqliteDSN(dsn))
 		if err == nil {
 			// One writer at a time is all SQLite can do; a small pool avoids
 			// "database is locked" storms while WAL still lets readers in.
@@ -103,7 +103,7 @@ func Open(ctx context.Context, driver, dsn string) (*Store, error) {
 		// The session time zone must be UTC so TIMESTAMP columns of the
 		// original tables read back unchanged.
 		cfg.Params["time_zone"] = "'+00:00'"
-		db, err = sqlx.Open("mysql", cfg.FormatDSN())
+		db, err = openMarked("mysql", cfg.FormatDSN())
 		if err == nil {
 			db.SetConnMaxLifetime(5 * time.Minute)
 			db.SetMaxOpenConns(20)
@@ -116,7 +116,7 @@ func Open(ctx context.Context, driver, dsn string) (*Store, error) {
 	}
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("store: connect to %s: %w", driver, err)
+		return nil, fmt.Errorf("store: connect to %s: %w", driver, unavailable(err))
 	}
 	return &Store{db: db, dialect: driver, now: func() time.Time { return time.Now().UTC() }}, nil
 }
@@ -263,14 +263,14 @@ func HashToken(token string) string {
 func (s *Store) inTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
 	tx, err := s.db.BeginTxx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("store: begin: %w", err)
+		return fmt.Errorf("store: begin: %w", unavailable(err))
 	}
 	if err := fn(tx); err != nil {
 		_ = tx.Rollback()
-		return err
+		return unavailable(err)
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("store: commit: %w", err)
+		return fmt.Errorf("store: commit: %w", unavailable(err))
 	}
 	return nil
 }
@@ -315,7 +315,7 @@ func classify(err error, what string) error {
 			return fmt.Errorf("%s: foreign key constraint failed: %w", what, ErrInUse)
 		}
 	}
-	return fmt.Errorf("store: %s: %w", what, err)
+	return fmt.Errorf("store: %s: %w", what, unavailable(err))
 }
 
 func invalid(format string, args ...any) error {

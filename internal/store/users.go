@@ -241,7 +241,8 @@ func (s *Store) CreateSession(ctx context.Context, tokenHash string, userID int6
 const sessionCols = `s.id, s.user_id, s.created_at, s.expires_at, s.last_seen, s.remote_addr`
 
 // GetSession returns a live session and its user. An unknown or expired
-// session, or one whose user is disabled, is ErrNotFound.
+// session, or one whose user is disabled, is ErrNotFound; a database that
+// cannot answer is ErrUnavailable (never "not logged in"). It only reads.
 func (s *Store) GetSession(ctx context.Context, tokenHash string) (Session, User, error) {
 	if checkTokenHash(tokenHash) != nil {
 		return Session{}, User{}, fmt.Errorf("session: %w", ErrNotFound)
@@ -333,8 +334,15 @@ func (s *Store) CreateAPIToken(ctx context.Context, userID int64, name, tokenHas
 	return id, err
 }
 
+// tokenUseGranularity is how stale a token's last_used_at may get: a
+// script calling every second does not write the database every second.
+const tokenUseGranularity = time.Minute
+
 // GetUserByAPIToken returns the enabled user owning the token and records
-// its use. An unknown token or a disabled user is ErrNotFound.
+// its use. An unknown token or a disabled user is ErrNotFound; a database
+// that cannot answer is ErrUnavailable. Recording the use is best effort:
+// a database that can be read but not written (full disk, read-only) must
+// not turn a valid token into a refused one, so its failure is ignored.
 func (s *Store) GetUserByAPIToken(ctx context.Context, tokenHash string) (User, error) {
 	if checkTokenHash(tokenHash) != nil {
 		return User{}, fmt.Errorf("api token: %w", ErrNotFound)
@@ -345,9 +353,9 @@ func (s *Store) GetUserByAPIToken(ctx context.Context, tokenHash string) (User, 
 	if err != nil {
 		return User{}, classify(err, "api token")
 	}
-	if _, err := s.db.ExecContext(ctx, `UPDATE api_tokens SET last_used_at = ? WHERE token_hash = ?`, dbTime(s.now()), tokenHash); err != nil {
-		return User{}, classify(err, "record api token use")
-	}
+	now := s.now()
+	_, _ = s.db.ExecContext(ctx, `UPDATE api_tokens SET last_used_at = ? WHERE token_hash = ? AND (last_used_at IS NULL OR last_used_at < ?)`,
+		dbTime(now), tokenHash, dbTime(now.Add(-tokenUseGranularity)))
 	return fixUser(u), nil
 }
 

@@ -151,11 +151,23 @@ func (s *Server) clearCookie(w http.ResponseWriter) {
 }
 
 // authenticate resolves the caller from a bearer token or the session
-// cookie; it never refuses (the require* middleware do).
+// cookie; it refuses nothing itself (the require* middleware do), except
+// when the credentials cannot be checked: a database that cannot answer
+// is 503 with Retry-After, never "not logged in" (a script would then
+// think its token was revoked, and a browser would be sent to log in).
 func (s *Server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ri := infoFrom(r.Context())
-		if p := s.resolve(r); p != nil {
+		p, err := s.resolve(r)
+		if err != nil {
+			if apperr.Is(err, apperr.Unavailable) {
+				s.log.Warn().Err(err).Str("request_id", ri.ID).Msg("cannot check credentials: database unavailable")
+				err = apperr.Errorf(apperr.Unavailable, "cannot check your login now: the database is unavailable; try again shortly: %w", store.ErrUnavailable)
+			}
+			s.fail(w, r, err)
+			return
+		}
+		if p != nil {
 			ri.Auth = p
 			ri.User = p.Name
 		}
@@ -163,34 +175,36 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 	})
 }
 
-func (s *Server) resolve(r *http.Request) *principal {
+// resolve finds who the request acts as: nil without (valid) credentials,
+// an error when they could not be checked.
+func (s *Server) resolve(r *http.Request) (*principal, error) {
 	ctx := r.Context()
 	if h := r.Header.Get("Authorization"); h != "" {
 		tok, ok := strings.CutPrefix(h, "Bearer ")
 		if !ok || !strings.HasPrefix(tok, tokenPrefix) {
-			return nil
+			return nil, nil
 		}
 		u, err := s.st.GetUserByAPIToken(ctx, store.HashToken(strings.TrimSpace(tok)))
-		if err != nil {
-			if !errors.Is(err, store.ErrNotFound) {
-				s.log.Error().Err(err).Msg("look up api token")
-			}
-			return nil
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, nil
 		}
-		return toPrincipal(u, true)
+		if err != nil {
+			return nil, fmt.Errorf("look up api token: %w", err)
+		}
+		return toPrincipal(u, true), nil
 	}
 	c, err := r.Cookie(sessionCookie)
 	if err != nil || c.Value == "" || len(c.Value) > 128 {
-		return nil
+		return nil, nil
 	}
 	_, u, err := s.st.GetSession(ctx, store.HashToken(c.Value))
-	if err != nil {
-		if !errors.Is(err, store.ErrNotFound) {
-			s.log.Error().Err(err).Msg("look up session")
-		}
-		return nil
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
 	}
-	return toPrincipal(u, false)
+	if err != nil {
+		return nil, fmt.Errorf("look up session: %w", err)
+	}
+	return toPrincipal(u, false), nil
 }
 
 func toPrincipal(u store.User, viaToken bool) *principal {

@@ -26,46 +26,104 @@ import (
 // testTimeout bounds every wait in these tests so a bug hangs nothing.
 const testTimeout = 20 * time.Second
 
-// fakeCall is one Run call on the fake master; the test drives it.
+// fakeCall is one Dispatch (or Resume) call on the fake master; the test
+// drives it.
 type fakeCall struct {
-	Task    task.Task
-	Results chan task.HostResult // test sends; the fake calls onResult
-	Finish  chan error           // test sends the Run return value
+	Task    task.Task            // for a Resume, only RunID is set
+	Resume  bool                 // a Resume call, after seq After
+	After   uint64               //
+	Results chan task.HostResult // test sends; the fake streams them as events
+	Finish  chan error           // test sends: nil ends the run (done event), else the call's error
 }
 
+// fakeAddr is the fake master's address, recorded as the runs' master.
+const fakeAddr = "fake-master:7070"
+
 // fakeMaster is a MasterClient whose runs the test controls by channels.
+// Like a master, it ends a run it was asked to cancel as cancelled.
 type fakeMaster struct {
 	calls     chan *fakeCall
 	cancels   chan string
 	cancelErr error
 	mu        sync.Mutex
 	healthErr error
+	cancelled map[string]bool
+	seq       map[string]uint64
+	acked     map[string]uint64
 }
 
 func newFakeMaster() *fakeMaster {
-	return &fakeMaster{calls: make(chan *fakeCall, 16), cancels: make(chan string, 16)}
+	return &fakeMaster{calls: make(chan *fakeCall, 16), cancels: make(chan string, 16),
+		cancelled: map[string]bool{}, seq: map[string]uint64{}, acked: map[string]uint64{}}
 }
 
-func (f *fakeMaster) Run(ctx context.Context, t task.Task, onEvent func(task.Event)) error {
-	c := &fakeCall{Task: t, Results: make(chan task.HostResult), Finish: make(chan error, 1)}
+func (f *fakeMaster) Dispatch(ctx context.Context, t task.Task, target func(string) error, onEvent func(task.Event) error) (string, error) {
+	if err := target(fakeAddr); err != nil {
+		return "", err
+	}
+	return fakeAddr, f.stream(ctx, &fakeCall{Task: t}, onEvent)
+}
+
+func (f *fakeMaster) Resume(ctx context.Context, addr, runID string, after uint64, onEvent func(task.Event) error) error {
+	f.mu.Lock()
+	if f.seq[runID] < after {
+		f.seq[runID] = after
+	}
+	f.mu.Unlock()
+	return f.stream(ctx, &fakeCall{Task: task.Task{RunID: runID}, Resume: true, After: after}, onEvent)
+}
+
+func (f *fakeMaster) stream(ctx context.Context, c *fakeCall, onEvent func(task.Event) error) error {
+	c.Results, c.Finish = make(chan task.HostResult), make(chan error, 1)
 	f.calls <- c
-	var seq uint64
+	id := c.Task.RunID
+	next := func() uint64 {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		f.seq[id]++
+		return f.seq[id]
+	}
 	for {
 		select {
 		case r := <-c.Results:
-			seq++
-			onEvent(task.Event{Seq: seq, RunID: t.RunID, Type: task.EventResult, Result: &r})
+			if err := onEvent(task.Event{Seq: next(), RunID: id, Type: task.EventResult, Result: &r}); err != nil {
+				return err
+			}
 		case err := <-c.Finish:
-			return err
+			if err != nil {
+				return err
+			}
+			end := &task.RunEnd{Status: task.RunDone}
+			f.mu.Lock()
+			if f.cancelled[id] {
+				end = &task.RunEnd{Status: task.RunCancelled, Error: "cancelled on request"}
+			}
+			f.mu.Unlock()
+			return onEvent(task.Event{Seq: next(), RunID: id, Type: task.EventDone, End: end})
 		case <-ctx.Done():
 			return ctx.Err()
 		}
 	}
 }
 
+func (f *fakeMaster) Ack(ctx context.Context, addr, runID string, seq uint64) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if seq > f.acked[runID] {
+		f.acked[runID] = seq
+	}
+	return nil
+}
+
 func (f *fakeMaster) Cancel(ctx context.Context, runID string) error {
+	f.mu.Lock()
+	err := f.cancelErr
+	if err == nil {
+		f.cancelled[runID] = true
+	}
+	f.mu.Unlock()
 	f.cancels <- runID
-	return f.cancelErr
+	return err
 }
 
 func (f *fakeMaster) Health(ctx context.Context) error {

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/omserver/omserver-go/internal/apperr"
 	"github.com/omserver/omserver-go/internal/runs"
 	"github.com/omserver/omserver-go/internal/store"
 	"github.com/omserver/omserver-go/internal/task"
@@ -196,13 +197,28 @@ func TestRunCancel(t *testing.T) {
 	}
 }
 
-// When the master cannot be told, the run is cut locally at once.
+// When the master cannot be told, the cancel fails as unavailable (try
+// again): cutting the stream here would stop nothing, since runs go on on
+// their masters without the web tier.
 func TestRunCancelMasterDown(t *testing.T) {
 	e := newEnv(t)
-	e.master.cancelErr = errors.New("master down")
+	e.master.mu.Lock()
+	e.master.cancelErr = apperr.Errorf(apperr.Unavailable, "master 127.0.0.1:7070 is unreachable")
+	e.master.mu.Unlock()
 	id := e.startRun("operator", `{"module_id":1003,"hosts":["192.168.1.10"]}`)
-	e.master.nextCall(t)
+	call := e.master.nextCall(t)
+	r := e.do(req{method: "POST", path: "/api/v1/runs/" + id + "/cancel", as: "admin"}).want(t, http.StatusServiceUnavailable, "unreachable")
+	if r.header.Get("Retry-After") == "" {
+		t.Fatal("503 without Retry-After")
+	}
+	if run, _, _ := e.st.GetRun(context.Background(), id); run.Status != task.RunRunning {
+		t.Fatalf("a cancel the master never got changed the run to %s", run.Status)
+	}
+	e.master.mu.Lock()
+	e.master.cancelErr = nil
+	e.master.mu.Unlock()
 	e.do(req{method: "POST", path: "/api/v1/runs/" + id + "/cancel", as: "admin"}).want(t, http.StatusAccepted)
+	call.Finish <- nil
 	e.waitStatus(id, task.RunCancelled)
 }
 
@@ -280,37 +296,64 @@ func TestOversizedChunkedBody(t *testing.T) {
 	}
 }
 
-func TestShutdownInterruptsRuns(t *testing.T) {
+// A web tier that stops leaves its runs running on their masters and hands
+// their leases back at once; it marks nothing interrupted.
+func TestShutdownLeavesRunsToTheNextTier(t *testing.T) {
 	e := newEnv(t)
 	id := e.startRun("operator", `{"module_id":1003,"hosts":["192.168.1.10"]}`)
 	e.master.nextCall(t) // never finished by the test
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_ = e.srv.Shutdown(ctx)
-	run := e.waitStatus(id, task.RunInterrupted)
-	if !strings.Contains(run.Error, "shut down") {
-		t.Fatalf("error %q", run.Error)
+	if err := e.srv.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	run, _, _ := e.st.GetRun(context.Background(), id)
+	if run.Status != task.RunRunning || run.Master != fakeAddr {
+		t.Fatalf("after the tier stopped: %+v", run)
+	}
+	l, err := e.st.GetLease(context.Background(), id)
+	if err != nil || l.ExpiresAt.After(time.Now()) {
+		t.Fatalf("lease after the tier stopped: %+v, %v; want it released", l, err)
 	}
 	// New runs are refused while shutting down.
 	e.do(req{method: "POST", path: "/api/v1/runs", as: "operator", body: `{"module_id":1003,"hosts":["192.168.1.10"]}`}).want(t, http.StatusServiceUnavailable)
 }
 
-func TestStartMarksInterrupted(t *testing.T) {
+// A run left running by a tier that stopped (its lease expired) is taken
+// over at start and resumed on its master after its last stored event.
+func TestStartTakesOverLeftRuns(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	err := e.st.CreateRun(ctx, store.Run{ID: "leftover", ModuleID: 1003, ModuleName: "x", Username: "operator",
-		Hosts: []task.Host{{IP: "192.168.1.10"}}})
+	hosts := []task.Host{{IP: "192.168.1.10"}, {IP: "192.168.1.20"}}
+	err := e.st.CreateLeasedRun(ctx, store.Run{ID: "leftover", ModuleID: 1003, ModuleName: "x", Username: "operator",
+		Hosts: hosts}, "a-tier-that-died", time.Now().Add(-time.Minute))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := e.st.CreateSession(ctx, strings.Repeat("ab", 32), e.users["viewer"].ID, time.Now().Add(time.Second), ""); err != nil {
+	if err := e.st.SetRunMaster(ctx, "leftover", fakeAddr); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.st.RecordRunResult(ctx, "leftover", 4, result("192.168.1.10", "", task.StatusOK, "stored before")); err != nil {
 		t.Fatal(err)
 	}
 	if err := e.srv.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	e.waitStatus("leftover", task.RunInterrupted)
-	e.do(req{method: "GET", path: "/runs/leftover", as: "viewer"}).want(t, http.StatusOK, "interrupted", "no result")
+	call := e.master.nextCall(t)
+	if !call.Resume || call.Task.RunID != "leftover" || call.After != 4 {
+		t.Fatalf("after start the master got %+v; want a resume of leftover after event 4", call)
+	}
+	call.send(t, result("192.168.1.20", "", task.StatusOK, "after the takeover"))
+	call.Finish <- nil
+	run := e.waitStatus("leftover", task.RunDone)
+	_, results, _ := e.st.GetRun(ctx, "leftover")
+	if len(results) != 2 || run.AckedSeq != 6 {
+		t.Fatalf("results %+v, acked %d", results, run.AckedSeq)
+	}
+	if l, err := e.st.GetLease(ctx, "leftover"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a finished run keeps a lease: %+v %v", l, err)
+	}
+	e.do(req{method: "GET", path: "/runs/leftover", as: "viewer"}).want(t, http.StatusOK, "after the takeover")
 }
 
 // The http.Server from HTTPServer ends event streams when it shuts down, so

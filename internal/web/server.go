@@ -72,6 +72,9 @@ type Config struct {
 	// MaxStreamsPerUser bounds the live event streams one user (all their
 	// sessions and tokens) may hold open at once; default 32.
 	MaxStreamsPerUser int
+	// Runs tunes how this tier follows runs (tier id for leases, lease
+	// time, how long a master may stay unreachable); see runs.Config.
+	Runs runs.Config
 	// Notify tunes the notification outbox (internal/notify); its BaseURL
 	// defaults to BaseURL.
 	Notify notify.Config
@@ -168,8 +171,10 @@ func New(cfg Config, st *store.Store, master MasterClient, log zerolog.Logger) (
 		cancelStreams()
 		return nil, err
 	}
-	s.runs, err = runs.New(runs.Config{MasterName: cfg.MasterName, Registerer: s.metrics.reg,
-		Observers: []runs.Observer{s.notifier}}, st, master, log)
+	rc := cfg.Runs
+	rc.Registerer = s.metrics.reg
+	rc.Observers = append(rc.Observers, s.notifier)
+	s.runs, err = runs.New(rc, st, master, log)
 	if err != nil {
 		cancel()
 		cancelStreams()
@@ -196,10 +201,11 @@ func New(cfg Config, st *store.Store, master MasterClient, log zerolog.Logger) (
 // Handler returns the whole router with its middleware.
 func (s *Server) Handler() http.Handler { return s.handler }
 
-// Start does the start-up work: runs a previous process left running are
-// marked interrupted, expired sessions are purged now and hourly, and the
-// 安全审计 retention purge starts (when a retention is set). It
-// does not listen: serve Handler() yourself, or use HTTPServer().
+// Start does the start-up work: the runs service takes back the runs this
+// tier followed before a restart (and any whose tier stopped) and resumes
+// them from their masters' journals; expired sessions are purged now and
+// hourly, and the 安全审计 retention purge starts (when a retention is
+// set). It does not listen: serve Handler() yourself, or use HTTPServer().
 func (s *Server) Start(ctx context.Context) error {
 	if err := s.runs.Start(ctx); err != nil {
 		return fmt.Errorf("web: %w", err)
@@ -254,9 +260,9 @@ func (s *Server) HTTPServer() *http.Server {
 // not wait for streams of long runs.
 func (s *Server) EndStreams() { s.cancelStreams() }
 
-// Shutdown refuses new runs, waits for in-flight runs until ctx ends, then
-// cancels what is left and records it as interrupted; event streams end.
-// It does not stop an http.Server: the caller owns that.
+// Shutdown refuses new runs, stops following runs (they go on on their
+// masters, and the next tier to start resumes them) and ends the event
+// streams. It does not stop an http.Server: the caller owns that.
 func (s *Server) Shutdown(ctx context.Context) error {
 	err := s.runs.Shutdown(ctx)
 	s.cancelStreams()

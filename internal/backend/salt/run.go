@@ -23,15 +23,16 @@ import (
 // Connect implements backend.Connector. It contacts nothing: the session's
 // first call logs in when the cached token will not do.
 func (b *Backend) Connect(_ context.Context, host task.Host, opts backend.Options) (backend.Session, error) {
-	if host.Name == "" {
-		return nil, backend.WithStatus(task.StatusFailed, fmt.Errorf("salt targets minions by host name and host %s has none", host))
+	minion, err := b.minionID.For(host)
+	if err != nil {
+		return nil, backend.WithStatus(task.StatusFailed, err)
 	}
 	tag, err := newTag()
 	if err != nil {
 		return nil, backend.WithStatus(task.StatusFailed, err)
 	}
 	return &minionSession{
-		b: b, minion: host.Name, tag: tag,
+		b: b, minion: minion, tag: tag,
 		connectTimeout: opts.ConnectTimeoutOr(defaultConnectTimeout),
 		answerWait:     opts.ConnectTimeout,
 	}, nil

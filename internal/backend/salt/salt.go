@@ -13,7 +13,9 @@
 //     "kwarg": {...}}. It answers {"return": [{"<minion id>": <result>}]}
 //     and 401 when the token is unknown or expired.
 //
-// The target is the host's name, which the original used as the minion id.
+// The target is the host's minion id: its name by default; Config.MinionID
+// maps it otherwise (upper: the name upper-cased, as the original
+// targeted minions; ip; or a template such as {{.Name}}.example.com).
 // cmd.run_all (https://docs.saltproject.io/en/latest/ref/modules/all/salt.modules.cmdmod.html#salt.modules.cmdmod.run_all)
 // returns {"pid", "retcode", "stdout", "stderr"}; its documented keyword
 // arguments used here are python_shell (run through a shell), shell,
@@ -101,6 +103,9 @@ type Config struct {
 	TokenTTLMargin time.Duration
 	// MaxResponseBytes bounds one HTTP response body; 0 means DefaultMaxResponseBytes.
 	MaxResponseBytes int64
+	// MinionID says how a host names its minion: hostname (default),
+	// upper, ip or a template (see ParseMinionID).
+	MinionID string
 }
 
 // Backend is the salt-api backend: the step runner over sessions that each
@@ -110,11 +115,12 @@ type Config struct {
 // returns.
 type Backend struct {
 	*backend.Runner
-	base    *url.URL
-	cfg     Config
-	client  *http.Client
-	log     zerolog.Logger
-	session *session
+	base     *url.URL
+	cfg      Config
+	client   *http.Client
+	log      zerolog.Logger
+	session  *session
+	minionID *MinionID
 }
 
 // New checks cfg and prepares the HTTP client. It does not contact salt-api:
@@ -138,6 +144,10 @@ func New(cfg Config, log zerolog.Logger) (*Backend, error) {
 	}
 	if cfg.Username == "" {
 		return nil, errors.New("salt: salt-api username is empty")
+	}
+	minionID, err := ParseMinionID(cfg.MinionID)
+	if err != nil {
+		return nil, fmt.Errorf("salt: %w", err)
 	}
 	if cfg.Password == "" {
 		return nil, errors.New("salt: salt-api password is empty")
@@ -187,9 +197,10 @@ func New(cfg Config, log zerolog.Logger) (*Backend, error) {
 		base: base,
 		cfg:  cfg,
 		// No client-wide timeout: every request carries the run's context.
-		client:  &http.Client{Transport: transport, CheckRedirect: noRedirects},
-		log:     log.With().Str("backend", "salt").Logger(),
-		session: newSession(),
+		client:   &http.Client{Transport: transport, CheckRedirect: noRedirects},
+		log:      log.With().Str("backend", "salt").Logger(),
+		session:  newSession(),
+		minionID: minionID,
 	}
 	b.Runner = backend.NewRunner("salt", b, cfg.Timeout)
 	return b, nil

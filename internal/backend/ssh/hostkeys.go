@@ -29,9 +29,20 @@ type hostKeys struct {
 	// line: only accept-new writes, and only for a host seen for the
 	// first time.
 	mu     sync.RWMutex
-	cached gossh.HostKeyCallback
+	cached *knownFile
 	stamp  fileStamp
 	parses int // how many times the file was parsed, for tests
+}
+
+// knownFile is one parse of the known_hosts file.
+type knownFile struct {
+	check gossh.HostKeyCallback
+	// revocations says the file has @revoked lines. Without any, a plain
+	// key is accepted exactly when it is one of the keys on file for the
+	// host, which the algorithms probe of the same connection already
+	// listed: the check then needs no second pass over the file (a pass
+	// is a scan of every line, so a fleet-sized file made it quadratic).
+	revocations bool
 }
 
 // fileStamp identifies one version of a file.
@@ -55,7 +66,7 @@ func stampOf(path string) (fileStamp, error) {
 
 // load returns the checker of the file as it is now, parsing it only when
 // it changed since the last parse.
-func (h *hostKeys) load() (gossh.HostKeyCallback, error) {
+func (h *hostKeys) load() (*knownFile, error) {
 	stamp, err := stampOf(h.file)
 	if err != nil {
 		return nil, fmt.Errorf("read known_hosts %s: %w", h.file, err)
@@ -73,7 +84,7 @@ func (h *hostKeys) load() (gossh.HostKeyCallback, error) {
 
 // loadLocked parses the file unless the cache matches it; h.mu is held
 // for writing.
-func (h *hostKeys) loadLocked() (gossh.HostKeyCallback, error) {
+func (h *hostKeys) loadLocked() (*knownFile, error) {
 	stamp, err := stampOf(h.file)
 	if err != nil {
 		return nil, fmt.Errorf("read known_hosts %s: %w", h.file, err)
@@ -81,20 +92,24 @@ func (h *hostKeys) loadLocked() (gossh.HostKeyCallback, error) {
 	if h.cached != nil && h.stamp == stamp {
 		return h.cached, nil
 	}
-	var cb gossh.HostKeyCallback
+	kf := &knownFile{}
 	switch {
 	case !stamp.exists && h.policy == PolicyAcceptNew:
 		// Created on the first new host.
-		cb, err = knownhosts.New()
+		kf.check, err = knownhosts.New()
 	default:
-		cb, err = knownhosts.New(h.file)
+		var data []byte
+		if data, err = os.ReadFile(h.file); err == nil {
+			kf.revocations = bytes.Contains(data, []byte("@revoked"))
+			kf.check, err = knownhosts.New(h.file)
+		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read known_hosts %s: %w", h.file, err)
 	}
-	h.cached, h.stamp = cb, stamp
+	h.cached, h.stamp = kf, stamp
 	h.parses++
-	return cb, nil
+	return kf, nil
 }
 
 // callback returns the host key check for one connection and the host key
@@ -110,12 +125,32 @@ func (h *hostKeys) callback(hostname string, remote net.Addr, found *error) (gos
 	if err != nil {
 		return nil, nil, err
 	}
+	want, probed := probe(known, hostname, remote)
 	check := func(hostname string, remote net.Addr, key gossh.PublicKey) error {
-		err := h.check(known, hostname, remote, key)
+		var err error
+		if _, cert := key.(*gossh.Certificate); probed && !cert && !known.revocations {
+			err = decide(want, key)
+		} else {
+			err = known.check(hostname, remote, key)
+		}
+		err = h.judge(err, hostname, remote, key)
 		*found = err
 		return err
 	}
-	return check, knownAlgorithms(known, hostname, remote), nil
+	return check, algorithmsOf(want), nil
+}
+
+// decide is knownhosts' decision for a plain key that is not revoked: it
+// is accepted when it is one of the keys on file for the host (want),
+// else refused with those keys (none: an unknown host).
+func decide(want []knownhosts.KnownKey, key gossh.PublicKey) error {
+	blob := key.Marshal()
+	for _, w := range want {
+		if bytes.Equal(w.Key.Marshal(), blob) {
+			return nil
+		}
+	}
+	return &knownhosts.KeyError{Want: want}
 }
 
 // recheck applies the file as it is now, and the policy, to the key a
@@ -131,12 +166,11 @@ func (h *hostKeys) recheck(hostname string, remote net.Addr, key gossh.PublicKey
 	if err != nil {
 		return err
 	}
-	return h.check(known, hostname, remote, key)
+	return h.judge(known.check(hostname, remote, key), hostname, remote, key)
 }
 
-// check applies the policy to one presented key.
-func (h *hostKeys) check(known gossh.HostKeyCallback, hostname string, remote net.Addr, key gossh.PublicKey) error {
-	err := known(hostname, remote, key)
+// judge applies the policy to the file's verdict on one presented key.
+func (h *hostKeys) judge(err error, hostname string, remote net.Addr, key gossh.PublicKey) error {
 	if err == nil {
 		return nil
 	}
@@ -166,7 +200,7 @@ func (h *hostKeys) addNew(hostname string, remote net.Addr, key gossh.PublicKey)
 	if err != nil {
 		return err
 	}
-	err = known(hostname, remote, key)
+	err = known.check(hostname, remote, key)
 	var keyErr *knownhosts.KeyError
 	switch {
 	case err == nil:
@@ -208,15 +242,20 @@ func mismatchError(hostname string, key gossh.PublicKey, want []knownhosts.Known
 		hostname, key.Type(), gossh.FingerprintSHA256(key), w.Filename, w.Line, w.Key.Type(), gossh.FingerprintSHA256(w.Key))
 }
 
-// knownAlgorithms returns the host key algorithms matching the key types on
-// file for the host (nil when none, letting the client use its defaults). It
-// asks the checker about a key no host has and reads the known keys from the
-// refusal.
-func knownAlgorithms(known gossh.HostKeyCallback, hostname string, remote net.Addr) []string {
+// probe lists the keys on file for the host: it asks the checker about a
+// key no host has and reads the known keys from the refusal. ok is false
+// when the refusal was not a KeyError (then nothing is known).
+func probe(known *knownFile, hostname string, remote net.Addr) (want []knownhosts.KnownKey, ok bool) {
 	var keyErr *knownhosts.KeyError
-	if err := known(hostname, remote, probeKey{}); !errors.As(err, &keyErr) {
-		return nil
+	if err := known.check(hostname, remote, probeKey{}); !errors.As(err, &keyErr) {
+		return nil, false
 	}
+	return keyErr.Want, true
+}
+
+// algorithmsOf returns the host key algorithms matching the key types on
+// file for the host (nil when none, letting the client use its defaults).
+func algorithmsOf(want []knownhosts.KnownKey) []string {
 	var algos []string
 	seen := map[string]bool{}
 	add := func(a ...string) {
@@ -227,7 +266,7 @@ func knownAlgorithms(known gossh.HostKeyCallback, hostname string, remote net.Ad
 			}
 		}
 	}
-	for _, k := range keyErr.Want {
+	for _, k := range want {
 		switch t := k.Key.Type(); t {
 		case gossh.KeyAlgoRSA:
 			add(gossh.KeyAlgoRSASHA512, gossh.KeyAlgoRSASHA256, gossh.KeyAlgoRSA)

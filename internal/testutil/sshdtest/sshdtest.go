@@ -67,14 +67,39 @@ type Server struct {
 type Option func(*options)
 
 type options struct {
-	listen []string
-	extra  []string
+	listen  []string
+	extra   []string
+	anyAddr bool // listen on the wildcard address, in an isolated namespace
 }
 
 // WithListenAddrs makes sshd listen on each of addrs (loopback IPs such as
 // 127.0.0.1, 127.0.0.2) on the same port. The default is 127.0.0.1 alone.
 func WithListenAddrs(addrs ...string) Option {
 	return func(o *options) { o.listen = append([]string(nil), addrs...) }
+}
+
+// WithEveryLoopbackAddress makes sshd listen on the wildcard address so
+// that it answers at every address of 127.0.0.0/8 (OpenSSH listens on at
+// most 16 addresses; a fan-out benchmark needs hundreds). Start allows it
+// only inside a network namespace whose interfaces are all loopback
+// (unshare -n; see IsolatedLoopback), where nothing else can reach sshd.
+func WithEveryLoopbackAddress() Option {
+	return func(o *options) { o.listen, o.anyAddr = []string{"0.0.0.0"}, true }
+}
+
+// IsolatedLoopback reports whether this process runs in a network
+// namespace with loopback interfaces only.
+func IsolatedLoopback() bool {
+	ifs, err := net.Interfaces()
+	if err != nil || len(ifs) == 0 {
+		return false
+	}
+	for _, i := range ifs {
+		if i.Flags&net.FlagLoopback == 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // WithConfigLines adds raw sshd_config lines (for tests that need, say, a
@@ -94,9 +119,14 @@ func Start(t testing.TB, opts ...Option) *Server {
 	for _, opt := range opts {
 		opt(&o)
 	}
+	if o.anyAddr && !IsolatedLoopback() {
+		t.Fatalf("sshdtest: listening on every address needs a network namespace with only loopback (run under unshare -n)")
+	}
 	for _, a := range o.listen {
-		ip := net.ParseIP(a)
-		if ip == nil || !ip.IsLoopback() {
+		if o.anyAddr {
+			break
+		}
+		if ip := net.ParseIP(a); ip == nil || !ip.IsLoopback() {
 			t.Fatalf("sshdtest: listen address %q is not a loopback IP", a)
 		}
 	}
