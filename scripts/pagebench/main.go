@@ -93,6 +93,7 @@ func run(ctx context.Context, args []string) error {
 	}
 	defer os.RemoveAll(b.dir)
 
+	loadBefore := loadAvg()
 	migrate, err := b.migrate(ctx)
 	if err != nil {
 		return err
@@ -121,7 +122,7 @@ func run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	rss := b.webRSS()
+	rss := b.webRSS() + "; load average (1 min) " + loadBefore + " before, " + loadAvg() + " after"
 	var targets, hostRows int64
 	if err := b.db.QueryRowContext(ctx, `SELECT (SELECT COUNT(*) FROM run_targets), (SELECT COUNT(*) FROM run_hosts)`).Scan(&targets, &hostRows); err != nil {
 		return err
@@ -556,6 +557,20 @@ func shorten(p string) string {
 		p = p[:i] + "cursor=…" + p[i+end:]
 	}
 	return p
+}
+
+// loadAvg is the machine's 1-minute load average: the figures mean more
+// next to how busy the shared machine was.
+func loadAvg() string {
+	raw, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(raw))
+	if len(f) == 0 {
+		return "unknown"
+	}
+	return f[0]
 }
 
 func cpuModel() string {
