@@ -5,7 +5,7 @@ GO        ?= go
 PKGS      ?= ./...
 BENCHTIME ?= 2s
 
-.PHONY: all build run test bench lint proto fuzz-seeds clean
+.PHONY: all build run test bench bench-pages lint proto fuzz-seeds clean
 
 all: build
 
@@ -21,6 +21,10 @@ test:
 
 bench:
 	./scripts/bench.sh
+
+# Only the pages and API on the large database (part of bench).
+bench-pages:
+	./scripts/bench-pages.sh
 
 lint:
 	test -z "$$(gofmt -l $$(git ls-files '*.go'))"

@@ -112,3 +112,6 @@ fi
   fi
 } > docs/BENCHMARKS.md
 echo "wrote docs/BENCHMARKS.md" >&2
+
+# The pages and API on a large database: its own section of the same file.
+./scripts/bench-pages.sh

@@ -939,18 +939,25 @@ func (c *Client) catalogOn(ctx context.Context, m *masterConn) ([]task.ModuleInf
 	}
 }
 
-// openCatalog decrypts and checks a catalog: every module with a positive,
-// unique id, a name, a version and a parameter schema that is JSON.
+// openCatalog decrypts and checks a catalog.
 func openCatalog(codec cipher.Codec, sealed string) ([]task.ModuleInfo, error) {
 	plain, err := codec.Open(sealed)
 	if err != nil {
 		return nil, fmt.Errorf("cannot open catalog envelope: %w", err)
 	}
+	mods, err := decodeCatalog(plain)
+	if errors.Is(err, errBadJSON) && codec.Scheme() == cipher.SchemeLegacy {
+		return nil, errors.New("cannot open catalog envelope: decrypted data is not the expected JSON (wrong SECRET_KEY?)")
+	}
+	return mods, err
+}
+
+// decodeCatalog decodes a decrypted catalog strictly and checks it: every
+// module with a positive, unique id, a name, a version and a parameter
+// schema that is JSON.
+func decodeCatalog(plain []byte) ([]task.ModuleInfo, error) {
 	var doc catalogDoc
 	if err := decodeStrict(plain, maxCatalogBytes, &doc); err != nil {
-		if errors.Is(err, errBadJSON) && codec.Scheme() == cipher.SchemeLegacy {
-			return nil, errors.New("cannot open catalog envelope: decrypted data is not the expected JSON (wrong SECRET_KEY?)")
-		}
 		return nil, fmt.Errorf("bad catalog: %w", err)
 	}
 	seen := make(map[int]bool, len(doc.Modules))

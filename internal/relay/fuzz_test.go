@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"encoding/json"
 	"testing"
 
 	"github.com/omserver/omserver-go/internal/task"
@@ -94,6 +95,38 @@ func FuzzDecodeEvent(f *testing.F) {
 			}
 		default:
 			t.Fatalf("accepted event type %q", ev.Type)
+		}
+	})
+}
+
+// FuzzDecodeCatalog feeds the web tier's catalog decoder (what follows a
+// successful Open) arbitrary bytes: it must never panic, and whatever it
+// accepts has unique positive ids, names, versions and JSON schemas.
+func FuzzDecodeCatalog(f *testing.F) {
+	for _, s := range []string{
+		`{"modules":[{"id":1003,"name":"查看系统版本","caption":"os-release","params":[],"version":"ab12"}]}`,
+		`{"modules":[{"id":1,"name":"a","params":[{"name":"sys_param_1","type":"number","min":1}],"version":"v"},{"id":2,"name":"b","params":{},"version":"v"}]}`,
+		`{"modules":[{"id":1,"name":"a","params":[],"version":"v"},{"id":1,"name":"b","params":[],"version":"v"}]}`,
+		`{"modules":[{"id":-1,"name":"a","params":[],"version":"v"}]}`,
+		`{"modules":[]} trailing`,
+		`{"modules":null}`,
+		`{"modules":[{"id":1}],"extra":true}`,
+		``,
+		"\x00\xff{",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		mods, err := decodeCatalog(data)
+		if err != nil {
+			return
+		}
+		seen := map[int]bool{}
+		for _, m := range mods {
+			if m.ID <= 0 || seen[m.ID] || m.Name == "" || m.Version == "" || !json.Valid(m.Params) {
+				t.Fatalf("accepted a bad module %+v", m)
+			}
+			seen[m.ID] = true
 		}
 	})
 }

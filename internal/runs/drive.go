@@ -266,9 +266,11 @@ func (s *Service) finishAt(ctx context.Context, ar *activeRun, end task.RunEnd, 
 	err := s.retryStore(ctx, "record the run's end", func(c context.Context) error {
 		return s.st.FinishRunAt(c, ar.id, end.Status, end.Error, seq)
 	})
+	recorded := err == nil
 	switch {
 	case errors.Is(err, store.ErrConflict):
-		// Another tier recorded it (it took the run over meanwhile).
+		// Another tier recorded it (it took the run over meanwhile) and
+		// tells its observers.
 	case err != nil && ctx.Err() != nil:
 		return err
 	case err != nil:
@@ -288,9 +290,7 @@ func (s *Service) finishAt(ctx context.Context, ar *activeRun, end task.RunEnd, 
 		ev = s.log.Warn()
 	}
 	ev.Str("run_id", ar.id).Str("status", string(end.Status)).Str("error", end.Error).Msg("run finished")
-	if err == nil {
-		// Only the tier that recorded the end tells the observers, so a
-		// run taken over meanwhile is announced once.
+	if recorded {
 		s.tell(Notice{Kind: NoticeEnded, RunID: ar.id, Status: end.Status, Error: end.Error})
 	}
 	return nil

@@ -75,9 +75,6 @@ type Config struct {
 	// MaxStreamsPerUser bounds the live event streams one user (all their
 	// sessions and tokens) may hold open at once; default 32.
 	MaxStreamsPerUser int
-	// Notify tunes the notification outbox (internal/notify); its BaseURL
-	// defaults to BaseURL.
-	Notify notify.Config
 	// FactsModule is the module whose runs' outputs are host facts
 	// (internal/facts); default 1008.
 	FactsModule int64
@@ -89,6 +86,9 @@ type Config struct {
 	// Runs tunes how this tier follows runs (tier id for leases, lease
 	// time, how long a master may stay unreachable); see runs.Config.
 	Runs runs.Config
+	// Notify tunes the notification outbox (internal/notify); its BaseURL
+	// defaults to BaseURL.
+	Notify notify.Config
 	// OMAudit configures 安全审计: the collectors' ingest and retention.
 	OMAudit omaudit.Config
 	// ModuleRunTimeout bounds how long /autoadmin/module_run/ waits for its

@@ -6,13 +6,14 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/url"
 	"strings"
 
 	"github.com/kolo/xmlrpc"
+
+	"github.com/omserver/omserver-go/internal/backend"
 )
 
 // errUnreachable marks failures before the minion got the call: refused or
@@ -46,15 +47,12 @@ func (c *call) do(ctx context.Context, method string, params ...any) (any, error
 		return nil, classify(err)
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, c.b.cfg.MaxResponseBytes+1))
+	data, err := backend.ReadBody(resp.Body, c.b.cfg.MaxResponseBytes)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("%s stopped: %w", method, ctx.Err())
 		}
 		return nil, fmt.Errorf("reading %s answer: %w", method, err)
-	}
-	if int64(len(data)) > c.b.cfg.MaxResponseBytes {
-		return nil, fmt.Errorf("%s answer is larger than the limit of %d bytes", method, c.b.cfg.MaxResponseBytes)
 	}
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("%s: minion answered HTTP %d", method, resp.StatusCode)

@@ -3,14 +3,16 @@ package salt
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/url"
 	"time"
+
+	"github.com/omserver/omserver-go/internal/backend"
 )
 
 // errLoginRefused is the login failure, kept distinct so a run reports it
@@ -112,15 +114,12 @@ func (b *Backend) post(ctx context.Context, p, token string, body []byte) (int, 
 		return 0, nil, err
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, b.cfg.MaxResponseBytes+1))
+	data, err := backend.ReadBody(resp.Body, b.cfg.MaxResponseBytes)
 	if err != nil {
 		if ctx.Err() != nil {
 			return 0, nil, fmt.Errorf("salt-api request stopped: %w", ctx.Err())
 		}
 		return 0, nil, fmt.Errorf("reading salt-api response: %w", err)
-	}
-	if int64(len(data)) > b.cfg.MaxResponseBytes {
-		return 0, nil, fmt.Errorf("salt-api response is larger than the limit of %d bytes", b.cfg.MaxResponseBytes)
 	}
 	return resp.StatusCode, data, nil
 }
@@ -132,3 +131,32 @@ func unwrapURLError(err error) error {
 	}
 	return err
 }
+
+// newHTTPClient is the client every call to salt-api goes through: TLS 1.2
+// or later, salt-api's CA when one is configured, no proxy from the
+// environment, no redirects, and no client-wide timeout (every request
+// carries its run's context).
+func newHTTPClient(cfg Config) (*http.Client, error) {
+	tlsConf := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: cfg.InsecureSkipVerify}
+	if cfg.CAFile != "" {
+		pool, err := backend.LoadCertPool(cfg.CAFile)
+		if err != nil {
+			return nil, err
+		}
+		tlsConf.RootCAs = pool
+	}
+	transport := &http.Transport{
+		Proxy:               nil, // salt-api is reached directly, never through an environment proxy
+		DialContext:         (&net.Dialer{Timeout: defaultConnectTimeout, KeepAlive: 30 * time.Second}).DialContext,
+		TLSClientConfig:     tlsConf,
+		TLSHandshakeTimeout: defaultConnectTimeout,
+		MaxIdleConnsPerHost: 64,
+		IdleConnTimeout:     90 * time.Second,
+		ForceAttemptHTTP2:   true,
+	}
+	return &http.Client{Transport: transport, CheckRedirect: noRedirects}, nil
+}
+
+// noRedirects keeps the token and password from following a redirect to
+// another server.
+func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }

@@ -367,19 +367,20 @@ func (f *fakeSaltAPI) cmdRunAll(chunk map[string]any) map[string]any {
 		defer cancel()
 	}
 	cmd := exec.CommandContext(ctx, shell, "-c", command)
-	cmd.WaitDelay = time.Second
+	cmd.WaitDelay = 5 * time.Second
 	if in, ok := kw["stdin"].(string); ok {
 		cmd.Stdin = strings.NewReader(in)
 	}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
-	code := 0
-	if err != nil {
-		code = -1
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		}
+	// The exit code is the process's, even when the output copy outran
+	// WaitDelay on a loaded machine (exec.ErrWaitDelay).
+	code := -1
+	if cmd.ProcessState != nil {
+		code = cmd.ProcessState.ExitCode()
+	} else if err == nil {
+		code = 0
 	}
 	pid := 0
 	if cmd.Process != nil {

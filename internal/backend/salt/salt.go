@@ -58,10 +58,8 @@
 package salt
 
 import (
-	"crypto/tls"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"time"
@@ -170,34 +168,20 @@ func New(cfg Config, log zerolog.Logger) (*Backend, error) {
 	if cfg.MaxResponseBytes == 0 {
 		cfg.MaxResponseBytes = DefaultMaxResponseBytes
 	}
-	tlsConf := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: cfg.InsecureSkipVerify}
-	if cfg.CAFile != "" {
-		pool, err := backend.LoadCertPool(cfg.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("salt: %w", err)
-		}
-		tlsConf.RootCAs = pool
-	}
 	if base.Scheme == "http" {
 		log.Warn().Str("url", base.Redacted()).Msg("salt-api over plain HTTP: the eauth password and token cross the network in clear")
 	}
 	if cfg.InsecureSkipVerify {
 		log.Warn().Str("url", base.Redacted()).Msg("salt-api certificate is not verified")
 	}
-	transport := &http.Transport{
-		Proxy:               nil, // salt-api is reached directly, never through an environment proxy
-		DialContext:         (&net.Dialer{Timeout: defaultConnectTimeout, KeepAlive: 30 * time.Second}).DialContext,
-		TLSClientConfig:     tlsConf,
-		TLSHandshakeTimeout: defaultConnectTimeout,
-		MaxIdleConnsPerHost: 64,
-		IdleConnTimeout:     90 * time.Second,
-		ForceAttemptHTTP2:   true,
+	client, err := newHTTPClient(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("salt: %w", err)
 	}
 	b := &Backend{
-		base: base,
-		cfg:  cfg,
-		// No client-wide timeout: every request carries the run's context.
-		client:   &http.Client{Transport: transport, CheckRedirect: noRedirects},
+		base:     base,
+		cfg:      cfg,
+		client:   client,
 		log:      log.With().Str("backend", "salt").Logger(),
 		session:  newSession(),
 		minionID: minionID,
@@ -205,10 +189,6 @@ func New(cfg Config, log zerolog.Logger) (*Backend, error) {
 	b.Runner = backend.NewRunner("salt", b, cfg.Timeout)
 	return b, nil
 }
-
-// noRedirects keeps the token and password from following a redirect to
-// another server.
-func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 func (s *minionSession) Close() error { return nil }
 

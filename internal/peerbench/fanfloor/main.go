@@ -25,30 +25,25 @@ import (
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
 
-	"github.com/omserver/omserver-go/internal/peerbench/hostfile"
+	"github.com/omserver/omserver-go/internal/peerbench/fanout"
 )
 
 func main() {
-	hostsFile := flag.String("hosts", "", "file of host addresses, one a line")
-	port := flag.Int("port", 22, "ssh port")
-	user := flag.String("user", "root", "login user")
-	keyFile := flag.String("key", "", "private key")
-	knownHosts := flag.String("known-hosts", "", "known_hosts file")
-	forks := flag.Int("forks", 100, "hosts at once")
+	tg := fanout.Flags(flag.CommandLine, 100)
 	command := flag.String("command", "", "command line to run")
 	flag.Parse()
-	if err := run(*hostsFile, *port, *user, *keyFile, *knownHosts, *forks, *command); err != nil {
+	if err := run(tg, *command); err != nil {
 		fmt.Fprintln(os.Stderr, "fanfloor:", err)
 		os.Exit(1)
 	}
 }
 
-func run(hostsFile string, port int, user, keyFile, knownHosts string, forks int, command string) error {
-	hosts, err := hostfile.Read(hostsFile)
+func run(tg *fanout.Target, command string) error {
+	hosts, err := tg.Hosts()
 	if err != nil {
 		return err
 	}
-	pem, err := os.ReadFile(keyFile)
+	pem, err := os.ReadFile(tg.Key)
 	if err != nil {
 		return err
 	}
@@ -56,22 +51,22 @@ func run(hostsFile string, port int, user, keyFile, knownHosts string, forks int
 	if err != nil {
 		return err
 	}
-	check, err := knownhosts.New(knownHosts)
+	check, err := knownhosts.New(tg.KnownHosts)
 	if err != nil {
 		return err
 	}
-	cfg := &ssh.ClientConfig{User: user, Auth: []ssh.AuthMethod{ssh.PublicKeys(signer)}, HostKeyCallback: check, Timeout: 30 * time.Second}
+	cfg := &ssh.ClientConfig{User: tg.User, Auth: []ssh.AuthMethod{ssh.PublicKeys(signer)}, HostKeyCallback: check, Timeout: 30 * time.Second}
 
 	start := time.Now()
 	var ok, failed atomic.Int64
-	sem := make(chan struct{}, forks)
+	sem := make(chan struct{}, tg.Forks)
 	var wg sync.WaitGroup
 	for _, h := range hosts {
 		sem <- struct{}{}
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			if err := one(net.JoinHostPort(h, strconv.Itoa(port)), cfg, command); err != nil {
+			if err := one(net.JoinHostPort(h, strconv.Itoa(tg.Port)), cfg, command); err != nil {
 				failed.Add(1)
 				fmt.Fprintf(os.Stderr, "%s: %v\n", h, err)
 				return

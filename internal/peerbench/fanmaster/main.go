@@ -24,30 +24,25 @@ import (
 	"github.com/omserver/omserver-go/internal/backend"
 	"github.com/omserver/omserver-go/internal/backend/ssh"
 	"github.com/omserver/omserver-go/internal/master"
-	"github.com/omserver/omserver-go/internal/peerbench/hostfile"
+	"github.com/omserver/omserver-go/internal/peerbench/fanout"
 	"github.com/omserver/omserver-go/internal/task"
 )
 
 func main() {
-	hostsFile := flag.String("hosts", "", "file of host addresses, one a line")
-	port := flag.Int("port", 22, "ssh port")
-	user := flag.String("user", "root", "login user")
-	keyFile := flag.String("key", "", "private key")
-	knownHosts := flag.String("known-hosts", "", "known_hosts file")
-	forks := flag.Int("forks", master.DefaultForks, "hosts at once")
+	tg := fanout.Flags(flag.CommandLine, master.DefaultForks)
 	modules := flag.String("modules", "modules", "module directory")
 	moduleID := flag.Int("module", 1003, "module to run")
 	runs := flag.Int("runs", 1, "runs in a row")
 	pool := flag.Int("pool", 0, "ssh pool: idle connections kept (0: none)")
 	flag.Parse()
-	if err := run(*hostsFile, *port, *user, *keyFile, *knownHosts, *forks, *modules, *moduleID, *runs, *pool); err != nil {
+	if err := run(tg, *modules, *moduleID, *runs, *pool); err != nil {
 		fmt.Fprintln(os.Stderr, "fanmaster:", err)
 		os.Exit(1)
 	}
 }
 
-func run(hostsFile string, port int, user, keyFile, knownHosts string, forks int, modules string, moduleID, runs, pool int) error {
-	addrs, err := hostfile.Read(hostsFile)
+func run(tg *fanout.Target, modules string, moduleID, runs, pool int) error {
+	addrs, err := tg.Hosts()
 	if err != nil {
 		return err
 	}
@@ -55,13 +50,13 @@ func run(hostsFile string, port int, user, keyFile, knownHosts string, forks int
 	for i, a := range addrs {
 		hosts[i] = task.Host{IP: a}
 	}
-	be, err := ssh.New(ssh.Config{User: user, Port: port, IdentityFiles: []string{keyFile}, KnownHostsFile: knownHosts,
+	be, err := ssh.New(ssh.Config{User: tg.User, Port: tg.Port, IdentityFiles: []string{tg.Key}, KnownHostsFile: tg.KnownHosts,
 		Pool: ssh.PoolConfig{MaxIdle: pool}}, zerolog.Nop())
 	if err != nil {
 		return err
 	}
 	defer be.Close()
-	m, err := master.New(master.Config{Forks: forks, DefaultBackend: "ssh", ConnectTimeout: 30 * time.Second, HostTimeout: 5 * time.Minute},
+	m, err := master.New(master.Config{Forks: tg.Forks, DefaultBackend: "ssh", ConnectTimeout: 30 * time.Second, HostTimeout: 5 * time.Minute},
 		modules, map[string]backend.Backend{"ssh": be}, zerolog.Nop())
 	if err != nil {
 		return err

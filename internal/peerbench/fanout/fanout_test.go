@@ -1,6 +1,7 @@
-package hostfile
+package fanout
 
 import (
+	"flag"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -18,5 +19,16 @@ func TestRead(t *testing.T) {
 	}
 	if _, err := Read(p + ".missing"); err == nil {
 		t.Fatal("a missing file read without error")
+	}
+}
+
+func TestFlags(t *testing.T) {
+	fs := flag.NewFlagSet("x", flag.ContinueOnError)
+	tg := Flags(fs, 50)
+	if err := fs.Parse([]string{"-hosts", "h", "-port", "2222", "-user", "u", "-key", "k", "-known-hosts", "kh"}); err != nil {
+		t.Fatal(err)
+	}
+	if *tg != (Target{HostsFile: "h", Port: 2222, User: "u", Key: "k", KnownHosts: "kh", Forks: 50}) {
+		t.Fatalf("parsed %+v", *tg)
 	}
 }
