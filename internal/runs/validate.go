@@ -21,6 +21,8 @@ type Request struct {
 	Params   map[string]string
 	User     string // who asks; recorded with the run
 	Role     string // the user's role, for the per-role budget ("" for none)
+	// Rollout narrows the module's rollout (nil: the module's own).
+	Rollout *task.Rollout
 }
 
 // invalidf is a refused request: the message says what to change.
@@ -98,5 +100,8 @@ func (s *Service) validate(ctx context.Context, req Request) (task.Task, string,
 	for i, sv := range servers {
 		hosts[i] = task.Host{IP: sv.IP, Name: sv.Name}
 	}
-	return task.Task{ModuleID: int(mod.ID), Hosts: hosts, Params: params, User: req.User}, mod.Name, nil
+	if err := req.Rollout.Check(); err != nil {
+		return task.Task{}, "", apperr.Wrap(apperr.Invalid, err)
+	}
+	return task.Task{ModuleID: int(mod.ID), Hosts: hosts, Params: params, User: req.User, Rollout: req.Rollout}, mod.Name, nil
 }

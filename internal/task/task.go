@@ -33,7 +33,10 @@ type Task struct {
 	Params   map[string]string `json:"params,omitempty"`
 	User     string            `json:"user,omitempty"` // the web user who started it, for the master's log
 	IssuedAt time.Time         `json:"issued_at"`
-	Nonce    string            `json:"nonce"`
+	// Rollout narrows the module's rollout (batches, canary, failure
+	// threshold); nil keeps the module's.
+	Rollout *Rollout `json:"rollout,omitempty"`
+	Nonce   string   `json:"nonce"`
 }
 
 // Limits on a task that any tier enforces before doing work.
@@ -79,6 +82,9 @@ func (t Task) Validate() error {
 			return invalidf("parameter %q is too long", k)
 		}
 	}
+	if err := t.Rollout.Check(); err != nil {
+		return err
+	}
 	if t.IssuedAt.IsZero() {
 		return invalidf("issue time missing")
 	}
@@ -105,12 +111,15 @@ const (
 	StatusUnreachable Status = "unreachable"
 	StatusTimeout     Status = "timeout"
 	StatusCancelled   Status = "cancelled"
+	// StatusSkipped: a rollout stopped before this host's batch (its
+	// failure threshold was reached); nothing ran on it.
+	StatusSkipped Status = "skipped"
 )
 
 // Valid reports whether s is one of the known statuses.
 func (s Status) Valid() bool {
 	switch s {
-	case StatusOK, StatusFailed, StatusUnreachable, StatusTimeout, StatusCancelled:
+	case StatusOK, StatusFailed, StatusUnreachable, StatusTimeout, StatusCancelled, StatusSkipped:
 		return true
 	}
 	return false

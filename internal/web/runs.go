@@ -30,6 +30,35 @@ type runRequest struct {
 	ModuleID int64             `json:"module_id"`
 	Hosts    []string          `json:"hosts"`
 	Params   map[string]string `json:"params"`
+	Rollout  *rolloutRequest   `json:"rollout"`
+}
+
+// rolloutRequest narrows the module's rollout: smaller batches, a lower
+// failure threshold, a canary, a longer pause (a wider request is
+// narrowed to the module's by the master).
+type rolloutRequest struct {
+	BatchSize         int    `json:"batch_size"`
+	BatchPercent      int    `json:"batch_percent"`
+	Canary            bool   `json:"canary"`
+	CanaryWait        string `json:"canary_wait"` // "2m"
+	MaxFailures       int    `json:"max_failures"`
+	MaxFailurePercent int    `json:"max_failure_percent"`
+}
+
+func (r *rolloutRequest) rollout() (*task.Rollout, error) {
+	if r == nil {
+		return nil, nil
+	}
+	out := &task.Rollout{BatchSize: r.BatchSize, BatchPercent: r.BatchPercent, Canary: r.Canary,
+		MaxFailures: r.MaxFailures, MaxFailurePercent: r.MaxFailurePercent}
+	if r.CanaryWait != "" {
+		d, err := time.ParseDuration(r.CanaryWait)
+		if err != nil {
+			return nil, invalidf("rollout canary_wait %q is not a duration like 2m", clipRunes(r.CanaryWait, 40))
+		}
+		out.CanaryWait = d
+	}
+	return out, nil
 }
 
 func (s *Server) apiRunCreate(w http.ResponseWriter, r *http.Request) error {
@@ -38,7 +67,11 @@ func (s *Server) apiRunCreate(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	p := authOf(r)
-	id, err := s.runs.Submit(r.Context(), runs.Request{ModuleID: req.ModuleID, Hosts: req.Hosts, Params: req.Params, User: p.Name, Role: p.Role})
+	ro, err := req.Rollout.rollout()
+	if err != nil {
+		return err
+	}
+	id, err := s.runs.Submit(r.Context(), runs.Request{ModuleID: req.ModuleID, Hosts: req.Hosts, Params: req.Params, User: p.Name, Role: p.Role, Rollout: ro})
 	if err != nil {
 		return err
 	}
@@ -221,7 +254,7 @@ type runLine struct {
 }
 
 // hostStatuses are the result statuses, in the order the pages list them.
-var hostStatuses = []task.Status{task.StatusOK, task.StatusFailed, task.StatusUnreachable, task.StatusTimeout, task.StatusCancelled}
+var hostStatuses = []task.Status{task.StatusOK, task.StatusFailed, task.StatusUnreachable, task.StatusTimeout, task.StatusCancelled, task.StatusSkipped}
 
 // countsText is a run's outcome at a glance: its recorded results per
 // status, and the hosts still without one.
