@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/rs/zerolog"
 	"sync/atomic"
 	"time"
 
@@ -156,7 +157,7 @@ func (m *Master) execute(runCtx context.Context, p *plan, emit func(task.Event))
 	results := make(chan task.HostResult, len(t.Hosts))
 	out := newOutputQueue(t.RunID)
 	lp := lockPolicy{runID: t.RunID, readOnly: p.spec.ReadOnly, refuse: p.spec.Lock == module.LockRefuse, wait: p.spec.LockWait}
-	go m.dispatch(runCtx, p.be, t.Hosts, p.steps, opts, lp, out, results)
+	go m.roll(runCtx, p, opts, lp, out, results, log)
 
 	counts := make(map[task.Status]int)
 	var seq uint64
@@ -222,6 +223,61 @@ func (m *Master) unregister(runID string) {
 	delete(m.runs, runID)
 	m.mu.Unlock()
 	m.running.Done()
+}
+
+// roll runs a task's hosts batch by batch as its rollout (the module's,
+// narrowed by the task) says: without one, all hosts form one batch. After
+// a canary batch it waits the canary pause; once more hosts failed than
+// the threshold allows, the hosts of the remaining batches are reported
+// skipped without running. Exactly one result per host reaches results.
+func (m *Master) roll(ctx context.Context, p *plan, opts backend.Options, lp lockPolicy, out *outputQueue, results chan<- task.HostResult, log zerolog.Logger) {
+	hosts := p.t.Hosts
+	pl := task.Narrow(p.spec.Rollout, p.t.Rollout, len(hosts))
+	if len(pl.Batches) == 1 && pl.FailLimit < 0 {
+		m.dispatch(ctx, p.be, hosts, p.steps, opts, lp, out, results)
+		return
+	}
+	log.Info().Ints("batches", pl.Batches).Bool("canary", pl.Canary).Dur("canary_wait", pl.CanaryWait).Int("fail_limit", pl.FailLimit).Msg("rollout")
+	failed, start := 0, 0
+	for i, size := range pl.Batches {
+		rest := hosts[start:]
+		if pl.FailLimit >= 0 && failed > pl.FailLimit {
+			log.Warn().Int("failed", failed).Int("batch", i+1).Msg("rollout stopped by its failure threshold")
+			skipped(rest, fmt.Sprintf("rollout stopped: %d host(s) failed, more than the %d allowed; batches %d to %d were not started", failed, pl.FailLimit, i+1, len(pl.Batches)), results)
+			return
+		}
+		if i == 1 && pl.Canary {
+			log.Info().Dur("wait", pl.CanaryWait).Msg("rollout: canary batch done; pausing before the next batch")
+			t := time.NewTimer(pl.CanaryWait)
+			select {
+			case <-ctx.Done():
+			case <-t.C:
+			}
+			t.Stop()
+		}
+		if ctx.Err() != nil {
+			notStarted(ctx, rest, results)
+			return
+		}
+		batch := make(chan task.HostResult, size)
+		m.dispatch(ctx, p.be, hosts[start:start+size], p.steps, opts, lp, out, batch)
+		for range size {
+			r := <-batch
+			if r.Status != task.StatusOK && r.Status != task.StatusCancelled {
+				failed++
+			}
+			results <- r
+		}
+		start += size
+	}
+}
+
+// skipped reports hosts a stopped rollout never reached.
+func skipped(hosts []task.Host, why string, results chan<- task.HostResult) {
+	now := time.Now()
+	for _, h := range hosts {
+		results <- task.HostResult{Host: h, Status: task.StatusSkipped, ExitCode: -1, Error: why, Started: now}
+	}
 }
 
 // lockPolicy is how a run's hosts take the per-host lock.

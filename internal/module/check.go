@@ -101,6 +101,9 @@ func (c *checker) spec(raw *rawSpec) *Spec {
 			s.MaxHosts = *raw.MaxHosts
 		}
 	}
+	if raw.Rollout != nil {
+		s.Rollout = c.rollout(raw.Rollout)
+	}
 	if len(raw.Params) > task.MaxParams {
 		c.add("params", "%d parameters is more than the limit of %d", len(raw.Params), task.MaxParams)
 	}
@@ -485,3 +488,49 @@ func checkDest(dest string) error {
 // hasControl reports control characters and Unicode line/paragraph
 // separators: nothing a single-line value should hold.
 func hasControl(s string) bool { return param.HasControl(s) }
+
+// countOrPercent reads "5" or "10%".
+func countOrPercent(v string) (n int, pct bool, err error) {
+	v = strings.TrimSpace(v)
+	if p, ok := strings.CutSuffix(v, "%"); ok {
+		n, err = strconv.Atoi(strings.TrimSpace(p))
+		return n, true, err
+	}
+	n, err = strconv.Atoi(v)
+	return n, false, err
+}
+
+func (c *checker) rollout(r *rawRollout) *task.Rollout {
+	out := &task.Rollout{Canary: r.Canary}
+	if r.Batch != "" {
+		n, pct, err := countOrPercent(r.Batch)
+		switch {
+		case err != nil || n < 1 || (pct && n > 100):
+			c.add("rollout.batch", "%q is not a host count or a percentage like 10%%", r.Batch)
+		case pct:
+			out.BatchPercent = n
+		default:
+			out.BatchSize = n
+		}
+	}
+	if r.CanaryWait != "" {
+		d, err := time.ParseDuration(r.CanaryWait)
+		if err != nil || d < 0 || d > task.MaxCanaryWait {
+			c.add("rollout.canary_wait", "%q is not a duration up to %s", r.CanaryWait, task.MaxCanaryWait)
+		} else {
+			out.CanaryWait = d
+		}
+	}
+	if r.MaxFailures != "" {
+		n, pct, err := countOrPercent(r.MaxFailures)
+		switch {
+		case err != nil || n < 0 || (pct && n > 100):
+			c.add("rollout.max_failures", "%q is not a host count or a percentage like 10%%", r.MaxFailures)
+		case pct:
+			out.MaxFailurePercent = n
+		default:
+			out.MaxFailures = n
+		}
+	}
+	return out
+}

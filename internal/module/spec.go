@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/omserver/omserver-go/internal/task"
 	"io"
 	"os"
 	"path/filepath"
@@ -41,6 +42,9 @@ type Spec struct {
 	// MaxHosts is the most hosts one run of this module may have (0: no
 	// module limit); the master refuses bigger tasks.
 	MaxHosts int `json:"max_hosts,omitempty"`
+	// Rollout is the module's default rollout (batches, canary, failure
+	// threshold); a task may narrow it, never widen it.
+	Rollout *task.Rollout `json:"rollout,omitempty"`
 }
 
 // Per-host lock behaviours.
@@ -96,10 +100,20 @@ type rawSpec struct {
 	Params  []rawParam `yaml:"params"`
 	Steps   []rawStep  `yaml:"steps"`
 	// Safety on a fleet.
-	ReadOnly bool   `yaml:"read_only"`
-	Lock     string `yaml:"lock"`
-	LockWait string `yaml:"lock_wait"`
-	MaxHosts *int   `yaml:"max_hosts"`
+	ReadOnly bool        `yaml:"read_only"`
+	Lock     string      `yaml:"lock"`
+	LockWait string      `yaml:"lock_wait"`
+	MaxHosts *int        `yaml:"max_hosts"`
+	Rollout  *rawRollout `yaml:"rollout"`
+}
+
+// rawRollout is a module's default rollout: batch "10%" or "5", the
+// failure threshold likewise.
+type rawRollout struct {
+	Batch       string `yaml:"batch"`
+	Canary      bool   `yaml:"canary"`
+	CanaryWait  string `yaml:"canary_wait"`
+	MaxFailures string `yaml:"max_failures"`
 }
 
 type rawParam struct {

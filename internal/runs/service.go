@@ -282,7 +282,7 @@ func (s *Service) Submit(ctx context.Context, req Request) (string, error) {
 	if err := confirmed(p, req.ConfirmedHosts); err != nil {
 		return "", err
 	}
-	t := task.Task{ModuleID: int(p.ModuleID), Hosts: p.Hosts, Params: p.Params, User: req.User, ConfirmedHosts: req.ConfirmedHosts}
+	t := task.Task{ModuleID: int(p.ModuleID), Hosts: p.Hosts, Params: p.Params, User: req.User, ConfirmedHosts: req.ConfirmedHosts, Rollout: req.Rollout}
 	moduleName := p.ModuleName
 	id, err := newRunID()
 	if err != nil {

@@ -26,6 +26,8 @@ type Request struct {
 	Params map[string]string
 	User   string // who asks; recorded with the run
 	Role   string // the user's role, for the per-role budget ("" for none)
+	// Rollout narrows the module's rollout (nil: the module's own).
+	Rollout *task.Rollout
 	// ConfirmedHosts is the number of hosts the user typed to confirm the
 	// run; a run on more than Config.LargeRunHosts hosts, or of a risky
 	// module, needs it to equal the run's host count.
@@ -160,6 +162,9 @@ func (s *Service) plan(ctx context.Context, req Request) (Plan, error) {
 	hosts := make([]task.Host, len(servers))
 	for i, sv := range servers {
 		hosts[i] = task.Host{IP: sv.IP, Name: sv.Name}
+	}
+	if err := req.Rollout.Check(); err != nil {
+		return Plan{}, apperr.Wrap(apperr.Invalid, err)
 	}
 	p := Plan{ModuleID: mod.ID, ModuleName: name, Risky: risky, Params: params, Hosts: hosts, LargeRunHosts: s.cfg.LargeRunHosts}
 	p.Typed = p.Risky || len(hosts) > s.cfg.LargeRunHosts

@@ -59,12 +59,13 @@ type runRow struct {
 	NUnreachable int            `db:"n_unreachable"`
 	NTimeout     int            `db:"n_timeout"`
 	NCancelled   int            `db:"n_cancelled"`
+	NSkipped     int            `db:"n_skipped"`
 	AckedSeq     int64          `db:"acked_seq"`
 }
 
 // runCols are the columns of runRow, in table r.
 const runCols = `r.id, r.module_id, r.module_name, r.username, r.params, r.status, r.error, r.master, r.created_at,
-	r.finished_at, r.host_count, r.n_ok, r.n_failed, r.n_unreachable, r.n_timeout, r.n_cancelled, r.acked_seq`
+	r.finished_at, r.host_count, r.n_ok, r.n_failed, r.n_unreachable, r.n_timeout, r.n_cancelled, r.n_skipped, r.acked_seq`
 
 // countColumn is the column of runs counting results of status st ("" for
 // a status that has none, which AddRunResult never records).
@@ -80,6 +81,8 @@ func countColumn(st task.Status) string {
 		return "n_timeout"
 	case task.StatusCancelled:
 		return "n_cancelled"
+	case task.StatusSkipped:
+		return "n_skipped"
 	}
 	return ""
 }
@@ -96,7 +99,7 @@ func (r runRow) run() (Run, error) {
 	}
 	out.Summary = map[task.Status]int{}
 	for st, n := range map[task.Status]int{task.StatusOK: r.NOK, task.StatusFailed: r.NFailed,
-		task.StatusUnreachable: r.NUnreachable, task.StatusTimeout: r.NTimeout, task.StatusCancelled: r.NCancelled} {
+		task.StatusUnreachable: r.NUnreachable, task.StatusTimeout: r.NTimeout, task.StatusCancelled: r.NCancelled, task.StatusSkipped: r.NSkipped} {
 		if n > 0 {
 			out.Summary[st] = n
 		}

@@ -37,7 +37,10 @@ type Task struct {
 	// large-run threshold unless it equals len(Hosts).
 	ConfirmedHosts int       `json:"confirmed_hosts,omitempty"`
 	IssuedAt       time.Time `json:"issued_at"`
-	Nonce          string    `json:"nonce"`
+	// Rollout narrows the module's rollout (batches, canary, failure
+	// threshold); nil keeps the module's.
+	Rollout *Rollout `json:"rollout,omitempty"`
+	Nonce   string   `json:"nonce"`
 }
 
 // Limits on a task that any tier enforces before doing work.
@@ -86,6 +89,9 @@ func (t Task) Validate() error {
 			return invalidf("parameter %q is too long", k)
 		}
 	}
+	if err := t.Rollout.Check(); err != nil {
+		return err
+	}
 	if t.IssuedAt.IsZero() {
 		return invalidf("issue time missing")
 	}
@@ -123,12 +129,15 @@ const (
 	StatusUnreachable Status = "unreachable"
 	StatusTimeout     Status = "timeout"
 	StatusCancelled   Status = "cancelled"
+	// StatusSkipped: a rollout stopped before this host's batch (its
+	// failure threshold was reached); nothing ran on it.
+	StatusSkipped Status = "skipped"
 )
 
 // Valid reports whether s is one of the known statuses.
 func (s Status) Valid() bool {
 	switch s {
-	case StatusOK, StatusFailed, StatusUnreachable, StatusTimeout, StatusCancelled:
+	case StatusOK, StatusFailed, StatusUnreachable, StatusTimeout, StatusCancelled, StatusSkipped:
 		return true
 	}
 	return false

@@ -2,6 +2,7 @@ package task
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -154,5 +155,34 @@ func TestCheckConfirmed(t *testing.T) {
 	tk.ConfirmedHosts = -1
 	if tk.Validate() == nil {
 		t.Error("a negative confirmed count passed validation")
+	}
+}
+
+func TestNarrowRollout(t *testing.T) {
+	tests := []struct {
+		name            string
+		module, request *Rollout
+		n               int
+		batches         string
+		canary          bool
+		limit           int
+	}{
+		{"none", nil, nil, 5, "[5]", false, -1},
+		{"module 10% canary", &Rollout{BatchPercent: 10, Canary: true, CanaryWait: time.Minute, MaxFailurePercent: 10}, nil, 25, "[3 3 3 3 3 3 3 3 1]", true, 2},
+		{"request narrows", &Rollout{BatchPercent: 50, MaxFailures: 5}, &Rollout{BatchSize: 2, MaxFailures: 1}, 5, "[2 2 1]", false, 1},
+		{"request cannot widen", &Rollout{BatchSize: 2, MaxFailures: 1}, &Rollout{BatchSize: 10, MaxFailures: 9}, 5, "[2 2 1]", false, 1},
+		{"request adds a canary", &Rollout{BatchSize: 2}, &Rollout{Canary: true}, 4, "[2 2]", true, -1},
+		{"tiny percent", &Rollout{BatchPercent: 1}, nil, 3, "[1 1 1]", false, -1},
+	}
+	for _, tt := range tests {
+		p := Narrow(tt.module, tt.request, tt.n)
+		if fmt.Sprint(p.Batches) != tt.batches || p.Canary != tt.canary || p.FailLimit != tt.limit {
+			t.Errorf("%s: %+v, want %s canary=%v limit=%d", tt.name, p, tt.batches, tt.canary, tt.limit)
+		}
+	}
+	for _, bad := range []*Rollout{{BatchSize: -1}, {BatchPercent: 101}, {BatchSize: 1, BatchPercent: 1}, {CanaryWait: -1}, {MaxFailures: 1, MaxFailurePercent: 1}} {
+		if bad.Check() == nil {
+			t.Errorf("%+v accepted", bad)
+		}
 	}
 }

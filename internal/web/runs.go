@@ -41,6 +41,35 @@ type runRequest struct {
 	Params         map[string]string `json:"params"`
 	ConfirmedHosts int               `json:"confirmed_hosts,omitempty"`
 	DryRun         bool              `json:"dry_run,omitempty"`
+	Rollout        *rolloutRequest   `json:"rollout,omitempty"`
+}
+
+// rolloutRequest narrows the module's rollout: smaller batches, a lower
+// failure threshold, a canary, a longer pause (a wider request is
+// narrowed to the module's by the master).
+type rolloutRequest struct {
+	BatchSize         int    `json:"batch_size"`
+	BatchPercent      int    `json:"batch_percent"`
+	Canary            bool   `json:"canary"`
+	CanaryWait        string `json:"canary_wait"` // "2m"
+	MaxFailures       int    `json:"max_failures"`
+	MaxFailurePercent int    `json:"max_failure_percent"`
+}
+
+func (r *rolloutRequest) rollout() (*task.Rollout, error) {
+	if r == nil {
+		return nil, nil
+	}
+	out := &task.Rollout{BatchSize: r.BatchSize, BatchPercent: r.BatchPercent, Canary: r.Canary,
+		MaxFailures: r.MaxFailures, MaxFailurePercent: r.MaxFailurePercent}
+	if r.CanaryWait != "" {
+		d, err := time.ParseDuration(r.CanaryWait)
+		if err != nil {
+			return nil, invalidf("rollout canary_wait %q is not a duration like 2m", clipRunes(r.CanaryWait, 40))
+		}
+		out.CanaryWait = d
+	}
+	return out, nil
 }
 
 func (s *Server) apiRunCreate(w http.ResponseWriter, r *http.Request) error {
@@ -54,8 +83,12 @@ func (s *Server) apiRunCreate(w http.ResponseWriter, r *http.Request) error {
 // startRun previews (dry run) or starts a run and answers for the API.
 func (s *Server) startRun(w http.ResponseWriter, r *http.Request, req runRequest) error {
 	p := authOf(r)
+	ro, err := req.Rollout.rollout()
+	if err != nil {
+		return err
+	}
 	rr := runs.Request{ModuleID: req.ModuleID, Hosts: req.Hosts, AppIDs: req.AppIDs, FunIDs: req.FunIDs,
-		Params: req.Params, User: p.Name, Role: p.Role, ConfirmedHosts: req.ConfirmedHosts}
+		Params: req.Params, User: p.Name, Role: p.Role, ConfirmedHosts: req.ConfirmedHosts, Rollout: ro}
 	if req.DryRun {
 		plan, err := s.runs.Preview(r.Context(), rr)
 		if err != nil {
@@ -290,7 +323,7 @@ func (s *Server) apiRunCancel(w http.ResponseWriter, r *http.Request) error {
 
 // hostStatusOrder is how per-status counts are listed: failures first,
 // success last, so a failure is never hidden behind a long green count.
-var hostStatusOrder = []string{"failed", "timeout", "unreachable", "cancelled", "noresult", "pending", "ok"}
+var hostStatusOrder = []string{"failed", "timeout", "unreachable", "cancelled", "skipped", "noresult", "pending", "ok"}
 
 // statusRank orders groups of equal size: the worse status first.
 func statusRank(st string) int {

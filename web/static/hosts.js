@@ -18,7 +18,7 @@
   var T = window.OMS_T;
 
   // Display order of statuses: failures first, success last.
-  var ORDER = ['failed', 'timeout', 'unreachable', 'cancelled', 'noresult', 'running', 'pending', 'ok'];
+  var ORDER = ['failed', 'timeout', 'unreachable', 'cancelled', 'skipped', 'noresult', 'running', 'pending', 'ok'];
   var RANK = {};
   ORDER.forEach(function (s, i) { RANK[s] = i; });
   // A host's live lines kept in the page (the stored output has its own cap).
