@@ -190,7 +190,7 @@ func TestLiveLinesAndImportInBrowser(t *testing.T) {
 	if err := os.CopyFS(dir, os.DirFS("../../modules")); err != nil {
 		t.Fatal(err)
 	}
-	slow := "id: 1099\nname: 慢速输出\ncaption: prints a line, waits, prints another\ntimeout: 60s\nsteps:\n  - run: echo first line; sleep 4; echo second line\n"
+	slow := "id: 1099\nname: 慢速输出\ncaption: prints a line a second for eight seconds\ntimeout: 60s\nsteps:\n  - run: for i in 1 2 3 4 5 6 7 8; do echo tick $i; sleep 1; done\n"
 	if err := os.WriteFile(filepath.Join(dir, "Mid_1099.yaml"), []byte(slow), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -224,8 +224,8 @@ func TestLiveLinesAndImportInBrowser(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`#run`)),
 		chromedp.WaitVisible(chromedp.CSS(`#confirm-dialog[open] #confirm-run`)),
 		chromedp.Click(chromedp.CSS(`#confirm-run`)),
-		// The first line, while the host still runs (the second is 4 s away).
-		chromedp.Poll[chromedp.Void](`(() => { const p = document.querySelector('#output .host-result[data-host="127.0.0.1"].status-running pre.live'); return !!p && p.textContent.includes("first line") && !p.textContent.includes("second line"); })()`),
+		// Lines while the host still runs (the last is seconds away).
+		chromedp.Poll[chromedp.Void](`(() => { const p = document.querySelector('#output .host-result[data-host="127.0.0.1"].status-running pre.live'); return !!p && p.textContent.includes("tick ") && !p.textContent.includes("tick 8"); })()`),
 		chromedp.WaitVisible(chromedp.CSS(`#run-status[data-state="ok"]`)),
 	)
 	if err != nil {
@@ -233,7 +233,7 @@ func TestLiveLinesAndImportInBrowser(t *testing.T) {
 		t.Fatalf("live lines on the real demo: %v; %s", err, st)
 	}
 	out, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('#output .group.status-ok').textContent`))
-	if !strings.Contains(out, "first line") || !strings.Contains(out, "second line") {
+	if !strings.Contains(out, "tick 1") || !strings.Contains(out, "tick 8") {
 		t.Fatalf("final output %q", out)
 	}
 }
