@@ -983,3 +983,15 @@ func TestHealthCoversTheLogin(t *testing.T) {
 		t.Fatalf("Health with a forged token: %+v, %v", resp, err)
 	}
 }
+
+// TestCategoryRoundTrip: the category of an executor's refusal reaches the
+// web tier as it left the master (a budget refusal stays Forbidden, an
+// unknown module NotFound...).
+func TestCategoryRoundTrip(t *testing.T) {
+	for _, k := range []apperr.Kind{apperr.Invalid, apperr.NotFound, apperr.Conflict, apperr.Unavailable,
+		apperr.Forbidden, apperr.Interrupted, apperr.Internal} {
+		if got := kindOf(codeOf(k)); got != k {
+			t.Errorf("%v -> %v -> %v", k, codeOf(k), got)
+		}
+	}
+}

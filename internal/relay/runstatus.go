@@ -60,9 +60,9 @@ func codeOf(k apperr.Kind) codes.Code {
 }
 
 // kindOf is the category of a status a master answered with. Failures of
-// the link itself (a refused login, a replayed or stale envelope, an
-// overloaded master) are Unavailable to the web tier's user: the run could
-// not be handed over, and nothing about their request was wrong.
+// the link itself (a refused login, an overloaded master) are Unavailable
+// to the web tier's user: the run could not be handed over, and nothing
+// about their request was wrong.
 func kindOf(c codes.Code) apperr.Kind {
 	switch c {
 	case codes.InvalidArgument:
@@ -71,7 +71,11 @@ func kindOf(c codes.Code) apperr.Kind {
 		return apperr.NotFound
 	case codes.AlreadyExists, codes.FailedPrecondition, codes.OutOfRange:
 		return apperr.Conflict
-	case codes.Unavailable, codes.DeadlineExceeded, codes.Unauthenticated, codes.PermissionDenied, codes.ResourceExhausted:
+	case codes.PermissionDenied:
+		// A budget the master enforces, or an envelope it refuses as
+		// replayed or stale: refused on purpose, nothing ran.
+		return apperr.Forbidden
+	case codes.Unavailable, codes.DeadlineExceeded, codes.Unauthenticated, codes.ResourceExhausted:
 		return apperr.Unavailable
 	case codes.Aborted:
 		return apperr.Interrupted
