@@ -151,7 +151,7 @@ master:
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	if got.Status != task.RunDone || len(got.Results) != 1 || got.Results[0].Status != "ok" || !strings.Contains(got.Results[0].Stdout, "Linux") {
+	if got.Status != task.RunOK || len(got.Results) != 1 || got.Results[0].Status != "ok" || !strings.Contains(got.Results[0].Stdout, "Linux") {
 		t.Fatalf("run through omserver web -> relay -> omserver master: %+v", got)
 	}
 

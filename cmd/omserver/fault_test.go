@@ -49,7 +49,7 @@ func TestFaultKillWebMidRun(t *testing.T) {
 	}
 	w.restart()
 	e.waitUp(w, "http://"+wo.listen+"/login")
-	run, results := waitRunStatus(t, time.Minute, "sqlite", db, id, task.RunDone)
+	run, results := waitRunStatus(t, time.Minute, "sqlite", db, id, task.RunOK)
 	assertResults(t, results, task.StatusOK, e.hosts...)
 	e.assertRanOnce()
 	if run.Master != mo.relay || run.AckedSeq == 0 {
@@ -81,7 +81,7 @@ func TestFaultKillMasterMidRun(t *testing.T) {
 
 	// The restarted master takes new runs; the lost one is never re-sent.
 	id2 := e.submit(wo.listen, 0)
-	_, results = waitRunStatus(t, time.Minute, "sqlite", db, id2, task.RunDone)
+	_, results = waitRunStatus(t, time.Minute, "sqlite", db, id2, task.RunOK)
 	assertResults(t, results, task.StatusOK, e.hosts...)
 	for _, h := range e.hosts {
 		if n := e.counts()[h]; n != 2 {
@@ -109,7 +109,7 @@ func TestFaultSigtermMasterDrains(t *testing.T) {
 	if err := m.terminate(90 * time.Second); err != nil {
 		t.Fatalf("master exit: %v", err)
 	}
-	_, results := waitRunStatus(t, time.Minute, "sqlite", db, id, task.RunDone)
+	_, results := waitRunStatus(t, time.Minute, "sqlite", db, id, task.RunOK)
 	assertResults(t, results, task.StatusOK, e.hosts...)
 	run, results := waitRunStatus(t, time.Minute, "sqlite", db, late, task.RunFailed)
 	if len(results) != 0 || !strings.Contains(run.Error, "unreachable") {
@@ -167,7 +167,7 @@ func TestFaultMariaDBRestartMidRun(t *testing.T) {
 	}
 	time.Sleep(5 * time.Second) // the commands end during the outage
 	mdb.start()
-	run, results := waitRunStatus(t, 2*time.Minute, "mysql", mdb.dsn(), id, task.RunDone)
+	run, results := waitRunStatus(t, 2*time.Minute, "mysql", mdb.dsn(), id, task.RunOK)
 	assertResults(t, results, task.StatusOK, e.hosts...)
 	e.assertRanOnce()
 	if run.Master != mo.relay {
@@ -200,7 +200,7 @@ func TestFaultFullDiskWebDatabase(t *testing.T) {
 	if err := os.Remove(filler); err != nil {
 		t.Fatal(err)
 	}
-	_, results := waitRunStatus(t, time.Minute, "sqlite", db, id, task.RunDone)
+	_, results := waitRunStatus(t, time.Minute, "sqlite", db, id, task.RunOK)
 	assertResults(t, results, task.StatusOK, e.hosts...)
 	e.assertRanOnce()
 }
@@ -243,7 +243,7 @@ func TestFaultTwoWebTiersOneKilled(t *testing.T) {
 	if !seen[first[0]] || !seen[first[1]] {
 		t.Fatalf("tier B showed %v live, want both hosts' results", seen)
 	}
-	_, results := waitRunStatus(t, time.Minute, "mysql", dsn, run1, task.RunDone)
+	_, results := waitRunStatus(t, time.Minute, "mysql", dsn, run1, task.RunOK)
 	assertResults(t, results, task.StatusOK, first...)
 	_, results = waitRunStatus(t, time.Minute, "mysql", dsn, run2, task.RunCancelled)
 	assertResults(t, results, task.StatusCancelled, second...)
@@ -273,7 +273,7 @@ func TestFaultSaltTokenDroppedMidCommand(t *testing.T) {
 	minions := []string{"target1", "target2"}
 	e.waitStarted(30*time.Second, minions...)
 	salt.dropTokens()
-	run, results := waitRunStatus(t, 2*time.Minute, "sqlite", db, id, task.RunDone)
+	run, results := waitRunStatus(t, 2*time.Minute, "sqlite", db, id, task.RunFailed)
 	assertResults(t, results, task.StatusFailed, e.hosts[0], e.hosts[1])
 	for _, r := range results {
 		if !strings.Contains(r.Error, "not sent again") || !strings.Contains(r.Error, "401") {

@@ -2,6 +2,7 @@ package demo
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -146,21 +147,23 @@ func TestOperatorFlowInBrowser(t *testing.T) {
 func TestModuleNameIsShownAsText(t *testing.T) {
 	inst := startDemo(t)
 	const evil = `<script>window.__xss=1</script>`
-	if _, err := inst.Store.CreateModule(context.Background(), store.Module{Name: evil, Caption: `<img src=x onerror="window.__xss=2">caption after markup`}); err != nil {
+	modID, err := inst.Store.CreateModule(context.Background(), store.Module{ID: 1900, Name: evil, Caption: `<img src=x onerror="window.__xss=2">caption after markup`})
+	if err != nil {
 		t.Fatalf("creating module: %v", err)
 	}
+	row := fmt.Sprintf(`tr[data-module-id="%d"]`, modID)
 	ctx := browsertest.New(t, 150*time.Second)
-	err := chromedp.Do(ctx,
+	err = chromedp.Do(ctx,
 		login(inst.URL, inst.AdminPassword),
 		chromedp.WaitReady(chromedp.CSS(`#module option[value="1003"]`)),
 		chromedp.Navigate(inst.URL+"/modules"),
-		chromedp.WaitVisible(chromedp.CSS(`tr[data-module-id="1008"][data-catalog="missing"]`)),
-		chromedp.Poll[chromedp.Void](`document.querySelector('tr[data-module-id="1008"] .caption').textContent.includes("caption after markup")`),
+		chromedp.WaitVisible(chromedp.CSS(row+`[data-catalog="missing"]`)),
+		chromedp.Poll[chromedp.Void](fmt.Sprintf(`document.querySelector('%s .caption').textContent.includes("caption after markup")`, row)),
 	)
 	if err != nil {
 		t.Fatalf("modules page: %v", err)
 	}
-	name, err := chromedp.Run(ctx, chromedp.TextContent(chromedp.CSS(`tr[data-module-id="1008"] .module-name`)))
+	name, err := chromedp.Run(ctx, chromedp.TextContent(chromedp.CSS(row+` .module-name`)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,7 +178,7 @@ func TestModuleNameIsShownAsText(t *testing.T) {
 		t.Error("markup in a module name or caption ran as script")
 	}
 	// The dashboard offers what the master has, not this one.
-	offered, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`fetch('/api/v1/modules?runnable=1').then(r => r.json()).then(l => l.some(m => m.id === 1008))`, chromedp.EvalAwaitPromise))
+	offered, err := chromedp.Run(ctx, chromedp.Evaluate[bool](fmt.Sprintf(`fetch('/api/v1/modules?runnable=1').then(r => r.json()).then(l => l.some(m => m.id === %d))`, modID), chromedp.EvalAwaitPromise))
 	if err != nil || offered {
 		t.Fatalf("the dashboard offers a module the master lacks (%v)", err)
 	}
@@ -190,10 +193,6 @@ func TestLiveLinesAndImportInBrowser(t *testing.T) {
 	if err := os.CopyFS(dir, os.DirFS("../../modules")); err != nil {
 		t.Fatal(err)
 	}
-	slow := "id: 1099\nname: 慢速输出\ncaption: prints a line a second for eight seconds\ntimeout: 60s\nsteps:\n  - run: for i in 1 2 3 4 5 6 7 8; do echo tick $i; sleep 1; done\n"
-	if err := os.WriteFile(filepath.Join(dir, "Mid_1099.yaml"), []byte(slow), 0o644); err != nil {
-		t.Fatal(err)
-	}
 	ctx0, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	inst, err := Start(ctx0, Options{Listen: "127.0.0.1:0", DataDir: t.TempDir(), ModulesDir: dir, Log: zerolog.Nop()})
@@ -205,6 +204,15 @@ func TestLiveLinesAndImportInBrowser(t *testing.T) {
 		defer cancel()
 		_ = inst.Close(ctx)
 	})
+	// Added to the master while the demo runs (the demo seeds the web's
+	// table from the master's modules only when it starts).
+	slow := "id: 1099\nname: 慢速输出\ncaption: prints a line a second for eight seconds\ntimeout: 60s\nsteps:\n  - run: for i in 1 2 3 4 5 6 7 8; do echo tick $i; sleep 1; done\n"
+	if err := os.WriteFile(filepath.Join(dir, "Mid_1099.yaml"), []byte(slow), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := inst.ReloadModules(); err != nil {
+		t.Fatal(err)
+	}
 	ctx := browsertest.New(t, 150*time.Second)
 	err = chromedp.Do(ctx,
 		login(inst.URL, inst.AdminPassword),

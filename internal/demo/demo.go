@@ -133,6 +133,13 @@ func Start(ctx context.Context, opts Options) (inst *Instance, err error) {
 		return inst, fmt.Errorf("demo: master: %w", err)
 	}
 	inst.master = m
+	catalog, err := m.Catalog()
+	if err != nil {
+		return inst, fmt.Errorf("demo: master catalog: %w", err)
+	}
+	if err := seedCatalog(ctx, st, catalog); err != nil {
+		return inst, fmt.Errorf("demo: seeding: %w", err)
+	}
 
 	relayLis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

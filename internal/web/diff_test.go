@@ -67,11 +67,7 @@ func TestDiffViewInBrowser(t *testing.T) {
 	e := diffEnv(t)
 	ctx := browsertest.New(t, 60*time.Second)
 	err := chromedp.Do(ctx,
-		chromedp.Navigate(e.ts.URL+"/login"),
-		chromedp.SendKeys(chromedp.CSS(`#username`), "viewer"),
-		chromedp.SendKeys(chromedp.CSS(`#password`), testPassword),
-		chromedp.Click(chromedp.CSS(`#login-submit`)),
-		chromedp.WaitReady(chromedp.CSS(`header.top`)),
+		loginAs(e.ts.URL, "viewer"),
 		chromedp.Navigate(e.ts.URL+"/runs/runtwo"),
 		chromedp.Click(chromedp.CSS(`#drift-link`)),
 		chromedp.WaitVisible(chromedp.CSS(`#drift-groups tr.outlier`)),

@@ -287,7 +287,7 @@ func moduleDiffs(m moduleView, mm runs.MasterModule) []string {
 	if m.Name != mm.Name {
 		d = append(d, fmt.Sprintf("name: %q here, %q on the master", m.Name, mm.Name))
 	}
-	if strings.TrimSpace(m.Caption) != strings.TrimSpace(mm.Caption) {
+	if captionGist(m.Caption) != captionGist(mm.Caption) {
 		d = append(d, "caption differs")
 	}
 	ours := map[string]param.Param{}
@@ -313,11 +313,48 @@ func moduleDiffs(m moduleView, mm runs.MasterModule) []string {
 	return d
 }
 
-// sameParam compares two declarations as their JSON (what the API sends).
+// originalCaptionHeading is the heading every original OMServer caption
+// starts with ("[<b>功能说明</b>]<br>"); a YAML module says the same
+// without it.
+const originalCaptionHeading = "[功能说明]"
+
+// captionGist is what a caption says to the reader: its text without
+// markup, the original's heading or runs of white space, so a module
+// imported from the original OMServer and the same module declared in
+// YAML compare equal.
+func captionGist(s string) string {
+	t := strings.Join(strings.Fields(captionText(s)), " ")
+	return strings.TrimSpace(strings.TrimPrefix(t, originalCaptionHeading))
+}
+
+// sameParam compares two declarations as their JSON (what the API sends),
+// as the reader and the validator see them (declGist).
 func sameParam(a, b param.Param) bool {
-	ja, err1 := json.Marshal(a)
-	jb, err2 := json.Marshal(b)
+	ja, err1 := json.Marshal(declGist(a))
+	jb, err2 := json.Marshal(declGist(b))
 	return err1 == nil && err2 == nil && string(ja) == string(jb)
+}
+
+// declGist returns p with its label and its options' labels trimmed of
+// white space and a trailing colon (the original's forms end a label with
+// one, "返回信息行数：", that a YAML label leaves to the page), and without
+// a number's digit count (the original's maxlength="3"), which its bounds
+// already decide.
+func declGist(p param.Param) param.Param {
+	if p.Type == param.Number {
+		p.MaxLength = 0
+	}
+	trim := func(s string) string {
+		return strings.TrimSpace(strings.TrimRight(strings.TrimSpace(s), ":："))
+	}
+	p.Label = trim(p.Label)
+	opts := make([]param.Option, len(p.Options))
+	for i, o := range p.Options {
+		o.Label = trim(o.Label)
+		opts[i] = o
+	}
+	p.Options = opts
+	return p
 }
 
 // paramSummary is a short description of a declaration for a drift note.

@@ -26,9 +26,9 @@ func TestRunRolloutRequestAndSkipped(t *testing.T) {
 	sk.Error = "rollout stopped: 1 host(s) failed, more than the 0 allowed"
 	call.send(t, sk)
 	call.Finish <- nil
-	run := e.waitStatus(id, task.RunDone)
+	run := e.waitStatus(id, task.RunFailed)
 	if run.Summary[task.StatusSkipped] != 1 || run.Summary[task.StatusFailed] != 1 {
 		t.Fatalf("summary %+v", run.Summary)
 	}
-	e.do(req{method: "GET", path: "/runs", as: "viewer"}).want(t, http.StatusOK, "1 skipped")
+	e.do(req{method: "GET", path: "/runs", as: "viewer"}).want(t, http.StatusOK, `data-status="skipped">skipped 1<`)
 }

@@ -42,7 +42,7 @@ func TestSchedulesAPIAndPage(t *testing.T) {
 		call.send(t, result(h.IP, h.Name, task.StatusOK, "Linux"))
 	}
 	call.Finish <- nil
-	e.waitStatus(call.Task.RunID, task.RunDone)
+	e.waitStatus(call.Task.RunID, task.RunOK)
 	e.do(req{method: "GET", path: "/api/v1/schedules/" + itoa(sc.ID) + "/history", as: "viewer"}).want(t, http.StatusOK, `"outcome":"started"`, call.Task.RunID)
 	e.do(req{method: "GET", path: "/schedules/" + itoa(sc.ID), as: "viewer"}).want(t, http.StatusOK, "nightly os", call.Task.RunID, "started")
 

@@ -39,7 +39,7 @@ func TestSignedResultsAndChainStatus(t *testing.T) {
 	wrongKey.Signature = ledger.SignResult(otherKey, wrongKey)
 	call.send(t, wrongKey)
 	call.Finish <- nil
-	run := e.waitStatus(id, task.RunDone)
+	run := e.waitStatus(id, task.RunPartial)
 	if !strings.Contains(run.Error, "2 host result(s) refused") {
 		t.Fatalf("run error %q", run.Error)
 	}
