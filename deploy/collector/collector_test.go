@@ -54,6 +54,7 @@ func (noMaster) Resume(context.Context, string, string, uint64, func(task.Event)
 	return errors.New("no master in the collector test")
 }
 func (noMaster) Ack(context.Context, string, string, uint64) error { return nil }
+func (noMaster) Continue(context.Context, string) error            { return nil }
 func (noMaster) Cancel(context.Context, string) error              { return nil }
 func (noMaster) Health(context.Context) error                      { return nil }
 

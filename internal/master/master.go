@@ -71,6 +71,7 @@ type Master struct {
 
 	mu      sync.Mutex
 	runs    map[string]context.CancelCauseFunc
+	paused  map[string]chan struct{} // runs whose rollout waits for Continue
 	closing bool
 	running sync.WaitGroup
 }
@@ -102,6 +103,7 @@ func New(cfg Config, modulesDir string, backends map[string]backend.Backend, log
 		global:   make(chan struct{}, cfg.Forks),
 		locks:    newHostLocks(),
 		runs:     make(map[string]context.CancelCauseFunc),
+		paused:   make(map[string]chan struct{}),
 	}
 	set, err := loadModules(modulesDir)
 	if err != nil {
@@ -215,6 +217,36 @@ func (m *Master) Cancel(runID string) bool {
 		m.log.Info().Str("run_id", runID).Msg("run cancel requested")
 	}
 	return ok
+}
+
+// Continue lets a rollout paused after its canary batch for an
+// operator's decision go on. It reports whether the run was waiting.
+func (m *Master) Continue(runID string) bool {
+	m.mu.Lock()
+	c, ok := m.paused[runID]
+	delete(m.paused, runID)
+	m.mu.Unlock()
+	if ok {
+		close(c)
+		m.log.Info().Str("run_id", runID).Msg("rollout continued on request")
+	}
+	return ok
+}
+
+// awaitContinue registers runID as waiting for Continue; the returned
+// function unregisters it.
+func (m *Master) awaitContinue(runID string) (<-chan struct{}, func()) {
+	c := make(chan struct{})
+	m.mu.Lock()
+	m.paused[runID] = c
+	m.mu.Unlock()
+	return c, func() {
+		m.mu.Lock()
+		if m.paused[runID] == c {
+			delete(m.paused, runID)
+		}
+		m.mu.Unlock()
+	}
 }
 
 var errCancelRequested = errors.New("cancelled on request")

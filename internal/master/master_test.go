@@ -145,6 +145,7 @@ type collector struct {
 	seqs    []uint64 // of every event, in emit order
 	done    int      // done events seen
 	outputs int      // output events seen
+	batches []task.Batch
 	ch      chan task.HostResult
 }
 
@@ -164,6 +165,10 @@ func (c *collector) emit(ev task.Event) {
 		return
 	case task.EventOutput:
 		c.outputs++
+		c.mu.Unlock()
+		return
+	case task.EventBatch:
+		c.batches = append(c.batches, *ev.Batch)
 		c.mu.Unlock()
 		return
 	}

@@ -2,6 +2,7 @@ package master
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -152,5 +153,89 @@ func TestRolloutCancelBetweenBatches(t *testing.T) {
 	}
 	if cancelled != 3 || len(f.start) != 2 {
 		t.Fatalf("%d cancelled, %d ran; want 3 and 2", cancelled, len(f.start))
+	}
+}
+
+const confirmModule = "id: 5002\nname: restart carefully\nrollout:\n  batch: 1\n  canary_confirm: true\n  canary_wait: WAIT\nsteps:\n  - run: \"true\"\n"
+
+// A canary that waits for an operator: nothing after the canary batch
+// runs until Continue, which only a waiting run accepts; the batches are
+// reported as they start and pause.
+func TestRolloutWaitsForContinue(t *testing.T) {
+	dir := writeModules(t, map[string]string{"Mid_5002.yaml": strings.Replace(confirmModule, "WAIT", "1h", 1)})
+	hs := hosts(3)
+	f := newRecording()
+	m := newMaster(t, Config{}, dir, map[string]backend.Backend{"fake": f})
+	c := newCollector(len(hs))
+	done := make(chan error, 1)
+	go func() { done <- m.Run(context.Background(), newTask("confirm", 5002, hs, nil), c.emit) }()
+	waitFor(t, func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return len(c.batches) == 2
+	})
+	time.Sleep(100 * time.Millisecond) // the pause holds: nothing else starts
+	f.mu.Lock()
+	started := len(f.start)
+	f.mu.Unlock()
+	if started != 1 {
+		t.Fatalf("%d hosts ran before Continue, want the canary's 1", started)
+	}
+	if m.Continue("another-run") {
+		t.Fatal("Continue accepted a run that does not wait")
+	}
+	if !m.Continue("confirm") {
+		t.Fatal("Continue did not find the paused run")
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the rollout did not go on after Continue")
+	}
+	if m.Continue("confirm") {
+		t.Fatal("Continue accepted a run that no longer waits")
+	}
+	for _, r := range c.results {
+		if r.Status != task.StatusOK {
+			t.Fatalf("host %s: %s", r.Host.IP, r.Status)
+		}
+	}
+	var got []string
+	for _, b := range c.batches {
+		got = append(got, fmt.Sprintf("%d/%d:%d paused=%v confirm=%v", b.Index, b.Count, b.Hosts, b.Paused, b.Confirm))
+	}
+	want := []string{"1/3:1 paused=false confirm=false", "2/3:1 paused=true confirm=true", "2/3:1 paused=false confirm=false", "3/3:1 paused=false confirm=false"}
+	if strings.Join(got, ", ") != strings.Join(want, ", ") {
+		t.Fatalf("batch events %v, want %v", got, want)
+	}
+	if until := c.batches[1].Until; until.Before(time.Now().Add(50*time.Minute)) || until.After(time.Now().Add(61*time.Minute)) {
+		t.Fatalf("the pause says it lasts until %s, want about an hour from now", until)
+	}
+}
+
+// Nobody continues within the bound: the rest is skipped, not run.
+func TestRolloutNobodyContinues(t *testing.T) {
+	dir := writeModules(t, map[string]string{"Mid_5002.yaml": strings.Replace(confirmModule, "WAIT", "200ms", 1)})
+	hs := hosts(3)
+	f := newRecording()
+	m := newMaster(t, Config{}, dir, map[string]backend.Backend{"fake": f})
+	c := newCollector(len(hs))
+	if err := m.Run(context.Background(), newTask("unconfirmed", 5002, hs, nil), c.emit); err != nil {
+		t.Fatal(err)
+	}
+	skippedN := 0
+	for _, r := range c.results {
+		if r.Status == task.StatusSkipped {
+			skippedN++
+			if !strings.Contains(r.Error, "no operator continued it") {
+				t.Fatalf("skipped host %s says %q", r.Host.IP, r.Error)
+			}
+		}
+	}
+	if skippedN != 2 || len(f.start) != 1 {
+		t.Fatalf("%d skipped, %d ran; want 2 and 1", skippedN, len(f.start))
 	}
 }

@@ -154,10 +154,11 @@ func (m *Master) execute(runCtx context.Context, p *plan, emit func(task.Event))
 		Interface("params", t.Params).Dur("host_timeout", timeout).Msg("run started")
 	start := time.Now()
 
-	results := make(chan task.HostResult, len(t.Hosts))
+	// Results and rollout batches, in the order roll reports them.
+	report := make(chan task.Event, len(t.Hosts))
 	out := newOutputQueue(t.RunID)
 	lp := lockPolicy{runID: t.RunID, readOnly: p.spec.ReadOnly, refuse: p.spec.Lock == module.LockRefuse, wait: p.spec.LockWait}
-	go m.roll(runCtx, p, opts, lp, out, results, log)
+	go m.roll(runCtx, p, opts, lp, out, report, log)
 
 	counts := make(map[task.Status]int)
 	var seq uint64
@@ -170,10 +171,16 @@ func (m *Master) execute(runCtx context.Context, p *plan, emit func(task.Event))
 		select {
 		case ev := <-out.c:
 			send(ev)
-		case r := <-results:
+		case ev := <-report:
 			// Every chunk of this host was queued before its result:
 			// pass them on first, so a host's output precedes its end.
 			out.drain(send)
+			if ev.Type == task.EventBatch {
+				ev.RunID = t.RunID
+				send(ev)
+				continue
+			}
+			r := *ev.Result
 			r.RunID = t.RunID
 			if m.cfg.SignKey != nil {
 				r.Signature = ledger.SignResult(m.cfg.SignKey, r)
@@ -227,56 +234,92 @@ func (m *Master) unregister(runID string) {
 
 // roll runs a task's hosts batch by batch as its rollout (the module's,
 // narrowed by the task) says: without one, all hosts form one batch. After
-// a canary batch it waits the canary pause; once more hosts failed than
-// the threshold allows, the hosts of the remaining batches are reported
-// skipped without running. Exactly one result per host reaches results.
-func (m *Master) roll(ctx context.Context, p *plan, opts backend.Options, lp lockPolicy, out *outputQueue, results chan<- task.HostResult, log zerolog.Logger) {
+// a canary batch it pauses (canaryPause); once more hosts failed than the
+// threshold allows, the hosts of the remaining batches are reported
+// skipped without running. It reports on report, in order, one result
+// event per host and, for a run in several batches, a batch event as each
+// batch starts and when it pauses.
+func (m *Master) roll(ctx context.Context, p *plan, opts backend.Options, lp lockPolicy, out *outputQueue, report chan<- task.Event, log zerolog.Logger) {
 	hosts := p.t.Hosts
 	pl := task.Narrow(p.spec.Rollout, p.t.Rollout, len(hosts))
-	if len(pl.Batches) == 1 && pl.FailLimit < 0 {
-		m.dispatch(ctx, p.be, hosts, p.steps, opts, lp, out, results)
-		return
+	staged := len(pl.Batches) > 1
+	if staged {
+		log.Info().Ints("batches", pl.Batches).Bool("canary", pl.Canary).Dur("canary_wait", pl.CanaryWait).
+			Bool("canary_confirm", pl.CanaryConfirm).Int("fail_limit", pl.FailLimit).Msg("rollout")
 	}
-	log.Info().Ints("batches", pl.Batches).Bool("canary", pl.Canary).Dur("canary_wait", pl.CanaryWait).Int("fail_limit", pl.FailLimit).Msg("rollout")
+	forward := func(r task.HostResult) {
+		report <- task.Event{Type: task.EventResult, Result: &r}
+	}
 	failed, start := 0, 0
 	for i, size := range pl.Batches {
 		rest := hosts[start:]
 		if pl.FailLimit >= 0 && failed > pl.FailLimit {
 			log.Warn().Int("failed", failed).Int("batch", i+1).Msg("rollout stopped by its failure threshold")
-			skipped(rest, fmt.Sprintf("rollout stopped: %d host(s) failed, more than the %d allowed; batches %d to %d were not started", failed, pl.FailLimit, i+1, len(pl.Batches)), results)
+			skipped(rest, fmt.Sprintf("rollout stopped: %d host(s) failed, more than the %d allowed; batches %d to %d were not started", failed, pl.FailLimit, i+1, len(pl.Batches)), forward)
 			return
 		}
 		if i == 1 && pl.Canary {
-			log.Info().Dur("wait", pl.CanaryWait).Msg("rollout: canary batch done; pausing before the next batch")
-			t := time.NewTimer(pl.CanaryWait)
-			select {
-			case <-ctx.Done():
-			case <-t.C:
+			if why := m.canaryPause(ctx, p.t.RunID, pl, report, log); why != "" {
+				skipped(rest, why, forward)
+				return
 			}
-			t.Stop()
 		}
 		if ctx.Err() != nil {
-			notStarted(ctx, rest, results)
+			notStarted(ctx, rest, forward)
 			return
 		}
+		if staged {
+			report <- task.Event{Type: task.EventBatch, Batch: &task.Batch{Index: i + 1, Count: len(pl.Batches), Hosts: size}}
+		}
+		// dispatch blocks while the forks bound holds hosts back: forward
+		// each result as it comes, not once every host has started.
 		batch := make(chan task.HostResult, size)
-		m.dispatch(ctx, p.be, hosts[start:start+size], p.steps, opts, lp, out, batch)
+		go m.dispatch(ctx, p.be, hosts[start:start+size], p.steps, opts, lp, out, batch)
 		for range size {
 			r := <-batch
 			if r.Status != task.StatusOK && r.Status != task.StatusCancelled {
 				failed++
 			}
-			results <- r
+			forward(r)
 		}
 		start += size
 	}
 }
 
+// canaryPause waits after the canary batch: the plan's wait, then on; or,
+// when the rollout asks for an operator's confirmation, until Continue
+// (at most the pause bound). It says why the rollout stops ("" when it
+// goes on; a cancel is left to the caller).
+func (m *Master) canaryPause(ctx context.Context, runID string, pl task.Plan, report chan<- task.Event, log zerolog.Logger) string {
+	bound := pl.PauseBound()
+	var cont <-chan struct{}
+	if pl.CanaryConfirm {
+		c, done := m.awaitContinue(runID)
+		defer done()
+		cont = c
+	}
+	report <- task.Event{Type: task.EventBatch, Batch: &task.Batch{Index: 2, Count: len(pl.Batches), Hosts: pl.Batches[1],
+		Paused: true, Confirm: pl.CanaryConfirm, Until: time.Now().Add(bound).UTC().Truncate(time.Second)}}
+	log.Info().Dur("bound", bound).Bool("confirm", pl.CanaryConfirm).Msg("rollout: canary batch done; paused before the next batch")
+	t := time.NewTimer(bound)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-cont:
+	case <-t.C:
+		if pl.CanaryConfirm {
+			log.Warn().Dur("bound", bound).Msg("rollout stopped: nobody continued it")
+			return fmt.Sprintf("rollout stopped: no operator continued it within %s of the canary batch; batches 2 to %d were not started", bound, len(pl.Batches))
+		}
+	}
+	return ""
+}
+
 // skipped reports hosts a stopped rollout never reached.
-func skipped(hosts []task.Host, why string, results chan<- task.HostResult) {
+func skipped(hosts []task.Host, why string, report func(task.HostResult)) {
 	now := time.Now()
 	for _, h := range hosts {
-		results <- task.HostResult{Host: h, Status: task.StatusSkipped, ExitCode: -1, Error: why, Started: now}
+		report(task.HostResult{Host: h, Status: task.StatusSkipped, ExitCode: -1, Error: why, Started: now})
 	}
 }
 
@@ -298,14 +341,14 @@ func (m *Master) dispatch(ctx context.Context, be backend.Backend, hosts []task.
 	perRun := make(chan struct{}, m.cfg.Forks)
 	for i, h := range hosts {
 		if !acquire(ctx, perRun) {
-			notStarted(ctx, hosts[i:], results)
+			notStarted(ctx, hosts[i:], sendTo(results))
 			return
 		}
 		// A slot freed by a cancelled host can win the race against
 		// ctx.Done in acquire's select: never start a host after cancel.
 		if ctx.Err() != nil {
 			<-perRun
-			notStarted(ctx, hosts[i:], results)
+			notStarted(ctx, hosts[i:], sendTo(results))
 			return
 		}
 		go func() {
@@ -318,7 +361,7 @@ func (m *Master) dispatch(ctx context.Context, be backend.Backend, hosts []task.
 			}
 			defer release()
 			if !acquire(ctx, m.global) || ctx.Err() != nil {
-				notStarted(ctx, []task.Host{h}, results)
+				notStarted(ctx, []task.Host{h}, sendTo(results))
 				return
 			}
 			defer func() { <-m.global }()
@@ -384,15 +427,20 @@ func acquire(ctx context.Context, sem chan struct{}) bool {
 }
 
 // notStarted reports hosts that never ran because the run was cancelled.
-func notStarted(ctx context.Context, hosts []task.Host, results chan<- task.HostResult) {
+func notStarted(ctx context.Context, hosts []task.Host, report func(task.HostResult)) {
 	now := time.Now()
 	msg := "cancelled before this host started"
 	if cause := context.Cause(ctx); cause != nil {
 		msg = cause.Error() + " before this host started"
 	}
 	for _, h := range hosts {
-		results <- task.HostResult{Host: h, Status: task.StatusCancelled, ExitCode: -1, Error: msg, Started: now}
+		report(task.HostResult{Host: h, Status: task.StatusCancelled, ExitCode: -1, Error: msg, Started: now})
 	}
+}
+
+// sendTo reports results on c.
+func sendTo(c chan<- task.HostResult) func(task.HostResult) {
+	return func(r task.HostResult) { c <- r }
 }
 
 // runHost runs one host and makes its result well-formed whatever the

@@ -501,7 +501,7 @@ func countOrPercent(v string) (n int, pct bool, err error) {
 }
 
 func (c *checker) rollout(r *rawRollout) *task.Rollout {
-	out := &task.Rollout{Canary: r.Canary}
+	out := &task.Rollout{Canary: r.Canary || r.CanaryConfirm, CanaryConfirm: r.CanaryConfirm}
 	if r.Batch != "" {
 		n, pct, err := countOrPercent(r.Batch)
 		switch {

@@ -110,10 +110,11 @@ type rawSpec struct {
 // rawRollout is a module's default rollout: batch "10%" or "5", the
 // failure threshold likewise.
 type rawRollout struct {
-	Batch       string `yaml:"batch"`
-	Canary      bool   `yaml:"canary"`
-	CanaryWait  string `yaml:"canary_wait"`
-	MaxFailures string `yaml:"max_failures"`
+	Batch         string `yaml:"batch"`
+	Canary        bool   `yaml:"canary"`
+	CanaryWait    string `yaml:"canary_wait"`
+	CanaryConfirm bool   `yaml:"canary_confirm"`
+	MaxFailures   string `yaml:"max_failures"`
 }
 
 type rawParam struct {

@@ -686,8 +686,16 @@ func decodeEvent(plain []byte) (task.Event, error) {
 			return task.Event{}, errors.New("output event without a host")
 		}
 	case task.EventDone:
-		if ev.Result != nil || ev.Output != nil {
-			return task.Event{}, errors.New("done event carries a result or output")
+		if ev.Result != nil || ev.Output != nil || ev.Batch != nil {
+			return task.Event{}, errors.New("done event carries a result, output or batch")
+		}
+	case task.EventBatch:
+		b := ev.Batch
+		if b == nil || ev.Result != nil || ev.Output != nil || ev.End != nil {
+			return task.Event{}, errors.New("batch event without a batch, or with a result, output or end")
+		}
+		if b.Count < 2 || b.Count > task.MaxHosts || b.Index < 1 || b.Index > b.Count || b.Hosts < 1 || b.Hosts > task.MaxHosts || (b.Confirm && !b.Paused) {
+			return task.Event{}, fmt.Errorf("batch event out of range: batch %d of %d, %d hosts", b.Index, b.Count, b.Hosts)
 		}
 	default:
 		return task.Event{}, fmt.Errorf("unknown event type %q", ev.Type)
@@ -816,6 +824,34 @@ func (c *Client) untrack(runID string) {
 // started goes straight to its master; otherwise every master is asked.
 // It returns an error wrapping ErrRunNotFound when no master has the run.
 func (c *Client) Cancel(ctx context.Context, runID string) error {
+	return c.askRunMaster(ctx, runID, "cancel", func(nonce string) any {
+		return cancelRequest{RunID: runID, IssuedAt: time.Now().UTC(), Nonce: nonce}
+	}, func(ctx context.Context, m *masterConn, env *relaypb.Envelope) (bool, error) {
+		resp, err := m.rpc.Cancel(ctx, env)
+		return resp.GetFound(), err
+	})
+}
+
+// Continue asks the master running runID to go on with a rollout paused
+// for an operator's decision, as Cancel finds that master. It returns an
+// error wrapping ErrRunNotFound when no master has the run waiting.
+func (c *Client) Continue(ctx context.Context, runID string) error {
+	return c.askRunMaster(ctx, runID, "continue", func(nonce string) any {
+		return continueRequest{RunID: runID, Continue: true, IssuedAt: time.Now().UTC(), Nonce: nonce}
+	}, func(ctx context.Context, m *masterConn, env *relaypb.Envelope) (bool, error) {
+		resp, err := m.rpc.Continue(ctx, env)
+		return resp.GetFound(), err
+	})
+}
+
+// runCall sends one sealed request about a run to a master and reports
+// whether the master found the run.
+type runCall func(ctx context.Context, m *masterConn, env *relaypb.Envelope) (bool, error)
+
+// askRunMaster sends a small sealed request about runID (what: "cancel",
+// "continue") to the master that runs it: the one this client started it
+// on, or else every master until one finds it.
+func (c *Client) askRunMaster(ctx context.Context, runID, what string, doc func(nonce string) any, call runCall) error {
 	if runID == "" || len(runID) > task.MaxRunIDBytes {
 		return fmt.Errorf("relay: run id must be 1..%d bytes", task.MaxRunIDBytes)
 	}
@@ -828,7 +864,7 @@ func (c *Client) Cancel(ctx context.Context, runID string) error {
 	}
 	var errs []error
 	for _, m := range targets {
-		found, err := c.cancelOn(ctx, m, runID)
+		found, err := c.askOn(ctx, m, what, doc, call)
 		if err != nil {
 			if ctx.Err() != nil {
 				return err
@@ -837,17 +873,19 @@ func (c *Client) Cancel(ctx context.Context, runID string) error {
 			continue
 		}
 		if found {
-			c.log.Info().Str("master", m.addr).Str("run_id", runID).Msg("run cancelled")
+			c.log.Info().Str("master", m.addr).Str("run_id", runID).Msg("run " + what + " delivered")
 			return nil
 		}
 	}
 	if len(errs) > 0 {
-		return fmt.Errorf("relay: cancelling run %s: %w", runID, errors.Join(errs...))
+		return fmt.Errorf("relay: %s of run %s: %w", what, runID, errors.Join(errs...))
 	}
-	return fmt.Errorf("relay: cancelling run %s: %w", runID, ErrRunNotFound)
+	return fmt.Errorf("relay: %s of run %s: %w", what, runID, ErrRunNotFound)
 }
 
-func (c *Client) cancelOn(ctx context.Context, m *masterConn, runID string) (bool, error) {
+// askOn sends one request to m, logging in again once if its token went
+// stale.
+func (c *Client) askOn(ctx context.Context, m *masterConn, what string, doc func(nonce string) any, call runCall) (bool, error) {
 	stale := ""
 	for attempt := 0; ; attempt++ {
 		token, err := c.login(ctx, m, stale)
@@ -858,17 +896,17 @@ func (c *Client) cancelOn(ctx context.Context, m *masterConn, runID string) (boo
 		if err != nil {
 			return false, err
 		}
-		plain, err := json.Marshal(cancelRequest{RunID: runID, IssuedAt: time.Now().UTC(), Nonce: nonce})
+		plain, err := json.Marshal(doc(nonce))
 		if err != nil {
-			return false, fmt.Errorf("relay: encoding cancel request: %w", err)
+			return false, fmt.Errorf("relay: encoding %s request: %w", what, err)
 		}
 		sealed, err := c.codec.Seal(plain)
 		if err != nil {
-			return false, fmt.Errorf("relay: sealing cancel request: %w", err)
+			return false, fmt.Errorf("relay: sealing %s request: %w", what, err)
 		}
 		cctx, cancel := context.WithTimeout(ctx, c.cfg.DialTimeout+c.cfg.CallTimeout)
 		cctx = metadata.AppendToOutgoingContext(cctx, "authorization", "Bearer "+token)
-		resp, err := m.rpc.Cancel(cctx, &relaypb.Envelope{Sealed: sealed})
+		found, err := call(cctx, m, &relaypb.Envelope{Sealed: sealed})
 		cancel()
 		if err != nil {
 			err = c.callError(ctx, m, err, false)
@@ -879,7 +917,7 @@ func (c *Client) cancelOn(ctx context.Context, m *masterConn, runID string) (boo
 			}
 			return false, err
 		}
-		return resp.GetFound(), nil
+		return found, nil
 	}
 }
 

@@ -344,3 +344,85 @@ func TestEndToEndRefusals(t *testing.T) {
 		})
 	}
 }
+
+// A rollout that waits for an operator, through the relay to the real
+// master: the canary host runs, the pause arrives as a batch event, a
+// Continue for another run finds nothing, the right one starts the next
+// batch, and each host's command ran exactly once (a counter on disk).
+func TestEndToEndRolloutContinue(t *testing.T) {
+	p := newPKI(t)
+	dir, state := t.TempDir(), t.TempDir()
+	writeModule(t, dir, 9003, fmt.Sprintf(`id: 9003
+name: counted canary
+timeout: 30s
+rollout:
+  batch: 1
+  canary_confirm: true
+steps:
+  - run: echo ran >> '%s'/count
+`, state))
+	m := newMaster(t, dir)
+	addr := startServer(t, serverConfig(p, "aead"), m)
+	c := newTestClient(t, clientConfig(p, "aead", addr))
+	count := func() int {
+		b, _ := os.ReadFile(filepath.Join(state, "count"))
+		return strings.Count(string(b), "ran")
+	}
+
+	var mu sync.Mutex
+	var batches []task.Batch
+	var res collect
+	paused := make(chan struct{})
+	tk := newTask("e2e-continue", 9003, hosts("127.0.0.1", "127.0.0.2", "127.0.0.3"), nil)
+	errc := make(chan error, 1)
+	go func() {
+		errc <- c.Run(testCtx(t), tk, func(ev task.Event) {
+			switch ev.Type {
+			case task.EventResult:
+				res.add(*ev.Result)
+			case task.EventBatch:
+				mu.Lock()
+				batches = append(batches, *ev.Batch)
+				mu.Unlock()
+				if ev.Batch.Paused {
+					close(paused)
+				}
+			}
+		})
+	}()
+	select {
+	case <-paused:
+	case err := <-errc:
+		t.Fatalf("the run ended without pausing: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("no pause after the canary batch")
+	}
+	if n := count(); n != 1 {
+		t.Fatalf("%d commands ran before Continue, want the canary's 1", n)
+	}
+	if err := c.Continue(testCtx(t), "e2e-other"); !errors.Is(err, ErrRunNotFound) {
+		t.Fatalf("Continue of a run that does not wait: %v, want ErrRunNotFound", err)
+	}
+	if err := c.Continue(testCtx(t), tk.RunID); err != nil {
+		t.Fatalf("Continue: %v", err)
+	}
+	if err := <-errc; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if err := c.Continue(testCtx(t), tk.RunID); !errors.Is(err, ErrRunNotFound) {
+		t.Fatalf("a second Continue: %v, want ErrRunNotFound", err)
+	}
+	if n, got := count(), res.all(); n != 3 || len(got) != 3 {
+		t.Fatalf("%d commands ran, %d results; want 3 and 3", n, len(got))
+	}
+	for _, r := range res.all() {
+		if r.Status != task.StatusOK {
+			t.Errorf("host %s: %s %s", r.Host.IP, r.Status, r.Error)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(batches) != 4 || !batches[1].Paused || !batches[1].Confirm || batches[1].Index != 2 || batches[3].Index != 3 {
+		t.Fatalf("batch events %+v", batches)
+	}
+}

@@ -517,3 +517,6 @@ func mustCodec(t testing.TB, scheme, key string) cipher.Codec {
 func metadataOutgoing(ctx context.Context, auth string) context.Context {
 	return metadata.AppendToOutgoingContext(ctx, "authorization", auth)
 }
+
+// Continue: the fake runs no rollouts, so no run ever waits.
+func (f *fakeExec) Continue(string) bool { return false }

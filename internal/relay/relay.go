@@ -12,6 +12,7 @@
 //     numbered by seq): {"type":"output"} chunks while hosts print, one
 //     {"type":"result"} per host in completion order, then {"type":"done"}.
 //   - Cancel: a sealed {"run_id", "issued_at", "nonce"} request.
+//   - Continue: a sealed {"run_id", "continue", "issued_at", "nonce"} request.
 //   - Health: unauthenticated, no secrets.
 //   - Catalog: the master's loaded modules (task.ModuleInfo: id, name,
 //     caption, parameter schema, version hash), sealed.
@@ -84,6 +85,26 @@ type cancelRequest struct {
 func (c cancelRequest) validate() error {
 	if err := checkRequest(c.RunID, c.IssuedAt, c.Nonce); err != nil {
 		return fmt.Errorf("cancel: %w", err)
+	}
+	return nil
+}
+
+// continueRequest is the sealed JSON document of a Continue call. Its
+// "continue" field, which a cancel request lacks, keeps either from being
+// taken for the other (requests are decoded strictly).
+type continueRequest struct {
+	RunID    string    `json:"run_id"`
+	Continue bool      `json:"continue"`
+	IssuedAt time.Time `json:"issued_at"`
+	Nonce    string    `json:"nonce"`
+}
+
+func (c continueRequest) validate() error {
+	if !c.Continue {
+		return errors.New("continue: the request does not say continue")
+	}
+	if err := checkRequest(c.RunID, c.IssuedAt, c.Nonce); err != nil {
+		return fmt.Errorf("continue: %w", err)
 	}
 	return nil
 }

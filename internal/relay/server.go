@@ -43,6 +43,9 @@ type Executor interface {
 	Ack(runID string, seq uint64) error
 	// Cancel stops a running run; false when no run has that id.
 	Cancel(runID string) bool
+	// Continue lets a rollout paused for an operator's decision go on;
+	// false when no run of that id waits for one.
+	Continue(runID string) bool
 }
 
 // ModuleCounter is implemented by an Executor that can report how many
@@ -550,6 +553,29 @@ func (h *service) Cancel(ctx context.Context, req *relaypb.Envelope) (*relaypb.C
 	found := s.exec.Cancel(cr.RunID)
 	s.log.Info().Str("peer", who).Str("run_id", cr.RunID).Bool("found", found).Msg("relay cancel")
 	return &relaypb.CancelResponse{Found: found}, nil
+}
+
+func (h *service) Continue(ctx context.Context, req *relaypb.Envelope) (*relaypb.ContinueResponse, error) {
+	s := h.s
+	who := peerHost(ctx)
+	if err := s.authorize(ctx); err != nil {
+		s.log.Warn().Str("peer", who).Msg("relay continue refused: not logged in")
+		return nil, err
+	}
+	var cr continueRequest
+	if err := s.openRequest(req.GetSealed(), "continue request", &cr); err != nil {
+		s.log.Warn().Str("peer", who).Str("reason", status.Convert(err).Message()).Msg("relay continue refused")
+		return nil, err
+	}
+	if err := cr.validate(); err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "invalid continue request: %v", err)
+	}
+	if err := s.checkReplay(cr.Nonce, cr.IssuedAt, "continue request"); err != nil {
+		return nil, err
+	}
+	found := s.exec.Continue(cr.RunID)
+	s.log.Info().Str("peer", who).Str("run_id", cr.RunID).Bool("found", found).Msg("relay continue")
+	return &relaypb.ContinueResponse{Found: found}, nil
 }
 
 func (h *service) Health(ctx context.Context, _ *relaypb.HealthRequest) (*relaypb.HealthResponse, error) {

@@ -40,6 +40,7 @@ func (s *Subscription) End() (End, bool) { return s.end, s.ended }
 type broker struct {
 	mu    sync.Mutex
 	subs  map[*Subscription]struct{}
+	batch *task.Event // the last rollout batch event: where the rollout stands
 	ended bool
 	end   End
 }
@@ -49,7 +50,9 @@ func newBroker() *broker {
 }
 
 // subscribe registers a listener. If the run already ended, the returned
-// subscription's channel is already closed with End set.
+// subscription's channel is already closed with End set. A rollout's
+// latest batch event comes first, so a late subscriber sees where the
+// rollout stands (paused, say) without waiting for the next batch.
 func (b *broker) subscribe() *Subscription {
 	c := make(chan task.Event, SubscriberBuffer)
 	s := &Subscription{C: c, c: c}
@@ -59,6 +62,9 @@ func (b *broker) subscribe() *Subscription {
 		s.ended, s.end = true, b.end
 		close(s.c)
 		return s
+	}
+	if b.batch != nil {
+		s.c <- *b.batch
 	}
 	b.subs[s] = struct{}{}
 	return s
@@ -81,6 +87,9 @@ func (b *broker) publish(ev task.Event) {
 	defer b.mu.Unlock()
 	if b.ended {
 		return
+	}
+	if ev.Type == task.EventBatch {
+		b.batch = &ev
 	}
 	for s := range b.subs {
 		select {

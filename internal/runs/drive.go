@@ -140,6 +140,19 @@ func (s *Service) handle(ctx context.Context, ar *activeRun, ev task.Event) (end
 		ev.RunID = ar.id
 		ar.broker.publish(ev)
 		s.published(ar, ev.Seq)
+	case task.EventBatch:
+		if ev.Batch == nil || dup {
+			return false, nil
+		}
+		ev.RunID = ar.id
+		ar.broker.publish(ev)
+		s.published(ar, ev.Seq)
+		if b := ev.Batch; b.Paused && b.Confirm {
+			s.log.Info().Str("run_id", ar.id).Int("next_batch", b.Index).Int("batches", b.Count).Msg("rollout paused: waits for an operator's continue")
+			s.tell(Notice{Kind: NoticePaused, RunID: ar.id, Detail: fmt.Sprintf(
+				"the canary batch is done; batch %d of %d (%d hosts) starts when an operator continues the run (until %s UTC, then the rest is skipped)",
+				b.Index, b.Count, b.Hosts, b.Until.UTC().Format("2006-01-02 15:04"))})
+		}
 	case task.EventResult:
 		if ev.Result == nil {
 			return false, nil

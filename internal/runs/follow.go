@@ -103,6 +103,10 @@ func (s *Service) followReadOnly(ctx context.Context, f *follower, sub *Subscrip
 			if ev.Output != nil && hosts[ev.Output.Host.IP] {
 				f.broker.publish(ev)
 			}
+		case task.EventBatch:
+			if ev.Batch != nil {
+				f.broker.publish(ev)
+			}
 		case task.EventResult:
 			if ev.Result != nil && hosts[ev.Result.Host.IP] {
 				shown[ev.Result.Host.IP] = true

@@ -69,6 +69,10 @@ type Dispatcher interface {
 	Ack(ctx context.Context, addr, runID string, seq uint64) error
 	// Cancel asks the master running runID to cancel it.
 	Cancel(ctx context.Context, runID string) error
+	// Continue asks the master running runID to go on with its rollout,
+	// paused for an operator's decision (task.ErrRunNotFound: no master
+	// has it waiting).
+	Continue(ctx context.Context, runID string) error
 }
 
 // Defaults of Config.
@@ -408,6 +412,31 @@ func (s *Service) Cancel(ctx context.Context, id string) error {
 		return fmt.Errorf("run %s: the master could not be asked to cancel it: %w", id, err)
 	}
 	s.log.Info().Str("run_id", id).Msg("run cancel requested")
+	return nil
+}
+
+// Continue lets a rollout paused after its canary batch for an
+// operator's decision start its next batch, from any tier. A run that is
+// not running, or not waiting, is apperr.Conflict; a master that cannot be
+// reached is apperr.Unavailable (try again).
+func (s *Service) Continue(ctx context.Context, id string) error {
+	run, err := s.st.GetRunInfo(ctx, id)
+	if err != nil {
+		return err
+	}
+	if run.Status != task.RunRunning {
+		return apperr.Errorf(apperr.Conflict, "run %s is %s, not running: nothing to continue", id, run.Status)
+	}
+	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	if err := s.master.Continue(cctx, id); err != nil {
+		if errors.Is(err, task.ErrRunNotFound) {
+			return apperr.Errorf(apperr.Conflict, "run %s is not waiting for a continue (its rollout is not paused, or it went on already)", id)
+		}
+		s.log.Warn().Err(err).Str("run_id", id).Msg("continue: master not reached")
+		return fmt.Errorf("run %s: the master could not be asked to continue it: %w", id, err)
+	}
+	s.log.Info().Str("run_id", id).Msg("rollout continue requested")
 	return nil
 }
 

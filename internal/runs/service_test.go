@@ -179,6 +179,11 @@ func (f *fakeMaster) Cancel(ctx context.Context, id string) error {
 	return nil
 }
 
+// Continue: the fake runs no rollouts, so no run ever waits.
+func (f *fakeMaster) Continue(ctx context.Context, id string) error {
+	return task.ErrRunNotFound
+}
+
 // mysqlStore opens a migrated MariaDB store through a cuttable link, with
 // the original modules and three servers.
 func mysqlStore(t *testing.T) (*store.Store, *netcut.Proxy, string) {

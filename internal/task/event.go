@@ -1,5 +1,7 @@
 package task
 
+import "time"
+
 // EventType says what an Event carries.
 type EventType string
 
@@ -10,7 +12,24 @@ const (
 	EventOutput EventType = "output"
 	EventResult EventType = "result"
 	EventDone   EventType = "done"
+	// EventBatch: a rollout started a batch, or paused before the next
+	// one (only runs in more than one batch have them).
+	EventBatch EventType = "batch"
 )
+
+// Batch is where a rollout stands: batch Index of Count started (its
+// Hosts hosts), or, Paused, the rollout waits before starting it.
+type Batch struct {
+	Index int `json:"index"` // 1-based
+	Count int `json:"count"`
+	Hosts int `json:"hosts"`
+	// Paused: the canary batch is done and the rollout waits: until Until
+	// and then goes on, or, Confirm, for an operator's "continue" (at Until
+	// without one, the remaining batches are skipped).
+	Paused  bool      `json:"paused,omitempty"`
+	Confirm bool      `json:"confirm,omitempty"`
+	Until   time.Time `json:"until,omitzero"`
+}
 
 // Stream names a host command's output stream.
 type Stream string
@@ -35,6 +54,8 @@ type Event struct {
 	// End says how the run ended; only a done event carries it (a done
 	// event without it, from an older master, means RunDone).
 	End *RunEnd `json:"end,omitempty"`
+	// Batch: a batch event's rollout state.
+	Batch *Batch `json:"batch,omitempty"`
 }
 
 // RunEnd is the final state of a run as its master reports it: done, or

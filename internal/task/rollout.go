@@ -14,6 +14,10 @@ type Rollout struct {
 	// next one.
 	Canary     bool          `json:"canary,omitempty"`
 	CanaryWait time.Duration `json:"canary_wait_ns,omitempty"`
+	// CanaryConfirm: after the canary batch the rollout waits for an
+	// operator's "continue" (at most CanaryWait, or MaxCanaryWait when
+	// that is not set); without one in time, the rest is skipped.
+	CanaryConfirm bool `json:"canary_confirm,omitempty"`
 	// MaxFailures / MaxFailurePercent: the remaining batches are skipped
 	// once more hosts than this failed (0: no threshold).
 	MaxFailures       int `json:"max_failures,omitempty"`
@@ -74,15 +78,26 @@ func (r *Rollout) failLimit(n int) int {
 
 // Plan is a rollout resolved for a number of hosts.
 type Plan struct {
-	Batches    []int // sizes, in order
-	Canary     bool  // pause after the first batch
-	CanaryWait time.Duration
-	FailLimit  int // stop once more than this many failed; -1: never
+	Batches       []int // sizes, in order
+	Canary        bool  // pause after the first batch
+	CanaryWait    time.Duration
+	CanaryConfirm bool // the pause lasts until an operator continues
+	FailLimit     int  // stop once more than this many failed; -1: never
+}
+
+// PauseBound is how long the canary pause lasts: the wait, or for a pause
+// that waits for an operator, at most the wait (MaxCanaryWait if unset).
+func (p Plan) PauseBound() time.Duration {
+	if p.CanaryConfirm && p.CanaryWait <= 0 {
+		return MaxCanaryWait
+	}
+	return p.CanaryWait
 }
 
 // Narrow combines a module's default rollout with a task's request for n
 // hosts: the smaller batch, the lower failure threshold, a canary if
-// either asks, the longer pause. Neither set: one batch, no threshold.
+// either asks, the longer pause, an operator's confirmation if either
+// asks. Neither set: one batch, no threshold.
 func Narrow(module, request *Rollout, n int) Plan {
 	size := min(module.batch(n), request.batch(n))
 	limit := module.failLimit(n)
@@ -91,12 +106,14 @@ func Narrow(module, request *Rollout, n int) Plan {
 	}
 	p := Plan{FailLimit: limit}
 	if module != nil {
-		p.Canary, p.CanaryWait = module.Canary, module.CanaryWait
+		p.Canary, p.CanaryWait, p.CanaryConfirm = module.Canary, module.CanaryWait, module.CanaryConfirm
 	}
 	if request != nil {
 		p.Canary = p.Canary || request.Canary
 		p.CanaryWait = max(p.CanaryWait, request.CanaryWait)
+		p.CanaryConfirm = p.CanaryConfirm || request.CanaryConfirm
 	}
+	p.Canary = p.Canary || p.CanaryConfirm
 	if size < 1 {
 		size = 1
 	}

@@ -166,18 +166,23 @@ func TestNarrowRollout(t *testing.T) {
 		batches         string
 		canary          bool
 		limit           int
+		confirm         bool
+		bound           time.Duration
 	}{
-		{"none", nil, nil, 5, "[5]", false, -1},
-		{"module 10% canary", &Rollout{BatchPercent: 10, Canary: true, CanaryWait: time.Minute, MaxFailurePercent: 10}, nil, 25, "[3 3 3 3 3 3 3 3 1]", true, 2},
-		{"request narrows", &Rollout{BatchPercent: 50, MaxFailures: 5}, &Rollout{BatchSize: 2, MaxFailures: 1}, 5, "[2 2 1]", false, 1},
-		{"request cannot widen", &Rollout{BatchSize: 2, MaxFailures: 1}, &Rollout{BatchSize: 10, MaxFailures: 9}, 5, "[2 2 1]", false, 1},
-		{"request adds a canary", &Rollout{BatchSize: 2}, &Rollout{Canary: true}, 4, "[2 2]", true, -1},
-		{"tiny percent", &Rollout{BatchPercent: 1}, nil, 3, "[1 1 1]", false, -1},
+		{"none", nil, nil, 5, "[5]", false, -1, false, 0},
+		{"module 10% canary", &Rollout{BatchPercent: 10, Canary: true, CanaryWait: time.Minute, MaxFailurePercent: 10}, nil, 25, "[3 3 3 3 3 3 3 3 1]", true, 2, false, time.Minute},
+		{"request narrows", &Rollout{BatchPercent: 50, MaxFailures: 5}, &Rollout{BatchSize: 2, MaxFailures: 1}, 5, "[2 2 1]", false, 1, false, 0},
+		{"request cannot widen", &Rollout{BatchSize: 2, MaxFailures: 1}, &Rollout{BatchSize: 10, MaxFailures: 9}, 5, "[2 2 1]", false, 1, false, 0},
+		{"request adds a canary", &Rollout{BatchSize: 2}, &Rollout{Canary: true}, 4, "[2 2]", true, -1, false, 0},
+		{"tiny percent", &Rollout{BatchPercent: 1}, nil, 3, "[1 1 1]", false, -1, false, 0},
+		{"request asks to confirm a timed canary", &Rollout{BatchSize: 1, Canary: true, CanaryWait: time.Minute}, &Rollout{CanaryConfirm: true}, 2, "[1 1]", true, -1, true, time.Minute},
+		{"confirmation without a bound waits a day at most", &Rollout{BatchSize: 1, CanaryConfirm: true}, nil, 2, "[1 1]", true, -1, true, MaxCanaryWait},
+		{"a request cannot drop the module's confirmation", &Rollout{BatchSize: 1, CanaryConfirm: true}, &Rollout{Canary: true}, 2, "[1 1]", true, -1, true, MaxCanaryWait},
 	}
 	for _, tt := range tests {
 		p := Narrow(tt.module, tt.request, tt.n)
-		if fmt.Sprint(p.Batches) != tt.batches || p.Canary != tt.canary || p.FailLimit != tt.limit {
-			t.Errorf("%s: %+v, want %s canary=%v limit=%d", tt.name, p, tt.batches, tt.canary, tt.limit)
+		if fmt.Sprint(p.Batches) != tt.batches || p.Canary != tt.canary || p.FailLimit != tt.limit || p.CanaryConfirm != tt.confirm || p.PauseBound() != tt.bound {
+			t.Errorf("%s: %+v (pause %s), want %s canary=%v limit=%d confirm=%v pause %s", tt.name, p, p.PauseBound(), tt.batches, tt.canary, tt.limit, tt.confirm, tt.bound)
 		}
 	}
 	for _, bad := range []*Rollout{{BatchSize: -1}, {BatchPercent: 101}, {BatchSize: 1, BatchPercent: 1}, {CanaryWait: -1}, {MaxFailures: 1, MaxFailurePercent: 1}} {

@@ -409,3 +409,72 @@ func TestDriftFlaggedInBrowser(t *testing.T) {
 		t.Fatal("the dashboard offers a module the master lacks")
 	}
 }
+
+// TestRolloutPauseInBrowser: the dashboard shows a rollout's batches and
+// its pause after the canary batch; the run page, opened during the
+// pause, shows it too, and its Continue button reaches the master; the
+// banner follows the next batch and goes when the run ends.
+func TestRolloutPauseInBrowser(t *testing.T) {
+	e := newEnv(t)
+	ctx := browsertest.New(t, 150*time.Second)
+	err := chromedp.Do(ctx,
+		loginAs(e.ts.URL, "operator"),
+		chooseApp1(),
+		browsertest.Choose("#servers", "192.168.1.10"),
+		browsertest.Choose("#servers", "192.168.1.20"),
+		browsertest.Choose("#module", "1003"),
+		chromedp.Click(chromedp.CSS(`#run`)),
+		confirmDialog(),
+	)
+	if err != nil {
+		t.Fatalf("starting: %v", err)
+	}
+	call := e.master.nextCall(t)
+	id := call.Task.RunID
+	call.Batches <- task.Batch{Index: 1, Count: 2, Hosts: 1}
+	err = chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS(`#rollout[data-state="running"][data-batch="1/2"]`)))
+	if err != nil {
+		t.Fatalf("first batch: %v; %s", err, pageState(ctx))
+	}
+	call.send(t, result("192.168.1.10", "sn2012-07-010", task.StatusOK, "ok"))
+	call.Batches <- task.Batch{Index: 2, Count: 2, Hosts: 1, Paused: true, Confirm: true, Until: time.Now().Add(time.Hour)}
+	err = chromedp.Do(ctx,
+		chromedp.WaitVisible(chromedp.CSS(`#rollout[data-state="waiting"] #rollout-continue`)),
+		chromedp.Poll[chromedp.Void](`document.querySelector('#rollout .rollout-text').textContent.includes('batch 2 of 2')`),
+		// The run page opened during the pause shows it as well.
+		chromedp.Navigate(e.ts.URL+"/runs/"+id),
+		chromedp.WaitVisible(chromedp.CSS(`#rollout[data-state="waiting"] #rollout-continue`)),
+	)
+	if err != nil {
+		t.Fatalf("the pause: %v; %s", err, pageState(ctx))
+	}
+	e.master.assertNoContinue(t)
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#rollout-continue`))); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case got := <-e.master.continues:
+		if got != id {
+			t.Fatalf("continue for %q, want %q", got, id)
+		}
+	case <-time.After(testTimeout):
+		t.Fatalf("Continue did not reach the master; %s", pageState(ctx))
+	}
+	call.Batches <- task.Batch{Index: 2, Count: 2, Hosts: 1}
+	err = chromedp.Do(ctx,
+		chromedp.WaitVisible(chromedp.CSS(`#rollout[data-state="running"][data-batch="2/2"]`)),
+		chromedp.WaitNotPresent(chromedp.CSS(`#rollout-continue`)),
+	)
+	if err != nil {
+		t.Fatalf("after continue: %v; %s", err, pageState(ctx))
+	}
+	call.send(t, result("192.168.1.20", "sn2013-08-020", task.StatusOK, "ok"))
+	call.Finish <- nil
+	err = chromedp.Do(ctx,
+		chromedp.WaitVisible(chromedp.CSS(`#run-status[data-state="ok"]`)),
+		chromedp.WaitNotVisible(chromedp.CSS(`#rollout`)),
+	)
+	if err != nil {
+		t.Fatalf("the end: %v; %s", err, pageState(ctx))
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -34,6 +35,7 @@ type fakeCall struct {
 	After   uint64               //
 	Results chan task.HostResult // test sends; the fake streams them as events
 	Outputs chan task.Output     // test sends; the fake emits output chunks
+	Batches chan task.Batch      // test sends; the fake emits rollout batch events
 	Finish  chan error           // test sends: nil ends the run (done event), else the call's error
 }
 
@@ -45,7 +47,9 @@ const fakeAddr = "fake-master:7070"
 type fakeMaster struct {
 	calls     chan *fakeCall
 	cancels   chan string
+	continues chan string // runs a Continue reached while they waited
 	cancelErr error
+	waiting   map[string]bool // runs whose last batch event paused for a continue
 	mu        sync.Mutex
 	healthErr error
 	cancelled map[string]bool
@@ -57,8 +61,8 @@ type fakeMaster struct {
 }
 
 func newFakeMaster() *fakeMaster {
-	return &fakeMaster{calls: make(chan *fakeCall, 16), cancels: make(chan string, 16),
-		cancelled: map[string]bool{}, seq: map[string]uint64{}, acked: map[string]uint64{}}
+	return &fakeMaster{calls: make(chan *fakeCall, 16), cancels: make(chan string, 16), continues: make(chan string, 16),
+		cancelled: map[string]bool{}, waiting: map[string]bool{}, seq: map[string]uint64{}, acked: map[string]uint64{}}
 }
 
 func (f *fakeMaster) Dispatch(ctx context.Context, t task.Task, target func(string) error, onEvent func(task.Event) error) (string, error) {
@@ -78,7 +82,7 @@ func (f *fakeMaster) Resume(ctx context.Context, addr, runID string, after uint6
 }
 
 func (f *fakeMaster) stream(ctx context.Context, c *fakeCall, onEvent func(task.Event) error) error {
-	c.Results, c.Outputs, c.Finish = make(chan task.HostResult), make(chan task.Output), make(chan error, 1)
+	c.Results, c.Outputs, c.Batches, c.Finish = make(chan task.HostResult), make(chan task.Output), make(chan task.Batch), make(chan error, 1)
 	f.calls <- c
 	id := c.Task.RunID
 	next := func() uint64 {
@@ -95,6 +99,13 @@ func (f *fakeMaster) stream(ctx context.Context, c *fakeCall, onEvent func(task.
 			}
 		case o := <-c.Outputs:
 			if err := onEvent(task.Event{Seq: next(), RunID: id, Type: task.EventOutput, Output: &o}); err != nil {
+				return err
+			}
+		case b := <-c.Batches:
+			f.mu.Lock()
+			f.waiting[id] = b.Paused && b.Confirm
+			f.mu.Unlock()
+			if err := onEvent(task.Event{Seq: next(), RunID: id, Type: task.EventBatch, Batch: &b}); err != nil {
 				return err
 			}
 		case err := <-c.Finish:
@@ -132,6 +143,19 @@ func (f *fakeMaster) Cancel(ctx context.Context, runID string) error {
 	f.mu.Unlock()
 	f.cancels <- runID
 	return err
+}
+
+// Continue reaches a run whose rollout waits, as a master's does.
+func (f *fakeMaster) Continue(ctx context.Context, runID string) error {
+	f.mu.Lock()
+	ok := f.waiting[runID]
+	delete(f.waiting, runID)
+	f.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("fake master: %w", task.ErrRunNotFound)
+	}
+	f.continues <- runID
+	return nil
 }
 
 func (f *fakeMaster) Catalog(ctx context.Context) ([]task.ModuleInfo, error) {
@@ -184,6 +208,15 @@ func (f *fakeMaster) nextCall(t testing.TB) *fakeCall {
 	case <-time.After(testTimeout):
 		t.Fatal("the master was never asked to run the task")
 		return nil
+	}
+}
+
+func (f *fakeMaster) assertNoContinue(t testing.TB) {
+	t.Helper()
+	select {
+	case id := <-f.continues:
+		t.Fatalf("a continue reached the master for run %s", id)
+	default:
 	}
 }
 

@@ -51,7 +51,8 @@ type rolloutRequest struct {
 	BatchSize         int    `json:"batch_size"`
 	BatchPercent      int    `json:"batch_percent"`
 	Canary            bool   `json:"canary"`
-	CanaryWait        string `json:"canary_wait"` // "2m"
+	CanaryWait        string `json:"canary_wait"`    // "2m"
+	CanaryConfirm     bool   `json:"canary_confirm"` // pause until an operator continues
 	MaxFailures       int    `json:"max_failures"`
 	MaxFailurePercent int    `json:"max_failure_percent"`
 }
@@ -60,8 +61,8 @@ func (r *rolloutRequest) rollout() (*task.Rollout, error) {
 	if r == nil {
 		return nil, nil
 	}
-	out := &task.Rollout{BatchSize: r.BatchSize, BatchPercent: r.BatchPercent, Canary: r.Canary,
-		MaxFailures: r.MaxFailures, MaxFailurePercent: r.MaxFailurePercent}
+	out := &task.Rollout{BatchSize: r.BatchSize, BatchPercent: r.BatchPercent, Canary: r.Canary || r.CanaryConfirm,
+		CanaryConfirm: r.CanaryConfirm, MaxFailures: r.MaxFailures, MaxFailurePercent: r.MaxFailurePercent}
 	if r.CanaryWait != "" {
 		d, err := time.ParseDuration(r.CanaryWait)
 		if err != nil {
@@ -316,6 +317,21 @@ func (s *Server) apiRunCancel(w http.ResponseWriter, r *http.Request) error {
 	}
 	s.audit(r, authOf(r).Name, "run.cancel", "run "+id)
 	writeJSON(w, http.StatusAccepted, map[string]string{"run_id": id, "status": "cancelling"})
+	return nil
+}
+
+// apiRunContinue lets a rollout paused after its canary batch for an
+// operator's decision start its next batch.
+func (s *Server) apiRunContinue(w http.ResponseWriter, r *http.Request) error {
+	id, err := runIDParam(r)
+	if err != nil {
+		return err
+	}
+	if err := s.runs.Continue(r.Context(), id); err != nil {
+		return err
+	}
+	s.audit(r, authOf(r).Name, "run.continue", "run "+id)
+	writeJSON(w, http.StatusAccepted, map[string]string{"run_id": id, "status": "continuing"})
 	return nil
 }
 
@@ -820,6 +836,8 @@ func (s *Server) follow(r *http.Request, id string, sub *runs.Subscription, hear
 				if !st.sent[ev.Output.Host.IP] {
 					sent = st.send("output", ev.Output)
 				}
+			case task.EventBatch:
+				sent = st.send("batch", ev.Batch)
 			}
 			if !sent {
 				s.runs.Unsubscribe(id, sub)

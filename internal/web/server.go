@@ -444,6 +444,7 @@ func (s *Server) routes() (http.Handler, error) {
 			r.Use(s.require(roleOperator))
 			r.Post("/runs", s.h(s.apiRunCreate))
 			r.Post("/runs/{id}/cancel", s.h(s.apiRunCancel))
+			r.Post("/runs/{id}/continue", s.h(s.apiRunContinue))
 			r.Post("/schedules", s.h(s.apiScheduleSave))
 			r.Put("/schedules/{id}", s.h(s.apiScheduleSave))
 			r.Delete("/schedules/{id}", s.h(s.apiScheduleDelete))

@@ -273,7 +273,8 @@
     setStatus(T('js.starting'), 'starting');
     api('POST', '/api/v1/runs', body).then(function (res) {
       var view = new window.OMS.View({ output: output, progress: $('progress'), progressWrap: $('run-progress'),
-        progressText: $('progress-text'), summary: $('run-summary') });
+        progressText: $('progress-text'), summary: $('run-summary'), rollout: $('rollout'), canContinue: canRun });
+      $('rollout').hidden = true;
       view.clear();
       current = { id: res.run_id, source: null, view: view };
       output.setAttribute('data-run-id', res.run_id);

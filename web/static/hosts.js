@@ -229,6 +229,7 @@
   View.prototype.done = function () {
     if (this.ended) { return; }
     this.ended = true;
+    if (this.p.rollout) { this.p.rollout.hidden = true; }
     var self = this;
     var left = [];
     ['running', 'pending'].forEach(function (k) {
@@ -309,6 +310,36 @@
     }
   };
 
+  // batch shows where a rollout stands (parts.rollout): the batch that
+  // runs, or the pause after the canary batch, with a Continue button
+  // (parts.canContinue) when the pause waits for an operator.
+  View.prototype.batch = function (b, runID) {
+    var box = this.p.rollout;
+    if (!box || this.ended) { return; }
+    while (box.firstChild) { box.removeChild(box.firstChild); }
+    var state = !b.paused ? 'running' : (b.confirm ? 'waiting' : 'paused');
+    box.setAttribute('data-state', state);
+    box.setAttribute('data-batch', b.index + '/' + b.count);
+    var until = b.until ? new Date(b.until).toLocaleString(window.OMS_LANG || undefined) : '';
+    var text = el('span', 'rollout-text', T('rollout.' + state, { Index: b.index, Count: b.count, Hosts: b.hosts, Until: until }));
+    box.appendChild(text);
+    if (state === 'waiting' && this.p.canContinue) {
+      var btn = el('button', 'rollout-continue', T('rollout.continue'));
+      btn.type = 'button';
+      btn.id = 'rollout-continue';
+      btn.addEventListener('click', function () {
+        btn.disabled = true;
+        text.textContent = T('rollout.continuing');
+        window.OMS.api('POST', '/api/v1/runs/' + encodeURIComponent(runID) + '/continue').catch(function (e) {
+          text.textContent = T('rollout.continue_refused') + ' ' + e.message;
+          btn.disabled = false;
+        });
+      });
+      box.appendChild(btn);
+    }
+    box.hidden = false;
+  };
+
   View.prototype.summary = function () { return summaryText(this.counts); };
 
   View.prototype.clear = function () {
@@ -331,6 +362,7 @@
         case 'run': view.start(v); break;
         case 'output': view.output(v); break;
         case 'result': view.result(v); break;
+        case 'batch': view.batch(v, runID); break;
         case 'done': view.done(); onDone(v); break;
       }
     };
@@ -353,7 +385,7 @@
         if (!pumping) { pumping = true; setTimeout(pump, 0); }
       };
     };
-    ['run', 'output', 'result'].forEach(function (k) { src.addEventListener(k, push(k)); });
+    ['run', 'output', 'result', 'batch'].forEach(function (k) { src.addEventListener(k, push(k)); });
     src.addEventListener('done', function (ev) {
       ended = true;
       src.close();

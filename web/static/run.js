@@ -54,7 +54,8 @@
     });
   }
   var was = status.textContent;
-  var view = new window.OMS.View({ output: output, progress: $('progress'), progressText: $('progress-text'), summary: $('run-summary') });
+  var view = new window.OMS.View({ output: output, progress: $('progress'), progressText: $('progress-text'), summary: $('run-summary'),
+    rollout: $('rollout'), canContinue: !!cancelBtn });
   view.clear();
   window.OMS.follow(view, runID, function (end) {
     ended = true;

@@ -297,6 +297,51 @@ func (x *CancelResponse) GetFound() bool {
 	return false
 }
 
+type ContinueResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// False when the master has no run with that id waiting to continue.
+	Found         bool `protobuf:"varint,1,opt,name=found,proto3" json:"found,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ContinueResponse) Reset() {
+	*x = ContinueResponse{}
+	mi := &file_internal_relay_relaypb_relay_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ContinueResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ContinueResponse) ProtoMessage() {}
+
+func (x *ContinueResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_relay_relaypb_relay_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ContinueResponse.ProtoReflect.Descriptor instead.
+func (*ContinueResponse) Descriptor() ([]byte, []int) {
+	return file_internal_relay_relaypb_relay_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *ContinueResponse) GetFound() bool {
+	if x != nil {
+		return x.Found
+	}
+	return false
+}
+
 type HealthRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -305,7 +350,7 @@ type HealthRequest struct {
 
 func (x *HealthRequest) Reset() {
 	*x = HealthRequest{}
-	mi := &file_internal_relay_relaypb_relay_proto_msgTypes[6]
+	mi := &file_internal_relay_relaypb_relay_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -317,7 +362,7 @@ func (x *HealthRequest) String() string {
 func (*HealthRequest) ProtoMessage() {}
 
 func (x *HealthRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_relay_relaypb_relay_proto_msgTypes[6]
+	mi := &file_internal_relay_relaypb_relay_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -330,7 +375,7 @@ func (x *HealthRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HealthRequest.ProtoReflect.Descriptor instead.
 func (*HealthRequest) Descriptor() ([]byte, []int) {
-	return file_internal_relay_relaypb_relay_proto_rawDescGZIP(), []int{6}
+	return file_internal_relay_relaypb_relay_proto_rawDescGZIP(), []int{7}
 }
 
 type HealthResponse struct {
@@ -350,7 +395,7 @@ type HealthResponse struct {
 
 func (x *HealthResponse) Reset() {
 	*x = HealthResponse{}
-	mi := &file_internal_relay_relaypb_relay_proto_msgTypes[7]
+	mi := &file_internal_relay_relaypb_relay_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -362,7 +407,7 @@ func (x *HealthResponse) String() string {
 func (*HealthResponse) ProtoMessage() {}
 
 func (x *HealthResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_relay_relaypb_relay_proto_msgTypes[7]
+	mi := &file_internal_relay_relaypb_relay_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -375,7 +420,7 @@ func (x *HealthResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HealthResponse.ProtoReflect.Descriptor instead.
 func (*HealthResponse) Descriptor() ([]byte, []int) {
-	return file_internal_relay_relaypb_relay_proto_rawDescGZIP(), []int{7}
+	return file_internal_relay_relaypb_relay_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *HealthResponse) GetServing() bool {
@@ -429,6 +474,8 @@ const file_internal_relay_relaypb_relay_proto_rawDesc = "" +
 	"\x06sealed\x18\x01 \x01(\tR\x06sealed\"\r\n" +
 	"\vAckResponse\"&\n" +
 	"\x0eCancelResponse\x12\x14\n" +
+	"\x05found\x18\x01 \x01(\bR\x05found\"(\n" +
+	"\x10ContinueResponse\x12\x14\n" +
 	"\x05found\x18\x01 \x01(\bR\x05found\"\x0f\n" +
 	"\rHealthRequest\"\x9c\x01\n" +
 	"\x0eHealthResponse\x12\x18\n" +
@@ -436,13 +483,14 @@ const file_internal_relay_relaypb_relay_proto_rawDesc = "" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12\x18\n" +
 	"\amodules\x18\x03 \x01(\x05R\amodules\x12\x16\n" +
 	"\x06scheme\x18\x04 \x01(\tR\x06scheme\x12$\n" +
-	"\rauthenticated\x18\x05 \x01(\bR\rauthenticated2\x85\x04\n" +
+	"\rauthenticated\x18\x05 \x01(\bR\rauthenticated2\xd3\x04\n" +
 	"\x06Master\x12J\n" +
 	"\x05Login\x12\x1f.omserver.relay.v1.LoginRequest\x1a .omserver.relay.v1.LoginResponse\x12A\n" +
 	"\x03Run\x12\x1b.omserver.relay.v1.Envelope\x1a\x1b.omserver.relay.v1.Envelope0\x01\x12D\n" +
 	"\x06Resume\x12\x1b.omserver.relay.v1.Envelope\x1a\x1b.omserver.relay.v1.Envelope0\x01\x12B\n" +
 	"\x03Ack\x12\x1b.omserver.relay.v1.Envelope\x1a\x1e.omserver.relay.v1.AckResponse\x12H\n" +
-	"\x06Cancel\x12\x1b.omserver.relay.v1.Envelope\x1a!.omserver.relay.v1.CancelResponse\x12M\n" +
+	"\x06Cancel\x12\x1b.omserver.relay.v1.Envelope\x1a!.omserver.relay.v1.CancelResponse\x12L\n" +
+	"\bContinue\x12\x1b.omserver.relay.v1.Envelope\x1a#.omserver.relay.v1.ContinueResponse\x12M\n" +
 	"\x06Health\x12 .omserver.relay.v1.HealthRequest\x1a!.omserver.relay.v1.HealthResponse\x12I\n" +
 	"\aCatalog\x12!.omserver.relay.v1.CatalogRequest\x1a\x1b.omserver.relay.v1.EnvelopeB8Z6github.com/omserver/omserver-go/internal/relay/relaypbb\x06proto3"
 
@@ -458,16 +506,17 @@ func file_internal_relay_relaypb_relay_proto_rawDescGZIP() []byte {
 	return file_internal_relay_relaypb_relay_proto_rawDescData
 }
 
-var file_internal_relay_relaypb_relay_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_internal_relay_relaypb_relay_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_internal_relay_relaypb_relay_proto_goTypes = []any{
-	(*CatalogRequest)(nil), // 0: omserver.relay.v1.CatalogRequest
-	(*LoginRequest)(nil),   // 1: omserver.relay.v1.LoginRequest
-	(*LoginResponse)(nil),  // 2: omserver.relay.v1.LoginResponse
-	(*Envelope)(nil),       // 3: omserver.relay.v1.Envelope
-	(*AckResponse)(nil),    // 4: omserver.relay.v1.AckResponse
-	(*CancelResponse)(nil), // 5: omserver.relay.v1.CancelResponse
-	(*HealthRequest)(nil),  // 6: omserver.relay.v1.HealthRequest
-	(*HealthResponse)(nil), // 7: omserver.relay.v1.HealthResponse
+	(*CatalogRequest)(nil),   // 0: omserver.relay.v1.CatalogRequest
+	(*LoginRequest)(nil),     // 1: omserver.relay.v1.LoginRequest
+	(*LoginResponse)(nil),    // 2: omserver.relay.v1.LoginResponse
+	(*Envelope)(nil),         // 3: omserver.relay.v1.Envelope
+	(*AckResponse)(nil),      // 4: omserver.relay.v1.AckResponse
+	(*CancelResponse)(nil),   // 5: omserver.relay.v1.CancelResponse
+	(*ContinueResponse)(nil), // 6: omserver.relay.v1.ContinueResponse
+	(*HealthRequest)(nil),    // 7: omserver.relay.v1.HealthRequest
+	(*HealthResponse)(nil),   // 8: omserver.relay.v1.HealthResponse
 }
 var file_internal_relay_relaypb_relay_proto_depIdxs = []int32{
 	1, // 0: omserver.relay.v1.Master.Login:input_type -> omserver.relay.v1.LoginRequest
@@ -475,17 +524,19 @@ var file_internal_relay_relaypb_relay_proto_depIdxs = []int32{
 	3, // 2: omserver.relay.v1.Master.Resume:input_type -> omserver.relay.v1.Envelope
 	3, // 3: omserver.relay.v1.Master.Ack:input_type -> omserver.relay.v1.Envelope
 	3, // 4: omserver.relay.v1.Master.Cancel:input_type -> omserver.relay.v1.Envelope
-	6, // 5: omserver.relay.v1.Master.Health:input_type -> omserver.relay.v1.HealthRequest
-	0, // 6: omserver.relay.v1.Master.Catalog:input_type -> omserver.relay.v1.CatalogRequest
-	2, // 7: omserver.relay.v1.Master.Login:output_type -> omserver.relay.v1.LoginResponse
-	3, // 8: omserver.relay.v1.Master.Run:output_type -> omserver.relay.v1.Envelope
-	3, // 9: omserver.relay.v1.Master.Resume:output_type -> omserver.relay.v1.Envelope
-	4, // 10: omserver.relay.v1.Master.Ack:output_type -> omserver.relay.v1.AckResponse
-	5, // 11: omserver.relay.v1.Master.Cancel:output_type -> omserver.relay.v1.CancelResponse
-	7, // 12: omserver.relay.v1.Master.Health:output_type -> omserver.relay.v1.HealthResponse
-	3, // 13: omserver.relay.v1.Master.Catalog:output_type -> omserver.relay.v1.Envelope
-	7, // [7:14] is the sub-list for method output_type
-	0, // [0:7] is the sub-list for method input_type
+	3, // 5: omserver.relay.v1.Master.Continue:input_type -> omserver.relay.v1.Envelope
+	7, // 6: omserver.relay.v1.Master.Health:input_type -> omserver.relay.v1.HealthRequest
+	0, // 7: omserver.relay.v1.Master.Catalog:input_type -> omserver.relay.v1.CatalogRequest
+	2, // 8: omserver.relay.v1.Master.Login:output_type -> omserver.relay.v1.LoginResponse
+	3, // 9: omserver.relay.v1.Master.Run:output_type -> omserver.relay.v1.Envelope
+	3, // 10: omserver.relay.v1.Master.Resume:output_type -> omserver.relay.v1.Envelope
+	4, // 11: omserver.relay.v1.Master.Ack:output_type -> omserver.relay.v1.AckResponse
+	5, // 12: omserver.relay.v1.Master.Cancel:output_type -> omserver.relay.v1.CancelResponse
+	6, // 13: omserver.relay.v1.Master.Continue:output_type -> omserver.relay.v1.ContinueResponse
+	8, // 14: omserver.relay.v1.Master.Health:output_type -> omserver.relay.v1.HealthResponse
+	3, // 15: omserver.relay.v1.Master.Catalog:output_type -> omserver.relay.v1.Envelope
+	8, // [8:16] is the sub-list for method output_type
+	0, // [0:8] is the sub-list for method input_type
 	0, // [0:0] is the sub-list for extension type_name
 	0, // [0:0] is the sub-list for extension extendee
 	0, // [0:0] is the sub-list for field type_name
@@ -502,7 +553,7 @@ func file_internal_relay_relaypb_relay_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_internal_relay_relaypb_relay_proto_rawDesc), len(file_internal_relay_relaypb_relay_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   8,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

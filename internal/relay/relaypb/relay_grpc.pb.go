@@ -27,13 +27,14 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Master_Login_FullMethodName   = "/omserver.relay.v1.Master/Login"
-	Master_Run_FullMethodName     = "/omserver.relay.v1.Master/Run"
-	Master_Resume_FullMethodName  = "/omserver.relay.v1.Master/Resume"
-	Master_Ack_FullMethodName     = "/omserver.relay.v1.Master/Ack"
-	Master_Cancel_FullMethodName  = "/omserver.relay.v1.Master/Cancel"
-	Master_Health_FullMethodName  = "/omserver.relay.v1.Master/Health"
-	Master_Catalog_FullMethodName = "/omserver.relay.v1.Master/Catalog"
+	Master_Login_FullMethodName    = "/omserver.relay.v1.Master/Login"
+	Master_Run_FullMethodName      = "/omserver.relay.v1.Master/Run"
+	Master_Resume_FullMethodName   = "/omserver.relay.v1.Master/Resume"
+	Master_Ack_FullMethodName      = "/omserver.relay.v1.Master/Ack"
+	Master_Cancel_FullMethodName   = "/omserver.relay.v1.Master/Cancel"
+	Master_Continue_FullMethodName = "/omserver.relay.v1.Master/Continue"
+	Master_Health_FullMethodName   = "/omserver.relay.v1.Master/Health"
+	Master_Catalog_FullMethodName  = "/omserver.relay.v1.Master/Catalog"
 )
 
 // MasterClient is the client API for Master service.
@@ -68,6 +69,11 @@ type MasterClient interface {
 	Ack(ctx context.Context, in *Envelope, opts ...grpc.CallOption) (*AckResponse, error)
 	// Cancel takes a sealed cancel request naming a run id.
 	Cancel(ctx context.Context, in *Envelope, opts ...grpc.CallOption) (*CancelResponse, error)
+	// Continue takes a sealed {"run_id", "continue": true, "issued_at",
+	// "nonce"}: a rollout paused after its canary batch for an operator's
+	// decision starts its next batch. found is false when the master has no
+	// run of that id waiting for one.
+	Continue(ctx context.Context, in *Envelope, opts ...grpc.CallOption) (*ContinueResponse, error)
 	// Health needs no login and reveals no secret.
 	Health(ctx context.Context, in *HealthRequest, opts ...grpc.CallOption) (*HealthResponse, error)
 	// Catalog answers the master's loaded modules as a sealed JSON document
@@ -153,6 +159,16 @@ func (c *masterClient) Cancel(ctx context.Context, in *Envelope, opts ...grpc.Ca
 	return out, nil
 }
 
+func (c *masterClient) Continue(ctx context.Context, in *Envelope, opts ...grpc.CallOption) (*ContinueResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ContinueResponse)
+	err := c.cc.Invoke(ctx, Master_Continue_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *masterClient) Health(ctx context.Context, in *HealthRequest, opts ...grpc.CallOption) (*HealthResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(HealthResponse)
@@ -205,6 +221,11 @@ type MasterServer interface {
 	Ack(context.Context, *Envelope) (*AckResponse, error)
 	// Cancel takes a sealed cancel request naming a run id.
 	Cancel(context.Context, *Envelope) (*CancelResponse, error)
+	// Continue takes a sealed {"run_id", "continue": true, "issued_at",
+	// "nonce"}: a rollout paused after its canary batch for an operator's
+	// decision starts its next batch. found is false when the master has no
+	// run of that id waiting for one.
+	Continue(context.Context, *Envelope) (*ContinueResponse, error)
 	// Health needs no login and reveals no secret.
 	Health(context.Context, *HealthRequest) (*HealthResponse, error)
 	// Catalog answers the master's loaded modules as a sealed JSON document
@@ -236,6 +257,9 @@ func (UnimplementedMasterServer) Ack(context.Context, *Envelope) (*AckResponse, 
 }
 func (UnimplementedMasterServer) Cancel(context.Context, *Envelope) (*CancelResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Cancel is not offered by this server")
+}
+func (UnimplementedMasterServer) Continue(context.Context, *Envelope) (*ContinueResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Continue is not offered by this server")
 }
 func (UnimplementedMasterServer) Health(context.Context, *HealthRequest) (*HealthResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Health is not offered by this server")
@@ -340,6 +364,24 @@ func _Master_Cancel_Handler(srv interface{}, ctx context.Context, dec func(inter
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Master_Continue_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(Envelope)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MasterServer).Continue(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Master_Continue_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MasterServer).Continue(ctx, req.(*Envelope))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Master_Health_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(HealthRequest)
 	if err := dec(in); err != nil {
@@ -394,6 +436,10 @@ var Master_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Cancel",
 			Handler:    _Master_Cancel_Handler,
+		},
+		{
+			MethodName: "Continue",
+			Handler:    _Master_Continue_Handler,
 		},
 		{
 			MethodName: "Health",
