@@ -23,6 +23,10 @@ import (
 //
 //	GET /autoadmin/module_run/?ModuleID=1001&hosts=ip*name,ip*name&sys_param_1=50
 //
+// A run that needs a typed confirmation (a risky module, or more hosts
+// than web.large_run_hosts) takes it as confirmed_hosts=<number of hosts>,
+// as POST /api/v1/runs does (the original had no such check).
+//
 // It runs like any run (runs.Submit: the same validation, run record and
 // audit entry), waits for the run to end (at most Config.ModuleRunTimeout)
 // and answers with the text the original's master built in libraries.py
@@ -64,6 +68,9 @@ type moduleRunRequest struct {
 	IPs      []string
 	Names    map[string]string // IP -> name as the script sent it ("" if none)
 	Params   map[string]string
+	// Confirmed is confirmed_hosts: the host count, for a run that needs
+	// a typed confirmation (0: none given).
+	Confirmed int
 }
 
 // parseModuleRun reads the original's parameters: ModuleID, hosts as the
@@ -79,7 +86,7 @@ func parseModuleRun(rawQuery string) (moduleRunRequest, error) {
 	var unknown []string
 	for k, vs := range q {
 		switch {
-		case k == "ModuleID" || k == "hosts" || k == "_":
+		case k == "ModuleID" || k == "hosts" || k == "confirmed_hosts" || k == "_":
 		case legacyParamName.MatchString(k):
 			if len(vs) != 1 {
 				return req, invalidf("parameter %s is given %d times; send it once", k, len(vs))
@@ -88,13 +95,20 @@ func parseModuleRun(rawQuery string) (moduleRunRequest, error) {
 		default:
 			unknown = append(unknown, fmt.Sprintf("%q", clipRunes(k, 40)))
 		}
-		if (k == "ModuleID" || k == "hosts") && len(vs) != 1 {
+		if (k == "ModuleID" || k == "hosts" || k == "confirmed_hosts") && len(vs) != 1 {
 			return req, invalidf("%s is given %d times; send it once", k, len(vs))
 		}
 	}
 	if len(unknown) > 0 {
 		sort.Strings(unknown)
-		return req, invalidf("unknown parameter(s) %s: module_run takes ModuleID, hosts and sys_param_1, sys_param_2, ...", strings.Join(unknown, ", "))
+		return req, invalidf("unknown parameter(s) %s: module_run takes ModuleID, hosts, sys_param_1, sys_param_2, ... and confirmed_hosts", strings.Join(unknown, ", "))
+	}
+	if raw := q.Get("confirmed_hosts"); raw != "" {
+		n, err := strconv.Atoi(raw)
+		if err != nil || n < 1 || n > task.MaxHosts {
+			return req, invalidf("confirmed_hosts %q is not a host count (1..%d)", clipRunes(raw, 40), task.MaxHosts)
+		}
+		req.Confirmed = n
 	}
 	raw := q.Get("ModuleID")
 	if raw == "" {
@@ -175,7 +189,7 @@ func (s *Server) legacyModuleRun(w http.ResponseWriter, r *http.Request) error {
 	}
 	dropEmptyUndeclared(req.Params, mod.Params)
 	p := authOf(r)
-	id, err := s.runs.Submit(ctx, runs.Request{ModuleID: req.ModuleID, Hosts: req.IPs, Params: req.Params, User: p.Name, Role: p.Role})
+	id, err := s.runs.Submit(ctx, runs.Request{ModuleID: req.ModuleID, Hosts: req.IPs, Params: req.Params, User: p.Name, Role: p.Role, ConfirmedHosts: req.Confirmed})
 	if err != nil {
 		return err
 	}

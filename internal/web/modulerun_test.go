@@ -175,3 +175,36 @@ func TestModuleRunTimeoutAnswersStillRunning(t *testing.T) {
 	call.Finish <- nil
 	e.waitStatus(call.Task.RunID, task.RunOK)
 }
+
+// A run that needs a typed confirmation (here: more hosts than
+// large_run_hosts) is refused without confirmed_hosts, or with the wrong
+// count, and starts with the right one.
+func TestModuleRunConfirmedHosts(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.LargeRunHosts = 1 })
+	bearer := e.apiToken("operator")
+	before := e.snapshot()
+	const two = "/autoadmin/module_run/?ModuleID=1003&hosts=192.168.1.10,192.168.1.20"
+	for _, tc := range []struct{ query, want string }{
+		{two, "send confirmed_hosts"},
+		{two + "&confirmed_hosts=1", "confirmed_hosts is 1 but the run has 2 hosts"},
+		{two + "&confirmed_hosts=two", `confirmed_hosts "two" is not a host count`},
+		{two + "&confirmed_hosts=0", "is not a host count"},
+		{two + "&confirmed_hosts=2&confirmed_hosts=2", "given 2 times"},
+	} {
+		e.do(req{method: "GET", path: tc.query, header: bearer}).want(t, http.StatusBadRequest, tc.want)
+	}
+	e.master.assertNoCall(t)
+	e.assertUnchanged(before)
+
+	ch := e.moduleRunAsync(two+"&confirmed_hosts=2", bearer)
+	call := e.master.nextCall(t)
+	if call.Task.ConfirmedHosts != 2 || len(call.Task.Hosts) != 2 {
+		t.Fatalf("task %+v", call.Task)
+	}
+	call.send(t, result("192.168.1.10", "sn2012-07-010", task.StatusOK, "ok"))
+	call.send(t, result("192.168.1.20", "sn2013-08-020", task.StatusOK, "ok"))
+	call.Finish <- nil
+	if r := waitResp(t, ch); r.code != http.StatusOK || strings.Count(r.body, "<b>成功</b>") != 2 {
+		t.Fatalf("reply %d %q", r.code, r.body)
+	}
+}
