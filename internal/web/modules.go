@@ -429,6 +429,48 @@ type moduleForm struct {
 	Name    string
 	Caption string
 	Rows    []paramRow
+	// Locked: the module's parameters use what the rows cannot express
+	// (formEditable); they are listed, not offered for editing, and a save
+	// keeps them as they are.
+	Locked []string
+}
+
+// formEditable reports whether the form's rows can show ps without losing
+// anything: legacy names, text/number/select kinds, and none of what only a
+// module file declares (boolean, fixed, multiline, pattern, required, a
+// select without a default).
+func formEditable(ps []param.Param) bool {
+	for _, p := range ps {
+		switch {
+		case !legacyform.ValidName(p.Name),
+			p.Type != param.Text && p.Type != param.Number && p.Type != param.Choice,
+			p.Multiline, p.Pattern != "", p.Required, p.Value != "",
+			p.Type == param.Choice && p.Default == "":
+			return false
+		}
+	}
+	return true
+}
+
+// lockedRows describes parameters the form does not edit.
+func lockedRows(ps []param.Param) []string {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = p.Name + ": " + paramSummary(p)
+		if p.Required {
+			out[i] += ", required"
+		}
+		if p.Pattern != "" {
+			out[i] += ", pattern " + strconv.Quote(p.Pattern)
+		}
+		if p.Multiline {
+			out[i] += ", multi-line"
+		}
+		if p.Value != "" {
+			out[i] += ", value " + strconv.Quote(p.Value)
+		}
+	}
+	return out
 }
 
 // blankRows is how many empty parameter rows the form offers.
@@ -558,7 +600,13 @@ func (s *Server) pageModuleEdit(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.render(w, r, http.StatusOK, "module_edit", "title.module_edit", moduleForm{ID: m.ID, Name: m.Name, Caption: m.Caption, Rows: rowsFromParams(m.Params)})
+	form := moduleForm{ID: m.ID, Name: m.Name, Caption: m.Caption}
+	if formEditable(m.Params) {
+		form.Rows = rowsFromParams(m.Params)
+	} else {
+		form.Locked = lockedRows(m.Params)
+	}
+	s.render(w, r, http.StatusOK, "module_edit", "title.module_edit", form)
 	return nil
 }
 
@@ -585,12 +633,28 @@ func (s *Server) pageModuleSave(w http.ResponseWriter, r *http.Request) error {
 		}
 		form.ID = id
 	}
-	params, rows, err := paramsFromForm(r)
-	if err != nil {
-		return s.moduleFormAgain(w, r, form, rows, err)
+	var params []param.Param
+	var rows []paramRow
+	if !isNew {
+		// Parameters the form cannot show are kept as stored, whatever
+		// the request carries.
+		m, err := s.st.GetModule(r.Context(), form.ID)
+		if err != nil {
+			return err
+		}
+		if !formEditable(m.Params) {
+			params, form.Locked = m.Params, lockedRows(m.Params)
+		}
+	}
+	if form.Locked == nil {
+		var err error
+		if params, rows, err = paramsFromForm(r); err != nil {
+			return s.moduleFormAgain(w, r, form, rows, err)
+		}
 	}
 	b := moduleBody{ID: form.ID, Name: form.Name, Caption: form.Caption, Params: params}
 	done := "saved"
+	var err error
 	if isNew {
 		_, err = s.createModule(r, b)
 		done = "created"
@@ -610,7 +674,7 @@ func (s *Server) moduleFormAgain(w http.ResponseWriter, r *http.Request, form mo
 	if apperr.KindOf(err) == apperr.Internal {
 		return err
 	}
-	if rows == nil {
+	if rows == nil && form.Locked == nil {
 		rows = rowsFromParams(nil)
 	}
 	form.Rows = rows

@@ -1,11 +1,14 @@
 package web
 
 import (
+	"context"
+	"net/http"
 	"strings"
 	"testing"
 
 	"github.com/omserver/omserver-go/internal/param"
 	"github.com/omserver/omserver-go/internal/runs"
+	"github.com/omserver/omserver-go/internal/store"
 )
 
 // An original module (imported from OMServer.sql: HTML caption with its
@@ -44,5 +47,38 @@ func TestModuleDiffs(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A module whose parameters the form's rows cannot show (a boolean, a
+// required multi-line text) is edited for its name and caption only: the
+// page lists the parameters instead of rows, and a save keeps them even
+// when the request carries rows.
+func TestModuleEditKeepsParamsTheFormCannotShow(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	params := []param.Param{
+		{Name: "sys_param_1", Label: "force", Type: param.Boolean, Value: "yes"},
+		{Name: "sys_param_2", Label: "note", Type: param.Text, MaxLength: 200, Multiline: true, Required: true},
+	}
+	if _, err := e.st.CreateModule(ctx, store.Module{ID: 2002, Name: "flags", Caption: "c", Params: params}); err != nil {
+		t.Fatal(err)
+	}
+	page := e.do(req{method: "GET", path: "/modules/2002/edit", as: "admin"}).want(t, http.StatusOK, `id="params-locked"`, `sys_param_1: boolean`, "required", "multi-line")
+	if strings.Contains(page.body, `name="p0_type"`) {
+		t.Fatal("the page offers rows that would lose the parameters' kinds")
+	}
+	e.do(req{method: "POST", path: "/modules/2002/edit", as: "admin", body: form("name", "flags v2", "caption", "c2", "rows", "1",
+		"p0_name", "sys_param_1", "p0_type", "text", "p0_maxlength", "5")}).want(t, http.StatusSeeOther)
+	m, err := e.st.GetModule(ctx, 2002)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Name != "flags v2" || len(m.Params) != 2 || m.Params[0].Type != param.Boolean || !m.Params[1].Required || !m.Params[1].Multiline {
+		t.Fatalf("module after edit %+v", m)
+	}
+	// The original's kinds keep their rows.
+	if !formEditable([]param.Param{{Name: "sys_param_1", Type: param.Choice, Default: "a", Options: []param.Option{{Value: "a"}}}}) {
+		t.Fatal("a select with a default is not editable")
 	}
 }
