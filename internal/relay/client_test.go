@@ -100,7 +100,16 @@ func TestClientRejectsResultsItCannotOpen(t *testing.T) {
 		}, `unknown stream "stdin"`, 0, false},
 		{"done with output", "aead", testSecret, func(id string) []string {
 			return []string{`{"type":"done","run_id":"` + id + `","output":{"host":{"ip":"127.0.0.1"},"stream":"stdout","data":"x"}}`}
-		}, "done event carries a result or output", 0, false},
+		}, "done event carries a result, output or batch", 0, false},
+		{"batch without a batch", "aead", testSecret, func(id string) []string {
+			return []string{`{"type":"batch","run_id":"` + id + `"}`}
+		}, "batch event without a batch", 0, false},
+		{"batch out of range", "aead", testSecret, func(id string) []string {
+			return []string{`{"type":"batch","run_id":"` + id + `","batch":{"index":3,"count":2,"hosts":1}}`}
+		}, "batch event out of range: batch 3 of 2", 0, false},
+		{"confirm without a pause", "aead", testSecret, func(id string) []string {
+			return []string{`{"type":"batch","run_id":"` + id + `","batch":{"index":2,"count":2,"hosts":1,"confirm":true}}`}
+		}, "batch event out of range", 0, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

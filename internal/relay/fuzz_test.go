@@ -70,6 +70,8 @@ func FuzzDecodeEvent(f *testing.F) {
 		`{"type":"shell"}`,
 		`{"seq":3,"type":"output","run_id":"r1","output":{"host":{"ip":"127.0.0.1"},"stream":"stderr","data":"line\n"}}`,
 		`{"type":"output","run_id":"r1","output":{"host":{"ip":"127.0.0.1"},"stream":"stdin","data":"x"}}`,
+		`{"type":"batch","run_id":"r1","batch":{"index":2,"count":3,"hosts":5,"paused":true,"confirm":true,"until":"2026-11-30T10:00:00Z"}}`,
+		`{"type":"batch","run_id":"r1","batch":{"index":3,"count":2,"hosts":1}}`,
 		`null`,
 		"\x9c\x01garbage",
 	} {
@@ -90,8 +92,13 @@ func FuzzDecodeEvent(f *testing.F) {
 				t.Fatalf("accepted an output event with output %+v, result %+v", ev.Output, ev.Result)
 			}
 		case task.EventDone:
-			if ev.Result != nil || ev.Output != nil {
-				t.Fatal("accepted a done event with a result or output")
+			if ev.Result != nil || ev.Output != nil || ev.Batch != nil {
+				t.Fatal("accepted a done event with a result, output or batch")
+			}
+		case task.EventBatch:
+			b := ev.Batch
+			if b == nil || ev.Result != nil || ev.Output != nil || ev.End != nil || b.Index < 1 || b.Index > b.Count || b.Hosts < 1 || (b.Confirm && !b.Paused) {
+				t.Fatalf("accepted a batch event %+v (result %v, output %v)", b, ev.Result, ev.Output)
 			}
 		default:
 			t.Fatalf("accepted event type %q", ev.Type)
