@@ -82,6 +82,8 @@ type cancelRequest struct {
 	Nonce    string    `json:"nonce"`
 }
 
+func (c cancelRequest) replayKey() (string, time.Time) { return c.Nonce, c.IssuedAt }
+
 func (c cancelRequest) validate() error {
 	if err := checkRequest(c.RunID, c.IssuedAt, c.Nonce); err != nil {
 		return fmt.Errorf("cancel: %w", err)
@@ -98,6 +100,8 @@ type continueRequest struct {
 	IssuedAt time.Time `json:"issued_at"`
 	Nonce    string    `json:"nonce"`
 }
+
+func (c continueRequest) replayKey() (string, time.Time) { return c.Nonce, c.IssuedAt }
 
 func (c continueRequest) validate() error {
 	if !c.Continue {

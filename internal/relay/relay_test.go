@@ -2,6 +2,7 @@ package relay
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -157,6 +158,9 @@ func TestUnauthenticatedCallsRefused(t *testing.T) {
 		}
 		if _, err := rc.Cancel(ctx, &relaypb.Envelope{Sealed: sealed}); status.Code(err) != codes.Unauthenticated {
 			t.Errorf("%s: Cancel got %v, want Unauthenticated", name, err)
+		}
+		if _, err := rc.Continue(ctx, &relaypb.Envelope{Sealed: sealed}); status.Code(err) != codes.Unauthenticated {
+			t.Errorf("%s: Continue got %v, want Unauthenticated", name, err)
 		}
 	}
 	if len(exec.ran()) != 0 {
@@ -993,5 +997,53 @@ func TestCategoryRoundTrip(t *testing.T) {
 		if got := kindOf(codeOf(k)); got != k {
 			t.Errorf("%v -> %v -> %v", k, codeOf(k), got)
 		}
+	}
+}
+
+// A sealed cancel request is not a continue request, nor the other way
+// round: each call refuses the other's document, and a continue document
+// is accepted once.
+func TestCancelAndContinueRequestsDoNotCross(t *testing.T) {
+	p := newPKI(t)
+	exec := newFakeExec(instantRun)
+	addr := startServer(t, serverConfig(p, "aead"), exec)
+	rc := rawConn(t, p, addr, "")
+	lr, err := rc.Login(testCtx(t), &relaypb.LoginRequest{User: testUser, Password: testPassword})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := metadataCtx(t, "Bearer "+lr.GetToken())
+	codec := mustCodec(t, "aead", testSecret)
+	seal := func(v any) *relaypb.Envelope {
+		b, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sealed, err := codec.Seal(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &relaypb.Envelope{Sealed: sealed}
+	}
+	now := time.Now().UTC()
+	cancelDoc := seal(cancelRequest{RunID: "r1", IssuedAt: now, Nonce: "nonce-cancel-1"})
+	continueDoc := seal(continueRequest{RunID: "r1", Continue: true, IssuedAt: now, Nonce: "nonce-continue-1"})
+	if _, err := rc.Continue(ctx, cancelDoc); status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "does not say continue") {
+		t.Fatalf("Continue with a cancel document: %v", err)
+	}
+	if _, err := rc.Cancel(ctx, continueDoc); status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "continue") {
+		t.Fatalf("Cancel with a continue document: %v", err)
+	}
+	// An envelope is used once, even by a call that refused it.
+	if _, err := rc.Continue(ctx, continueDoc); status.Code(err) != codes.PermissionDenied || !strings.Contains(err.Error(), "replayed") {
+		t.Fatalf("Continue with the envelope Cancel refused: %v", err)
+	}
+	fresh := seal(continueRequest{RunID: "r1", Continue: true, IssuedAt: now, Nonce: "nonce-continue-2"})
+	resp, err := rc.Continue(ctx, fresh)
+	if err != nil || resp.GetFound() {
+		t.Fatalf("Continue: %v, found %v; want no error and not found (the fake runs no rollouts)", err, resp.GetFound())
+	}
+	if _, err := rc.Continue(ctx, fresh); status.Code(err) != codes.PermissionDenied || !strings.Contains(err.Error(), "replayed") {
+		t.Fatalf("replayed Continue: %v", err)
 	}
 }

@@ -533,49 +533,49 @@ func (s *Server) openRequest(sealed, what string, v any) error {
 }
 
 func (h *service) Cancel(ctx context.Context, req *relaypb.Envelope) (*relaypb.CancelResponse, error) {
-	s := h.s
-	who := peerHost(ctx)
-	if err := s.authorize(ctx); err != nil {
-		s.log.Warn().Str("peer", who).Msg("relay cancel refused: not logged in")
-		return nil, err
-	}
 	var cr cancelRequest
-	if err := s.openRequest(req.GetSealed(), "cancel request", &cr); err != nil {
-		s.log.Warn().Str("peer", who).Str("reason", status.Convert(err).Message()).Msg("relay cancel refused")
+	if err := h.s.acceptRunRequest(ctx, req, "cancel", &cr); err != nil {
 		return nil, err
 	}
-	if err := cr.validate(); err != nil {
-		return nil, status.Errorf(codes.InvalidArgument, "invalid cancel request: %v", err)
-	}
-	if err := s.checkReplay(cr.Nonce, cr.IssuedAt, "cancel request"); err != nil {
-		return nil, err
-	}
-	found := s.exec.Cancel(cr.RunID)
-	s.log.Info().Str("peer", who).Str("run_id", cr.RunID).Bool("found", found).Msg("relay cancel")
+	found := h.s.exec.Cancel(cr.RunID)
+	h.s.log.Info().Str("peer", peerHost(ctx)).Str("run_id", cr.RunID).Bool("found", found).Msg("relay cancel")
 	return &relaypb.CancelResponse{Found: found}, nil
 }
 
 func (h *service) Continue(ctx context.Context, req *relaypb.Envelope) (*relaypb.ContinueResponse, error) {
-	s := h.s
+	var cr continueRequest
+	if err := h.s.acceptRunRequest(ctx, req, "continue", &cr); err != nil {
+		return nil, err
+	}
+	found := h.s.exec.Continue(cr.RunID)
+	h.s.log.Info().Str("peer", peerHost(ctx)).Str("run_id", cr.RunID).Bool("found", found).Msg("relay continue")
+	return &relaypb.ContinueResponse{Found: found}, nil
+}
+
+// runRequest is a small sealed request about one run (cancel, continue).
+type runRequest interface {
+	validate() error
+	replayKey() (nonce string, issued time.Time)
+}
+
+// acceptRunRequest checks a small sealed request about a run (what:
+// "cancel", "continue"): a logged-in caller, a sealed document that
+// decodes strictly into v, valid fields, and never seen before.
+func (s *Server) acceptRunRequest(ctx context.Context, req *relaypb.Envelope, what string, v runRequest) error {
 	who := peerHost(ctx)
 	if err := s.authorize(ctx); err != nil {
-		s.log.Warn().Str("peer", who).Msg("relay continue refused: not logged in")
-		return nil, err
+		s.log.Warn().Str("peer", who).Msg("relay " + what + " refused: not logged in")
+		return err
 	}
-	var cr continueRequest
-	if err := s.openRequest(req.GetSealed(), "continue request", &cr); err != nil {
-		s.log.Warn().Str("peer", who).Str("reason", status.Convert(err).Message()).Msg("relay continue refused")
-		return nil, err
+	if err := s.openRequest(req.GetSealed(), what+" request", v); err != nil {
+		s.log.Warn().Str("peer", who).Str("reason", status.Convert(err).Message()).Msg("relay " + what + " refused")
+		return err
 	}
-	if err := cr.validate(); err != nil {
-		return nil, status.Errorf(codes.InvalidArgument, "invalid continue request: %v", err)
+	if err := v.validate(); err != nil {
+		return status.Errorf(codes.InvalidArgument, "invalid %s request: %v", what, err)
 	}
-	if err := s.checkReplay(cr.Nonce, cr.IssuedAt, "continue request"); err != nil {
-		return nil, err
-	}
-	found := s.exec.Continue(cr.RunID)
-	s.log.Info().Str("peer", who).Str("run_id", cr.RunID).Bool("found", found).Msg("relay continue")
-	return &relaypb.ContinueResponse{Found: found}, nil
+	nonce, issued := v.replayKey()
+	return s.checkReplay(nonce, issued, what+" request")
 }
 
 func (h *service) Health(ctx context.Context, _ *relaypb.HealthRequest) (*relaypb.HealthResponse, error) {
