@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/omserver/omserver-go/internal/store"
 	"github.com/omserver/omserver-go/internal/task"
@@ -30,6 +31,15 @@ func TestFactsFromRun(t *testing.T) {
 	call.send(t, result("192.168.1.21", "sn2013-08-021", task.StatusUnreachable, ""))
 	call.Finish <- nil
 	e.waitStatus(id, task.RunPartial)
+	// Facts are stored by an observer told after the run's end is recorded.
+	deadline := time.Now().Add(testTimeout)
+	for {
+		r := e.do(req{method: "GET", path: "/api/v1/facts", as: "viewer"})
+		if strings.Contains(r.body, "192.168.1.20") || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 
 	full := e.do(req{method: "GET", path: "/api/v1/facts?mount=/&disk_above=90", as: "viewer"}).want(t, http.StatusOK, `"ip":"192.168.1.10"`, `"used_pct":95`)
 	if strings.Contains(full.body, "192.168.1.20") {
