@@ -410,10 +410,12 @@ func TestDriftFlaggedInBrowser(t *testing.T) {
 	}
 }
 
-// TestRolloutPauseInBrowser: the dashboard shows a rollout's batches and
-// its pause after the canary batch; the run page, opened during the
-// pause, shows it too, and its Continue button reaches the master; the
-// banner follows the next batch and goes when the run ends.
+// TestRolloutPauseInBrowser: the operator asks for batches of one and a
+// canary that waits for Continue (a value it cannot read is refused
+// first); the dashboard shows the batches and the pause; the run page,
+// opened during the pause, shows it too, and its Continue button reaches
+// the master; the banner follows the next batch and goes when the run
+// ends.
 func TestRolloutPauseInBrowser(t *testing.T) {
 	e := newEnv(t)
 	ctx := browsertest.New(t, 150*time.Second)
@@ -423,6 +425,18 @@ func TestRolloutPauseInBrowser(t *testing.T) {
 		browsertest.Choose("#servers", "192.168.1.10"),
 		browsertest.Choose("#servers", "192.168.1.20"),
 		browsertest.Choose("#module", "1003"),
+		chromedp.Click(chromedp.CSS(`#rollout-options > summary`)),
+		chromedp.SendKeys(chromedp.CSS(`#ro-batch`), "0"),
+		chromedp.Click(chromedp.CSS(`#run`)),
+		chromedp.Poll[chromedp.Void](`document.querySelector('#run-status').textContent.includes('whole number of hosts')`),
+	)
+	if err != nil {
+		t.Fatalf("a bad batch size: %v; %s", err, pageState(ctx))
+	}
+	e.master.assertNoCall(t)
+	err = chromedp.Do(ctx,
+		chromedp.SetValue(chromedp.CSS(`#ro-batch`), "1"),
+		chromedp.Click(chromedp.CSS(`#ro-confirm`)),
 		chromedp.Click(chromedp.CSS(`#run`)),
 		confirmDialog(),
 	)
@@ -431,6 +445,9 @@ func TestRolloutPauseInBrowser(t *testing.T) {
 	}
 	call := e.master.nextCall(t)
 	id := call.Task.RunID
+	if ro := call.Task.Rollout; ro == nil || ro.BatchSize != 1 || !ro.CanaryConfirm || !ro.Canary {
+		t.Fatalf("the dashboard asked for rollout %+v", call.Task.Rollout)
+	}
 	call.Batches <- task.Batch{Index: 1, Count: 2, Hosts: 1}
 	err = chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS(`#rollout[data-state="running"][data-batch="1/2"]`)))
 	if err != nil {

@@ -300,7 +300,7 @@ func TestLanguages(t *testing.T) {
 		for _, id := range en {
 			got := e.srv.i18n.text(lang, id, "Count", 2, "Total", 3, "Done", 1, "ID", "x", "Page", 1, "Role", "r", "State", "s", "Limit", 5,
 				"Inserts", 1, "Updates", 1, "Moves", 1, "Same", 1, "Name", "n", "Scope", "127.0.0.1",
-				"Index", 2, "Hosts", 4, "Until", "10:00")
+				"Index", 2, "Hosts", 4, "Until", "10:00", "Field", "f")
 			if got == id || strings.Contains(got, "{{") || strings.Contains(got, "<no value>") {
 				t.Errorf("%s %s renders as %q", lang, id, got)
 			}

@@ -240,10 +240,39 @@
   }
 
   // request is what Run asks for, or a message saying what is missing.
+  // rolloutRequest reads the optional rollout fields: null when none is
+  // set, a message when one is not understood. The master narrows the
+  // module's rollout with it, never widens it.
+  function rolloutRequest() {
+    var ro = {}, any = false, bad = null;
+    var countOrPercent = function (id, countKey, percentKey, label) {
+      var raw = $(id).value.trim();
+      if (!raw) { return; }
+      var m = /^([0-9]{1,5})(%?)$/.exec(raw);
+      if (!m || parseInt(m[1], 10) < 1 || (m[2] && parseInt(m[1], 10) > 100)) {
+        bad = bad || T('dash.ro_bad', { Field: label });
+        return;
+      }
+      ro[m[2] ? percentKey : countKey] = parseInt(m[1], 10);
+      any = true;
+    };
+    countOrPercent('ro-batch', 'batch_size', 'batch_percent', T('dash.ro_batch'));
+    countOrPercent('ro-failures', 'max_failures', 'max_failure_percent', T('dash.ro_failures'));
+    if (bad) { return bad; }
+    if ($('ro-canary').checked) { ro.canary = true; any = true; }
+    if ($('ro-confirm').checked) { ro.canary_confirm = true; any = true; }
+    var wait = $('ro-wait').value.trim();
+    if (wait) { ro.canary_wait = wait; any = true; } // the server checks the duration
+    return any ? ro : null;
+  }
+
   function request() {
     var mod = modSel.value;
     if (!mod) { return T('dash.need_module'); }
     var body = { module_id: parseInt(mod, 10), hosts: [], params: paramValues() };
+    var ro = rolloutRequest();
+    if (typeof ro === 'string') { return ro; }
+    if (ro) { body.rollout = ro; }
     switch (targetMode()) {
       case 'app':
         if (!appSel.value) { return T('dash.need_app'); }
