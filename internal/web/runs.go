@@ -247,20 +247,27 @@ func runHostFilter(r *http.Request) (store.RunHostFilter, error) {
 	return store.RunHostFilter{Limit: p.Limit, Cursor: p.Cursor, Status: st}, nil
 }
 
-func (s *Server) apiRunHosts(w http.ResponseWriter, r *http.Request) error {
+// runHostsOf reads the run the URL names and the page of its hosts the
+// query asks for (status filter, cursor, limit).
+func (s *Server) runHostsOf(r *http.Request) (store.Run, store.RunHostPage, store.RunHostFilter, error) {
 	id, err := runIDParam(r)
 	if err != nil {
-		return err
+		return store.Run{}, store.RunHostPage{}, store.RunHostFilter{}, err
 	}
 	f, err := runHostFilter(r)
 	if err != nil {
-		return err
+		return store.Run{}, store.RunHostPage{}, f, err
 	}
 	run, err := s.st.GetRunInfo(r.Context(), id)
 	if err != nil {
-		return err
+		return store.Run{}, store.RunHostPage{}, f, err
 	}
 	page, err := s.st.ListRunHosts(r.Context(), id, f)
+	return run, page, f, err
+}
+
+func (s *Server) apiRunHosts(w http.ResponseWriter, r *http.Request) error {
+	run, page, _, err := s.runHostsOf(r)
 	if err != nil {
 		return err
 	}
@@ -474,19 +481,7 @@ type runDetail struct {
 }
 
 func (s *Server) pageRun(w http.ResponseWriter, r *http.Request) error {
-	id, err := runIDParam(r)
-	if err != nil {
-		return err
-	}
-	f, err := runHostFilter(r)
-	if err != nil {
-		return err
-	}
-	run, err := s.st.GetRunInfo(r.Context(), id)
-	if err != nil {
-		return err
-	}
-	page, err := s.st.ListRunHosts(r.Context(), id, f)
+	run, page, f, err := s.runHostsOf(r)
 	if err != nil {
 		return err
 	}
