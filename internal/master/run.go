@@ -250,6 +250,11 @@ func (m *Master) roll(ctx context.Context, p *plan, opts backend.Options, lp loc
 	forward := func(r task.HostResult) {
 		report <- task.Event{Type: task.EventResult, Result: &r}
 	}
+	if !staged && pl.FailLimit < 0 {
+		// One batch and nothing to count: each host reports straight on.
+		m.dispatch(ctx, p.be, hosts, p.steps, opts, lp, out, forward)
+		return
+	}
 	failed, start := 0, 0
 	for i, size := range pl.Batches {
 		rest := hosts[start:]
@@ -274,7 +279,7 @@ func (m *Master) roll(ctx context.Context, p *plan, opts backend.Options, lp loc
 		// dispatch blocks while the forks bound holds hosts back: forward
 		// each result as it comes, not once every host has started.
 		batch := make(chan task.HostResult, size)
-		go m.dispatch(ctx, p.be, hosts[start:start+size], p.steps, opts, lp, out, batch)
+		go m.dispatch(ctx, p.be, hosts[start:start+size], p.steps, opts, lp, out, sendTo(batch))
 		for range size {
 			r := <-batch
 			if r.Status != task.StatusOK && r.Status != task.StatusCancelled {
@@ -332,23 +337,24 @@ type lockPolicy struct {
 }
 
 // dispatch starts one goroutine per host, at most Forks of this run and
-// Forks master-wide running at once, and sends exactly one result per host
-// on results (buffered for every host, so senders never block). Each host
+// Forks master-wide running at once, and reports exactly one result per
+// host (report must not block: the channels behind it are buffered for
+// every host). Each host
 // first takes its per-host lock, then a master-wide slot: a host waiting
 // for another run's lock holds no master-wide slot, so runs never starve
 // each other.
-func (m *Master) dispatch(ctx context.Context, be backend.Backend, hosts []task.Host, steps []backend.Step, opts backend.Options, lp lockPolicy, out *outputQueue, results chan<- task.HostResult) {
+func (m *Master) dispatch(ctx context.Context, be backend.Backend, hosts []task.Host, steps []backend.Step, opts backend.Options, lp lockPolicy, out *outputQueue, report func(task.HostResult)) {
 	perRun := make(chan struct{}, m.cfg.Forks)
 	for i, h := range hosts {
 		if !acquire(ctx, perRun) {
-			notStarted(ctx, hosts[i:], sendTo(results))
+			notStarted(ctx, hosts[i:], report)
 			return
 		}
 		// A slot freed by a cancelled host can win the race against
 		// ctx.Done in acquire's select: never start a host after cancel.
 		if ctx.Err() != nil {
 			<-perRun
-			notStarted(ctx, hosts[i:], sendTo(results))
+			notStarted(ctx, hosts[i:], report)
 			return
 		}
 		go func() {
@@ -356,18 +362,18 @@ func (m *Master) dispatch(ctx context.Context, be backend.Backend, hosts []task.
 			hook := out.hook(h)
 			release, refused := m.lockHost(ctx, h, lp, hook)
 			if refused != nil {
-				results <- *refused
+				report(*refused)
 				return
 			}
 			defer release()
 			if !acquire(ctx, m.global) || ctx.Err() != nil {
-				notStarted(ctx, []task.Host{h}, sendTo(results))
+				notStarted(ctx, []task.Host{h}, report)
 				return
 			}
 			defer func() { <-m.global }()
 			hostOpts := opts
 			hostOpts.OnOutput = hook
-			results <- m.runHost(ctx, be, h, steps, hostOpts)
+			report(m.runHost(ctx, be, h, steps, hostOpts))
 		}()
 	}
 }
