@@ -479,22 +479,22 @@ func EnsureUser(t testing.TB) {
 	}
 	defer unlock()
 
-	const howto = "useradd --system --create-home --home-dir " + TestUserHome +
-		" --shell /bin/sh --password '*' " + TestUser
+	// The home is made by hand, empty: useradd's own home creation would
+	// copy /etc/skel's shell rc files into it (as .ci/run does).
+	const howto = "useradd --system --no-create-home --home-dir " + TestUserHome +
+		" --shell /bin/sh --password '*' " + TestUser +
+		" && install -d -o " + TestUser + " -g " + TestUser + " -m 0750 " + TestUserHome
 	if _, err := user.Lookup(TestUser); err != nil {
 		if os.Geteuid() != 0 {
 			t.Fatalf("sshdtest: account %s missing and not root to create it; run as root: %s", TestUser, howto)
 		}
-		skel, err := os.MkdirTemp("", "sshdtest-skel-")
-		if err != nil {
-			t.Fatalf("sshdtest: temp dir: %v", err)
-		}
-		defer func() { _ = os.RemoveAll(skel) }()
-		// An empty skeleton: no rc files in the home.
-		out, err := exec.Command("useradd", "--system", "--create-home", "--skel", skel,
+		out, err := exec.Command("useradd", "--system", "--no-create-home",
 			"--home-dir", TestUserHome, "--shell", "/bin/sh", "--password", "*", TestUser).CombinedOutput()
 		if err != nil {
 			t.Fatalf("sshdtest: create account %s: %v: %s (run as root: %s)", TestUser, err, out, howto)
+		}
+		if out, err := exec.Command("install", "-d", "-o", TestUser, "-g", TestUser, "-m", "0750", TestUserHome).CombinedOutput(); err != nil {
+			t.Fatalf("sshdtest: home of %s: %v: %s (run as root: %s)", TestUser, err, out, howto)
 		}
 	}
 	locked, err := accountLocked(TestUser)
