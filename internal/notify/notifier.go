@@ -3,13 +3,11 @@ package notify
 import (
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math/big"
 	"net/http"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -49,13 +47,7 @@ type Config struct {
 
 func (c *Config) setDefaults() {
 	if c.Owner == "" {
-		host, _ := os.Hostname()
-		var b [4]byte
-		_, _ = rand.Read(b[:])
-		c.Owner = fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b[:]))
-		if len(c.Owner) > 64 {
-			c.Owner = c.Owner[len(c.Owner)-64:]
-		}
+		c.Owner = store.NewHolderID()
 	}
 	if c.PollInterval <= 0 {
 		c.PollInterval = 5 * time.Second

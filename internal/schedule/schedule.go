@@ -9,11 +9,8 @@ package schedule
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"time"
 
@@ -52,13 +49,7 @@ type Config struct {
 
 func (c *Config) setDefaults() {
 	if c.Tier == "" {
-		host, _ := os.Hostname()
-		var b [4]byte
-		_, _ = rand.Read(b[:])
-		c.Tier = fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b[:]))
-		if len(c.Tier) > 64 {
-			c.Tier = c.Tier[len(c.Tier)-64:]
-		}
+		c.Tier = store.NewHolderID()
 	}
 	if c.LeaseTTL <= 0 {
 		c.LeaseTTL = 30 * time.Second

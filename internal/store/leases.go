@@ -2,9 +2,12 @@ package store
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"os"
 	"time"
 	"unicode/utf8"
 
@@ -159,4 +162,19 @@ func (s *Store) DescribeLease(ctx context.Context, runID string) string {
 		return "no tier"
 	}
 	return describeLease(l, s.now())
+}
+
+// NewHolderID names one process as a lease holder (schedules, the
+// notification outbox): host, process id and random bytes, so two
+// processes on one host, or one restarted, never share a lease. It fits
+// the 64-byte holder columns.
+func NewHolderID() string {
+	host, _ := os.Hostname()
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	id := fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b[:]))
+	if len(id) > 64 {
+		id = id[len(id)-64:]
+	}
+	return id
 }
